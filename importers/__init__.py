@@ -1,0 +1,1 @@
+"""File readers, validators, one importer per kind, the demo-city generator and their commands."""

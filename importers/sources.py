@@ -1,0 +1,143 @@
+"""The one module that opens input files.
+
+Tables (CSV, XLSX) become pandas frames of strings with the file's own row numbers; vector
+files (GeoJSON, Shapefile, GeoPackage) become GeoDataFrames in the CRS they declare. Everything
+downstream takes frames, never paths. Problems with a whole file raise :class:`SourceError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+
+#: Column holding the 1-based row number in the source file (the header is row 1).
+ROW = "_row"
+
+#: Encodings tried in order when none is given. GB18030 is the superset of GBK/GB2312 that
+#: Chinese government exports use; UTF-8 with a BOM is what Excel writes.
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+class SourceError(Exception):
+    """A whole file cannot be used: unreadable, wrong encoding, empty, missing columns."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(f"{Path(path).name}: {message}")
+        self.path = Path(path)
+
+
+def read_table(path: Path | str, *, encoding: str | None = None, required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or XLSX file into a frame of stripped strings ('' for blanks) plus :data:`ROW`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(path, "no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        frame = _read_xlsx(path)
+    elif suffix in (".csv", ".txt", ".tsv"):
+        frame = _read_csv(path, encoding)
+    else:
+        raise SourceError(path, f"unsupported table format {suffix or '(none)'}; expected .csv or .xlsx")
+    if frame.empty:
+        raise SourceError(path, "the file has a header but no data rows")
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise SourceError(
+            path, f"missing column(s) {', '.join(missing)}; the header has {', '.join(c for c in frame.columns if c != ROW)}"
+        )
+    return frame
+
+
+def _decode(path: Path, raw: bytes, encoding: str | None) -> str:
+    candidates = (encoding,) if encoding else ENCODINGS
+    for candidate in candidates:
+        try:
+            return raw.decode(candidate)
+        except UnicodeDecodeError as error:
+            last = error
+        except LookupError as error:
+            raise SourceError(path, f"unknown encoding {encoding!r}") from error
+    line = raw[: last.start].count(b"\n") + 1
+    tried = " or ".join(candidates)
+    raise SourceError(path, f"line {line}: bytes are not valid {tried}; re-save the file as UTF-8 or GBK or pass --encoding")
+
+
+def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise SourceError(path, "the file is empty")
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise SourceError(path, "the file is UTF-16; re-save it as UTF-8 or GBK")
+    text = _decode(path, raw, encoding)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, sep=delimiter, skipinitialspace=True,
+            quoting=csv.QUOTE_MINIMAL, engine="c",
+        )
+    except pd.errors.ParserError as error:
+        raise SourceError(path, f"not a well-formed CSV ({error})") from error
+    except pd.errors.EmptyDataError as error:
+        raise SourceError(path, "the file is empty") from error
+    return _tidy(path, frame)
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+    except Exception as error:  # openpyxl raises many types for a damaged workbook
+        raise SourceError(path, f"not a readable XLSX workbook ({type(error).__name__}: {error})") from error
+    return _tidy(path, frame)
+
+
+def _tidy(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    frame.columns = [str(column).strip().lstrip("\ufeff") for column in frame.columns]
+    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        raise SourceError(path, f"duplicate column(s) {', '.join(duplicated)} in the header")
+    frame = frame.apply(lambda column: column.str.strip())
+    frame[ROW] = range(2, len(frame) + 2)
+    return frame.reset_index(drop=True)
+
+
+def read_features(path: Path | str, *, layer: str | None = None, assume_crs: str | None = None):
+    """Read a vector file into a GeoDataFrame with :data:`ROW` numbering features from 1.
+
+    The CRS is the one the file declares; a file that declares none needs ``assume_crs``
+    (GeoJSON is WGS84 by RFC 7946, so it never does).
+    """
+    import geopandas as gpd
+    import pyogrio
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise SourceError(path, "the file is empty")
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except pyogrio.errors.DataSourceError as error:
+        raise SourceError(path, f"not a readable GeoJSON, Shapefile or GeoPackage ({error})") from error
+    except pyogrio.errors.DataLayerError as error:
+        raise SourceError(path, f"cannot read layer {layer!r} ({error})") from error
+    if frame.empty:
+        raise SourceError(path, "the file has no features")
+    if frame.crs is None:
+        if path.suffix.lower() in (".geojson", ".json"):
+            frame = frame.set_crs(4326)
+        elif assume_crs:
+            frame = frame.set_crs(assume_crs)
+        else:
+            raise SourceError(path, "the file declares no CRS; pass --source-crs (for example EPSG:4490)")
+    try:
+        CRS.from_user_input(frame.crs).to_epsg()
+    except CRSError as error:
+        raise SourceError(path, f"unknown CRS {frame.crs} ({error})") from error
+    frame[ROW] = range(1, len(frame) + 1)
+    return frame

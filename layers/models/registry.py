@@ -1,0 +1,186 @@
+"""The 一标三实 registry: standard addresses, buildings and dwellings, persons, units, compounds.
+
+Every row carries its links up the hierarchy (small grid → medium → large → community → street
+→ district). They are derived from the row's location by set-based SQL in
+:mod:`layers.services.linking` and redone for the affected rows whenever a grid is redrawn.
+``district_code`` is the 12-digit code of the district, the distribution key should the large
+tables ever be spread over Citus.
+"""
+
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+
+from .areas import Grid, Region
+
+
+class GridLinked(models.Model):
+    grid = models.ForeignKey(
+        Grid, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="小网格",
+        limit_choices_to={"level": "small"},
+    )
+    grid_medium = models.ForeignKey(Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
+    grid_large = models.ForeignKey(Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
+    community = models.ForeignKey(Region, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
+    street = models.ForeignKey(Region, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
+    district_code = models.CharField(max_length=12, blank=True, db_index=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Compound(GridLinked):
+    """小区: a residential compound, the smallest governance cell inside a small grid."""
+
+    code = models.CharField("小区编码", max_length=32, unique=True)
+    name = models.CharField("名称", max_length=100)
+    boundary = models.MultiPolygonField("边界", srid=4326)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "小区 Compound"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Building(GridLinked):
+    """实有房屋: a building footprint; its dwellings are the 户室 inside it."""
+
+    class Use(models.TextChoices):
+        RESIDENTIAL = "residential", "住宅"
+        COMMERCIAL = "commercial", "商业"
+        MIXED = "mixed", "商住"
+        PUBLIC = "public", "公共服务"
+        INDUSTRIAL = "industrial", "工业"
+        OTHER = "other", "其他"
+
+    code = models.CharField("房屋编码", max_length=32, unique=True)
+    name = models.CharField("名称", max_length=100, blank=True)
+    footprint = models.PolygonField("轮廓", srid=4326)
+    floors = models.PositiveSmallIntegerField("层数", null=True, blank=True)
+    use = models.CharField("用途", max_length=12, choices=Use.choices, default=Use.RESIDENTIAL)
+    compound = models.ForeignKey(Compound, models.SET_NULL, null=True, blank=True, related_name="buildings")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "房屋 Building"
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+
+class Address(GridLinked):
+    """标准地址: a structured address with one point and a stable code."""
+
+    code = models.CharField("地址编码", max_length=32, unique=True)
+    district_name = models.CharField("区县", max_length=50, blank=True)
+    street_name = models.CharField("街道", max_length=50, blank=True)
+    road = models.CharField("道路", max_length=50, blank=True, db_index=True)
+    door_number = models.CharField("门牌号", max_length=20, blank=True)
+    compound_name = models.CharField("小区", max_length=100, blank=True)
+    building_number = models.CharField("楼栋", max_length=20, blank=True)
+    entrance = models.CharField("单元", max_length=10, blank=True)
+    floor = models.CharField("楼层", max_length=10, blank=True)
+    room = models.CharField("室", max_length=20, blank=True)
+    full_text = models.CharField("规范全称", max_length=300)
+    location = models.PointField("位置", srid=4326)
+    building = models.ForeignKey(Building, models.SET_NULL, null=True, blank=True, related_name="addresses")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "标准地址 Address"
+
+    def __str__(self) -> str:
+        return self.full_text
+
+
+class Dwelling(GridLinked):
+    """户室: one dwelling (or shop) inside a building, at a room-level address."""
+
+    class Use(models.TextChoices):
+        RESIDENTIAL = "residential", "居住"
+        COMMERCIAL = "commercial", "经营"
+        OFFICE = "office", "办公"
+        OTHER = "other", "其他"
+
+    class Occupancy(models.TextChoices):
+        OWNER = "owner", "自住"
+        RENTED = "rented", "出租"
+        VACANT = "vacant", "空置"
+        OTHER = "other", "其他"
+
+    code = models.CharField("户室编码", max_length=40, unique=True)
+    building = models.ForeignKey(Building, models.SET_NULL, null=True, blank=True, related_name="dwellings")
+    address = models.ForeignKey(Address, models.SET_NULL, null=True, blank=True, related_name="dwellings")
+    use = models.CharField("用途", max_length=12, choices=Use.choices, default=Use.RESIDENTIAL)
+    occupancy = models.CharField("居住状态", max_length=8, choices=Occupancy.choices, default=Occupancy.OWNER)
+    area_m2 = models.FloatField("面积(m²)", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "户室 Dwelling"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Person(GridLinked):
+    """实有人口: a resident. The ID number and phone are personal data: only their masked form,
+    an AES-GCM ciphertext and a keyed digest (for exact lookup and upsert) are stored."""
+
+    class Gender(models.TextChoices):
+        MALE = "M", "男"
+        FEMALE = "F", "女"
+
+    class Residence(models.TextChoices):
+        REGISTERED = "registered", "户籍人口"
+        FLOATING = "floating", "流动人口"
+
+    class CareTag(models.TextChoices):
+        ELDERLY_ALONE = "elderly_alone", "独居老人"
+        DISABLED = "disabled", "残疾人"
+        LOW_INCOME = "low_income", "低保户"
+        LEFT_BEHIND_CHILD = "left_behind_child", "留守儿童"
+        VETERAN = "veteran", "退役军人"
+        KEY_PERSON = "key_person", "重点人员"
+
+    name = models.CharField("姓名", max_length=50)
+    id_number_digest = models.CharField(max_length=64, unique=True, editable=False)
+    id_number_cipher = models.TextField(editable=False)
+    id_number_masked = models.CharField("身份证号", max_length=18, editable=False)
+    phone_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_cipher = models.TextField(blank=True, editable=False)
+    phone_masked = models.CharField("电话", max_length=20, blank=True, editable=False)
+    gender = models.CharField("性别", max_length=1, choices=Gender.choices)
+    birth_date = models.DateField("出生日期")
+    residence = models.CharField("户籍类型", max_length=10, choices=Residence.choices)
+    care_tags = ArrayField(models.CharField(max_length=20, choices=CareTag.choices), default=list, blank=True)
+    dwelling = models.ForeignKey(Dwelling, models.SET_NULL, null=True, blank=True, related_name="residents")
+    address = models.ForeignKey(Address, models.SET_NULL, null=True, blank=True, related_name="residents")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "实有人口 Person"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.id_number_masked}"
+
+
+class Unit(GridLinked):
+    """实有单位: a business or organisation, keyed by its unified social credit code."""
+
+    class Kind(models.TextChoices):
+        ENTERPRISE = "enterprise", "企业"
+        INDIVIDUAL = "individual", "个体工商户"
+        GOVERNMENT = "government", "机关"
+        INSTITUTION = "institution", "事业单位"
+        SOCIAL = "social", "社会组织"
+        OTHER = "other", "其他"
+
+    credit_code = models.CharField("统一社会信用代码", max_length=18, unique=True)
+    name = models.CharField("名称", max_length=200)
+    kind = models.CharField("类型", max_length=12, choices=Kind.choices, default=Kind.ENTERPRISE)
+    address = models.ForeignKey(Address, models.SET_NULL, null=True, blank=True, related_name="units")
+    address_text = models.CharField("地址", max_length=300, blank=True)
+    location = models.PointField("位置", srid=4326)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "实有单位 Unit"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,31 @@
+"""Reads. Keyword-only, typed; heavy reads are SQL."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from .models import Address, Building, Grid, Person, Region, Unit
+
+
+def registry_counts() -> list[tuple[str, int]]:
+    """Row counts for the home page, estimated from the planner's statistics for the big tables
+    (an exact count(*) over millions of persons would cost seconds on every visit)."""
+    small = [
+        ("区县 Districts", Region.objects.filter(level=Region.Level.DISTRICT).count()),
+        ("街道乡镇 Streets", Region.objects.filter(level=Region.Level.STREET).count()),
+        ("社区村 Communities", Region.objects.filter(level=Region.Level.COMMUNITY).count()),
+        ("小网格 Small grids", Grid.objects.filter(level=Grid.Level.SMALL).count()),
+    ]
+    big = [("标准地址 Addresses", Address), ("房屋 Buildings", Building), ("实有人口 Persons", Person), ("实有单位 Units", Unit)]
+    return small + [(label, estimated_count(model)) for label, model in big]
+
+
+def estimated_count(model) -> int:
+    """Exact below 100,000 rows, the planner's estimate above."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        estimate = cursor.fetchone()[0]
+    if estimate is None or estimate < 100_000:
+        return model.objects.count()
+    return int(estimate)

@@ -1,0 +1,1 @@
+"""Writes: keyword-only, typed, atomic. Bulk paths are SQL (COPY, INSERT … SELECT)."""

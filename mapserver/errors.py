@@ -1,0 +1,136 @@
+"""One error tree and its renderer.
+
+Every error a client can cause is a :class:`MinqingError` subclass carrying its HTTP status and
+a machine code. :class:`ErrorMiddleware` renders them as JSON for ``/api/`` and friends and as a
+page elsewhere; DRF's handler is routed through the same renderer. A client never sees a
+traceback: unexpected exceptions become a logged 500 with a reference, not the stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import SimpleTemplateResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.views import exception_handler as drf_default_handler
+
+logger = logging.getLogger("minqing.errors")
+
+#: Path prefixes answered in JSON (machines); everything else gets an HTML page (people).
+JSON_PREFIXES = ("/api/", "/open311/", "/ogc/", "/tiles/", "/exports/")
+
+
+class MinqingError(Exception):
+    """Base of the tree. ``message`` is shown to the user; ``detail`` is only logged."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, detail: str = "", **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.context = context
+
+    def as_dict(self) -> dict:
+        body: dict = {"error": {"code": self.code, "message": self.message}}
+        if self.context:
+            body["error"].update(self.context)
+        return body
+
+
+class BadParameter(MinqingError):
+    """A request parameter is missing or malformed; names the parameter and the expected form."""
+
+    code = "bad_parameter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}", parameter=parameter)
+
+
+class NotAuthenticated(MinqingError):
+    status = 401
+    code = "not_authenticated"
+
+
+class PermissionDenied(MinqingError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(MinqingError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(MinqingError):
+    status = 409
+    code = "conflict"
+
+
+class ServiceUnavailable(MinqingError):
+    """The database or another dependency is down; the client may retry."""
+
+    status = 503
+    code = "unavailable"
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
+
+
+def render_error(request: HttpRequest, error: MinqingError) -> HttpResponse:
+    if error.detail:
+        logger.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.detail)
+    if wants_json(request):
+        return JsonResponse(error.as_dict(), status=error.status, json_dumps_params={"ensure_ascii": False})
+    response = SimpleTemplateResponse("mapserver/error.html", {"error": error}, status=error.status)
+    return response.render()
+
+
+class ErrorMiddleware:
+    """Renders :class:`MinqingError` raised by any view, and hides unexpected ones."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, MinqingError):
+            return render_error(request, exception)
+        from django.db import OperationalError
+
+        if isinstance(exception, OperationalError):
+            logger.exception("database unavailable on %s", request.path)
+            return render_error(request, ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
+        return None
+
+
+_DRF_TO_TREE = {
+    drf_exceptions.NotAuthenticated: NotAuthenticated,
+    drf_exceptions.AuthenticationFailed: NotAuthenticated,
+    drf_exceptions.PermissionDenied: PermissionDenied,
+    drf_exceptions.NotFound: NotFound,
+}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
+    """DRF's hook: our errors and DRF's own go through the one renderer."""
+    request = context["request"]
+    if isinstance(exc, MinqingError):
+        return render_error(request, exc)
+    for drf_class, ours in _DRF_TO_TREE.items():
+        if isinstance(exc, drf_class):
+            response = render_error(request, ours(str(exc.detail)))
+            if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+                response["WWW-Authenticate"] = 'Token realm="api"'
+            return response
+    return drf_default_handler(exc, context)
+
+
+def reference() -> str:
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,1 @@
+"""Django settings: ``base`` holds everything; ``dev``, ``test`` and ``prod`` adjust it."""

@@ -1,0 +1,36 @@
+"""Suite-wide rules: a skipped test fails the run; tests that read ../shared/data are left out
+(with one notice) on a clone that lacks it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+
+def shared_data_path(*parts: str) -> Path:
+    return Path(settings.MINQING_SHARED_DATA, *parts)
+
+
+def pytest_collection_modifyitems(config, items):
+    if Path(settings.MINQING_SHARED_DATA).is_dir():
+        return
+    left_out = [item for item in items if item.get_closest_marker("shared_data")]
+    if left_out:
+        items[:] = [item for item in items if not item.get_closest_marker("shared_data")]
+        config.hook.pytest_deselected(items=left_out)
+        print(f"\nnotice: {settings.MINQING_SHARED_DATA} is absent; {len(left_out)} real-data tests left out")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == 0:
+        session.exitstatus = 1
+        reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped; a skipped test fails the run", red=True)
+
+
+@pytest.fixture
+def shared_data():
+    return shared_data_path
