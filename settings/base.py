@@ -38,6 +38,9 @@ def _database_from_environment() -> dict:
 
 
 DATABASES = {"default": _database_from_environment()}
+# Name of the throwaway database pytest creates; distinct names let several suites run at once.
+# Default test_minqing.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MINQING_TEST_DATABASE", "test_minqing")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
