@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from .base import REGISTRY, ImportFailed, Importer, run_import
+from .base import REGISTRY, Importer, ImportFailed, run_import
 
 
 class ImportCommand(BaseCommand):
@@ -48,3 +48,14 @@ class ImportCommand(BaseCommand):
             self.stdout.write(f"  {report.describe(rejection)}")
         if len(report.rejections) > 10:
             self.stdout.write(f"  … and {len(report.rejections) - 10:,} more")
+
+
+class TableImportCommand(ImportCommand):
+    """Registry tables: a text encoding and the CRS of lon/lat columns."""
+
+    def add_importer_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--encoding", help="text encoding of a CSV (default: UTF-8, then GBK/GB18030)")
+        parser.add_argument("--crs", default="wgs84", help="CRS of lon/lat: wgs84, cgcs2000, gcj02 or bd09")
+
+    def build_importer(self, options: dict) -> Importer:
+        return REGISTRY[self.kind](encoding=options["encoding"], crs=options["crs"])

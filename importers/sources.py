@@ -44,11 +44,15 @@ def read_table(path: Path | str, *, encoding: str | None = None, required: tuple
         raise SourceError(path, f"unsupported table format {suffix or '(none)'}; expected .csv or .xlsx")
     if frame.empty:
         raise SourceError(path, "the file has a header but no data rows")
+    return require_columns(path, frame, required)
+
+
+def require_columns(path: Path | str, frame: pd.DataFrame, required: tuple[str, ...]) -> pd.DataFrame:
+    """Raise :class:`SourceError` naming the columns of ``required`` the frame lacks."""
     missing = [column for column in required if column not in frame.columns]
     if missing:
-        raise SourceError(
-            path, f"missing column(s) {', '.join(missing)}; the header has {', '.join(c for c in frame.columns if c != ROW)}"
-        )
+        header = ", ".join(c for c in frame.columns if c != ROW)
+        raise SourceError(path, f"missing column(s) {', '.join(missing)}; the header has {header}")
     return frame
 
 

@@ -46,6 +46,11 @@ def _current_keys() -> tuple[AESGCM, bytes]:
     return _keys(settings.MINQING_PERSONAL_DATA_KEY)
 
 
+def cipher() -> AESGCM:
+    """The AES-GCM cipher under the current key (bulk paths encrypt many values with it)."""
+    return _current_keys()[0]
+
+
 def digest(value: str) -> str:
     """Keyed digest for exact lookup: equal values give equal digests, nothing else leaks."""
     return hmac.new(_current_keys()[1], value.encode(), hashlib.sha256).hexdigest()

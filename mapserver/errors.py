@@ -77,6 +77,13 @@ class ServiceUnavailable(MinqingError):
     code = "unavailable"
 
 
+class ServerError(MinqingError):
+    """An unexpected failure: the client gets a reference to quote, the log gets the traceback."""
+
+    status = 500
+    code = "server_error"
+
+
 def wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
 
@@ -134,3 +141,19 @@ def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
 
 def reference() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: an unknown path, in JSON under the API prefixes and as a page elsewhere."""
+    return render_error(request, NotFound(f"没有这个地址 (no such path): {request.path}"))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: an unexpected exception. The traceback goes to the log under a reference;
+    the client sees only that reference (Django calls this inside the ``except`` block, so the
+    exception being handled is still at hand for the log)."""
+    ref = reference()
+    logger.error("unexpected error on %s %s, reference %s", request.method, request.path, ref, exc_info=True)
+    return render_error(
+        request, ServerError(f"服务器内部错误，请联系管理员并提供编号 (internal error, reference) {ref}", reference=ref)
+    )

@@ -1,17 +1,47 @@
 """Thin views: parse → select or act → serialise → respond."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers import selectors
+from layers.services import users
+
+#: The front door's entry points (path, who, what), from DESIGN.md §5. Only those the URL map
+#: serves are listed, so the page never links to something that is not there yet.
+ENTRY_POINTS = (
+    ("/wall/", "指挥中心 Command center", "大屏：全市态势、事件、热力图 (map wall)"),
+    ("/grid/", "网格员 Grid worker", "我的网格、房屋、人口、事件 (my grid)"),
+    ("/analyst/", "分析员 Analyst", "图层目录、筛选、导出 (layers, filters, exports)"),
+    ("/admin/", "数据管理 Data steward", "区划、网格、地址、房屋、人口、单位，带地图 (admin with maps)"),
+    ("/api/whoami", "JSON API", "当前用户；会话登录或 Authorization: Token <key> (who am I)"),
+    ("/api/schema/", "OpenAPI", "API 说明 (API schema)"),
+    ("/open311/v2/discovery.json", "Open311 GeoReport v2", "诉求接入 (intake)"),
+    ("/ogc/", "OGC API Features", "QGIS 等客户端 (for QGIS)"),
+)
+
+
+def _served(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """The front door: what the platform holds and where each user goes."""
-    return render(request, "mapserver/home.html", {"counts": selectors.registry_counts()})
+    """The front door: what the platform holds, where each user goes and, in development,
+    the demo logins."""
+    context = {
+        "counts": selectors.registry_counts(),
+        "entry_points": [entry for entry in ENTRY_POINTS if _served(entry[0])],
+        "demo_logins": users.demo_users_list() if settings.DEBUG else [],
+    }
+    return render(request, "mapserver/home.html", context)
 
 
 class WhoAmI(APIView):

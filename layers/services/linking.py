@@ -77,7 +77,8 @@ def link(source: PointSource, *, where: str = "TRUE", params: list | None = None
             WHERE {where}"""
         query_params = params + params
     return execute(
-        f"UPDATE {source.table} t SET {_ASSIGN} FROM ({wanted}) w WHERE t.id = w.id AND ({_CHANGED})", query_params
+        f"UPDATE {source.table} t SET {_ASSIGN} FROM ({wanted}) w WHERE t.id = w.id AND ({_CHANGED})",
+        query_params or None,
     )
 
 
@@ -87,7 +88,7 @@ def relink_area(envelope_wkt: str) -> dict[str, int]:
     counts = {}
     for source in ALL_SOURCES:
         if source.parent_table:
-            where = f"t.address_id IN (SELECT id FROM layers_address WHERE location && ST_GeomFromText(%s, 4326))"
+            where = "t.address_id IN (SELECT id FROM layers_address WHERE location && ST_GeomFromText(%s, 4326))"
         else:
             where = f"{source.index_sql} && ST_GeomFromText(%s, 4326)"
         counts[source.table] = link(source, where=where, params=[envelope_wkt])

@@ -1,0 +1,9 @@
+"""``import_addresses PATH [--commit] [--strict] [--report CSV] [--encoding gbk] [--crs gcj02]``."""
+
+from importers import registry  # noqa: F401  (registers the importer)
+from importers.commands import TableImportCommand
+
+
+class Command(TableImportCommand):
+    help = "Import addresses from CSV or XLSX (UTF-8 or GBK); dry run unless --commit."
+    kind = "addresses"

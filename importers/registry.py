@@ -1,0 +1,209 @@
+"""Importers of the 一标三实 registry: standard addresses, persons and units (CSV or XLSX).
+
+Each reads a table, checks its rows in vectorised passes, and hands the clean frame to the bulk
+services of :mod:`layers.services.registry` (COPY → staging → one INSERT … SELECT).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from layers.checksums import credit_code_problem, id_number_problem
+from layers.crs import CLIENT_CRS
+from layers.models import Person, Unit
+from layers.services import registry as services
+
+from .base import Importer, register
+from .report import ImportReport
+from .sources import ROW, read_table, require_columns
+from .validators import coordinates, rename_aliases, require_values, unique_keys
+
+
+class TableImporter(Importer):
+    """A registry importer reading one table; subclasses name their columns and aliases."""
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    aliases: dict[str, str] = {}
+
+    def __init__(self, *, encoding: str | None = None, crs: str = "wgs84") -> None:
+        if crs not in CLIENT_CRS:
+            raise ValueError(f"--crs must be one of {', '.join(CLIENT_CRS)}, got {crs!r}")
+        self.encoding = encoding
+        self.crs = crs
+
+    def read(self, path: Path) -> pd.DataFrame:
+        frame = read_table(path, encoding=self.encoding)
+        frame = rename_aliases(frame, self.aliases)
+        frame = require_columns(path, frame, self.required)
+        for column in self.optional:
+            if column not in frame.columns:
+                frame[column] = ""
+        return frame[[*self.required, *self.optional, ROW]]
+
+    def _reject_callback(self, report: ImportReport):
+        return lambda row, field, value, reason: report.reject(row, field, value, reason)
+
+
+@register
+class AddressImporter(TableImporter):
+    kind = "addresses"
+    required = ("code", "lon", "lat")
+    optional = (
+        "district",
+        "street",
+        "road",
+        "door_number",
+        "compound",
+        "building",
+        "entrance",
+        "floor",
+        "room",
+        "full_text",
+        "building_code",
+    )
+    aliases = {
+        "地址编码": "code",
+        "经度": "lon",
+        "纬度": "lat",
+        "区县": "district",
+        "街道": "street",
+        "道路": "road",
+        "门牌号": "door_number",
+        "小区": "compound",
+        "楼栋": "building",
+        "单元": "entrance",
+        "楼层": "floor",
+        "室": "room",
+        "房号": "room",
+        "标准地址": "full_text",
+        "房屋编码": "building_code",
+    }
+
+    def validate(self, frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+        frame = require_values(frame, report, "code")
+        frame = report.reject_where(frame, frame["code"].str.len() > 32, "code", "longer than 32 characters")
+        no_text = (frame["full_text"] == "") & (frame["road"] == "")
+        frame = report.reject_where(frame, no_text, "full_text", "full_text or road is required")
+        frame = unique_keys(frame, report, "code")
+        return coordinates(frame, report, crs=self.crs)
+
+    def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
+        composed = (
+            frame["district"] + frame["street"] + frame["road"] + frame["door_number"]
+            + frame["compound"] + frame["building"] + frame["entrance"] + frame["floor"] + frame["room"]
+        )
+        frame = frame.assign(full_text=frame["full_text"].where(frame["full_text"] != "", composed))
+        frame = frame.rename(
+            columns={"district": "district_name", "street": "street_name", "compound": "compound_name",
+                     "building": "building_number"}
+        )
+        with self.progress(len(frame), "addresses") as bar:
+            report.counts.update(
+                services.addresses_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
+            )
+
+
+_RESIDENCE = {
+    "registered": "registered", "户籍": "registered", "户籍人口": "registered",
+    "floating": "floating", "流动": "floating", "流动人口": "floating",
+}
+_CARE_TAGS = {value: value for value in Person.CareTag.values} | {label: value for value, label in Person.CareTag.choices}
+
+
+@register
+class PersonImporter(TableImporter):
+    kind = "persons"
+    required = ("name", "id_number", "residence")
+    optional = ("phone", "care_tags", "address_code", "dwelling_code")
+    aliases = {
+        "姓名": "name",
+        "身份证号": "id_number",
+        "公民身份号码": "id_number",
+        "联系电话": "phone",
+        "户籍类型": "residence",
+        "关爱标签": "care_tags",
+        "地址编码": "address_code",
+        "户室编码": "dwelling_code",
+    }
+
+    def validate(self, frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+        frame = require_values(frame, report, "name", "id_number")
+        frame = frame.assign(id_number=frame["id_number"].str.upper())
+        frame = report.reject_each(frame, "id_number", id_number_problem)
+        frame = unique_keys(frame, report, "id_number")
+        residence = frame["residence"].map(_RESIDENCE)
+        frame = report.reject_where(
+            frame, residence.isna(), "residence", "must be registered/户籍 or floating/流动"
+        ).assign(residence=residence)
+        frame = report.reject_each(frame, "care_tags", _care_tags_problem)
+        frame = frame.assign(care_tags=frame["care_tags"].map(_normalise_care_tags))
+        phone_digits = frame["phone"].str.replace(r"[-\s]", "", regex=True)
+        bad_phone = (frame["phone"] != "") & ~phone_digits.str.fullmatch(r"\+?\d{7,13}")
+        frame = report.reject_where(frame, bad_phone, "phone", "not a phone number").assign(
+            phone=phone_digits.loc[~bad_phone]
+        )
+        unplaced = (frame["address_code"] == "") & (frame["dwelling_code"] == "")
+        return report.reject_where(frame, unplaced, "address_code", "address_code or dwelling_code is required")
+
+    def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
+        with self.progress(len(frame), "persons") as bar:
+            report.counts.update(
+                services.persons_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
+            )
+
+
+def _split_tags(value: str) -> list[str]:
+    return [tag.strip() for tag in value.replace("；", ";").replace(",", ";").replace("，", ";").split(";") if tag.strip()]
+
+
+def _care_tags_problem(value: str) -> str | None:
+    unknown = [tag for tag in _split_tags(value) if tag not in _CARE_TAGS]
+    if unknown:
+        return f"unknown care tag {unknown[0]!r}; known: {', '.join(Person.CareTag.values)}"
+    return None
+
+
+def _normalise_care_tags(value: str) -> str:
+    return ";".join(dict.fromkeys(_CARE_TAGS[tag] for tag in _split_tags(value)))
+
+
+_UNIT_KINDS = {value: value for value in Unit.Kind.values} | {label: value for value, label in Unit.Kind.choices}
+
+
+@register
+class UnitImporter(TableImporter):
+    kind = "units"
+    required = ("credit_code", "name")
+    optional = ("kind", "address_code", "address_text", "lon", "lat")
+    aliases = {
+        "统一社会信用代码": "credit_code",
+        "单位名称": "name",
+        "名称": "name",
+        "单位类型": "kind",
+        "地址编码": "address_code",
+        "地址": "address_text",
+        "经度": "lon",
+        "纬度": "lat",
+    }
+
+    def validate(self, frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+        frame = require_values(frame, report, "credit_code", "name")
+        frame = frame.assign(credit_code=frame["credit_code"].str.upper())
+        frame = report.reject_each(frame, "credit_code", credit_code_problem)
+        frame = unique_keys(frame, report, "credit_code")
+        kind = frame["kind"].replace("", "enterprise").map(_UNIT_KINDS)
+        frame = report.reject_where(
+            frame, kind.isna(), "kind", f"must be one of {', '.join(Unit.Kind.values)}"
+        ).assign(kind=kind)
+        nowhere = (frame["lon"] == "") & (frame["lat"] == "") & (frame["address_code"] == "")
+        frame = report.reject_where(frame, nowhere, "lon", "lon/lat or address_code is required")
+        return coordinates(frame, report, crs=self.crs, optional=True)
+
+    def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
+        with self.progress(len(frame), "units") as bar:
+            report.counts.update(
+                services.units_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
+            )

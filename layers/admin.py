@@ -1,0 +1,262 @@
+"""The data steward's admin: regions, grids and the 一标三实 registry, with map widgets.
+
+Geometry fields (``boundary``, ``footprint``, ``location``) are edited on a django-leaflet map
+served from local static files; ``LEAFLET_CONFIG["TILES"]`` is empty because nothing may come
+from the internet at run time. The registry tables hold millions of rows, so their admins never
+draw a ``<select>`` over a big table (raw id inputs instead), never count the whole table on a
+page (estimated counts) and join what a list shows in the same query.
+
+Links to grids and regions are derived from the geometry (:mod:`layers.services.linking`): they
+are shown read-only and recomputed for the saved row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cached_property
+
+from django import forms
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.forms import Media
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
+
+from . import personal, selectors
+from .models import Address, BoundaryVersion, Building, Compound, Dwelling, Grid, Person, Region, Unit
+from .services import linking
+from .services.grids import grid_redraw
+
+#: The derived link columns every registry row carries, shown read-only.
+LINK_FIELDS = ("grid", "grid_medium", "grid_large", "community", "street", "district_code")
+
+_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts an unfiltered list from the planner's statistics: an exact count(*) over millions
+    of rows would cost seconds on every page. Filtered lists (a search, a filter) count exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if query is not None and not query.where:
+            return selectors.estimated_count(self.object_list.model)
+        return super().count
+
+
+class BigTableAdmin(LeafletGeoAdmin):
+    """Shared settings of the admins over tables of city scale."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+class LinkedAdmin(BigTableAdmin):
+    """A registry table whose grid and region links follow from its geometry."""
+
+    #: How :mod:`layers.services.linking` relinks this table.
+    link_source: linking.PointSource
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        return (*super().get_readonly_fields(request, obj), *LINK_FIELDS)
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        # The admin saves a form in one transaction, so the row and its new links commit together.
+        super().save_model(request, obj, form, change)
+        self.relink(obj)
+
+    def relink(self, obj) -> None:
+        linking.link(self.link_source, where="t.id = %s", params=[obj.pk])
+
+
+@admin.register(Region)
+class RegionAdmin(LeafletGeoAdmin):
+    list_display = ("code", "name", "level", "parent", "valid_from")
+    list_filter = ("level",)
+    search_fields = ("code", "name")
+    list_select_related = ("parent",)
+    autocomplete_fields = ("parent",)
+
+
+class GridForm(forms.ModelForm):
+    """Checks a redrawn boundary before the redraw service sees it: a valid shape, and a
+    ``valid_from`` not before the current boundary's (history runs forwards)."""
+
+    class Meta:
+        model = Grid
+        fields = ("code", "name", "level", "parent", "community", "boundary", "valid_from", "worker")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        boundary = data.get("boundary")
+        if boundary is not None and "boundary" in self.changed_data:
+            if not boundary.valid:
+                self.add_error("boundary", f"边界无效 (invalid boundary): {boundary.valid_reason}")
+            # Forms copy their data onto the instance only after clean(): it still holds the row.
+            current = self.instance.valid_from if self.instance.pk else None
+            starts = _redraw_date(data.get("valid_from"), "valid_from" in self.changed_data)
+            if current and starts < current:
+                self.add_error(
+                    "valid_from", f"不能早于当前边界的生效日期 (before the current boundary's start) {current}"
+                )
+        return data
+
+
+def _redraw_date(valid_from: dt.date | None, given: bool) -> dt.date:
+    """A redrawn boundary holds from the date the steward typed, else from today."""
+    return valid_from if given and valid_from else timezone.localdate()
+
+
+@admin.register(Grid)
+class GridAdmin(LeafletGeoAdmin):
+    form = GridForm
+    list_display = ("code", "name", "level", "parent", "community", "worker", "valid_from")
+    list_filter = ("level",)
+    search_fields = ("code", "name")
+    list_select_related = ("parent", "community", "worker")
+    autocomplete_fields = ("parent", "community", "worker")
+
+    def save_model(self, request: HttpRequest, obj: Grid, form, change: bool) -> None:
+        """A redrawn boundary goes through ``layers.services.grids.grid_redraw``, which keeps
+        the old shape as a :class:`BoundaryVersion` and relinks the registry rows around both;
+        a new grid links the rows inside it."""
+        if change and "boundary" in form.changed_data:
+            obj.valid_from = _redraw_date(obj.valid_from, "valid_from" in form.changed_data)
+            # The service reads the old shape from the database, so it runs before our save;
+            # the save then writes the other fields of the form (the boundary is already equal).
+            grid_redraw(grid=obj, boundary=obj.boundary, valid_from=obj.valid_from, source=f"admin:{request.user}")
+        super().save_model(request, obj, form, change)
+        if not change:
+            linking.relink_area(obj.boundary.envelope.wkt)
+
+
+class _BoundaryMap(LeafletAdminWidget):
+    template_name = "leaflet/admin/widget.html"
+    geom_type = "MULTIPOLYGON"
+    modifiable = False
+
+
+@admin.register(BoundaryVersion)
+class BoundaryVersionAdmin(admin.ModelAdmin):
+    """History is read-only: shapes are archived by the redraw service, never edited here."""
+
+    list_display = ("subject", "code", "level", "valid_from", "valid_to", "source")
+    list_filter = ("subject", "level")
+    search_fields = ("code",)
+    readonly_fields = ("boundary_map",)
+    fields = ("subject", "code", "level", "valid_from", "valid_to", "source", "boundary_map")
+
+    @admin.display(description="边界 Boundary")
+    def boundary_map(self, obj: BoundaryVersion) -> SafeString:
+        # A view-only admin would print the polygon as WKT; draw it on a non-editable map.
+        return _BoundaryMap().render("boundary", obj.boundary, attrs={"id": "id_boundary"})
+
+    @property
+    def media(self) -> Media:
+        # View-only pages build no form widgets, so the map's scripts are added here.
+        return super().media + _BoundaryMap().media
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Compound)
+class CompoundAdmin(LinkedAdmin):
+    link_source = linking.COMPOUND
+    list_display = ("code", "name", "grid", "street", "district_code")
+    search_fields = ("code", "name")
+    list_select_related = ("grid", "street")
+
+
+@admin.register(Building)
+class BuildingAdmin(LinkedAdmin):
+    link_source = linking.BUILDING
+    list_display = ("code", "name", "use", "floors", "compound", "grid", "district_code")
+    list_filter = ("use",)
+    search_fields = ("code", "name")
+    list_select_related = ("compound", "grid")
+    raw_id_fields = ("compound",)
+
+
+@admin.register(Address)
+class AddressAdmin(LinkedAdmin):
+    link_source = linking.ADDRESS
+    list_display = ("code", "full_text", "road", "door_number", "grid", "street", "district_code")
+    search_fields = ("code", "full_text")
+    list_select_related = ("grid", "street")
+    raw_id_fields = ("building",)
+
+    def relink(self, obj: Address) -> None:
+        # Dwellings and persons take the links of their address, so they follow it.
+        super().relink(obj)
+        for source in (linking.DWELLING, linking.PERSON):
+            linking.link(source, where="t.address_id = %s", params=[obj.pk])
+
+
+@admin.register(Dwelling)
+class DwellingAdmin(LinkedAdmin):
+    link_source = linking.DWELLING
+    list_display = ("code", "use", "occupancy", "area_m2", "address", "grid", "district_code")
+    list_filter = ("use", "occupancy")
+    search_fields = ("code",)
+    list_select_related = ("address", "grid")
+    raw_id_fields = ("building", "address")
+
+
+@admin.register(Person)
+class PersonAdmin(LinkedAdmin):
+    """Persons show only the masked ID number and phone; the ciphertexts and digests never
+    appear. Persons arrive through the importer, which protects their personal data, so they
+    are not added here and their personal columns are read-only."""
+
+    link_source = linking.PERSON
+    list_display = ("name", "id_number_masked", "phone_masked", "gender", "residence", "address", "grid")
+    list_filter = ("residence", "gender")
+    search_fields = ("name",)
+    list_select_related = ("address", "grid")
+    raw_id_fields = ("dwelling", "address")
+    fields = (
+        "name",
+        "id_number_masked",
+        "phone_masked",
+        "gender",
+        "birth_date",
+        "residence",
+        "care_tags",
+        "dwelling",
+        "address",
+        *LINK_FIELDS,
+    )
+    readonly_fields = ("name", "id_number_masked", "phone_masked", "gender", "birth_date")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        """A full 18-character ID number is matched through its keyed digest (the clear number
+        is not stored); anything else searches names."""
+        term = search_term.strip().upper()
+        if _ID_NUMBER.match(term):
+            return queryset.filter(id_number_digest=personal.digest(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(Unit)
+class UnitAdmin(LinkedAdmin):
+    link_source = linking.UNIT
+    list_display = ("credit_code", "name", "kind", "address_text", "grid", "district_code")
+    list_filter = ("kind",)
+    search_fields = ("credit_code", "name")
+    list_select_related = ("grid",)
+    raw_id_fields = ("address",)

@@ -1,0 +1,39 @@
+"""Run the benchmarks: ``python -m scripts.bench [name …] [--repeats N] [--rows N]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import django
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
+    django.setup()
+    from django.conf import settings
+
+    from . import imports  # noqa: F401  (registers the import benchmarks)
+    from .harness import BENCHMARKS, write_reports
+
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(BENCHMARKS)})")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per path; the median is reported")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the import benchmarks")
+    options = parser.parse_args()
+    unknown = [name for name in options.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    results = []
+    for name in options.names or BENCHMARKS:
+        print(f"bench: {name} …", flush=True)
+        results += BENCHMARKS[name](repeats=options.repeats, rows=options.rows)
+    json_path, md_path = write_reports(results, settings.VAR_DIR / "bench")
+    print(md_path.read_text())
+    print(f"bench: wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Registry, timing helpers and report writers of the benchmark suite."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Result:
+    name: str  # the hot path: import_…, locate_…, geocode_…, tile_…, export_…, heat_…
+    unit: str  # what ``ours`` and ``peer`` count, higher is better (rows/s, req/s …)
+    ours: float
+    peer_name: str
+    peer: float
+    target_ratio: float  # the ratio ours/peer the issue asks for
+    scale: str
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer if self.peer else float("inf")
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.target_ratio
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"ratio": round(self.ratio, 3), "met": self.met}
+
+
+BENCHMARKS: dict[str, Callable[..., list[Result]]] = {}
+
+
+def benchmark(name: str):
+    """Register a benchmark function under ``name`` (it takes ``repeats`` and returns Results)."""
+
+    def decorate(function: Callable[..., list[Result]]):
+        BENCHMARKS[name] = function
+        return function
+
+    return decorate
+
+
+def median_seconds(action: Callable[[], object], *, repeats: int, before: Callable[[], object] | None = None) -> float:
+    """Median wall time of ``action`` over ``repeats`` runs; ``before`` runs untimed each time."""
+    timings = []
+    for _ in range(repeats):
+        if before:
+            before()
+        start = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
+def machine() -> dict:
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line), "")
+    import os
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def write_reports(results: list[Result], directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "results.json"
+    json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False) + "\n")
+    lines = [
+        "| benchmark | unit | ours | peer | peer value | ratio | target | met | scale |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.unit} | {r.ours:,.0f} | {r.peer_name} | {r.peer:,.0f} | {r.ratio:.2f}× | "
+            f"≥ {r.target_ratio}× | {'yes' if r.met else 'NO'} | {r.scale} |"
+        )
+    info = machine()
+    lines.append("")
+    lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}. Medians of repeated runs.")
+    notes = [f"- {r.name} vs {r.peer_name}: {r.note}" for r in results if r.note]
+    if notes:
+        lines += ["", *notes]
+    md_path = directory / "results.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return json_path, md_path

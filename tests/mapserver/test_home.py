@@ -1,0 +1,71 @@
+"""The front door: what the database holds, where each user goes, the demo logins in development."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from layers.services.users import demo_users_ensure
+
+pytestmark = pytest.mark.django_db
+
+
+def rows(html: str, table: str) -> list[list[str]]:
+    body = re.search(rf'<table id="{table}">(.*?)</table>', html, re.S).group(1)
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_home_shows_the_counts(city, client):
+    response = client.get("/")
+    assert response.status_code == 200
+    counts = dict(rows(response.content.decode(), "counts"))
+    assert counts == {
+        "区县 Districts": "1",
+        "街道乡镇 Streets": "1",
+        "社区村 Communities": "1",
+        "小网格 Small grids": "2",
+        "标准地址 Addresses": "1",
+        "房屋 Buildings": "1",
+        "实有人口 Persons": "1",
+        "实有单位 Units": "1",
+    }
+
+
+def test_home_lists_only_entry_points_that_exist(client, superuser_client):
+    html = client.get("/").content.decode()
+    links = re.findall(r'<a href="([^"]+)">', re.search(r'<table id="entry-points">(.*?)</table>', html, re.S).group(1))
+    assert "/admin/" in links and "/api/whoami" in links
+    for link in links:
+        assert superuser_client.get(link).status_code == 200, link
+
+
+def test_home_shows_demo_logins_with_debug_on(grids_and_demo, client, settings):
+    settings.DEBUG = True
+    html = client.get("/").content.decode()
+    logins = rows(html, "demo-logins")
+    assert logins[0] == ["用户名 Username", "角色 Role", "密码 Password", "API token", "网格 Grid"]
+    assert [row[:3] for row in logins[1:]] == [
+        ["admin", "administrator", "minqing-demo"],
+        ["command", "command_center", "minqing-demo"],
+        ["analyst", "analyst", "minqing-demo"],
+        ["steward", "data_steward", "minqing-demo"],
+        ["gridworker", "grid_worker", "minqing-demo"],
+    ]
+    assert logins[-1][3:] == [grids_and_demo["gridworker"].token, grids_and_demo["gridworker"].grid_code]
+
+
+def test_home_hides_demo_logins_with_debug_off(grids_and_demo, client, settings):
+    settings.DEBUG = False
+    html = client.get("/").content.decode()
+    assert 'id="demo-logins"' not in html
+    assert "minqing-demo" not in html
+    assert grids_and_demo["admin"].token not in html
+
+
+@pytest.fixture
+def grids_and_demo(city):
+    return {login.username: login for login in demo_users_ensure()}
