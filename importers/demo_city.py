@@ -43,6 +43,8 @@ import shapely
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
+# The GB 11643 weights are shared with layers.checksums so the vectorised check digit (4 M ID
+# numbers at city scale, too many for a per-row call) cannot drift from the validator's.
 from layers.checksums import _ID_CHECK, _ID_WEIGHTS, credit_code_check_char
 
 from .sources import read_features, read_table

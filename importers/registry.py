@@ -17,8 +17,9 @@ from layers.services import registry as services
 
 from .base import Importer, register
 from .report import ImportReport
+from .rowchecks import RowChecks
 from .sources import ROW, read_table, require_columns
-from .validators import coordinates, rename_aliases, require_values, unique_keys
+from .validators import check_coordinates, in_wgs84, rename_aliases, require_values, unique_keys
 
 
 class TableImporter(Importer):
@@ -83,12 +84,13 @@ class AddressImporter(TableImporter):
     }
 
     def validate(self, frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
-        frame = require_values(frame, report, "code")
-        frame = report.reject_where(frame, frame["code"].str.len() > 32, "code", "longer than 32 characters")
-        no_text = (frame["full_text"] == "") & (frame["road"] == "")
-        frame = report.reject_where(frame, no_text, "full_text", "full_text or road is required")
-        frame = unique_keys(frame, report, "code")
-        return coordinates(frame, report, crs=self.crs)
+        checks = RowChecks(frame)
+        require_values(checks, "code")
+        checks.fail(frame["code"].str.len() > 32, "code", "longer than 32 characters")
+        checks.fail((frame["full_text"] == "") & (frame["road"] == ""), "full_text", "full_text or road is required")
+        unique_keys(checks, "code")
+        check_coordinates(checks)
+        return in_wgs84(checks.reject_into(report), self.crs)
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
         composed = (
@@ -130,23 +132,22 @@ class PersonImporter(TableImporter):
     }
 
     def validate(self, frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
-        frame = require_values(frame, report, "name", "id_number")
-        frame = frame.assign(id_number=frame["id_number"].str.upper())
-        frame = report.reject_each(frame, "id_number", id_number_problem)
-        frame = unique_keys(frame, report, "id_number")
-        residence = frame["residence"].map(_RESIDENCE)
-        frame = report.reject_where(
-            frame, residence.isna(), "residence", "must be registered/户籍 or floating/流动"
-        ).assign(residence=residence)
-        frame = report.reject_each(frame, "care_tags", _care_tags_problem)
-        frame = frame.assign(care_tags=frame["care_tags"].map(_normalise_care_tags))
-        phone_digits = frame["phone"].str.replace(r"[-\s]", "", regex=True)
-        bad_phone = (frame["phone"] != "") & ~phone_digits.str.fullmatch(r"\+?\d{7,13}")
-        frame = report.reject_where(frame, bad_phone, "phone", "not a phone number").assign(
-            phone=phone_digits.loc[~bad_phone]
+        frame = frame.assign(
+            id_number=frame["id_number"].str.upper(),
+            phone=frame["phone"].str.replace(r"[-\s]", "", regex=True),
         )
+        checks = RowChecks(frame)
+        require_values(checks, "name", "id_number")
+        checks.fail_by("id_number", id_number_problem)
+        unique_keys(checks, "id_number")
+        residence = frame["residence"].map(_RESIDENCE)
+        checks.fail(residence.isna(), "residence", "must be registered/户籍 or floating/流动")
+        checks.fail_by("care_tags", _care_tags_problem)
+        checks.fail((frame["phone"] != "") & ~frame["phone"].str.fullmatch(r"\+?\d{7,13}"), "phone", "not a phone number")
         unplaced = (frame["address_code"] == "") & (frame["dwelling_code"] == "")
-        return report.reject_where(frame, unplaced, "address_code", "address_code or dwelling_code is required")
+        checks.fail(unplaced, "address_code", "address_code or dwelling_code is required")
+        clean = checks.reject_into(report)
+        return clean.assign(residence=residence[clean.index], care_tags=clean["care_tags"].map(_normalise_care_tags))
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
         with self.progress(len(frame), "persons") as bar:
@@ -190,17 +191,18 @@ class UnitImporter(TableImporter):
     }
 
     def validate(self, frame: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
-        frame = require_values(frame, report, "credit_code", "name")
         frame = frame.assign(credit_code=frame["credit_code"].str.upper())
-        frame = report.reject_each(frame, "credit_code", credit_code_problem)
-        frame = unique_keys(frame, report, "credit_code")
+        checks = RowChecks(frame)
+        require_values(checks, "credit_code", "name")
+        checks.fail_by("credit_code", credit_code_problem)
+        unique_keys(checks, "credit_code")
         kind = frame["kind"].replace("", "enterprise").map(_UNIT_KINDS)
-        frame = report.reject_where(
-            frame, kind.isna(), "kind", f"must be one of {', '.join(Unit.Kind.values)}"
-        ).assign(kind=kind)
+        checks.fail(kind.isna(), "kind", f"must be one of {', '.join(Unit.Kind.values)}")
         nowhere = (frame["lon"] == "") & (frame["lat"] == "") & (frame["address_code"] == "")
-        frame = report.reject_where(frame, nowhere, "lon", "lon/lat or address_code is required")
-        return coordinates(frame, report, crs=self.crs, optional=True)
+        checks.fail(nowhere, "lon", "lon/lat or address_code is required")
+        check_coordinates(checks, optional=True)
+        clean = checks.reject_into(report)
+        return in_wgs84(clean.assign(kind=kind[clean.index]), self.crs)
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
         with self.progress(len(frame), "units") as bar:

@@ -54,3 +54,8 @@ class RowChecks:
         for row, field, value, reason in failed.sort_values("row").itertuples(index=False):
             report.reject(row, field, value, reason)
         return self.frame.loc[self.open]
+
+    def fail_by(self, field: str, problem) -> int:
+        """Fail the open rows for which ``problem(value of field)`` returns a reason (not None)."""
+        reasons = self.frame.loc[self.open, field].map(problem).reindex(self.frame.index)
+        return self.fail(reasons.notna(), field, reasons)

@@ -18,24 +18,35 @@ class GridLinked(models.Model):
         Grid, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="小网格",
         limit_choices_to={"level": "small"},
     )
-    grid_medium = models.ForeignKey(Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
-    grid_large = models.ForeignKey(Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
+    # Scope filters go by small grid, community, street or district; the medium and large links
+    # are read through joins, so they carry no index of their own (every index slows bulk loads).
+    grid_medium = models.ForeignKey(
+        Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False, db_index=False
+    )
+    grid_large = models.ForeignKey(
+        Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False, db_index=False
+    )
     community = models.ForeignKey(Region, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
     street = models.ForeignKey(Region, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
-    district_code = models.CharField(max_length=12, blank=True, db_index=True, editable=False)
+    district_code = models.CharField(max_length=12, blank=True, editable=False)
 
     class Meta:
         abstract = True
+        # Plain btree indexes declared here, not db_index=True: the cluster runs in the C collation,
+        # where a btree already serves LIKE 'prefix%', so Django's extra "_like" indexes are waste.
+        indexes = [models.Index(fields=["district_code"], name="%(class)s_district")]
 
 
 class Compound(GridLinked):
     """小区: a residential compound, the smallest governance cell inside a small grid."""
 
-    code = models.CharField("小区编码", max_length=32, unique=True)
+    code = models.CharField("小区编码", max_length=32)
     name = models.CharField("名称", max_length=100)
     boundary = models.MultiPolygonField("边界", srid=4326)
 
-    class Meta:
+    class Meta(GridLinked.Meta):
+        constraints = [models.UniqueConstraint(fields=["code"], name="compound_code_unique")]
+        indexes = [*GridLinked.Meta.indexes]
         verbose_name = verbose_name_plural = "小区 Compound"
 
     def __str__(self) -> str:
@@ -53,14 +64,16 @@ class Building(GridLinked):
         INDUSTRIAL = "industrial", "工业"
         OTHER = "other", "其他"
 
-    code = models.CharField("房屋编码", max_length=32, unique=True)
+    code = models.CharField("房屋编码", max_length=32)
     name = models.CharField("名称", max_length=100, blank=True)
     footprint = models.PolygonField("轮廓", srid=4326)
     floors = models.PositiveSmallIntegerField("层数", null=True, blank=True)
     use = models.CharField("用途", max_length=12, choices=Use.choices, default=Use.RESIDENTIAL)
     compound = models.ForeignKey(Compound, models.SET_NULL, null=True, blank=True, related_name="buildings")
 
-    class Meta:
+    class Meta(GridLinked.Meta):
+        constraints = [models.UniqueConstraint(fields=["code"], name="building_code_unique")]
+        indexes = [*GridLinked.Meta.indexes]
         verbose_name = verbose_name_plural = "房屋 Building"
 
     def __str__(self) -> str:
@@ -70,10 +83,10 @@ class Building(GridLinked):
 class Address(GridLinked):
     """标准地址: a structured address with one point and a stable code."""
 
-    code = models.CharField("地址编码", max_length=32, unique=True)
+    code = models.CharField("地址编码", max_length=32)
     district_name = models.CharField("区县", max_length=50, blank=True)
     street_name = models.CharField("街道", max_length=50, blank=True)
-    road = models.CharField("道路", max_length=50, blank=True, db_index=True)
+    road = models.CharField("道路", max_length=50, blank=True)
     door_number = models.CharField("门牌号", max_length=20, blank=True)
     compound_name = models.CharField("小区", max_length=100, blank=True)
     building_number = models.CharField("楼栋", max_length=20, blank=True)
@@ -84,7 +97,9 @@ class Address(GridLinked):
     location = models.PointField("位置", srid=4326)
     building = models.ForeignKey(Building, models.SET_NULL, null=True, blank=True, related_name="addresses")
 
-    class Meta:
+    class Meta(GridLinked.Meta):
+        constraints = [models.UniqueConstraint(fields=["code"], name="address_code_unique")]
+        indexes = [*GridLinked.Meta.indexes, models.Index(fields=["road"], name="address_road")]
         verbose_name = verbose_name_plural = "标准地址 Address"
 
     def __str__(self) -> str:
@@ -106,14 +121,16 @@ class Dwelling(GridLinked):
         VACANT = "vacant", "空置"
         OTHER = "other", "其他"
 
-    code = models.CharField("户室编码", max_length=40, unique=True)
+    code = models.CharField("户室编码", max_length=40)
     building = models.ForeignKey(Building, models.SET_NULL, null=True, blank=True, related_name="dwellings")
     address = models.ForeignKey(Address, models.SET_NULL, null=True, blank=True, related_name="dwellings")
     use = models.CharField("用途", max_length=12, choices=Use.choices, default=Use.RESIDENTIAL)
     occupancy = models.CharField("居住状态", max_length=8, choices=Occupancy.choices, default=Occupancy.OWNER)
     area_m2 = models.FloatField("面积(m²)", null=True, blank=True)
 
-    class Meta:
+    class Meta(GridLinked.Meta):
+        constraints = [models.UniqueConstraint(fields=["code"], name="dwelling_code_unique")]
+        indexes = [*GridLinked.Meta.indexes]
         verbose_name = verbose_name_plural = "户室 Dwelling"
 
     def __str__(self) -> str:
@@ -141,10 +158,10 @@ class Person(GridLinked):
         KEY_PERSON = "key_person", "重点人员"
 
     name = models.CharField("姓名", max_length=50)
-    id_number_digest = models.CharField(max_length=64, unique=True, editable=False)
+    id_number_digest = models.CharField(max_length=64, editable=False)
     id_number_cipher = models.TextField(editable=False)
     id_number_masked = models.CharField("身份证号", max_length=18, editable=False)
-    phone_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_digest = models.CharField(max_length=64, blank=True, editable=False)
     phone_cipher = models.TextField(blank=True, editable=False)
     phone_masked = models.CharField("电话", max_length=20, blank=True, editable=False)
     gender = models.CharField("性别", max_length=1, choices=Gender.choices)
@@ -154,7 +171,9 @@ class Person(GridLinked):
     dwelling = models.ForeignKey(Dwelling, models.SET_NULL, null=True, blank=True, related_name="residents")
     address = models.ForeignKey(Address, models.SET_NULL, null=True, blank=True, related_name="residents")
 
-    class Meta:
+    class Meta(GridLinked.Meta):
+        constraints = [models.UniqueConstraint(fields=["id_number_digest"], name="person_id_number_digest_unique")]
+        indexes = [*GridLinked.Meta.indexes, models.Index(fields=["phone_digest"], name="person_phone_digest")]
         verbose_name = verbose_name_plural = "实有人口 Person"
 
     def __str__(self) -> str:
@@ -172,14 +191,16 @@ class Unit(GridLinked):
         SOCIAL = "social", "社会组织"
         OTHER = "other", "其他"
 
-    credit_code = models.CharField("统一社会信用代码", max_length=18, unique=True)
+    credit_code = models.CharField("统一社会信用代码", max_length=18)
     name = models.CharField("名称", max_length=200)
     kind = models.CharField("类型", max_length=12, choices=Kind.choices, default=Kind.ENTERPRISE)
     address = models.ForeignKey(Address, models.SET_NULL, null=True, blank=True, related_name="units")
     address_text = models.CharField("地址", max_length=300, blank=True)
     location = models.PointField("位置", srid=4326)
 
-    class Meta:
+    class Meta(GridLinked.Meta):
+        constraints = [models.UniqueConstraint(fields=["credit_code"], name="unit_credit_code_unique")]
+        indexes = [*GridLinked.Meta.indexes]
         verbose_name = verbose_name_plural = "实有单位 Unit"
 
     def __str__(self) -> str:
