@@ -12,14 +12,14 @@ import pandas as pd
 
 from layers.checksums import credit_code_problem, id_number_problem
 from layers.crs import CLIENT_CRS
-from layers.models import Person, Unit
+from layers.models import Address, Person, Unit
 from layers.services import registry as services
 
 from .base import Importer, register
 from .report import ImportReport
 from .rowchecks import RowChecks
 from .sources import ROW, read_table, require_columns
-from .validators import check_coordinates, in_wgs84, rename_aliases, require_values, unique_keys
+from .validators import check_coordinates, in_wgs84, max_lengths, rename_aliases, require_values, unique_keys
 
 
 class TableImporter(Importer):
@@ -87,25 +87,41 @@ class AddressImporter(TableImporter):
         checks = RowChecks(frame)
         require_values(checks, "code")
         checks.fail(frame["code"].str.len() > 32, "code", "longer than 32 characters")
+        max_lengths(checks, Address, _ADDRESS_PARTS)
         checks.fail((frame["full_text"] == "") & (frame["road"] == ""), "full_text", "full_text or road is required")
+        full_text, limit = _full_text(frame), Address._meta.get_field("full_text").max_length
+        checks.fail(full_text.str.len() > limit, "full_text", f"longer than {limit} characters", value=full_text)
         unique_keys(checks, "code")
         check_coordinates(checks)
         return in_wgs84(checks.reject_into(report), self.crs)
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
-        composed = (
-            frame["district"] + frame["street"] + frame["road"] + frame["door_number"]
-            + frame["compound"] + frame["building"] + frame["entrance"] + frame["floor"] + frame["room"]
-        )
-        frame = frame.assign(full_text=frame["full_text"].where(frame["full_text"] != "", composed))
-        frame = frame.rename(
-            columns={"district": "district_name", "street": "street_name", "compound": "compound_name",
-                     "building": "building_number"}
-        )
+        frame = frame.assign(full_text=_full_text(frame)).rename(columns=_ADDRESS_PARTS)
         with self.progress(len(frame), "addresses") as bar:
             report.counts.update(
                 services.addresses_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
             )
+
+
+#: Address parts in their order in a standard address: column → Address field.
+_ADDRESS_PARTS = {
+    "district": "district_name",
+    "street": "street_name",
+    "road": "road",
+    "door_number": "door_number",
+    "compound": "compound_name",
+    "building": "building_number",
+    "entrance": "entrance",
+    "floor": "floor",
+    "room": "room",
+}
+
+
+def _full_text(frame: pd.DataFrame) -> pd.Series:
+    """The standard address as given, or composed from its parts when the file gives none."""
+    parts = [frame[column] for column in _ADDRESS_PARTS]
+    composed = parts[0].str.cat(parts[1:])
+    return frame["full_text"].where(frame["full_text"] != "", composed)
 
 
 _RESIDENCE = {
@@ -138,6 +154,7 @@ class PersonImporter(TableImporter):
         )
         checks = RowChecks(frame)
         require_values(checks, "name", "id_number")
+        max_lengths(checks, Person, {"name": "name"})
         checks.fail_by("id_number", id_number_problem)
         unique_keys(checks, "id_number")
         residence = frame["residence"].map(_RESIDENCE)
@@ -194,6 +211,7 @@ class UnitImporter(TableImporter):
         frame = frame.assign(credit_code=frame["credit_code"].str.upper())
         checks = RowChecks(frame)
         require_values(checks, "credit_code", "name")
+        max_lengths(checks, Unit, {"name": "name", "address_text": "address_text"})
         checks.fail_by("credit_code", credit_code_problem)
         unique_keys(checks, "credit_code")
         kind = frame["kind"].replace("", "enterprise").map(_UNIT_KINDS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.db.models import Model
 
 from layers.crs import to_wgs84
 
@@ -21,6 +22,14 @@ def rename_aliases(frame: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame
 def require_values(checks: RowChecks, *columns: str) -> None:
     for column in columns:
         checks.fail(checks.frame[column] == "", column, "required, but empty")
+
+
+def max_lengths(checks: RowChecks, model: type[Model], fields: dict[str, str]) -> None:
+    """Fail values longer than the model field behind their column (``fields``: column → field)
+    allows; PostgreSQL would otherwise refuse the whole batch instead of the one row."""
+    for column, field in fields.items():
+        limit = model._meta.get_field(field).max_length
+        checks.fail(checks.frame[column].str.len() > limit, column, f"longer than {limit} characters")
 
 
 def unique_keys(checks: RowChecks, column: str) -> None:
@@ -39,8 +48,9 @@ def check_coordinates(checks: RowChecks, *, optional: bool = False) -> None:
     elsewhere)."""
     frame = checks.frame
     considered = ~((frame["lon"] == "") & (frame["lat"] == "")) if optional else pd.Series(True, index=frame.index)
-    lon = pd.to_numeric(frame["lon"], errors="coerce")
-    lat = pd.to_numeric(frame["lat"], errors="coerce")
+    # As float64: on Arrow-backed text, to_numeric gives NaN for "abc", and an Arrow NaN is not NA.
+    lon = pd.to_numeric(frame["lon"], errors="coerce").astype("float64")
+    lat = pd.to_numeric(frame["lat"], errors="coerce").astype("float64")
     checks.fail(considered & lon.isna(), "lon", "not a number")
     checks.fail(considered & lat.isna(), "lat", "not a number")
     lon_min, lat_min, lon_max, lat_max = settings.MINQING_CITY_BBOX

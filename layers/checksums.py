@@ -38,7 +38,9 @@ def id_number_problem(value: str) -> str | None:
     """
     if len(value) != 18:
         return f"must be 18 characters, got {len(value)}"
-    if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    # isascii too: str.isdigit() and int() accept full-width (１) and other Unicode digits, which
+    # would pass here yet give another digest than the same number typed in ASCII.
+    if not (value.isascii() and value[:17].isdigit() and (value[17].isdigit() or value[17] == "X")):
         return "must be 17 digits and a digit or X"
     try:
         birth = dt.datetime.strptime(value[6:14], "%Y%m%d").date()

@@ -14,20 +14,47 @@ from .areas import Grid, Region
 
 
 class GridLinked(models.Model):
+    # The six links are a cache derived from geometry by layers.services.linking, always written
+    # from the grid chain itself, so they carry no foreign-key constraint: six deferred trigger
+    # checks per row would triple the cost of a million-row import. Relinking repairs them.
     grid = models.ForeignKey(
-        Grid, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="小网格",
+        Grid,
+        models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="小网格",
         limit_choices_to={"level": "small"},
+        db_constraint=False,
     )
     # Scope filters go by small grid, community, street or district; the medium and large links
     # are read through joins, so they carry no index of their own (every index slows bulk loads).
     grid_medium = models.ForeignKey(
-        Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False, db_index=False
+        Grid,
+        models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
     )
     grid_large = models.ForeignKey(
-        Grid, models.SET_NULL, null=True, blank=True, related_name="+", editable=False, db_index=False
+        Grid,
+        models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
     )
-    community = models.ForeignKey(Region, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
-    street = models.ForeignKey(Region, models.SET_NULL, null=True, blank=True, related_name="+", editable=False)
+    community = models.ForeignKey(
+        Region, models.DO_NOTHING, null=True, blank=True, related_name="+", editable=False, db_constraint=False
+    )
+    street = models.ForeignKey(
+        Region, models.DO_NOTHING, null=True, blank=True, related_name="+", editable=False, db_constraint=False
+    )
     district_code = models.CharField(max_length=12, blank=True, editable=False)
 
     class Meta:

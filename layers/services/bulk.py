@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import pandas as pd
+import pyarrow as pa
 from django.conf import settings
 from django.db import connection
+from pyarrow import csv as pa_csv
 
 
 def create_staging(name: str, columns: dict[str, str]) -> None:
@@ -38,8 +41,10 @@ def copy_frame(
     with connection.cursor() as cursor:
         for start in range(0, len(frame), batch):
             chunk = frame.iloc[start : start + batch]
-            buffer = io.StringIO()
-            chunk.to_csv(buffer, columns=names, header=False, index=False)
+            buffer = io.BytesIO()
+            # Arrow's CSV writer is ~5× pandas' to_csv; NaN and None become empty (NULL) fields.
+            table = pa.Table.from_pandas(chunk[names], preserve_index=False)
+            pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
             buffer.seek(0)
             cursor.copy_expert(statement, buffer)
             if on_batch:
@@ -62,3 +67,34 @@ def fetch(sql: str, params: list | tuple | dict | None = None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@contextmanager
+def indexes_deferred(table: str, *, incoming_rows: int):
+    """Around a load that adds at least a fifth of ``table`` (and 50,000 rows), drop its secondary
+    indexes and build them again afterwards.
+
+    One sorted build per index is several times cheaper than updating every index row by row,
+    which is most of the cost of a big INSERT into a well-indexed table. Primary keys and the
+    indexes behind constraints stay (ON CONFLICT needs them). This runs inside the import's
+    transaction, so a rollback restores the indexes; readers of ``table`` wait until it commits.
+    """
+    current = fetch("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [table])[0][0]
+    if incoming_rows < max(50_000, current // 5):
+        yield
+        return
+    definitions = fetch(
+        """SELECT i.indexname, i.indexdef FROM pg_indexes i
+           WHERE i.schemaname = current_schema() AND i.tablename = %s
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = format('%%I', i.indexname)::regclass)""",
+        [table],
+    )
+    for name, _ in definitions:
+        execute(f'DROP INDEX "{name}"')
+    yield
+    # Django's foreign keys are deferred; their pending checks must run before an index build.
+    execute("SET CONSTRAINTS ALL IMMEDIATE")
+    execute("SET LOCAL maintenance_work_mem = '512MB'")
+    for _, definition in definitions:
+        execute(definition)
+    execute("SET CONSTRAINTS ALL DEFERRED")

@@ -63,7 +63,9 @@ def machine() -> dict:
     cpu = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line), "")
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line), ""
+        )
     import os
 
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
