@@ -36,8 +36,10 @@ class Importer:
 
     #: Registry name, also the ``import_<kind>`` command name.
     kind: ClassVar[str] = ""
-    #: Names the counts reported after a run ("created", "updated", …).
+    #: Whether to draw progress bars (commands turn them off at verbosity 0).
     show_progress: bool = True
+    #: Personal fields masked in the rejection report: field name → masking function.
+    masked_fields: ClassVar[dict] = {}
 
     def read(self, path: Path) -> pd.DataFrame:
         """Open ``path`` with :mod:`importers.sources` and return its rows; raise SourceError."""
@@ -57,7 +59,9 @@ class Importer:
 
     @contextmanager
     def progress(self, total: int, description: str):
-        bar = tqdm(total=total, desc=description, unit="row", file=sys.stderr, disable=not self.show_progress, leave=False)
+        bar = tqdm(
+            total=total, desc=description, unit="row", file=sys.stderr, disable=not self.show_progress, leave=False
+        )
         try:
             yield bar
         finally:
@@ -84,7 +88,7 @@ def run_import(
 ) -> ImportReport:
     """Read, validate and write one file atomically; write the rejection report if any row failed."""
     path = Path(path)
-    report = ImportReport(source=path.name, strict=strict)
+    report = ImportReport(source=path.name, strict=strict, masks=dict(importer.masked_fields))
     try:
         frame = importer.read(path)
         report.counts["rows"] = len(frame)

@@ -35,7 +35,11 @@ class ImportCommand(BaseCommand):
         importer.show_progress = options["verbosity"] > 0
         try:
             report = run_import(
-                importer, options["path"], commit=options["commit"], strict=options["strict"], report_path=options["report"]
+                importer,
+                options["path"],
+                commit=options["commit"],
+                strict=options["strict"],
+                report_path=options["report"],
             )
         except ImportFailed as error:
             raise CommandError(str(error)) from error

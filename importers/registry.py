@@ -6,10 +6,12 @@ services of :mod:`layers.services.registry` (COPY → staging → one INSERT …
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pandas as pd
 
+from layers import personal
 from layers.checksums import credit_code_problem, id_number_problem
 from layers.crs import CLIENT_CRS
 from layers.models import Address, Person, Unit
@@ -30,6 +32,11 @@ class TableImporter(Importer):
     aliases: dict[str, str] = {}
 
     def __init__(self, *, encoding: str | None = None, crs: str = "wgs84") -> None:
+        if encoding:
+            try:
+                codecs.lookup(encoding)
+            except LookupError as error:
+                raise ValueError(f"--encoding: unknown encoding {encoding!r}") from error
         if crs not in CLIENT_CRS:
             raise ValueError(f"--crs must be one of {', '.join(CLIENT_CRS)}, got {crs!r}")
         self.encoding = encoding
@@ -125,15 +132,22 @@ def _full_text(frame: pd.DataFrame) -> pd.Series:
 
 
 _RESIDENCE = {
-    "registered": "registered", "户籍": "registered", "户籍人口": "registered",
-    "floating": "floating", "流动": "floating", "流动人口": "floating",
+    "registered": "registered",
+    "户籍": "registered",
+    "户籍人口": "registered",
+    "floating": "floating",
+    "流动": "floating",
+    "流动人口": "floating",
 }
-_CARE_TAGS = {value: value for value in Person.CareTag.values} | {label: value for value, label in Person.CareTag.choices}
+_CARE_TAGS = {value: value for value in Person.CareTag.values} | {
+    label: value for value, label in Person.CareTag.choices
+}
 
 
 @register
 class PersonImporter(TableImporter):
     kind = "persons"
+    masked_fields = {"id_number": personal.mask_id_number, "phone": personal.mask_phone}
     required = ("name", "id_number", "residence")
     optional = ("phone", "care_tags", "address_code", "dwelling_code")
     aliases = {
@@ -160,7 +174,9 @@ class PersonImporter(TableImporter):
         residence = frame["residence"].map(_RESIDENCE)
         checks.fail(residence.isna(), "residence", "must be registered/户籍 or floating/流动")
         checks.fail_by("care_tags", _care_tags_problem)
-        checks.fail((frame["phone"] != "") & ~frame["phone"].str.fullmatch(r"\+?\d{7,13}"), "phone", "not a phone number")
+        checks.fail(
+            (frame["phone"] != "") & ~frame["phone"].str.fullmatch(r"\+?\d{7,13}"), "phone", "not a phone number"
+        )
         unplaced = (frame["address_code"] == "") & (frame["dwelling_code"] == "")
         checks.fail(unplaced, "address_code", "address_code or dwelling_code is required")
         clean = checks.reject_into(report)
@@ -174,7 +190,9 @@ class PersonImporter(TableImporter):
 
 
 def _split_tags(value: str) -> list[str]:
-    return [tag.strip() for tag in value.replace("；", ";").replace(",", ";").replace("，", ";").split(";") if tag.strip()]
+    return [
+        tag.strip() for tag in value.replace("；", ";").replace(",", ";").replace("，", ";").split(";") if tag.strip()
+    ]
 
 
 def _care_tags_problem(value: str) -> str | None:

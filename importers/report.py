@@ -31,9 +31,15 @@ class ImportReport:
     rejections: list[Rejection] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Personal fields whose rejected values are written masked (the report is a file anyone
+    #: with shell access may read): field name → masking function.
+    masks: dict = field(default_factory=dict)
 
     def reject(self, row: int, field_name: str, value: object, reason: str) -> None:
-        rejection = Rejection(int(row), field_name, "" if value is None else str(value), reason)
+        text = "" if value is None else str(value)
+        if text and field_name in self.masks:
+            text = self.masks[field_name](text)
+        rejection = Rejection(int(row), field_name, text, reason)
         self.rejections.append(rejection)
         if self.strict:
             raise StrictStop(self.describe(rejection))
@@ -42,7 +48,9 @@ class ImportReport:
         """Reject the rows of ``frame`` where ``mask`` holds; return the remaining rows."""
         mask = pd.Series(mask, index=frame.index).fillna(False).astype(bool)
         if mask.any():
-            values = frame.loc[mask, field_name] if field_name in frame.columns else pd.Series("", index=frame.index[mask])
+            values = (
+                frame.loc[mask, field_name] if field_name in frame.columns else pd.Series("", index=frame.index[mask])
+            )
             for row, value in zip(frame.loc[mask, ROW], values, strict=True):
                 self.reject(row, field_name, value, reason)
         return frame.loc[~mask]

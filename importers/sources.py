@@ -108,13 +108,24 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
     except pa.ArrowInvalid as error:
         if bad_line:
             row = bad_line[0]
+            # Reading on several threads, Arrow does not know the line; find it on this slow path.
+            line = row.number or _first_ragged_line(text, delimiter, row.expected_columns)
             raise SourceError(
-                path, f"line {row.number}: expected {row.expected_columns} fields, found {row.actual_columns}"
+                path, f"line {line}: expected {row.expected_columns} fields, found {row.actual_columns}"
             ) from error
         if "Empty CSV file" in str(error):
             raise SourceError(path, "the file is empty") from error
         raise SourceError(path, f"not a well-formed CSV ({error})") from error
     return _tidy(path, table.to_pandas())
+
+
+def _first_ragged_line(text: str, delimiter: str, expected: int) -> int | None:
+    """The file line of the first record whose field count is not ``expected``."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for record in reader:
+        if record and len(record) != expected:
+            return reader.line_num
+    return None
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:

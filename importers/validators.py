@@ -57,9 +57,7 @@ def check_coordinates(checks: RowChecks, *, optional: bool = False) -> None:
     inside = lon.between(lon_min, lon_max) & lat.between(lat_min, lat_max)
     swapped = lat.between(lon_min, lon_max) & lon.between(lat_min, lat_max)
     checks.fail(considered & swapped, "lon", "longitude and latitude look swapped")
-    checks.fail(
-        considered & ~inside, "lon", f"point is outside the city ({lon_min},{lat_min} – {lon_max},{lat_max})"
-    )
+    checks.fail(considered & ~inside, "lon", f"point is outside the city ({lon_min},{lat_min} – {lon_max},{lat_max})")
 
 
 def in_wgs84(frame: pd.DataFrame, crs: str) -> pd.DataFrame:

@@ -69,12 +69,17 @@ def decrypt(token: str) -> str:
 
 
 def mask_id_number(value: str) -> str:
-    """Region code and last four kept, the birth date hidden.
+    """Region code and last four kept, the birth date hidden; a value too short to have both
+    (a typo in a rejected row, say) is hidden whole.
 
     >>> mask_id_number("62010219800101123X")
     '620102********123X'
+    >>> mask_id_number("6201021980")
+    '**********'
     """
-    return value[:6] + "*" * 8 + value[-4:]
+    if len(value) < 14:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
 def mask_phone(value: str) -> str:

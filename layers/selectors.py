@@ -16,7 +16,12 @@ def registry_counts() -> list[tuple[str, int]]:
         ("社区村 Communities", Region.objects.filter(level=Region.Level.COMMUNITY).count()),
         ("小网格 Small grids", Grid.objects.filter(level=Grid.Level.SMALL).count()),
     ]
-    big = [("标准地址 Addresses", Address), ("房屋 Buildings", Building), ("实有人口 Persons", Person), ("实有单位 Units", Unit)]
+    big = [
+        ("标准地址 Addresses", Address),
+        ("房屋 Buildings", Building),
+        ("实有人口 Persons", Person),
+        ("实有单位 Units", Unit),
+    ]
     return small + [(label, estimated_count(model)) for label, model in big]
 
 

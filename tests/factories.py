@@ -24,7 +24,10 @@ def region_chain() -> dict[str, Region]:
     street = Region.objects.create(code="620102001000", name="酒泉路街道", level="street", parent=district)
     lon, lat = ORIGIN
     community = Region.objects.create(
-        code="620102001001", name="畅家巷社区", level="community", parent=street,
+        code="620102001001",
+        name="畅家巷社区",
+        level="community",
+        parent=street,
         boundary=box(lon, lat, lon + SIZE, lat + SIZE),
     )
     return {"city": city, "district": district, "street": street, "community": community}
@@ -34,12 +37,35 @@ def grid_tree(community: Region) -> dict[str, Grid]:
     """Large ⊃ medium ⊃ {west, east} small grids tiling the community square."""
     lon, lat = ORIGIN
     half = lon + SIZE / 2
-    large = Grid.objects.create(code=community.code + "01", name="一大网格", level="large", community=community,
-                                boundary=box(lon, lat, lon + SIZE, lat + SIZE))
-    medium = Grid.objects.create(code=community.code + "0101", name="一中网格", level="medium", parent=large,
-                                 community=community, boundary=box(lon, lat, lon + SIZE, lat + SIZE))
-    west = Grid.objects.create(code=community.code + "010101", name="西小网格", level="small", parent=medium,
-                               community=community, boundary=box(lon, lat, half, lat + SIZE))
-    east = Grid.objects.create(code=community.code + "010102", name="东小网格", level="small", parent=medium,
-                               community=community, boundary=box(half, lat, lon + SIZE, lat + SIZE))
+    large = Grid.objects.create(
+        code=community.code + "01",
+        name="一大网格",
+        level="large",
+        community=community,
+        boundary=box(lon, lat, lon + SIZE, lat + SIZE),
+    )
+    medium = Grid.objects.create(
+        code=community.code + "0101",
+        name="一中网格",
+        level="medium",
+        parent=large,
+        community=community,
+        boundary=box(lon, lat, lon + SIZE, lat + SIZE),
+    )
+    west = Grid.objects.create(
+        code=community.code + "010101",
+        name="西小网格",
+        level="small",
+        parent=medium,
+        community=community,
+        boundary=box(lon, lat, half, lat + SIZE),
+    )
+    east = Grid.objects.create(
+        code=community.code + "010102",
+        name="东小网格",
+        level="small",
+        parent=medium,
+        community=community,
+        boundary=box(half, lat, lon + SIZE, lat + SIZE),
+    )
     return {"large": large, "medium": medium, "west": west, "east": east}

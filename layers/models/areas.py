@@ -61,7 +61,8 @@ class Grid(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="grid_parent_by_level",
-                condition=Q(level="large", parent__isnull=True) | Q(level__in=["medium", "small"], parent__isnull=False),
+                condition=Q(level="large", parent__isnull=True)
+                | Q(level__in=["medium", "small"], parent__isnull=False),
             )
         ]
 

@@ -63,7 +63,7 @@ def link(source: PointSource, *, where: str = "TRUE", params: list | None = None
     params = list(params or [])
     if source.parent_table:
         wanted = f"""
-            SELECT t.id, {', '.join(f'p.{c}' for c in LINK_COLUMNS[:-1])}, coalesce(p.district_code, '') AS district_code
+            SELECT t.id, {", ".join(f"p.{c}" for c in LINK_COLUMNS[:-1])}, coalesce(p.district_code, '') AS district_code
             FROM {source.table} t LEFT JOIN {source.parent_table} p ON {source.parent_join}
             WHERE {where}"""
         query_params = params

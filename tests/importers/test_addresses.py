@@ -101,7 +101,7 @@ BAD_FILES = {
         "addresses.csv",
         b"code,lon,lat,road\nA1,103.832,36.065,x\n",
         ("--encoding", "klingon"),
-        "addresses.csv: unknown encoding 'klingon'; nothing was written",
+        "--encoding: unknown encoding 'klingon'",
     ),
     "unsupported extension": (
         "addresses.json",

@@ -13,6 +13,7 @@ from django.core.management import CommandError
 from importers.base import run_import
 from importers.registry import AddressImporter, PersonImporter
 from layers.models import Person
+from layers.personal import mask_id_number, mask_phone
 from layers.services.registry import dwellings_upsert
 
 from ..factories import grid_tree, region_chain
@@ -144,12 +145,31 @@ BAD_ROWS = {
 }
 
 
+def shown_in_report(field: str, value: str) -> str:
+    """ID numbers and phones appear masked in rejections: the report is a file on disk."""
+    masks = {"id_number": mask_id_number, "phone": mask_phone}
+    return masks[field](value) if field in masks and value else value
+
+
+def test_rejected_personal_values_are_masked_in_the_report_file(tmp_path, places):
+    bad_id = "620102199507150039"
+    run_command("import_persons", persons_csv(tmp_path, [row("赵一", bad_id), row("钱二", ID_M, phone="1391234567x")]))
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8-sig")
+    assert bad_id not in text and "1391234567x" not in text
+    assert rejection_csv(tmp_path / "r.csv")[1:] == [
+        ["2", "id_number", "620102********0039", "check digit is 9, expected 8"],
+        ["3", "phone", "139****567x", "not a phone number"],
+    ]
+
+
 @pytest.mark.parametrize(("extra", "expected"), BAD_ROWS.values(), ids=BAD_ROWS.keys())
 def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_is_written(tmp_path, places, extra, expected):
     report = run_import(
         PersonImporter(), persons_csv(tmp_path, [row(), *extra]), commit=True, report_path=tmp_path / "r.csv"
     )
-    assert [(r.row, r.field, r.value, r.reason) for r in report.rejections] == expected
+    assert [(r.row, r.field, r.value, r.reason) for r in report.rejections] == [
+        (row_number, field, shown_in_report(field, value), reason) for row_number, field, value, reason in expected
+    ]
     assert list(Person.objects.values_list("name", flat=True)) == ["张三"]
 
 
@@ -166,8 +186,8 @@ def test_a_file_with_many_problems_lists_each_rejected_row_once_in_the_report(tm
     assert lines[0] == "persons.csv: committed: rows 6, created 2, updated 0, rejected 4"
     assert rejection_csv(tmp_path / "r.csv") == [
         ["row", "field", "value", "reason"],
-        ["2", "id_number", "620102199507150039", "check digit is 9, expected 8"],
-        ["4", "id_number", ID_X, "duplicate id_number, first seen on row 3"],
+        ["2", "id_number", "620102********0039", "check digit is 9, expected 8"],
+        ["4", "id_number", shown_in_report("id_number", ID_X), "duplicate id_number, first seen on row 3"],
         ["5", "care_tags", "vip", f"unknown care tag 'vip'; known: {KNOWN_TAGS}"],
         ["7", "address_code", "A404", "no address with this code in the database"],
     ]
@@ -206,7 +226,7 @@ def test_an_xlsx_workbook_imports(tmp_path, places):
     assert run_command("import_persons", path, "--commit")[0] == (
         "persons.xlsx: committed: rows 2, created 1, updated 0, rejected 1"
     )
-    assert rejection_csv(tmp_path / "r.csv")[1:] == [["3", "id_number", "123", "must be 18 characters, got 3"]]
+    assert rejection_csv(tmp_path / "r.csv")[1:] == [["3", "id_number", "***", "must be 18 characters, got 3"]]
 
 
 def test_gender_and_birth_date_come_from_the_id_number(tmp_path, places):
