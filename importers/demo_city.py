@@ -224,7 +224,8 @@ UNIT_KIND_PREFIX = {
 OCCUPANCIES = ("owner", "rented", "vacant", "other")
 OCCUPANCY_WEIGHTS = np.array([0.62, 0.25, 0.10, 0.03])
 HOUSEHOLD_SIZE_WEIGHTS = np.array([0.22, 0.30, 0.24, 0.16, 0.08])  # 1..5 persons, mean ≈ 2.6
-DWELLINGS_PER_UNIT = 15
+# Shops, offices and firms: Lanzhou has ~300 k units for ~1.6 M dwellings, about one per 5.5.
+DWELLINGS_PER_UNIT = 5.5
 
 
 class DemoCityError(Exception):

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from importers.demo_city import SCALES, census_load, demo_city_build, persons_draw
+from importers.demo_city import DWELLINGS_PER_UNIT, SCALES, census_load, demo_city_build, persons_draw
 from layers import personal
 from layers.checksums import credit_code_problem, id_number_facts, id_number_problem
 from layers.models import Address, Dwelling, Grid, Person, Region, Unit
@@ -91,7 +91,7 @@ def test_households_per_small_grid_are_plausible(tiny):
         tiny.addresses[["code", "building_code"]], left_on="address_code", right_on="code"
     )
     assert lo * len(small) <= len(households) <= hi * len(small)
-    assert 1.0 <= len(tiny.units) / len(tiny.dwellings) * 15 <= 1.1
+    assert 0.95 <= len(tiny.units) / len(tiny.dwellings) * DWELLINGS_PER_UNIT <= 1.05
 
 
 @pytest.mark.shared_data
