@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "rest_framework_gis",
+    "drf_spectacular",
     "leaflet",
     "layers",
     "importers",
@@ -110,6 +111,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "mapserver.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Minqing Map API",
+    "DESCRIPTION": "民情地图: locate points in grids, geocode Chinese addresses, take in and follow citizen events.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # The demo city's map opens here: Lanzhou, 城关区 (lat, lon), zoom 12.

@@ -1,0 +1,161 @@
+"""Named parsers for request parameters.
+
+Every parameter a view reads goes through one of these; each raises
+:class:`~mapserver.errors.BadParameter` naming the parameter and the form it expects, so a
+client always learns which field was wrong and never sees a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+
+from django.utils.dateparse import parse_date, parse_datetime
+
+from layers.crs import CLIENT_CRS
+
+from .errors import BadParameter
+
+_MISSING = object()
+
+
+def _raw(query: Mapping, name: str, default=_MISSING):
+    value = query.get(name, None)
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        if default is _MISSING:
+            raise BadParameter(name, "is required")
+        return default
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_float(query: Mapping, name: str, *, low: float, high: float, default=_MISSING) -> float:
+    """A finite number within [low, high]."""
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BadParameter(name, f"must be a number, got {str(raw)[:40]!r}") from None
+    if not math.isfinite(value):
+        raise BadParameter(name, "must be a finite number")
+    if not low <= value <= high:
+        raise BadParameter(name, f"must be between {low:g} and {high:g}, got {value:g}")
+    return value
+
+
+def parse_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -> tuple[float, float]:
+    """A longitude and latitude in degrees; a pair that only makes sense swapped is named so."""
+    lon_value = parse_float(query, lon, low=-180, high=180)
+    lat_raw = _raw(query, lat)
+    try:
+        lat_value = float(lat_raw)
+    except (TypeError, ValueError):
+        raise BadParameter(lat, f"must be a number, got {str(lat_raw)[:40]!r}") from None
+    if not math.isfinite(lat_value):
+        raise BadParameter(lat, "must be a finite number")
+    if not -90 <= lat_value <= 90:
+        if -90 <= lon_value <= 90 and -180 <= lat_value <= 180:
+            raise BadParameter(lat, f"must be between -90 and 90, got {lat_value:g}; are {lon} and {lat} swapped?")
+        raise BadParameter(lat, f"must be between -90 and 90, got {lat_value:g}")
+    return lon_value, lat_value
+
+
+def parse_choice(query: Mapping, name: str, choices: Sequence[str], *, default=_MISSING) -> str:
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if raw not in choices:
+        raise BadParameter(name, f"must be one of {', '.join(choices)}, got {str(raw)[:40]!r}")
+    return raw
+
+
+def parse_crs(query: Mapping, name: str = "crs") -> str:
+    """One of the client CRSs on the allow-list (default wgs84)."""
+    raw = _raw(query, name, "wgs84")
+    return parse_choice({name: str(raw).lower()}, name, CLIENT_CRS)
+
+
+def parse_int(query: Mapping, name: str, *, low: int, high: int, default=_MISSING) -> int:
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise BadParameter(name, f"must be an integer, got {str(raw)[:40]!r}") from None
+    if not low <= value <= high:
+        raise BadParameter(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_text(query: Mapping, name: str, *, max_length: int, default=_MISSING) -> str:
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if not isinstance(raw, str):
+        raise BadParameter(name, "must be text")
+    if len(raw) > max_length:
+        raise BadParameter(name, f"must be at most {max_length} characters, got {len(raw)}")
+    return raw
+
+
+def parse_date_param(query: Mapping, name: str, *, default=_MISSING) -> dt.date:
+    """An ISO date, YYYY-MM-DD."""
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    try:
+        value = parse_date(str(raw))
+    except ValueError:
+        value = None
+    if value is None:
+        raise BadParameter(name, f"must be a date as YYYY-MM-DD, got {str(raw)[:40]!r}")
+    return value
+
+
+def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.datetime:
+    """An ISO 8601 date-time; one without a zone is taken as the server's zone (Asia/Shanghai)."""
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    from django.utils import timezone
+
+    try:
+        value = parse_datetime(str(raw))
+    except ValueError:
+        value = None
+    if value is None:
+        day = None
+        try:
+            day = parse_date(str(raw))
+        except ValueError:
+            pass
+        if day is None:
+            raise BadParameter(name, f"must be an ISO 8601 date-time, got {str(raw)[:40]!r}")
+        value = dt.datetime.combine(day, dt.time())
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def parse_bbox(query: Mapping, name: str = "bbox") -> tuple[float, float, float, float] | None:
+    """``lon_min,lat_min,lon_max,lat_max`` in WGS84 degrees, min below max, inside the world."""
+    raw = _raw(query, name, None)
+    if raw is None:
+        return None
+    parts = str(raw).split(",")
+    if len(parts) != 4:
+        raise BadParameter(name, "must be lon_min,lat_min,lon_max,lat_max")
+    try:
+        lon_min, lat_min, lon_max, lat_max = (float(part) for part in parts)
+    except ValueError:
+        raise BadParameter(name, "must be four numbers: lon_min,lat_min,lon_max,lat_max") from None
+    if not all(math.isfinite(v) for v in (lon_min, lat_min, lon_max, lat_max)):
+        raise BadParameter(name, "must be four finite numbers")
+    if not (-180 <= lon_min <= 180 and -180 <= lon_max <= 180 and -90 <= lat_min <= 90 and -90 <= lat_max <= 90):
+        raise BadParameter(name, "must lie within -180,-90,180,90")
+    if lon_min >= lon_max or lat_min >= lat_max:
+        raise BadParameter(name, "minimum must be below maximum")
+    return lon_min, lat_min, lon_max, lat_max

@@ -1,0 +1,1 @@
+"""Thin views, one module per surface: parse → select or act → serialise → respond."""
