@@ -104,7 +104,12 @@ class ErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        # An unmatched URL never reaches a view; with DEBUG on Django answers it with its HTML
+        # debug page, which an API client cannot read. Machines get the JSON error instead.
+        if response.status_code == 404 and wants_json(request) and "json" not in response.get("Content-Type", ""):
+            return page_not_found(request)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, MinqingError):

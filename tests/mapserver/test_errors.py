@@ -98,3 +98,13 @@ def test_a_failing_view_ends_in_the_500_handler(path, is_api, caplog):
         assert response.json()["error"]["code"] == "server_error"
     else:
         assert "<h1>500</h1>" in response.content.decode()
+
+
+def test_an_unknown_api_path_is_json_even_with_debug_on(client, settings):
+    """With DEBUG on Django would answer an unmatched URL with its HTML debug page; the API still gets JSON."""
+    settings.DEBUG = True
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "没有这个地址 (no such path): /api/no-such-thing"}
+    }
