@@ -43,9 +43,9 @@ import shapely
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-# The GB 11643 weights are shared with layers.checksums so the vectorised check digit (4 M ID
+# The GB 11643 weights come from layers.checksums so the vectorised check digit (4 M ID
 # numbers at city scale, too many for a per-row call) cannot drift from the validator's.
-from layers.checksums import _ID_CHECK, _ID_WEIGHTS, credit_code_check_char
+from layers.checksums import ID_CHECK_CHARS, ID_WEIGHTS, credit_code_check_char
 
 from .sources import read_features, read_table
 
@@ -800,7 +800,7 @@ def persons_draw(rng, *, dwellings: pd.DataFrame, census: dict[str, Census]) -> 
         + [(ymd // 10 ** (7 - i)) % 10 for i in range(8)]
         + [(sequence // 10 ** (2 - i)) % 10 for i in range(3)]
     )
-    check = np.array(list(_ID_CHECK))[(digits @ np.array(_ID_WEIGHTS)) % 11]
+    check = np.array(list(ID_CHECK_CHARS))[(digits @ np.array(ID_WEIGHTS)) % 11]
     first17 = pd.Series(district) + pd.Series(ymd).astype(str) + pd.Series(sequence).astype(str).str.zfill(3)
     id_number = first17 + check
 
