@@ -100,10 +100,11 @@ class AddressImporter(TableImporter):
         checks.fail(full_text.str.len() > limit, "full_text", f"longer than {limit} characters", value=full_text)
         unique_keys(checks, "code")
         check_coordinates(checks)
-        return in_wgs84(checks.reject_into(report), self.crs)
+        clean = checks.reject_into(report)
+        return in_wgs84(clean.assign(full_text=full_text[clean.index]), self.crs)
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
-        frame = frame.assign(full_text=_full_text(frame)).rename(columns=_ADDRESS_PARTS)
+        frame = frame.rename(columns=_ADDRESS_PARTS)
         with self.progress(len(frame), "addresses") as bar:
             report.counts.update(
                 services.addresses_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
@@ -126,9 +127,11 @@ _ADDRESS_PARTS = {
 
 def _full_text(frame: pd.DataFrame) -> pd.Series:
     """The standard address as given, or composed from its parts when the file gives none."""
-    parts = [frame[column] for column in _ADDRESS_PARTS]
-    composed = parts[0].str.cat(parts[1:])
-    return frame["full_text"].where(frame["full_text"] != "", composed)
+    missing = frame["full_text"] == ""
+    if not missing.any():
+        return frame["full_text"]
+    parts = [frame.loc[missing, column] for column in _ADDRESS_PARTS]
+    return frame["full_text"].mask(missing, parts[0].str.cat(parts[1:]))
 
 
 _RESIDENCE = {

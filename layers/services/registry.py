@@ -19,9 +19,10 @@ import pandas as pd
 
 from layers import personal
 from layers.checksums import id_number_facts
+from layers.geocoding.points import grid_assign_points
 
 from . import linking
-from .bulk import analyze, copy_frame, create_staging, execute, fetch, indexes_deferred
+from .bulk import copy_frame, create_staging, fetch, indexes_deferred
 
 OnBatch = Callable[[int], None] | None
 #: Called with (row, field, value, reason) for each staged row refused by a database-level check.
@@ -84,23 +85,26 @@ ADDRESS_STAGING = {
     "lon": "float8",
     "lat": "float8",
     "building_code": "text",
+    "grid_id": "bigint",
 }
 _ADDRESS_TEXT = [c for c, t in ADDRESS_STAGING.items() if t == "text" and c != "building_code"]
-_STAGED_POINT = "ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)"
-_STAGED_ADDRESS = linking.PointSource("staging_address", _STAGED_POINT, _STAGED_POINT)
 
 
 def addresses_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject: OnReject = None) -> dict[str, int]:
-    """Upsert standard addresses by code, linking each to its small grid on the way in."""
+    """Upsert standard addresses by code, linking each to its small grid on the way in.
+
+    The small grid of each point is found in process (:func:`grid_assign_points`: a tree on the
+    points, each grid polygon prepared once) and loaded with the row, so the INSERT only joins
+    the grid chain by id. Same rule as the SQL linking: covered, lowest grid id on a shared edge.
+    """
     frame = _with_row(frame)
     if "building_code" not in frame.columns:
         frame["building_code"] = ""
+    grid = grid_assign_points(lon=frame["lon"].to_numpy(dtype=float), lat=frame["lat"].to_numpy(dtype=float))
+    frame["grid_id"] = pd.Series(grid, index=frame.index, dtype="Int64").mask(grid < 0)
     create_staging("staging_address", ADDRESS_STAGING)
     copy_frame("staging_address", frame, ADDRESS_STAGING, on_batch=on_batch)
     _drop_unknown("staging_address", "building_code", "layers_building", "code", on_reject, "building")
-    # The same expression as the join below, so the polygon-driven loop can probe this index.
-    execute("CREATE INDEX ON staging_address USING gist ((ST_SetSRID(ST_MakePoint(lon, lat), 4326)))")
-    analyze("staging_address")
     columns = ", ".join(_ADDRESS_TEXT)
     with indexes_deferred("layers_address", incoming_rows=len(frame)):
         counts = _upsert(
@@ -111,8 +115,7 @@ def addresses_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject
                    c.grid_id, c.grid_medium_id, c.grid_large_id, c.community_id, c.street_id,
                    coalesce(c.district_code, '')
             FROM staging_address s
-            LEFT JOIN ({linking.hits_sql(_STAGED_ADDRESS, "TRUE")}) h ON h.id = s.id
-            LEFT JOIN layers_grid_chain c ON c.grid_id = h.grid_id
+            LEFT JOIN layers_grid_chain c ON c.grid_id = s.grid_id
             LEFT JOIN layers_building b ON b.code = s.building_code AND s.building_code <> ''
             ON CONFLICT (code) DO UPDATE SET
                 {", ".join(f"{c} = EXCLUDED.{c}" for c in _ADDRESS_TEXT if c != "code")},
