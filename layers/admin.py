@@ -26,8 +26,26 @@ from django.utils.safestring import SafeString
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 
 from . import personal, selectors
-from .models import Address, BoundaryVersion, Building, Compound, Dwelling, Grid, Person, Region, Unit
+from .models import (
+    Address,
+    BoundaryVersion,
+    Building,
+    Category,
+    Compound,
+    Department,
+    Dwelling,
+    Event,
+    EventCluster,
+    EventTransition,
+    Grid,
+    KeywordRule,
+    Person,
+    Region,
+    SlaRule,
+    Unit,
+)
 from .services import linking
+from .services.events import event_act
 from .services.grids import grid_redraw
 
 #: The derived link columns every registry row carries, shown read-only.
@@ -260,3 +278,106 @@ class UnitAdmin(LinkedAdmin):
     search_fields = ("credit_code", "name")
     list_select_related = ("grid",)
     raw_id_fields = ("address",)
+
+
+# --- Events: the taxonomy and keyword library are edited here; events are read-mostly ----------
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "name_en", "active")
+    list_filter = ("active",)
+    search_fields = ("code", "name")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "family", "department", "min_level")
+    list_filter = ("family", "min_level")
+    search_fields = ("code", "name")
+    list_select_related = ("department",)
+
+
+@admin.register(SlaRule)
+class SlaRuleAdmin(admin.ModelAdmin):
+    list_display = ("family", "level", "hours")
+    list_editable = ("hours",)
+    list_filter = ("family",)
+
+
+@admin.register(KeywordRule)
+class KeywordRuleAdmin(admin.ModelAdmin):
+    """关键字库: dispatch reads it on every new event, so an edit here applies to the next one."""
+
+    list_display = ("keyword", "department", "category", "priority", "active")
+    list_editable = ("priority", "active")
+    list_filter = ("active", "department", "category__family")
+    search_fields = ("keyword",)
+    list_select_related = ("department", "category")
+
+
+class EventTransitionInline(admin.TabularInline):
+    """The log is append-only in the database too: shown, never edited here."""
+
+    model = EventTransition
+    fields = ("at", "action", "from_status", "to_status", "actor_label", "reason", "data")
+    readonly_fields = fields
+    ordering = ("at", "id")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(BigTableAdmin):
+    """Events change through the closed loop (layers.services.events.event_act), which logs each
+    step; here they are read, with the reporter's contact masked. Not deletable: the log would be
+    orphaned."""
+
+    list_display = ("id", "channel", "external_id", "category", "status", "department", "responsible_level",
+                    "deadline", "received_at", "needs_location")  # fmt: skip
+    list_filter = ("status", "channel", "category__family", "needs_location", "joint_handling", "responsible_level")
+    search_fields = ("external_id",)
+    list_select_related = ("category", "department")
+    raw_id_fields = ("category", "department", "cluster", "matched_address")
+    date_hierarchy = "received_at"
+    inlines = (EventTransitionInline,)
+    readonly_fields = (
+        "channel", "external_id", "category", "description", "reporter_name_masked", "reporter_phone_masked",
+        "location_input", "address_text", "geocode_method", "geocode_confidence", "geocode_precision",
+        "matched_address", "needs_location", "status", "department", "responsible_level", "joint_handling",
+        "escalation_level", "deadline", "reported_at", "received_at", "resolved_at", "closed_at", "satisfaction",
+        "reopen_count", "cluster", "dispatch_trace", "version", *LINK_FIELDS,
+    )  # fmt: skip
+    exclude = ("reporter_name_cipher", "reporter_phone_cipher", "reporter_phone_digest")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Event, form, change: bool) -> None:
+        """The one editable field is the point: a point placed on the map is a manual location
+        (the ``locate`` step: links, dispatch, cluster and a log row), not a bare save."""
+        if "location" in form.changed_data and obj.location is not None:
+            event_act(
+                event=obj,
+                action="locate",
+                actor=request.user,
+                reason="admin map",
+                data={"lon": obj.location.x, "lat": obj.location.y},
+            )
+
+
+@admin.register(EventCluster)
+class EventClusterAdmin(BigTableAdmin):
+    list_display = ("id", "category", "event_count", "first_seen", "last_seen")
+    list_filter = ("category__family",)
+    list_select_related = ("category",)
+    raw_id_fields = ("category",)

@@ -97,6 +97,17 @@ def mask_phone(value: str) -> str:
     return digits[:head] + "****" + digits[-4:]
 
 
+def mask_name(value: str) -> str:
+    """The family name kept, the given name hidden (a reporter's name on an event).
+
+    >>> mask_name("张三丰")
+    '张**'
+    >>> mask_name("")
+    ''
+    """
+    return value[:1] + "*" * (len(value) - 1)
+
+
 def protect_id_number(value: str) -> Protected:
     return Protected(encrypt(value), digest(value), mask_id_number(value))
 

@@ -16,6 +16,8 @@ from django.template.response import SimpleTemplateResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_default_handler
 
+from layers.errors import DomainError
+
 logger = logging.getLogger("minqing.errors")
 
 #: Path prefixes answered in JSON (machines); everything else gets an HTML page (people).
@@ -88,7 +90,7 @@ def wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
 
 
-def render_error(request: HttpRequest, error: MinqingError) -> HttpResponse:
+def render_error(request: HttpRequest, error: MinqingError | DomainError) -> HttpResponse:
     if error.detail:
         logger.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.detail)
     if wants_json(request):
@@ -107,12 +109,14 @@ class ErrorMiddleware:
         response = self.get_response(request)
         # An unmatched URL never reaches a view; with DEBUG on Django answers it with its HTML
         # debug page, which an API client cannot read. Machines get the JSON error instead.
-        if response.status_code == 404 and wants_json(request) and "json" not in response.get("Content-Type", ""):
+        if response.status_code == 404 and wants_json(request) and "text/html" in response.get("Content-Type", ""):
             return page_not_found(request)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, MinqingError):
+        # A service's DomainError carries its own status and code (409 for a refused transition,
+        # 400 naming the field), so it renders like ours; layers stays free of HTTP.
+        if isinstance(exception, MinqingError | DomainError):
             return render_error(request, exception)
         from django.db import OperationalError
 
@@ -133,7 +137,7 @@ _DRF_TO_TREE = {
 def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
     """DRF's hook: our errors and DRF's own go through the one renderer."""
     request = context["request"]
-    if isinstance(exc, MinqingError):
+    if isinstance(exc, MinqingError | DomainError):
         return render_error(request, exc)
     for drf_class, ours in _DRF_TO_TREE.items():
         if isinstance(exc, drf_class):

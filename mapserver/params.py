@@ -8,6 +8,7 @@ client always learns which field was wrong and never sees a 500 for bad input.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Mapping, Sequence
 
@@ -159,3 +160,74 @@ def parse_bbox(query: Mapping, name: str = "bbox") -> tuple[float, float, float,
     if lon_min >= lon_max or lat_min >= lat_max:
         raise BadParameter(name, "minimum must be below maximum")
     return lon_min, lat_min, lon_max, lat_max
+
+
+#: A rough box around China (lon_min, lat_min, lon_max, lat_max, degrees): a point outside it is
+#: a client error (swapped or zeroed coordinates, a wrong CRS), never something to geocode.
+CHINA_BOX = (73.0, 3.0, 136.0, 54.0)
+
+
+def parse_china_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -> tuple[float, float]:
+    """As :func:`parse_lon_lat`, and inside the rough box around China (:data:`CHINA_BOX`)."""
+    lon_value, lat_value = parse_lon_lat(query, lon=lon, lat=lat)
+    lon_min, lat_min, lon_max, lat_max = CHINA_BOX
+    if not lon_min <= lon_value <= lon_max:
+        raise BadParameter(lon, f"{lon_value:g} is outside China (longitude {lon_min:g} to {lon_max:g})")
+    if not lat_min <= lat_value <= lat_max:
+        raise BadParameter(lat, f"{lat_value:g} is outside China (latitude {lat_min:g} to {lat_max:g})")
+    return lon_value, lat_value
+
+
+# --- JSON bodies --------------------------------------------------------------------------------
+# A JSON body is a mapping like a query string: the parsers above read its fields by name. A
+# nested object's keys get its name as a prefix, so a bad ``lon`` inside ``location`` is
+# reported as ``location.lon``.
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def parse_json_object(raw: bytes, name: str = "body") -> dict:
+    """A request body holding one JSON object.
+
+    Python's reader accepts ``NaN`` and ``Infinity``; they are read here so that the field's own
+    parser rejects them naming the field (every number parser requires a finite value)."""
+    if not raw.strip():
+        raise BadParameter(name, "must be a JSON object, got an empty body")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise BadParameter(
+            name, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except ValueError:  # bytes that are not UTF-8 (nor UTF-16/32)
+        raise BadParameter(name, "is not valid JSON: not UTF-8 text") from None
+    if not isinstance(value, dict):
+        raise BadParameter(name, f"must be a JSON object, got {_json_type(value)}")
+    return value
+
+
+def parse_object(body: Mapping, name: str, *, default=_MISSING) -> dict | None:
+    """A nested JSON object, its keys prefixed with ``name.`` for the parsers applied to it."""
+    raw = body.get(name)
+    if raw is None:
+        if default is _MISSING:
+            raise BadParameter(name, "is required")
+        return default
+    if not isinstance(raw, dict):
+        raise BadParameter(name, f"must be a JSON object, got {_json_type(raw)}")
+    return {f"{name}.{key}": value for key, value in raw.items()}
+
+
+def parse_json_location(body: Mapping, name: str = "location") -> tuple[float, float, str] | None:
+    """``{"lon": …, "lat": …, "crs": …}``: a point inside China in a client CRS (default wgs84);
+    ``None`` when the body has no such object. The CRS is read first: a wrong one explains
+    coordinates that look out of place."""
+    location = parse_object(body, name, default=None)
+    if location is None:
+        return None
+    crs = parse_crs(location, f"{name}.crs")
+    lon, lat = parse_china_lon_lat(location, lon=f"{name}.lon", lat=f"{name}.lat")
+    return lon, lat, crs

@@ -7,6 +7,7 @@ $py manage.py migrate --noinput -v0
 if ! $py manage.py shell -v0 -c "import sys; from layers.models import Grid; sys.exit(0 if Grid.objects.exists() else 1)"; then
   echo "run: the database is empty; generating the demo city (about a district, under two minutes)"
   $py manage.py generate_demo_city --scale demo --seed 1
+  $py manage.py generate_demo_events --seed 1 --if-empty
 fi
 $py manage.py ensure_demo_users
 echo "run: serving http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"

@@ -153,8 +153,22 @@ MINQING_CITY_CODE = os.environ.get("MINQING_CITY_CODE", "620100000000")
 MINQING_CITY_BBOX = tuple(
     float(part) for part in os.environ.get("MINQING_CITY_BBOX", "102.3,35.5,104.6,37.3").split(",")
 )
-if len(MINQING_CITY_BBOX) != 4 or MINQING_CITY_BBOX[0] >= MINQING_CITY_BBOX[2] or MINQING_CITY_BBOX[1] >= MINQING_CITY_BBOX[3]:
+if (
+    len(MINQING_CITY_BBOX) != 4
+    or MINQING_CITY_BBOX[0] >= MINQING_CITY_BBOX[2]
+    or MINQING_CITY_BBOX[1] >= MINQING_CITY_BBOX[3]
+):
     raise ImproperlyConfigured("MINQING_CITY_BBOX must be lon_min,lat_min,lon_max,lat_max with min < max")
+
+# A located point nearer than this to the edge of its small grid is flagged "ambiguous": given GPS
+# and map-offset error it may belong to the neighbouring grid (metres). Default 30.
+MINQING_LOCATE_AMBIGUOUS_M = float(os.environ.get("MINQING_LOCATE_AMBIGUOUS_M", "30"))
+
+# Duplicate reports: an event joins the case cluster of its category whose centre is within this
+# distance (metres) of it and that was seen within the time window (hours) of it; otherwise it
+# starts a new cluster. Defaults 100 m and 72 h.
+MINQING_DUPLICATE_DISTANCE_M = float(os.environ.get("MINQING_DUPLICATE_DISTANCE_M", "100"))
+MINQING_DUPLICATE_WINDOW_HOURS = float(os.environ.get("MINQING_DUPLICATE_WINDOW_HOURS", "72"))
 
 # Debian 12 ships GDAL 3.6; the check asks for 3.9 only to block network access from crafted
 # spatial references, which our importers never pass to GDAL unchecked (allow-listed CRSs).

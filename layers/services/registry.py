@@ -22,7 +22,7 @@ from layers.checksums import id_number_facts
 from layers.geocoding.points import grid_assign_points
 
 from . import linking
-from .bulk import copy_frame, create_staging, fetch, indexes_deferred
+from .bulk import analyze, copy_frame, create_staging, fetch, indexes_deferred
 
 OnBatch = Callable[[int], None] | None
 #: Called with (row, field, value, reason) for each staged row refused by a database-level check.
@@ -60,6 +60,13 @@ def _drop_unknown(staging: str, column: str, table: str, key: str, on_reject: On
     for row, value in sorted(refused):
         if on_reject:
             on_reject(row, column, value, f"no {what} with this code in the database")
+
+
+def _fresh_statistics(*tables: str) -> None:
+    """ANALYZE before linking what was just loaded: with stale counts the planner may drive the
+    grid join from the wrong side, which costs minutes instead of a second."""
+    for table in tables:
+        analyze(table)
 
 
 def _with_row(frame: pd.DataFrame) -> pd.DataFrame:
@@ -147,6 +154,7 @@ def compounds_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None) -> dict[s
         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, boundary = EXCLUDED.boundary
         """
     )
+    _fresh_statistics("layers_compound", "staging_compound")
     linking.link(linking.COMPOUND, where="t.code IN (SELECT code FROM staging_compound)")
     return counts
 
@@ -179,6 +187,7 @@ def buildings_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None) -> dict[s
             floors = EXCLUDED.floors, use = EXCLUDED.use, compound_id = EXCLUDED.compound_id
         """
     )
+    _fresh_statistics("layers_building", "staging_building")
     linking.link(linking.BUILDING, where="t.code IN (SELECT code FROM staging_building)")
     return counts
 
@@ -326,5 +335,6 @@ def units_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject: On
             address_id = EXCLUDED.address_id, address_text = EXCLUDED.address_text, location = EXCLUDED.location
         """
     )
+    _fresh_statistics("layers_unit", "staging_unit")
     linking.link(linking.UNIT, where="t.credit_code IN (SELECT credit_code FROM staging_unit)")
     return counts

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,6 +49,14 @@ def home(request: HttpRequest) -> HttpResponse:
 class WhoAmI(APIView):
     """The caller as the API sees them: proves session and token auth work."""
 
+    @extend_schema(
+        operation_id="whoami",
+        summary="The authenticated caller and their roles",
+        responses=inline_serializer(
+            "WhoAmI",
+            {"username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())},
+        ),
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         return Response({"username": user.get_username(), "roles": sorted(g.name for g in user.groups.all())})

@@ -14,7 +14,11 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from . import imports  # noqa: F401  (registers the import benchmarks)
+    from . import (
+        geocode,  # noqa: F401  (registers the address matching benchmark)
+        imports,  # noqa: F401  (registers the import benchmarks)
+        locate,  # noqa: F401  (registers the point → grid benchmarks)
+    )
     from .harness import BENCHMARKS, write_reports
 
     parser = argparse.ArgumentParser(prog="make bench")

@@ -1,0 +1,66 @@
+"""Domain errors raised by the services in :mod:`layers`.
+
+They know nothing of HTTP, but each carries the status and machine code the API answers with,
+and the same ``message`` / ``as_dict()`` shape as ``mapserver.errors.MinqingError``, so the web
+layer renders them with its one renderer (409 for a refused transition, 400 for bad input).
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of the domain errors. ``message`` is meant for the user."""
+
+    status = 400
+    code = "bad_request"
+    #: Nothing to log beyond the message (the web renderer reads this, as on MinqingError).
+    detail = ""
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def as_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, **self.context}}
+
+
+class InvalidInput(DomainError):
+    """A value given to a service is unusable; names the field."""
+
+    code = "bad_parameter"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", parameter=field)
+        self.field = field
+
+
+class TransitionNotAllowed(DomainError):
+    """An action that the event's current status does not allow."""
+
+    status = 409
+    code = "transition_not_allowed"
+
+    def __init__(self, status: str, action: str, allowed: list[str] | tuple[str, ...]) -> None:
+        allowed = sorted(allowed)
+        listed = ", ".join(allowed) or "none"
+        super().__init__(
+            f"状态 {status} 下不能执行 {action} (action {action!r} is not allowed from status {status!r}; "
+            f"allowed: {listed})",
+            status=status,
+            action=action,
+            allowed=allowed,
+        )
+
+
+class StaleVersion(DomainError):
+    """The event changed since the client read it (optimistic locking)."""
+
+    status = 409
+    code = "stale_version"
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(
+            f"事件已被他人修改 (the event changed: version {current}, you sent {expected}); reload and retry",
+            version=current,
+        )

@@ -1,0 +1,295 @@
+"""Events (民情事件) and their closed loop: categories, departments, the keyword library, SLA
+hours, the append-only transition log and the clusters that group duplicate reports.
+
+An event is linked to its grids and regions like a registry row (:class:`GridLinked`); the
+links are derived from its point by :mod:`layers.services.events`. The state machine, dispatch,
+SLA deadlines and escalation live in that service module; the models only hold state.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.db.models import Q
+
+from .registry import Address, GridLinked
+
+
+class Level(models.TextChoices):
+    """Who is responsible for an event, lowest first; escalation climbs this list."""
+
+    COMMUNITY = "community", "社区"
+    STREET = "street", "街道"
+    DISTRICT = "district", "区县"
+    CITY = "city", "市"
+
+
+#: Responsible levels in escalation order.
+LEVEL_ORDER = (Level.COMMUNITY, Level.STREET, Level.DISTRICT, Level.CITY)
+
+
+class Family(models.TextChoices):
+    """The top of the category taxonomy; disputes and hazards are the two heatmap families."""
+
+    DISPUTE = "dispute", "矛盾纠纷"
+    HAZARD = "hazard", "安全隐患"
+    ENVIRONMENT = "environment", "环境卫生"
+    MUNICIPAL = "municipal", "市政设施"
+    CONSULTATION = "consultation", "咨询"
+    SUGGESTION = "suggestion", "建议"
+
+
+class Department(models.Model):
+    """职能部门: who handles an event. ``command_center`` handles joint cases no one department owns."""
+
+    code = models.CharField("部门编码", max_length=32, unique=True)
+    name = models.CharField("名称", max_length=50)
+    name_en = models.CharField("英文名", max_length=80, blank=True)
+    active = models.BooleanField("启用", default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = verbose_name_plural = "职能部门 Department"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.Model):
+    """A node of the event taxonomy. ``code`` is dotted (``dispute.neighbour``); a bare family
+    code (``dispute``) is a category of its own meaning "subtype not yet known"."""
+
+    code = models.CharField("分类编码", max_length=40, unique=True)
+    family = models.CharField("大类", max_length=16, choices=Family.choices)
+    name = models.CharField("名称", max_length=50)
+    name_en = models.CharField("英文名", max_length=80, blank=True)
+    department = models.ForeignKey(
+        Department,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="categories",
+        verbose_name="默认部门",
+        help_text="Handles events of this category when no keyword rule decides",
+    )
+    # Severity as a floor on the responsible level: a gas leak is never left to a community.
+    min_level = models.CharField("最低责任层级", max_length=10, choices=Level.choices, default=Level.COMMUNITY)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = verbose_name_plural = "事件分类 Category"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class SlaRule(models.Model):
+    """Hours allowed to resolve an event of a family at a responsible level (the deadline is
+    counted from receipt, and from escalation at the new level)."""
+
+    family = models.CharField("大类", max_length=16, choices=Family.choices)
+    level = models.CharField("责任层级", max_length=10, choices=Level.choices)
+    hours = models.PositiveIntegerField("时限(小时)")
+
+    class Meta:
+        ordering = ["family", "level"]
+        constraints = [models.UniqueConstraint(fields=["family", "level"], name="slarule_family_level_unique")]
+        verbose_name = verbose_name_plural = "办理时限 SLA"
+
+    def __str__(self) -> str:
+        return f"{self.family}/{self.level}: {self.hours} h"
+
+
+class KeywordRule(models.Model):
+    """关键字库: a keyword found in an event's description proposes a department. The highest
+    priority wins; several departments at the top priority make a joint case."""
+
+    keyword = models.CharField("关键字", max_length=40)
+    category = models.ForeignKey(
+        Category,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="keyword_rules",
+        verbose_name="限定分类",
+        help_text="Only for events of this category or its subtypes; empty: any category",
+    )
+    department = models.ForeignKey(Department, models.PROTECT, related_name="keyword_rules", verbose_name="部门")
+    priority = models.IntegerField("优先级", default=10, help_text="Higher wins")
+    active = models.BooleanField("启用", default=True)
+
+    class Meta:
+        ordering = ["-priority", "keyword"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["keyword", "category", "department"], name="keywordrule_unique", nulls_distinct=False
+            ),
+        ]
+        verbose_name = verbose_name_plural = "关键字库 Keyword rule"
+
+    def __str__(self) -> str:
+        return f"{self.keyword} → {self.department}"
+
+
+class EventCluster(models.Model):
+    """A case: reports of the same category close in space and time, counted once on maps."""
+
+    category = models.ForeignKey(Category, models.PROTECT, related_name="clusters")
+    centroid = models.PointField("中心", srid=4326)
+    first_seen = models.DateTimeField("首次")
+    last_seen = models.DateTimeField("最近")
+    event_count = models.PositiveIntegerField("事件数", default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["category", "last_seen"], name="eventcluster_category_seen")]
+        verbose_name = verbose_name_plural = "事件聚类 Event cluster"
+
+    def __str__(self) -> str:
+        return f"cluster {self.pk} ({self.event_count})"
+
+
+class Event(GridLinked):
+    """民情事件: one report from one channel, from receipt to closure."""
+
+    class Channel(models.TextChoices):
+        HOTLINE = "hotline", "12345热线"
+        APP = "app", "小兰帮办"
+        WEB = "web", "网上留言"
+        MEDIATION = "mediation", "矛盾调解"
+        PETITION = "petition", "信访"
+        GRID_PATROL = "grid_patrol", "网格巡查"
+        DRONE_PATROL = "drone_patrol", "无人机巡查"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "已接收"
+        TRIAGED = "triaged", "已分拨"
+        ASSIGNED = "assigned", "已派单"
+        IN_PROGRESS = "in_progress", "处置中"
+        RESOLVED = "resolved", "已办结"
+        VERIFIED = "verified", "已核查"
+        CLOSED = "closed", "已结案"
+        RETURNED = "returned", "驳回重办"
+        SUSPENDED = "suspended", "挂起"
+        REOPENED = "reopened", "重新办理"
+
+    class GeocodeMethod(models.TextChoices):
+        COORDINATES = "coordinates", "坐标"
+        ADDRESS = "address", "地址匹配"
+        MANUAL = "manual", "人工定位"
+        NONE = "none", "未定位"
+
+    channel = models.CharField("渠道", max_length=12, choices=Channel.choices)
+    external_id = models.CharField("外部编号", max_length=64, blank=True)
+    category = models.ForeignKey(Category, models.PROTECT, related_name="events", verbose_name="分类")
+    description = models.TextField("描述")
+    reporter_name_cipher = models.TextField(blank=True, editable=False)
+    reporter_name_masked = models.CharField("反映人", max_length=50, blank=True, editable=False)
+    reporter_phone_digest = models.CharField(max_length=64, blank=True, editable=False)
+    reporter_phone_cipher = models.TextField(blank=True, editable=False)
+    reporter_phone_masked = models.CharField("联系电话", max_length=20, blank=True, editable=False)
+
+    location = models.PointField("位置", srid=4326, null=True, blank=True)
+    #: The coordinates as the client sent them: {"lon": …, "lat": …, "crs": "gcj02"}.
+    location_input = models.JSONField("原始坐标", null=True, blank=True, editable=False)
+    address_text = models.CharField("地址", max_length=300, blank=True)
+    geocode_method = models.CharField("定位方式", max_length=12, choices=GeocodeMethod.choices, default="none")
+    geocode_confidence = models.FloatField("定位置信度", null=True, blank=True)
+    geocode_precision = models.CharField("定位精度", max_length=12, blank=True)
+    matched_address = models.ForeignKey(
+        Address,
+        models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="匹配地址",
+        # Like the grid links, a cache of the geocoder's answer: addresses are reloaded in bulk.
+        db_constraint=False,
+    )
+    needs_location = models.BooleanField("待人工定位", default=False)
+
+    status = models.CharField("状态", max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    department = models.ForeignKey(
+        Department, models.PROTECT, null=True, blank=True, related_name="events", verbose_name="责任部门"
+    )
+    responsible_level = models.CharField("责任层级", max_length=10, choices=Level.choices, default=Level.COMMUNITY)
+    joint_handling = models.BooleanField("联合处置", default=False)
+    escalation_level = models.PositiveSmallIntegerField("升级次数", default=0)
+    deadline = models.DateTimeField("办理时限", null=True, blank=True)
+    reported_at = models.DateTimeField("反映时间")
+    received_at = models.DateTimeField("接收时间")
+    resolved_at = models.DateTimeField("办结时间", null=True, blank=True)
+    closed_at = models.DateTimeField("结案时间", null=True, blank=True)
+    satisfaction = models.PositiveSmallIntegerField("满意度", null=True, blank=True)
+    reopen_count = models.PositiveSmallIntegerField("重办次数", default=0)
+    # A cache derived from place and time (layers.services.clusters), rebuilt wholesale after bulk
+    # loads: without a constraint, a rebuild of a million events skips a million trigger checks.
+    cluster = models.ForeignKey(
+        EventCluster,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name="聚类",
+        db_constraint=False,
+    )
+    #: Why dispatch decided as it did: {"rules": [...], "department": …, "level": …, "reason": …}.
+    dispatch_trace = models.JSONField("分拨依据", default=dict, blank=True, editable=False)
+    #: Bumped by every transition; a client may send the version it saw (optimistic locking).
+    version = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta(GridLinked.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=~Q(external_id=""),
+                name="event_channel_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(satisfaction__isnull=True) | Q(satisfaction__gte=1, satisfaction__lte=5),
+                name="event_satisfaction_1_5",
+            ),
+        ]
+        indexes = [
+            *GridLinked.Meta.indexes,
+            # Keyset pagination of the event list, newest first.
+            models.Index(fields=["received_at", "id"], name="event_received_id"),
+            models.Index(fields=["status"], name="event_status"),
+            # The manual-location queue and the escalation scan read small slices of the table.
+            models.Index(fields=["received_at"], condition=Q(needs_location=True), name="event_location_queue"),
+            models.Index(
+                fields=["deadline"],
+                condition=Q(status__in=["received", "triaged", "assigned", "in_progress", "returned", "reopened"]),
+                name="event_open_deadline",
+            ),
+        ]
+        verbose_name = verbose_name_plural = "民情事件 Event"
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.external_id or self.pk}"
+
+
+class EventTransition(models.Model):
+    """One step of an event's life. Append-only: the database refuses UPDATE and DELETE
+    (a trigger from the migration), so the log is evidence, not a cache."""
+
+    # DO_NOTHING without a constraint: deleting an event must not try to delete its log, which
+    # the trigger would refuse; events are never deleted in practice.
+    event = models.ForeignKey(Event, models.DO_NOTHING, related_name="transitions", db_constraint=False, db_index=False)
+    from_status = models.CharField("原状态", max_length=12, blank=True)
+    to_status = models.CharField("新状态", max_length=12)
+    action = models.CharField("动作", max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.DO_NOTHING, null=True, blank=True, related_name="+", db_constraint=False
+    )
+    actor_label = models.CharField("操作人", max_length=100, blank=True)
+    at = models.DateTimeField("时间")
+    reason = models.TextField("原因", blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["event_id", "at", "id"]
+        indexes = [models.Index(fields=["event", "at"], name="eventtransition_event_at")]
+        verbose_name = verbose_name_plural = "流转记录 Event transition"
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status or '∅'} → {self.to_status}"

@@ -1,0 +1,661 @@
+"""Events: intake from every channel, the closed loop and escalation.
+
+* :func:`event_create` stores a report idempotently per (channel, external id), locates it
+  (coordinates, else address text, else the manual-location queue), dispatches it and groups it
+  with duplicates.
+* :func:`event_act` moves an event through the state machine :data:`TRANSITIONS`; every step,
+  allowed or automatic, appends an :class:`~layers.models.EventTransition` row.
+* :func:`events_escalate` raises overdue open cases one level (community → street → district →
+  city) in set-based SQL, for the ``escalate_events`` command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import personal
+from ..crs import CLIENT_CRS, to_wgs84
+from ..errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from ..geocoding.addresses import address_geocode
+from ..geocoding.points import grid_locate
+from ..models import Address, Category, Department, Event, EventTransition, Level, Region
+from ..models.events import LEVEL_ORDER
+from ..taxonomy import COMMAND_CENTER
+from .bulk import fetch
+from .clusters import event_cluster_assign
+from .dispatch import event_dispatch, level_next, sla_deadline
+
+logger = logging.getLogger("minqing.events")
+
+S = Event.Status
+
+#: Statuses in which the SLA clock runs (a suspended case waits; a resolved one awaits checks).
+OPEN_STATUSES = (S.RECEIVED, S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.RETURNED, S.REOPENED)
+
+#: Label of the automatic steps in the transition log.
+SYSTEM_DISPATCH = "system:dispatch"
+SYSTEM_ESCALATE = "system:escalate_events"
+
+#: How far ahead of our clock a channel's report time may be (their clocks drift).
+REPORTED_AT_SKEW = dt.timedelta(minutes=10)
+MAX_DESCRIPTION = 10_000
+MAX_ADDRESS = 300
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Which statuses an action may start from and the status it leads to (``None``: the
+    status stays, e.g. a rating; ``resume`` returns to the status before the suspension)."""
+
+    sources: frozenset[str]
+    target: str | None
+
+
+def _from(*statuses: str) -> frozenset[str]:
+    return frozenset(str(s) for s in statuses)
+
+
+#: The state machine of the closed loop: action → allowed from-statuses → to-status.
+TRANSITIONS: dict[str, Transition] = {
+    "triage": Transition(_from(S.RECEIVED, S.REOPENED), S.TRIAGED),
+    "assign": Transition(_from(S.TRIAGED, S.RETURNED, S.REOPENED), S.ASSIGNED),
+    "accept": Transition(_from(S.ASSIGNED), S.IN_PROGRESS),
+    "start": Transition(_from(S.ASSIGNED), S.IN_PROGRESS),
+    "resolve": Transition(_from(S.IN_PROGRESS), S.RESOLVED),
+    "verify": Transition(_from(S.RESOLVED), S.VERIFIED),
+    "close": Transition(_from(S.VERIFIED), S.CLOSED),
+    # 驳回重办: the department refuses the case, or the check refuses the resolution.
+    "return": Transition(_from(S.ASSIGNED, S.IN_PROGRESS, S.RESOLVED), S.RETURNED),
+    "suspend": Transition(_from(S.ASSIGNED, S.IN_PROGRESS), S.SUSPENDED),
+    "resume": Transition(_from(S.SUSPENDED), None),
+    "reopen": Transition(_from(S.RESOLVED, S.VERIFIED, S.CLOSED), S.REOPENED),
+    "rate": Transition(_from(S.RESOLVED, S.VERIFIED, S.CLOSED), None),
+    "locate": Transition(frozenset(S.values) - {S.CLOSED}, None),
+    "escalate": Transition(_from(*OPEN_STATUSES), None),
+}
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The actions :data:`TRANSITIONS` allows from ``status``, sorted.
+
+    >>> allowed_actions("resolved")
+    ['locate', 'rate', 'reopen', 'return', 'verify']
+    """
+    return sorted(action for action, step in TRANSITIONS.items() if status in step.sources)
+
+
+# --- locating ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an event lies: its point, link column values and how they were found."""
+
+    point: Point | None
+    links: dict
+    method: str
+    confidence: float | None = None
+    precision: str = ""
+    address_id: int | None = None
+
+
+_NO_LINKS = {
+    "grid_id": None,
+    "grid_medium_id": None,
+    "grid_large_id": None,
+    "community_id": None,
+    "street_id": None,
+    "district_code": "",
+}
+
+
+def point_links(*, lon: float, lat: float) -> dict:
+    """The six link columns for a WGS84 point: the small grid's chain when a grid covers it,
+    else the regions whose boundaries hold it (``layers.geocoding.points.grid_locate``)."""
+    where = grid_locate(lon=lon, lat=lat)
+    if where.grid_small_id is not None:
+        rows = fetch(
+            "SELECT grid_id, grid_medium_id, grid_large_id, community_id, street_id, coalesce(district_code, '')"
+            " FROM layers_grid_chain WHERE grid_id = %s",
+            [where.grid_small_id],
+        )
+        if rows:
+            return dict(zip(_NO_LINKS, rows[0], strict=True))
+    codes = [area.code for area in (where.community, where.street) if area is not None]
+    ids = dict(Region.objects.filter(code__in=codes).values_list("code", "id"))
+    return {
+        **_NO_LINKS,
+        "community_id": ids.get(where.community.code) if where.community else None,
+        "street_id": ids.get(where.street.code) if where.street else None,
+        "district_code": where.district.code if where.district else "",
+    }
+
+
+def _address_placement(text: str) -> Placement | None:
+    """Geocode address text (``layers.geocoding.addresses.address_geocode``) to the point of the
+    best standard address; ``None`` when nothing matches well enough or the match has no point
+    (a bare community or street name)."""
+    try:
+        # A savepoint: a failing matcher must not poison the caller's transaction, and an event
+        # must never be lost because its address could not be read; it waits in the queue.
+        with transaction.atomic():
+            best = address_geocode(text=text, limit=1).best
+    except Exception:
+        logger.exception("address geocoding failed for an event; it goes to the manual-location queue")
+        return None
+    if best is None or best.lon is None or best.lat is None:
+        return None
+    address_id = Address.objects.filter(code=best.code).values_list("id", flat=True).first()
+    return Placement(
+        point=Point(best.lon, best.lat, srid=4326),
+        links=point_links(lon=best.lon, lat=best.lat),
+        method=Event.GeocodeMethod.ADDRESS,
+        confidence=round(best.score / 100.0, 3),
+        precision=best.precision,
+        address_id=address_id,
+    )
+
+
+def _check_coordinates(lon: float | None, lat: float | None, crs: str) -> None:
+    if (lon is None) != (lat is None):
+        raise InvalidInput("location", "lon and lat must be given together")
+    if crs not in CLIENT_CRS:
+        raise InvalidInput("crs", f"unknown CRS {crs!r}; expected one of {', '.join(CLIENT_CRS)}")
+    if lon is None:
+        return
+    for name, value, bound in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        if not isinstance(value, int | float) or not math.isfinite(value) or abs(value) > bound:
+            raise InvalidInput(f"location.{name}", f"expected a number in degrees within ±{bound:g}, got {value!r}")
+
+
+def event_place(*, lon: float | None, lat: float | None, crs: str = "wgs84", address: str = "") -> Placement:
+    """Locate a report: client coordinates (converted to WGS84), else the address text, else
+    nowhere (method ``none``: the manual-location queue)."""
+    _check_coordinates(lon, lat, crs)
+    if lon is not None:
+        wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
+        return Placement(
+            point=Point(wlon, wlat, srid=4326),
+            links=point_links(lon=wlon, lat=wlat),
+            method=Event.GeocodeMethod.COORDINATES,
+            confidence=1.0,
+            precision="point",
+        )
+    if address.strip():
+        placed = _address_placement(address.strip())
+        if placed is not None:
+            return placed
+    return Placement(point=None, links=dict(_NO_LINKS), method=Event.GeocodeMethod.NONE)
+
+
+def _apply_placement(event: Event, placement: Placement) -> None:
+    event.location = placement.point
+    for column, value in placement.links.items():
+        setattr(event, column, value)
+    event.geocode_method = placement.method
+    event.geocode_confidence = placement.confidence
+    event.geocode_precision = placement.precision
+    event.matched_address_id = placement.address_id
+    event.needs_location = placement.point is None
+
+
+# --- the log ----------------------------------------------------------------------------------
+
+
+def _actor_label(actor, label: str) -> str:
+    if label:
+        return label
+    return actor.get_username() if actor is not None else "system"
+
+
+def _log(
+    event: Event, *, action: str, from_status: str, actor, label: str, at: dt.datetime, reason: str = "", data=None
+) -> EventTransition:
+    return EventTransition.objects.create(
+        event=event,
+        from_status=from_status,
+        to_status=event.status,
+        action=action,
+        actor=actor,
+        actor_label=_actor_label(actor, label),
+        at=at,
+        reason=reason,
+        data=data or {},
+    )
+
+
+def _dispatch_steps(event: Event, *, now: dt.datetime) -> list[EventTransition]:
+    """Dispatch ``event`` and, when it is located and still waiting at intake, move it to
+    ``assigned``; returns the triage and assignment log rows (unsaved) for the caller to write."""
+    decision = event_dispatch(event=event)
+    if event.needs_location or event.status != S.RECEIVED:
+        return []
+    rows = []
+    for action, target, reason in (
+        ("triage", S.TRIAGED, "自动分拨 (automatic dispatch)"),
+        ("assign", S.ASSIGNED, decision.reason),
+    ):
+        from_status, event.status = event.status, target
+        event.version += 1
+        data = {"category": event.category.code} if action == "triage" else _assignment(event)
+        rows.append(
+            EventTransition(event=event, from_status=from_status, to_status=target, action=action,
+                            actor_label=SYSTEM_DISPATCH, at=now, reason=reason, data=data)
+        )  # fmt: skip
+    return rows
+
+
+def _auto_assign(event: Event, *, now: dt.datetime) -> None:
+    """:func:`_dispatch_steps` for a stored event: saved, and its log rows written."""
+    rows = _dispatch_steps(event, now=now)
+    if rows:
+        event.save(update_fields=["status", "version"])
+        EventTransition.objects.bulk_create(rows)
+
+
+def _assignment(event: Event) -> dict:
+    return {
+        "department": event.department.code if event.department_id else None,
+        "responsible_level": event.responsible_level,
+        "joint_handling": event.joint_handling,
+        "deadline": event.deadline.isoformat() if event.deadline else None,
+    }
+
+
+def _clean(event: Event) -> None:
+    """Field validation before a write, as the domain error naming the first bad field. The
+    unique and check constraints are left to the database (a racing retry is not an error)."""
+    try:
+        event.full_clean(exclude=_LINKS, validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise InvalidInput(field, "; ".join(messages)) from error
+
+
+_LINKS = [
+    "category",
+    "department",
+    "matched_address",
+    "cluster",
+    "grid",
+    "grid_medium",
+    "grid_large",
+    "community",
+    "street",
+]
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+
+def _stored(channel: str, external_id: str) -> Event | None:
+    """The event already stored for this ticket: the cheap answer to a retry."""
+    if not external_id:
+        return None
+    return Event.objects.filter(channel=channel, external_id=external_id).first()
+
+
+def _check_intake(channel: str, external_id: str, category_code: str, description: str, address: str) -> Category:
+    if channel not in Event.Channel.values:
+        raise InvalidInput("channel", f"unknown channel {channel!r}; expected one of {', '.join(Event.Channel.values)}")
+    if len(external_id) > 64:
+        raise InvalidInput("external_id", "longer than 64 characters")
+    category = Category.objects.select_related("department").filter(code=category_code).first()
+    if category is None:
+        raise InvalidInput("category", f"unknown category {category_code!r}")
+    if not description.strip():
+        raise InvalidInput("description", "must not be empty")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidInput("description", f"longer than {MAX_DESCRIPTION} characters")
+    if len(address) > MAX_ADDRESS:
+        raise InvalidInput("address", f"longer than {MAX_ADDRESS} characters")
+    return category
+
+
+def event_create(
+    *,
+    channel: str,
+    external_id: str,
+    category_code: str,
+    description: str,
+    lon: float | None = None,
+    lat: float | None = None,
+    crs: str = "wgs84",
+    address: str = "",
+    reported_at: dt.datetime | None = None,
+    reporter_name: str = "",
+    reporter_phone: str = "",
+    actor=None,
+) -> tuple[Event, bool]:
+    """Store a report and return ``(event, created)``.
+
+    Idempotent per (channel, external id): a retry, even one racing the first request, returns
+    the stored event with ``created`` false and changes nothing. A report that cannot be located
+    is stored all the same with ``needs_location`` set and status ``received``; a located one is
+    dispatched at once (status ``assigned``) and joined to its duplicates' cluster. Every step is
+    in the transition log. Raises :class:`~layers.errors.InvalidInput` naming the field."""
+    external_id = external_id.strip()
+    category = _check_intake(channel, external_id, category_code, description, address)
+    now = timezone.now()
+    if reported_at is not None:
+        if timezone.is_naive(reported_at):
+            raise InvalidInput("reported_at", "needs a time zone offset, e.g. 2026-05-01T08:00:00+08:00")
+        if reported_at > now + REPORTED_AT_SKEW:
+            raise InvalidInput("reported_at", f"lies in the future ({reported_at.isoformat()})")
+    existing = _stored(channel, external_id)
+    if existing is not None:
+        return existing, False
+    placement = event_place(lon=lon, lat=lat, crs=crs, address=address)
+    event = Event(
+        channel=channel,
+        external_id=external_id,
+        category=category,
+        description=description.strip(),
+        address_text=address.strip(),
+        location_input={"lon": lon, "lat": lat, "crs": crs} if lon is not None else None,
+        reported_at=reported_at or now,
+        received_at=now,
+        status=S.RECEIVED,
+    )
+    _apply_placement(event, placement)
+    if reporter_name:
+        event.reporter_name_cipher = personal.encrypt(reporter_name)
+        event.reporter_name_masked = personal.mask_name(reporter_name)
+    if reporter_phone:
+        phone = personal.protect_phone(reporter_phone)
+        event.reporter_phone_cipher, event.reporter_phone_digest = phone.cipher, phone.digest
+        event.reporter_phone_masked = phone.masked
+    _clean(event)
+    # Dispatch before the insert, so the row is written once with its decision and status.
+    steps = _dispatch_steps(event, now=now)
+    with transaction.atomic():
+        try:
+            # A savepoint: a concurrent retry that inserted first makes ours fail on the unique
+            # (channel, external_id) index, after waiting for its commit; we then return its row.
+            with transaction.atomic():
+                event.save(force_insert=True)
+        except IntegrityError:
+            if not external_id:
+                raise
+            return Event.objects.get(channel=channel, external_id=external_id), False
+        received = EventTransition(
+            event=event,
+            from_status="",
+            to_status=S.RECEIVED,
+            action="receive",
+            actor=actor,
+            actor_label=_actor_label(actor, ""),
+            at=now,
+            data={"channel": channel, "external_id": external_id, "geocode_method": event.geocode_method},
+        )
+        EventTransition.objects.bulk_create([received, *steps])
+        event_cluster_assign(event=event)
+    return event, True
+
+
+# --- the closed loop --------------------------------------------------------------------------
+
+#: An action's handler changes the event's fields (not its status) and returns the log's data.
+Handler = Callable[[Event, dict, dt.datetime, str], dict]
+
+
+def _do_triage(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    code = data.get("category")
+    if code and code != event.category.code:
+        category = Category.objects.filter(code=code).first()
+        if category is None:
+            raise InvalidInput("category", f"unknown category {code!r}")
+        event.category = category
+        event_dispatch(event=event)
+    return {"category": event.category.code}
+
+
+def _do_assign(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    code, level = data.get("department"), data.get("responsible_level")
+    if code is None and level is None:
+        event_dispatch(event=event)
+        return _assignment(event)
+    if code is not None:
+        department = Department.objects.filter(code=code, active=True).first()
+        if department is None:
+            raise InvalidInput("department", f"unknown department {code!r}")
+        event.department = department
+        event.joint_handling = code == COMMAND_CENTER
+    if level is not None:
+        if level not in Level.values:
+            raise InvalidInput(
+                "responsible_level", f"unknown level {level!r}; expected one of {', '.join(Level.values)}"
+            )
+        event.responsible_level = level
+    event.deadline = sla_deadline(family=event.category.family, level=event.responsible_level, start=event.received_at)
+    return _assignment(event)
+
+
+def _do_nothing(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    return {}
+
+
+def _do_resolve(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    event.resolved_at = now
+    return {}
+
+
+def _do_close(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    event.closed_at = now
+    return {}
+
+
+def _needs_reason(action: str) -> Handler:
+    def handler(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+        if not reason.strip():
+            raise InvalidInput("reason", f"{action} needs a reason")
+        if action == "return":
+            event.resolved_at = None
+        return {}
+
+    return handler
+
+
+def _do_resume(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    # The suspension's log row says where the case was and since when; the clock stopped then,
+    # so the deadline moves by the time spent suspended.
+    last = EventTransition.objects.filter(event=event, action="suspend").order_by("-at", "-id").first()
+    back_to = last.from_status if last else S.IN_PROGRESS
+    event.status = back_to
+    if last and event.deadline:
+        event.deadline += now - last.at
+    return {"deadline": event.deadline.isoformat() if event.deadline else None}
+
+
+def _satisfaction(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise InvalidInput("satisfaction", f"expected an integer from 1 to 5, got {value!r}")
+    return value
+
+
+def _do_rate(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    event.satisfaction = _satisfaction(data.get("satisfaction"))
+    return {"satisfaction": event.satisfaction}
+
+
+def _do_reopen(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    score = _satisfaction(data["satisfaction"]) if "satisfaction" in data else event.satisfaction
+    if score is None or score > 2:
+        raise InvalidInput(
+            "satisfaction", f"reopening needs an unsatisfied citizen (satisfaction 1 or 2), got {score!r}"
+        )
+    event.satisfaction = score
+    event.reopen_count += 1
+    event.resolved_at = event.closed_at = None
+    event.deadline = sla_deadline(family=event.category.family, level=event.responsible_level, start=now)
+    return {"satisfaction": score, "reopen_count": event.reopen_count}
+
+
+def _do_locate(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    lon, lat, crs = data.get("lon"), data.get("lat"), data.get("crs", "wgs84")
+    if lon is None or lat is None:
+        raise InvalidInput("location", "lon and lat are required")
+    placement = event_place(lon=lon, lat=lat, crs=crs)
+    _apply_placement(event, placement)
+    event.geocode_method = Event.GeocodeMethod.MANUAL
+    event.location_input = {"lon": lon, "lat": lat, "crs": crs}
+    if event.status == S.TRIAGED:
+        # Not yet assigned: the location decides the responsible level, so dispatch again (a
+        # case still at intake is dispatched and assigned after this step, see event_act).
+        event_dispatch(event=event)
+    return {"lon": placement.point.x, "lat": placement.point.y, "grid_id": event.grid_id}
+
+
+def _do_escalate(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
+    previous = event.responsible_level
+    level = level_next(previous)
+    if level is None:
+        raise InvalidInput("responsible_level", "already at city level; cannot escalate further")
+    event.responsible_level = level
+    event.escalation_level += 1
+    event.deadline = sla_deadline(family=event.category.family, level=level, start=now)
+    return {
+        "from_level": previous,
+        "to_level": level,
+        "deadline": event.deadline.isoformat() if event.deadline else None,
+    }
+
+
+_HANDLERS: dict[str, Handler] = {
+    "triage": _do_triage,
+    "assign": _do_assign,
+    "accept": _do_nothing,
+    "start": _do_nothing,
+    "resolve": _do_resolve,
+    "verify": _do_nothing,
+    "close": _do_close,
+    "return": _needs_reason("return"),
+    "suspend": _needs_reason("suspend"),
+    "resume": _do_resume,
+    "reopen": _do_reopen,
+    "rate": _do_rate,
+    "locate": _do_locate,
+    "escalate": _do_escalate,
+}
+
+
+def event_act(
+    *,
+    event: Event,
+    action: str,
+    actor=None,
+    reason: str = "",
+    data: dict | None = None,
+    version: int | None = None,
+    actor_label: str = "",
+) -> Event:
+    """Apply ``action`` to ``event`` and return the updated event.
+
+    The row is locked for the step, so concurrent actions queue instead of overwriting each
+    other; ``version`` (when given) must equal the stored one. Raises
+    :class:`~layers.errors.TransitionNotAllowed` when the current status does not allow the
+    action, :class:`~layers.errors.InvalidInput` for an unknown action or bad data, and
+    :class:`~layers.errors.StaleVersion` for an outdated ``version``."""
+    step = TRANSITIONS.get(action)
+    if step is None:
+        raise InvalidInput("action", f"unknown action {action!r}; expected one of {', '.join(sorted(TRANSITIONS))}")
+    data = dict(data or {})
+    now = timezone.now()
+    with transaction.atomic():
+        current = Event.objects.select_for_update(of=("self",)).select_related("category").get(pk=event.pk)
+        if version is not None and version != current.version:
+            raise StaleVersion(version, current.version)
+        if current.status not in step.sources:
+            raise TransitionNotAllowed(current.status, action, allowed_actions(current.status))
+        from_status, category_before = current.status, current.category_id
+        logged = _HANDLERS[action](current, data, now, reason)
+        if step.target is not None:
+            current.status = step.target
+        current.version += 1
+        _clean(current)
+        current.save()
+        _log(
+            current,
+            action=action,
+            from_status=from_status,
+            actor=actor,
+            label=actor_label,
+            at=now,
+            reason=reason,
+            data=logged,
+        )
+        if action == "locate" or current.category_id != category_before:
+            # A new place or a new category may make the report a duplicate of another case.
+            event_cluster_assign(event=current)
+        if action == "locate" and current.status == S.RECEIVED:
+            _auto_assign(current, now=now)
+    return current
+
+
+# --- escalation -------------------------------------------------------------------------------
+
+_NEXT_LEVEL_SQL = (
+    "CASE e.responsible_level "
+    + " ".join(f"WHEN '{a}' THEN '{b}'" for a, b in zip(LEVEL_ORDER, LEVEL_ORDER[1:], strict=False))
+    + " END"
+)
+
+# One statement: pick the overdue open cases below city level (skipping rows another step holds
+# right now; the next run takes them), raise each one level with the SLA hours of the new level
+# counted from ``now``, and append their log rows. An escalated case's new deadline lies after
+# ``now``, so a second run at the same instant finds nothing: the command is idempotent per run.
+_ESCALATE_SQL = f"""
+WITH due AS (
+    SELECT e.id, e.responsible_level AS from_level, {_NEXT_LEVEL_SQL} AS to_level, c.family
+    FROM layers_event e JOIN layers_category c ON c.id = e.category_id
+    WHERE e.status = ANY(%(open)s) AND e.deadline < %(now)s AND e.responsible_level <> 'city'
+    ORDER BY e.id
+    FOR UPDATE OF e SKIP LOCKED
+), moved AS (
+    UPDATE layers_event e
+    SET responsible_level = d.to_level,
+        escalation_level = e.escalation_level + 1,
+        version = e.version + 1,
+        deadline = %(now)s + make_interval(hours => s.hours)
+    FROM due d LEFT JOIN layers_slarule s ON s.family = d.family AND s.level = d.to_level
+    WHERE e.id = d.id
+    RETURNING e.id, e.status, d.from_level, d.to_level, e.deadline
+)
+INSERT INTO layers_eventtransition (event_id, from_status, to_status, action, actor_label, at, reason, data)
+SELECT id, status, status, 'escalate', %(label)s, %(now)s, %(reason)s,
+       jsonb_build_object('from_level', from_level, 'to_level', to_level, 'deadline', deadline)
+FROM moved
+RETURNING event_id, data ->> 'from_level', data ->> 'to_level'
+"""
+
+_DUE_SQL = f"""
+SELECT e.id, e.responsible_level, {_NEXT_LEVEL_SQL}
+FROM layers_event e
+WHERE e.status = ANY(%(open)s) AND e.deadline < %(now)s AND e.responsible_level <> 'city'
+ORDER BY e.id
+"""
+
+
+def events_escalate(*, now: dt.datetime | None = None, dry_run: bool = False) -> list[tuple[int, str, str]]:
+    """Escalate every overdue open case one level and return ``(event id, from, to)`` per case,
+    ordered by id; with ``dry_run`` only say which would be escalated."""
+    now = now or timezone.now()
+    params = {
+        "open": [str(s) for s in OPEN_STATUSES],
+        "now": now,
+        "label": SYSTEM_ESCALATE,
+        "reason": "超期自动升级 (overdue: escalated one level)",
+    }
+    if dry_run:
+        return [tuple(row) for row in fetch(_DUE_SQL, params)]
+    with transaction.atomic():
+        return sorted(tuple(row) for row in fetch(_ESCALATE_SQL, params))

@@ -1,0 +1,302 @@
+"""The Open311 GeoReport v2 adapter: our categories as services, our events as service requests.
+
+GeoReport has its own vocabulary, so this module maps ours onto it and back, and nothing else:
+
+* services: a category is a service (``service_code`` = the dotted category code, ``group`` =
+  its family); GeoReport's ``metadata`` is false (no extra attributes), ``type`` realtime;
+* requests: an event is a service request (``service_request_id`` = the event id); the closed
+  loop collapses onto GeoReport's two statuses (:data:`CLOSED_STATUSES` → ``closed``, every
+  other status, suspended included, → ``open``); ``status_notes`` is the reason on the event's
+  last transition; ``expected_datetime`` is the SLA deadline; ``address_id`` the code of the
+  standard address the geocoder matched;
+* the two encodings: JSON and XML built with :mod:`xml.etree.ElementTree` (which escapes text),
+  errors as GeoReport's list of ``{code, description}`` in either.
+
+Reads are hand-written SQL: one query with a lateral join for the last transition beats an ORM
+prefetch of whole transition logs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+
+from django.http import HttpResponse
+from django.utils import timezone
+
+from layers.models import Category, Event, KeywordRule, SlaRule
+from layers.services.bulk import fetch
+
+from .errors import BadParameter, NotFound
+
+#: Answer formats, by path extension.
+FORMATS = ("json", "xml")
+#: The most requests one GET answers (GeoReport's default limit).
+MAX_REQUESTS = 1000
+
+S = Event.Status
+#: Statuses GeoReport calls ``closed``: the work is done (awaiting checks or finished).
+CLOSED_STATUSES = (S.RESOLVED, S.VERIFIED, S.CLOSED)
+
+#: Keys of a service request, in the order of the GeoReport documentation.
+REQUEST_KEYS = (
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+)
+
+LEVEL_LABELS = dict(Event._meta.get_field("responsible_level").choices)
+
+
+def parse_format(value: str) -> str:
+    """The answer format of a path extension; an unknown one is an unknown resource (404)."""
+    if value not in FORMATS:
+        raise NotFound(f"unknown format {value[:20]!r}; expected .json or .xml")
+    return value
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def _keywords() -> dict[str, list[str]]:
+    """Keywords per category code: rules bound to the category, and unbound rules of its default
+    department (the words that would send a report to the same desk)."""
+    by_department: dict[int, list[str]] = {}
+    by_category: dict[int, list[str]] = {}
+    for keyword, category_id, department_id in KeywordRule.objects.filter(active=True).values_list(
+        "keyword", "category_id", "department_id"
+    ):
+        if category_id is None:
+            by_department.setdefault(department_id, []).append(keyword)
+        else:
+            by_category.setdefault(category_id, []).append(keyword)
+    return {"category": by_category, "department": by_department}
+
+
+def services_list(*, code: str | None = None) -> list[dict]:
+    """The services (one per category), by code; with ``code`` only that one (404 if unknown)."""
+    categories = Category.objects.select_related("department").order_by("code")
+    if code is not None:
+        categories = categories.filter(code=code)
+    rows = list(categories)
+    if code is not None and not rows:
+        raise NotFound(f"service_code: unknown service {code!r}")
+    keywords = _keywords()
+    hours = {(r.family, r.level): r.hours for r in SlaRule.objects.all()}
+    services = []
+    for category in rows:
+        words = keywords["category"].get(category.pk, []) + keywords["department"].get(category.department_id, [])
+        sla = hours.get((category.family, category.min_level))
+        desk = category.department.name if category.department else "按关键字分拨 (dispatched by keywords)"
+        description = f"{category.name_en}. 办理部门 {desk}"
+        if sla:
+            description += f"; 办理时限 {sla} 小时 (resolved within {sla} h)"
+        services.append(
+            {
+                "service_code": category.code,
+                "service_name": category.name,
+                "description": description,
+                "metadata": False,
+                "type": "realtime",
+                "keywords": ", ".join(dict.fromkeys(words)),
+                "group": category.family,
+            }
+        )
+    return services
+
+
+def service_name(*, code: str) -> str:
+    """The name of the service a POST names; an unknown one is a bad parameter (400)."""
+    name = Category.objects.filter(code=code).values_list("name", flat=True).first()
+    if name is None:
+        raise BadParameter("service_code", f"unknown service {code[:40]!r}; see services.json")
+    return name
+
+
+def service_definition(*, code: str) -> dict:
+    """A service's definition: no extra attributes (``metadata`` is false for every service)."""
+    services_list(code=code)
+    return {"service_code": code, "attributes": []}
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+_REQUESTS_SQL = """
+SELECT e.id, e.status, c.code, c.name, e.description, d.name, e.responsible_level, e.deadline,
+       e.reported_at, coalesce(t.at, e.received_at), t.reason, e.address_text, a.code,
+       ST_Y(e.location), ST_X(e.location), e.needs_location
+FROM layers_event e
+JOIN layers_category c ON c.id = e.category_id
+LEFT JOIN layers_department d ON d.id = e.department_id
+LEFT JOIN layers_address a ON a.id = e.matched_address_id
+LEFT JOIN LATERAL (
+    SELECT x.at, x.reason FROM layers_eventtransition x WHERE x.event_id = e.id ORDER BY x.at DESC, x.id DESC LIMIT 1
+) t ON TRUE
+WHERE {where}
+ORDER BY e.reported_at DESC, e.id DESC
+LIMIT %(limit)s
+"""
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else None
+
+
+def _notice(department: str | None, level: str, deadline: dt.datetime | None, needs_location: bool) -> str:
+    if needs_location:
+        return "待人工定位后分拨 (waiting for manual location before dispatch)"
+    if not department:
+        return "待分拨 (waiting for dispatch)"
+    text = f"{department}办理，{LEVEL_LABELS.get(level, level)}级负责"
+    if deadline:
+        text += f"，{timezone.localtime(deadline):%Y-%m-%d %H:%M}前办结"
+    return text
+
+
+def _request(row: tuple) -> dict:
+    (pk, status, code, name, description, department, level, deadline, reported, updated, reason, address,
+     address_code, lat, lon, needs_location) = row  # fmt: skip
+    return {
+        "service_request_id": str(pk),
+        "status": "closed" if status in CLOSED_STATUSES else "open",
+        "status_notes": reason or "",
+        "service_name": name,
+        "service_code": code,
+        "description": description,
+        "agency_responsible": department or "",
+        "service_notice": _notice(department, level, deadline, needs_location),
+        "requested_datetime": _iso(reported),
+        "updated_datetime": _iso(updated),
+        "expected_datetime": _iso(deadline),
+        "address": address,
+        "address_id": address_code or "",
+        "zipcode": "",
+        "lat": round(lat, 7) if lat is not None else None,
+        "long": round(lon, 7) if lon is not None else None,
+        "media_url": "",
+    }
+
+
+def requests_list(
+    *,
+    ids: list[int] | None = None,
+    service_code: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    status: str | None = None,
+    limit: int = MAX_REQUESTS,
+) -> list[dict]:
+    """Service requests, newest report first, at most ``limit``. ``ids`` overrides every other
+    filter (as GeoReport says); ``start``/``end`` bound the report time, inclusive."""
+    clauses, values = [], {"limit": limit}
+    if ids is not None:
+        clauses.append("e.id = ANY(%(ids)s)")
+        values["ids"] = ids
+    else:
+        if service_code is not None:
+            clauses.append("c.code = %(code)s")
+            values["code"] = service_code
+        if start is not None:
+            clauses.append("e.reported_at >= %(start)s")
+            values["start"] = start
+        if end is not None:
+            clauses.append("e.reported_at <= %(end)s")
+            values["end"] = end
+        if status is not None:
+            negate = "" if status == "closed" else "NOT "
+            clauses.append(f"{negate}(e.status = ANY(%(closed)s))")
+            values["closed"] = [str(s) for s in CLOSED_STATUSES]
+    sql = _REQUESTS_SQL.format(where=" AND ".join(clauses) or "TRUE")
+    return [_request(row) for row in fetch(sql, values)]
+
+
+def request_get(*, pk: int) -> dict:
+    """One service request; :class:`NotFound` when there is no such event."""
+    found = requests_list(ids=[pk], limit=1)
+    if not found:
+        raise NotFound(f"service_request_id: no service request {pk}")
+    return found[0]
+
+
+def request_receipt(*, event: Event, account_id: str) -> dict:
+    """GeoReport's answer to a POST: the new (or retried) request's id and notice."""
+    row = request_get(pk=event.pk)
+    return {"service_request_id": row["service_request_id"], "service_notice": row["service_notice"],
+            "account_id": account_id or None}  # fmt: skip
+
+
+# --- encodings --------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _element(tag: str, value: object) -> ET.Element:
+    element = ET.Element(tag)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            element.append(_element(key, item))
+    elif isinstance(value, list):
+        # GeoReport's XML names a list's items by the singular of the list: attributes/attribute.
+        for item in value:
+            element.append(_element(tag.removesuffix("s"), item))
+    else:
+        element.text = _text(value)
+    return element
+
+
+def xml_document(root: str, item: str | None, body: dict | Iterable[dict]) -> bytes:
+    """``body`` as GeoReport XML: a list becomes ``<root><item>…</item>…</root>``, a dict
+    ``<root>…</root>``."""
+    if item is None:
+        tree = _element(root, body)
+    else:
+        tree = ET.Element(root)
+        for entry in body:
+            tree.append(_element(item, entry))
+    return ET.tostring(tree, encoding="utf-8", xml_declaration=True)
+
+
+#: XML root and item element names of each answer.
+XML_NAMES = {
+    "services": ("services", "service"),
+    "service_definition": ("service_definition", None),
+    "requests": ("service_requests", "request"),
+    "errors": ("errors", "error"),
+}
+
+
+def respond(body, *, fmt: str, kind: str, status: int = 200) -> HttpResponse:
+    """The answer in ``fmt``: JSON (UTF-8, Chinese unescaped) or XML named per :data:`XML_NAMES`."""
+    if fmt == "xml":
+        root, item = XML_NAMES[kind]
+        return HttpResponse(xml_document(root, item, body), status=status, content_type="text/xml; charset=utf-8")
+    return HttpResponse(
+        json.dumps(body, ensure_ascii=False), status=status, content_type="application/json; charset=utf-8"
+    )
+
+
+def errors_body(status: int, description: str) -> list[dict]:
+    """GeoReport's error shape: a list of ``{code, description}`` (the code is the HTTP status)."""
+    return [{"code": status, "description": description}]
