@@ -7,7 +7,6 @@ street or community, parents in the file or already in the database.
 
 from __future__ import annotations
 
-import codecs
 import operator
 from functools import reduce
 from pathlib import Path
@@ -65,11 +64,7 @@ class DivisionsImporter(Importer):
     kind = "divisions"
 
     def __init__(self, *, encoding: str | None = None) -> None:
-        if encoding:
-            try:
-                codecs.lookup(encoding)
-            except LookupError as error:
-                raise ValueError(f"--encoding: unknown encoding {encoding!r}") from error
+        sources.check_encoding(encoding)
         self.encoding = encoding
 
     def read(self, path: Path) -> pd.DataFrame:

@@ -6,7 +6,6 @@ services of :mod:`layers.services.registry` (COPY → staging → one INSERT …
 
 from __future__ import annotations
 
-import codecs
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,7 @@ from layers.services import registry as services
 from .base import Importer, register
 from .report import ImportReport
 from .rowchecks import RowChecks
-from .sources import ROW, read_table, require_columns
+from .sources import ROW, check_encoding, read_table, require_columns
 from .validators import check_coordinates, in_wgs84, max_lengths, rename_aliases, require_values, unique_keys
 
 
@@ -32,11 +31,7 @@ class TableImporter(Importer):
     aliases: dict[str, str] = {}
 
     def __init__(self, *, encoding: str | None = None, crs: str = "wgs84") -> None:
-        if encoding:
-            try:
-                codecs.lookup(encoding)
-            except LookupError as error:
-                raise ValueError(f"--encoding: unknown encoding {encoding!r}") from error
+        check_encoding(encoding)
         if crs not in CLIENT_CRS:
             raise ValueError(f"--crs must be one of {', '.join(CLIENT_CRS)}, got {crs!r}")
         self.encoding = encoding

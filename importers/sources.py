@@ -8,6 +8,7 @@ naming the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from pathlib import Path
@@ -31,6 +32,16 @@ class SourceError(Exception):
     def __init__(self, path: Path | str, message: str) -> None:
         super().__init__(f"{Path(path).name}: {message}")
         self.path = Path(path)
+
+
+def check_encoding(encoding: str | None) -> str | None:
+    """An encoding named on the command line, checked before any file is read."""
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as error:
+            raise ValueError(f"--encoding: unknown encoding {encoding!r}") from error
+    return encoding
 
 
 def read_table(path: Path | str, *, encoding: str | None = None, required: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Benchmarks at city scale in their own database (minqing_bench), each beside its peer.
+# Benchmarks, each beside its peer, on two databases of their own (never the demo's):
+#   minqing_bench         the city-scale demo city (generated once): locate, geocode, …
+#   minqing_bench_import  8,700 synthetic grids; the import benchmark empties and reloads it
+# Arguments (benchmark names, --repeats N, --rows N) pass through to python -m scripts.bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MINQING_PG_DATABASE=${MINQING_BENCH_DATABASE:-minqing_bench}
 export DJANGO_SETTINGS_MODULE=settings.dev
-if [ -z "${DATABASE_URL:-}" ]; then
-  MINQING_PG_DATABASE=$MINQING_PG_DATABASE bash scripts/db.sh start >/dev/null
-fi
-.venv/bin/python manage.py migrate --noinput -v0
-exec .venv/bin/python -m scripts.bench "$@"
+for data in synthetic city; do
+  case $data in
+    city) export MINQING_PG_DATABASE=${MINQING_BENCH_DATABASE:-minqing_bench} ;;
+    synthetic) export MINQING_PG_DATABASE=${MINQING_BENCH_IMPORT_DATABASE:-minqing_bench_import} ;;
+  esac
+  if [ -z "${DATABASE_URL:-}" ]; then bash scripts/db.sh start >/dev/null; fi
+  .venv/bin/python manage.py migrate --noinput -v0
+  .venv/bin/python -m scripts.bench --data "$data" "$@"
+done

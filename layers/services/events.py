@@ -254,8 +254,9 @@ def _dispatch_steps(event: Event, *, now: dt.datetime) -> list[EventTransition]:
     return rows
 
 
-def _auto_assign(event: Event, *, now: dt.datetime) -> None:
-    """:func:`_dispatch_steps` for a stored event: saved, and its log rows written."""
+def event_auto_dispatch(event: Event, *, now: dt.datetime) -> None:
+    """Triage and assign a stored event that has just been located (at intake, by a manual
+    ``locate``, or by bulk re-geocoding): the status moves and its log rows are written."""
     rows = _dispatch_steps(event, now=now)
     if rows:
         event.save(update_fields=["status", "version"])
@@ -597,7 +598,7 @@ def event_act(
             # A new place or a new category may make the report a duplicate of another case.
             event_cluster_assign(event=current)
         if action == "locate" and current.status == S.RECEIVED:
-            _auto_assign(current, now=now)
+            event_auto_dispatch(current, now=now)
     return current
 
 

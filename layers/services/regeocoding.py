@@ -25,7 +25,7 @@ from ..geocoding.addresses import addresses_geocode
 from ..models import Event
 from .bulk import copy_frame, create_staging, fetch
 from .clusters import event_cluster_assign
-from .events import _auto_assign
+from .events import event_auto_dispatch
 from .linking import PointSource, link
 
 EVENT = PointSource("layers_event")
@@ -111,7 +111,7 @@ def events_geocode(
             for event in Event.objects.filter(pk__in=located).select_related("category", "department"):
                 event_cluster_assign(event=event)
                 if event.status == Event.Status.RECEIVED:
-                    _auto_assign(event, now=now)
+                    event_auto_dispatch(event, now=now)
                     counts["dispatched"] += event.status != Event.Status.RECEIVED
         counts["still_unlocated"] = fetch("SELECT count(*) FROM layers_event WHERE location IS NULL")[0][0]
     return counts

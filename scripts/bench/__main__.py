@@ -9,6 +9,17 @@ import sys
 import django
 
 
+def ensure_city() -> None:
+    """The city-scale demo (seed 1) the realistic benchmarks read; generated once (~10 minutes)."""
+    from django.core.management import call_command
+
+    from layers.models import Grid
+
+    if not Grid.objects.filter(level="small").exists():
+        print("bench: generating the city-scale demo city (once, about ten minutes)", flush=True)
+        call_command("generate_demo_city", scale="city", seed=1)
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
     django.setup()
@@ -19,18 +30,27 @@ def main() -> int:
         imports,  # noqa: F401  (registers the import benchmarks)
         locate,  # noqa: F401  (registers the point → grid benchmarks)
     )
-    from .harness import BENCHMARKS, write_reports
+    from .harness import BENCHMARKS, DATA, write_reports
 
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(BENCHMARKS)})")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per path; the median is reported")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the import benchmarks")
+    parser.add_argument(
+        "--data",
+        choices=("city", "synthetic"),
+        required=True,
+        help="run the benchmarks of this data set (scripts/bench.sh gives each its own database)",
+    )
     options = parser.parse_args()
     unknown = [name for name in options.names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     results = []
-    for name in options.names or BENCHMARKS:
+    names = [name for name in options.names or BENCHMARKS if DATA[name] == options.data]
+    if options.data == "city" and names:
+        ensure_city()
+    for name in names:
         print(f"bench: {name} …", flush=True)
         results += BENCHMARKS[name](repeats=options.repeats, rows=options.rows)
     json_path, md_path = write_reports(results, settings.VAR_DIR / "bench")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from django.db import connection
 from rapidfuzz import fuzz, process
 
 from layers.geocoding.addresses import addresses_geocode
@@ -146,21 +145,8 @@ def noisy_queries(index: AddressIndex, *, count: int, negatives: int, seed: int 
     return [queries[i] for i in order]
 
 
-def _ensure_addresses(rows: int) -> None:
-    """The bench database may have had its addresses truncated by import_addresses: reload them."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM layers_address)")
-        if cursor.fetchone()[0]:
-            return
-    from .imports import _bare_pipeline, address_csv
-
-    print(f"bench: loading {rows:,} synthetic addresses for geocoding", flush=True)
-    _bare_pipeline(address_csv(rows))
-
-
 @benchmark("geocode_addresses")
 def geocode_addresses(*, repeats: int, rows: int) -> list[Result]:
-    _ensure_addresses(rows)
     address_index_reset()
     started = time.perf_counter()
     index = address_index()
@@ -200,5 +186,7 @@ def geocode_addresses(*, repeats: int, rows: int) -> list[Result]:
     print(f"bench: geocode_addresses: {note}", flush=True)
     scale = f"{index.size:,} addresses, {len(texts):,} queries, {WORKERS} workers"
     return [
-        Result("geocode_addresses", "addresses/s", ours, "rapidfuzz extractOne brute force", peer, 3000, scale, note)
+        # The issue's own bar: 10,000 addresses/s on 2 cores (at top-1 ≥ 0.95, in the note).
+        Result("geocode_addresses", "addresses/s", ours, "budget 10,000/s", 10_000, 1.0, scale, note),
+        Result("geocode_addresses", "addresses/s", ours, "rapidfuzz extractOne brute force", peer, 3000, scale, note),
     ]

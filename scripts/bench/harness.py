@@ -35,13 +35,19 @@ class Result:
 
 
 BENCHMARKS: dict[str, Callable[..., list[Result]]] = {}
+#: The data set each benchmark runs on: "city" (the generated city-scale demo, realistic shapes
+#: and addresses) or "synthetic" (8,700 rectangular grids and a generated address file, for the
+#: import benchmark, which empties the address table it loads).
+DATA: dict[str, str] = {}
 
 
-def benchmark(name: str):
-    """Register a benchmark function under ``name`` (it takes ``repeats`` and returns Results)."""
+def benchmark(name: str, *, data: str = "city"):
+    """Register a benchmark function under ``name`` (it takes ``repeats`` and ``rows`` and
+    returns Results) and the data set it needs."""
 
     def decorate(function: Callable[..., list[Result]]):
         BENCHMARKS[name] = function
+        DATA[name] = data
         return function
 
     return decorate
@@ -72,8 +78,16 @@ def machine() -> dict:
 
 
 def write_reports(results: list[Result], directory: Path) -> tuple[Path, Path]:
+    """Write the results, keeping earlier rows of benchmarks this run did not measure, so that
+    running one benchmark (or one data set) refreshes its rows and leaves the rest."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "results.json"
+    measured = {r.name for r in results}
+    if json_path.exists():
+        earlier = [row for row in json.loads(json_path.read_text()) if row["name"] not in measured]
+        fields = Result.__dataclass_fields__
+        results = [Result(**{k: v for k, v in row.items() if k in fields}) for row in earlier] + results
+    results = sorted(results, key=lambda r: r.name)
     json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False) + "\n")
     lines = [
         "| benchmark | unit | ours | peer | peer value | ratio | target | met | scale |",

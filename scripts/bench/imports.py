@@ -200,7 +200,7 @@ def _executemany(path: Path, rows: int) -> float:
     return rows / elapsed
 
 
-@benchmark("import_addresses")
+@benchmark("import_addresses", data="synthetic")
 def import_addresses(*, repeats: int, rows: int) -> list[Result]:
     ensure_city_grids()
     path = address_csv(rows)

@@ -34,7 +34,6 @@ import shapely
 from layers.geocoding import points as geo
 
 from .harness import Result, benchmark, median_seconds
-from .imports import ensure_city_grids
 
 SEED = 11
 IN_DB_POINTS = 200_000
@@ -42,12 +41,8 @@ API_REQUESTS = 2_000
 API_WARMUP = 200
 
 
-def _ensure_grids() -> int:
-    """The number of small grids; builds the synthetic grids only into an empty grid table."""
+def _small_grids() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM layers_grid WHERE level = 'small'")
-        if cursor.fetchone()[0] == 0:
-            ensure_city_grids()
         cursor.execute("SELECT count(*) FROM layers_grid WHERE level = 'small'")
         return cursor.fetchone()[0]
 
@@ -149,7 +144,7 @@ def _outer_relation(plan: dict) -> str:
 
 @benchmark("locate_bulk")
 def locate_bulk(*, repeats: int, rows: int) -> list[Result]:
-    count = _ensure_grids()
+    count = _small_grids()
     database = connection.settings_dict["NAME"]
     grids = geo.small_grid_polygons()
     lon, lat = bench_points(rows, grids)
@@ -272,7 +267,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 @benchmark("locate_api")
 def locate_api(*, repeats: int, rows: int) -> list[Result]:
-    count = _ensure_grids()
+    count = _small_grids()
     database = connection.settings_dict["NAME"]
     lon, lat = bench_points(API_REQUESTS, geo.small_grid_polygons(), seed=SEED + 1)
     token = _bench_token()
