@@ -21,7 +21,7 @@ from layers.errors import DomainError
 logger = logging.getLogger("minqing.errors")
 
 #: Path prefixes answered in JSON (machines); everything else gets an HTML page (people).
-JSON_PREFIXES = ("/api/", "/open311/", "/ogc/", "/tiles/", "/exports/")
+JSON_PREFIXES = ("/api/", "/open311/", "/ogc/", "/tiles/", "/exports/", "/basemaps/")
 
 
 class MinqingError(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -231,3 +232,51 @@ def parse_json_location(body: Mapping, name: str = "location") -> tuple[float, f
     crs = parse_crs(location, f"{name}.crs")
     lon, lat = parse_china_lon_lat(location, lon=f"{name}.lon", lat=f"{name}.lat")
     return lon, lat, crs
+
+
+# --- tiles and layer filters ---------------------------------------------------------------------
+
+#: A category filter value: a family (``dispute``) or a category code (``hazard.fire``).
+_CATEGORY_PATTERN = r"[a-z][a-z_]*(\.[a-z][a-z_]*)*"
+
+
+def parse_tile(z: str, x: str, y: str, *, max_zoom: int) -> tuple[int, int, int]:
+    """Tile coordinates from a URL: ``0 ≤ z ≤ max_zoom`` and ``0 ≤ x, y < 2**z``."""
+    zoom = parse_int({"z": z}, "z", low=0, high=max_zoom)
+    last = (1 << zoom) - 1
+    return zoom, parse_int({"x": x}, "x", low=0, high=last), parse_int({"y": y}, "y", low=0, high=last)
+
+
+def parse_category(query: Mapping, name: str, *, default=_MISSING) -> str:
+    """A category family or code: lower-case words joined by dots, at most 40 characters."""
+    raw = parse_text(query, name, max_length=40, default=default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if not re.fullmatch(_CATEGORY_PATTERN, raw):
+        raise BadParameter(name, f"must be a category family or code such as hazard.fire, got {raw[:40]!r}")
+    return raw
+
+
+def parse_layer_filters(query: Mapping, filters: Sequence) -> dict[str, object]:
+    """The values of a catalog layer's filters present in the query (name → parsed value); any
+    other query parameter is refused, naming it and the ones the layer accepts."""
+    accepted = {f.name: f for f in filters}
+    unknown = sorted(set(query) - set(accepted))
+    if unknown:
+        known = ", ".join(accepted) if accepted else "none"
+        raise BadParameter(", ".join(unknown), f"unknown query parameter; this layer accepts: {known}")
+    values: dict[str, object] = {}
+    for name, condition in accepted.items():
+        if _raw(query, name, None) is None:
+            continue
+        if condition.parser == "choice":
+            values[name] = parse_choice(query, name, condition.choices)
+        elif condition.parser == "datetime":
+            values[name] = parse_datetime_param(query, name)
+        elif condition.parser == "category":
+            values[name] = parse_category(query, name)
+        elif condition.parser == "code":
+            values[name] = parse_text(query, name, max_length=20)
+        else:  # a catalog entry naming a parser that does not exist is a programming error
+            raise ValueError(f"filter {name!r} names an unknown parser {condition.parser!r}")
+    return values

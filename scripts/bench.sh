@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=settings.dev
+# Peers only the benchmarks need (datashader for heat_tile), kept out of the runtime requirements.
+.venv/bin/pip install -q -r requirements-bench.txt
 for data in synthetic city; do
   case $data in
     city) export MINQING_PG_DATABASE=${MINQING_BENCH_DATABASE:-minqing_bench} ;;

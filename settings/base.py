@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "layers",
     "importers",
     "mapserver",
+    "basemaps",
 ]
 
 MIDDLEWARE = [
@@ -127,8 +128,9 @@ LEAFLET_CONFIG = {
     "DEFAULT_ZOOM": 12,
     "MIN_ZOOM": 3,
     "MAX_ZOOM": 19,
-    # No internet at run time: the admin maps draw on a blank canvas until a local basemap is set.
-    "TILES": [],
+    # No internet at run time: the admin maps draw on the project's own offline basemap (district,
+    # street, community and grid outlines rendered from PostGIS by basemaps/).
+    "TILES": [("离线底图 Offline", "/basemaps/offline/{z}/{x}/{y}.png", {"attribution": "民情地图", "maxZoom": 19})],
     "RESET_VIEW": False,
 }
 
@@ -170,9 +172,23 @@ MINQING_LOCATE_AMBIGUOUS_M = float(os.environ.get("MINQING_LOCATE_AMBIGUOUS_M", 
 MINQING_DUPLICATE_DISTANCE_M = float(os.environ.get("MINQING_DUPLICATE_DISTANCE_M", "100"))
 MINQING_DUPLICATE_WINDOW_HOURS = float(os.environ.get("MINQING_DUPLICATE_WINDOW_HOURS", "72"))
 
+# Basemaps offered to the map client, in order (basemaps/sources.py): dicts with name
+# ([a-z0-9_-]), kind (offline | xyz | mbtiles | geotiff), title, attribution, minzoom/maxzoom
+# (0-22), and url (xyz: a template with {z}, {x}, {y}, fetched by the client, never by the server)
+# or path (mbtiles, geotiff: a local file). A system check rejects bad entries at start-up.
+# Default: the offline basemap drawn from our own boundaries (no internet needed).
+MINQING_BASEMAPS = [
+    {"name": "offline", "kind": "offline", "title": "离线底图 Offline outlines", "attribution": "民情地图"},
+]
+
 # Debian 12 ships GDAL 3.6; the check asks for 3.9 only to block network access from crafted
 # spatial references, which our importers never pass to GDAL unchecked (allow-listed CRSs).
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# How long one process trusts a layer's data version before reading the table statistics again
+# (seconds). Tile and page caches key on it; PostgreSQL itself flushes those statistics about
+# once a second. Default 1.0; the test settings use 0.
+MINQING_DATA_VERSION_SECONDS = float(os.environ.get("MINQING_DATA_VERSION_SECONDS", "1.0"))
 
 LOGGING = {
     "version": 1,
@@ -180,3 +196,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# Caches. "default" is per process (local memory); "tiles" holds encoded vector tiles and layer
+# extents, keyed by layer, z/x/y, filters, the layer's data version and the reader's role set, so
+# a write to a layer's table makes its old entries unreachable. Local memory: each gunicorn worker
+# keeps its own; a shared (file or Redis) cache can replace it without code changes.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "minqing-default"},
+    "tiles": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "minqing-tiles",
+        # Entries kept per process (tiles of a few KiB each). Default 20,000.
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("MINQING_TILE_CACHE_ENTRIES", "20000"))},
+    },
+}
+# How long a cached tile is kept (seconds); 0 turns the tile cache off (benchmarks measure the
+# SQL path that way). Default 3600. Staleness is bounded by the data version, not by this.
+MINQING_TILE_CACHE_SECONDS = int(os.environ.get("MINQING_TILE_CACHE_SECONDS", "3600"))
+# Browser cache lifetime of tiles (seconds): short for layers that change by the minute (those
+# with filters, i.e. events), longer for reference layers. Defaults 60 and 3600.
+MINQING_TILE_MAX_AGE_LIVE = int(os.environ.get("MINQING_TILE_MAX_AGE_LIVE", "60"))
+MINQING_TILE_MAX_AGE_STATIC = int(os.environ.get("MINQING_TILE_MAX_AGE_STATIC", "3600"))

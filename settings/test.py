@@ -4,3 +4,5 @@ from .dev import *  # noqa: F401,F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests that write and then read a layer expect the new data version at once.
+MINQING_DATA_VERSION_SECONDS = 0.0

@@ -27,8 +27,11 @@ def main() -> int:
 
     from . import (
         geocode,  # noqa: F401  (registers the address matching benchmark)
+        heat,  # noqa: F401  (registers the heat tile benchmark)
         imports,  # noqa: F401  (registers the import benchmarks)
         locate,  # noqa: F401  (registers the point → grid benchmarks)
+        ogc,  # noqa: F401  (registers the OGC items and GeoJSON export benchmarks)
+        tiles,  # noqa: F401  (registers the vector tile benchmark)
     )
     from .harness import BENCHMARKS, DATA, write_reports
 

@@ -103,10 +103,10 @@ def test_change_page_has_a_local_leaflet_map(city, superuser_client, model, fiel
 
 
 def test_leaflet_maps_load_no_internet_tiles(city, superuser_client):
-    """The map options carry no tile layer: nothing is fetched from the internet at run time."""
+    """The only tile layer is the project's own offline basemap: nothing comes from the internet."""
     html = superuser_client.get(change_url("grid", city.grids["west"].pk)).content.decode()
     options = json.loads(re.search(r"var djoptions = (\{.*?\}),\n", html).group(1))
-    assert options["layers"] == []
+    assert [layer[1] for layer in options["layers"]] == ["/basemaps/offline/{z}/{x}/{y}.png"]
     assert "tile.openstreetmap.org" not in html
 
 

@@ -1,0 +1,220 @@
+"""Per small grid: event counts, rates per 1,000 residents, Getis-Ord Gi* hot spots and early
+warnings.
+
+Counts go by the events' precomputed ``grid_id`` (no spatial join at request time); residents by
+the persons' ``grid_id``. Hot spots use Getis-Ord Gi* on the counts with this neighbourhood:
+a small grid's neighbours are the small grids sharing an edge or a vertex with it (boundaries
+within 1e-6°, about 0.1 m, so digitising slivers do not cut a neighbour off), plus the grid
+itself; binary weights, row-standardised (Gi*'s z-score is the same under row scaling). The
+z-score is read two-sided: |z| ≥ 2.576 is significant at 99 %, |z| ≥ 1.960 at 95 %.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
+from scipy import sparse
+from scipy.special import ndtr
+
+from layers.catalog import data_version, layer_get
+from layers.heat import _condition
+
+#: Two-sided critical values of the standard normal.
+Z99, Z95 = 2.576, 1.960
+#: Early warning: the last week against the weekly counts of the weeks before it.
+BASELINE_WEEKS = 8
+WARNING_SD = 3.0
+WARNING_MIN_EVENTS = 3
+
+
+@dataclass(frozen=True)
+class GridCounts:
+    """Small grids in id order with their event counts and residents."""
+
+    ids: np.ndarray
+    codes: list[str]
+    names: list[str]
+    counts: np.ndarray
+    residents: np.ndarray
+
+    @property
+    def rates(self) -> np.ndarray:
+        """Events per 1,000 residents (NaN where nobody lives)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.residents > 0, 1000.0 * self.counts / self.residents, np.nan)
+
+
+def grid_event_counts(*, family: str, since: dt.datetime | None, until: dt.datetime | None) -> GridCounts:
+    """Events of ``family`` received in [since, until) and residents, per small grid (every
+    small grid, zeros included), in one query."""
+    events = layer_get("events")
+    where, values = _condition(family=family, since=since, until=until)
+    sql = f"""
+        SELECT g.id, g.code, g.name, coalesce(e.n, 0), coalesce(p.n, 0)
+        FROM layers_grid g
+        LEFT JOIN (SELECT t.grid_id, count(*) AS n FROM {events.source} WHERE {where} GROUP BY t.grid_id) e
+               ON e.grid_id = g.id
+        LEFT JOIN (SELECT grid_id, count(*) AS n FROM layers_person WHERE grid_id IS NOT NULL GROUP BY grid_id) p
+               ON p.grid_id = g.id
+        WHERE g.level = 'small'
+        ORDER BY g.id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        rows = cursor.fetchall()
+    return GridCounts(
+        ids=np.array([r[0] for r in rows], dtype=np.int64),
+        codes=[r[1] for r in rows],
+        names=[r[2] for r in rows],
+        counts=np.array([r[3] for r in rows], dtype=np.float64),
+        residents=np.array([r[4] for r in rows], dtype=np.float64),
+    )
+
+
+_adjacency_cache: dict[str, tuple[np.ndarray, sparse.csr_matrix]] = {}
+
+
+def grid_adjacency(ids: np.ndarray) -> sparse.csr_matrix:
+    """Binary queen adjacency of the small grids ``ids`` (in that order), self included: one
+    SQL query, cached per version of the grid table."""
+    version = data_version(layer_get("grids_small"))
+    cached = _adjacency_cache.get(version)
+    if cached is not None and np.array_equal(cached[0], ids):
+        return cached[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT a.id, b.id FROM layers_grid a JOIN layers_grid b
+                 ON b.level = 'small' AND a.id < b.id AND ST_DWithin(a.boundary, b.boundary, 1e-6)
+               WHERE a.level = 'small'"""
+        )
+        pairs = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
+    position = np.searchsorted(ids, pairs)
+    n = len(ids)
+    rows = np.concatenate([position[:, 0], position[:, 1], np.arange(n)])
+    cols = np.concatenate([position[:, 1], position[:, 0], np.arange(n)])
+    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _adjacency_cache.clear()
+    _adjacency_cache[version] = (ids, matrix)
+    return matrix
+
+
+def getis_ord_gi_star(values: np.ndarray, weights: sparse.spmatrix) -> np.ndarray:
+    """Gi* z-scores of ``values`` under ``weights`` (n × n, self included), row-standardised.
+
+    >>> w = sparse.csr_matrix(np.ones((3, 3)))
+    >>> getis_ord_gi_star(np.array([1.0, 2.0, 3.0]), w).round(6).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n < 2:
+        return np.zeros(n)
+    w = sparse.csr_matrix(weights, dtype=np.float64)
+    w = sparse.diags(1.0 / np.maximum(w.sum(axis=1).A1, 1e-300)) @ w  # row-standardise
+    mean = x.mean()
+    s = np.sqrt(max((x**2).mean() - mean**2, 0.0))
+    if s == 0.0:
+        return np.zeros(n)
+    wsum = w.sum(axis=1).A1
+    w2sum = w.multiply(w).sum(axis=1).A1
+    numerator = w @ x - mean * wsum
+    denominator = s * np.sqrt(np.maximum(n * w2sum - wsum**2, 0.0) / (n - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, 0.0)
+
+
+def hotspot_class(z: float) -> str:
+    """``hot99``, ``hot95``, ``cold95``, ``cold99`` or ``not_significant``.
+
+    >>> [hotspot_class(v) for v in (3.0, 2.0, 0.5, -2.0, -2.6)]
+    ['hot99', 'hot95', 'not_significant', 'cold95', 'cold99']
+    """
+    if z >= Z99:
+        return "hot99"
+    if z >= Z95:
+        return "hot95"
+    if z <= -Z99:
+        return "cold99"
+    if z <= -Z95:
+        return "cold95"
+    return "not_significant"
+
+
+def grid_hotspots(*, family: str, since: dt.datetime | None, until: dt.datetime | None) -> list[dict]:
+    """Per small grid (id order): code, name, count, rate per 1,000 residents, Gi* z, two-sided
+    p and class."""
+    grids = grid_event_counts(family=family, since=since, until=until)
+    z = getis_ord_gi_star(grids.counts, grid_adjacency(grids.ids))
+    p = 2.0 * ndtr(-np.abs(z))
+    rates = grids.rates
+    return [
+        {
+            "id": int(grids.ids[i]),
+            "code": grids.codes[i],
+            "name": grids.names[i],
+            "count": int(grids.counts[i]),
+            "residents": int(grids.residents[i]),
+            "rate_per_1000": None if np.isnan(rates[i]) else round(float(rates[i]), 2),
+            "z": round(float(z[i]), 3),
+            "p": round(float(p[i]), 4),
+            "class": hotspot_class(z[i]),
+        }
+        for i in range(len(grids.ids))
+    ]
+
+
+def grid_geometries(ids: list[int]) -> dict[int, str]:
+    """GeoJSON text (WGS84, 7 decimals) of the grids ``ids``."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, ST_AsGeoJSON(boundary, 7) FROM layers_grid WHERE id = ANY(%s)", [list(ids)])
+        return dict(cursor.fetchall())
+
+
+def grid_early_warnings(*, family: str, now: dt.datetime) -> list[dict]:
+    """Small grids whose events of the last 7 days before ``now`` are far above their own
+    baseline: at least :data:`WARNING_MIN_EVENTS` and at least the mean plus
+    :data:`WARNING_SD` standard deviations of their weekly counts over the
+    :data:`BASELINE_WEEKS` weeks before (the standard deviation at least the Poisson one,
+    √mean, and at least 1/2, so a quiet grid's flat baseline does not alarm on two events).
+    Busiest first."""
+    events = layer_get("events")
+    start = now - dt.timedelta(weeks=BASELINE_WEEKS + 1)
+    where, values = _condition(family=family, since=start, until=now)
+    sql = f"""
+        SELECT t.grid_id, floor(extract(epoch FROM (%s - t.received_at)) / 604800)::int AS week, count(*)
+        FROM {events.source} WHERE {where} AND t.grid_id IS NOT NULL GROUP BY 1, 2"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *values])
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    grid_ids = sorted({r[0] for r in rows})
+    index = {grid_id: i for i, grid_id in enumerate(grid_ids)}
+    weekly = np.zeros((len(grid_ids), BASELINE_WEEKS + 1))
+    for grid_id, week, count in rows:
+        if 0 <= week <= BASELINE_WEEKS:
+            weekly[index[grid_id], week] = count
+    current, baseline = weekly[:, 0], weekly[:, 1:]
+    mean = baseline.mean(axis=1)
+    sd = np.maximum.reduce([baseline.std(axis=1, ddof=1), np.sqrt(mean), np.full_like(mean, 0.5)])
+    alarm = (current >= WARNING_MIN_EVENTS) & (current >= mean + WARNING_SD * sd)
+    if not alarm.any():
+        return []
+    chosen = [grid_ids[i] for i in np.flatnonzero(alarm)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, code, name FROM layers_grid WHERE id = ANY(%s)", [chosen])
+        names = {r[0]: (r[1], r[2]) for r in cursor.fetchall()}
+    warnings = [
+        {
+            "code": names[grid_ids[i]][0],
+            "name": names[grid_ids[i]][1],
+            "last_7_days": int(current[i]),
+            "baseline_mean": round(float(mean[i]), 2),
+            "baseline_sd": round(float(sd[i]), 2),
+            "z": round(float((current[i] - mean[i]) / sd[i]), 2),
+        }
+        for i in np.flatnonzero(alarm)
+    ]
+    return sorted(warnings, key=lambda w: (-w["z"], w["code"]))

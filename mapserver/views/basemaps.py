@@ -1,0 +1,88 @@
+"""``GET /basemaps/`` (the configured basemaps) and ``GET /basemaps/<name>/<z>/<x>/<y>.<ext>``
+(one tile of a basemap this server serves).
+
+The name is checked before anything else: only ``[a-z0-9_-]`` reaches the registry, so
+``../`` or an encoded slash never gets near a file path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from basemaps.sources import NAME_PATTERN, basemap_get, basemaps_configured
+from basemaps.tiles import MAX_ZOOM, tile_count
+
+from .. import params
+from ..errors import BadParameter, NotFound
+
+BASEMAP = inline_serializer(
+    "Basemap",
+    {
+        "name": serializers.CharField(),
+        "kind": serializers.ChoiceField(["offline", "xyz", "mbtiles", "geotiff"]),
+        "title": serializers.CharField(),
+        "attribution": serializers.CharField(),
+        "minzoom": serializers.IntegerField(),
+        "maxzoom": serializers.IntegerField(),
+        "url": serializers.CharField(help_text="XYZ template with {z}, {x}, {y}"),
+    },
+    many=True,
+)
+
+
+class BasemapList(APIView):
+    """The basemaps the client may offer, default first."""
+
+    @extend_schema(
+        operation_id="basemaps_list",
+        summary="Configured basemaps with their tile URL templates",
+        responses={200: inline_serializer("BasemapList", {"basemaps": BASEMAP})},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"basemaps": [basemap.describe() for basemap in basemaps_configured().values()]})
+
+
+class BasemapTile(APIView):
+    """One tile of a basemap served here (offline, mbtiles, geotiff)."""
+
+    @extend_schema(operation_id="basemap_tile", summary="One basemap tile", responses={(200, "image/png"): bytes})
+    def get(self, request: Request, name: str, z: str, x: str, y: str, ext: str) -> HttpResponse:
+        if not NAME_PATTERN.fullmatch(name):
+            raise BadParameter("name", f"must be 1-40 characters of a-z, 0-9, _ and -, got {name[:40]!r}")
+        basemap = basemap_get(name)
+        if basemap is None:
+            raise NotFound(f"没有这个底图 (no such basemap): {name}")
+        if not basemap.served:
+            raise NotFound(f"底图 {name} 由客户端直接加载 (basemap {name} is fetched by the client): {basemap.url()}")
+        zoom = params.parse_int({"z": z}, "z", low=0, high=MAX_ZOOM)
+        if not basemap.minzoom <= zoom <= basemap.maxzoom:
+            raise BadParameter("z", f"must be between {basemap.minzoom} and {basemap.maxzoom}, got {zoom}")
+        last = tile_count(zoom) - 1
+        column = params.parse_int({"x": x}, "x", low=0, high=last)
+        row = params.parse_int({"y": y}, "y", low=0, high=last)
+        if ext != basemap.extension:
+            raise BadParameter("ext", f"must be {basemap.extension}, got {ext[:10]!r}")
+        tile = basemap.tile(zoom, column, row)
+        if tile is None:
+            raise NotFound(f"底图 {name} 没有这个瓦片 (no tile): {zoom}/{column}/{row}")
+        etag = '"' + hashlib.blake2b(tile.content, digest_size=12).hexdigest() + '"'
+        if request.headers.get("If-None-Match") == etag:
+            response = HttpResponse(status=304)
+        else:
+            response = HttpResponse(tile.content, content_type=tile.content_type)
+            response["Content-Length"] = str(len(tile.content))
+        response["ETag"] = etag
+        # Tiles follow the login (an orthophoto may not be public): private caches only.
+        response["Cache-Control"] = f"private, max-age={basemap.max_age}"
+        return response
+
+
+basemap_list = BasemapList.as_view()
+basemap_tile = BasemapTile.as_view()

@@ -1,0 +1,187 @@
+"""Heat maps and hot spots: ``/tiles/heat/<z>/<x>/<y>.png``, ``/exports/heat.tif``,
+``/api/hotspots`` and ``/api/early-warnings``.
+
+Views are glue: parse (every parameter by a named parser, unknown ones refused by name),
+compute in :mod:`layers.heat` / :mod:`layers.hotspots`, serialise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from basemaps import heat as surfaces
+from layers import heat, hotspots
+
+from .. import params
+from ..errors import BadParameter
+
+MAX_ZOOM = 22
+#: Largest GeoTIFF side, pixels.
+MAX_RASTER_SIDE = 4096
+CACHE_CONTROL = "private, max-age=300"
+
+
+def reject_unknown(query, allowed: tuple[str, ...]) -> None:
+    """400 naming the first query parameter the surface does not read."""
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise BadParameter(unknown[0], f"is not a parameter here; known: {', '.join(allowed)}")
+
+
+def filter_arguments(query) -> dict:
+    """family (dispute|hazard), since, until (ISO 8601; since before until)."""
+    family = params.parse_choice(query, "family", heat.FAMILIES)
+    since = params.parse_datetime_param(query, "since", default=None)
+    until = params.parse_datetime_param(query, "until", default=None)
+    if since is not None and until is not None and since >= until:
+        raise BadParameter("until", "must be after since")
+    return {"family": family, "since": since, "until": until}
+
+
+def tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
+    zoom = params.parse_int({"z": z}, "z", low=0, high=MAX_ZOOM)
+    last = 2**zoom - 1
+    return zoom, params.parse_int({"x": x}, "x", low=0, high=last), params.parse_int({"y": y}, "y", low=0, high=last)
+
+
+def _etag(*parts: object) -> str:
+    return '"' + hashlib.blake2b(json.dumps([str(p) for p in parts]).encode(), digest_size=10).hexdigest() + '"'
+
+
+class HeatTile(APIView):
+    """A heat tile PNG of dispute or hazard events, on one colour scale per zoom."""
+
+    @extend_schema(
+        operation_id="heat_tile",
+        summary="Heat tile of disputes or hazards",
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, z: str, x: str, y: str) -> HttpResponse:
+        query = request.query_params
+        reject_unknown(query, ("family", "since", "until"))
+        zoom, tx, ty = tile_address(z, x, y)
+        filters = filter_arguments(query)
+        png, version = heat.heat_tile(**filters, z=zoom, x=tx, y=ty)
+        etag = _etag("heat", filters["family"], filters["since"], filters["until"], version, zoom, tx, ty)
+        if request.headers.get("If-None-Match") == etag:
+            response = HttpResponse(status=304)
+        else:
+            response = HttpResponse(png, content_type="image/png")
+            response["Content-Length"] = str(len(png))
+        response["ETag"] = etag
+        response["Cache-Control"] = CACHE_CONTROL
+        return response
+
+
+class HeatGeoTiff(APIView):
+    """The blurred count surface as a single-band float32 GeoTIFF in EPSG:3857."""
+
+    @extend_schema(
+        operation_id="heat_geotiff",
+        summary="Heat surface as a GeoTIFF (EPSG:3857)",
+        responses={(200, "image/tiff"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        import rasterio
+        from rasterio.io import MemoryFile
+        from rasterio.transform import from_origin
+
+        query = request.query_params
+        reject_unknown(query, ("family", "since", "until", "bbox", "resolution_m"))
+        filters = filter_arguments(query)
+        bbox = params.parse_bbox(query)
+        if bbox is None:
+            raise BadParameter("bbox", "is required")
+        resolution = params.parse_float(query, "resolution_m", low=0.5, high=10_000.0, default=50.0)
+        (xmin, xmax), (ymin, ymax) = (
+            (float(v) for v in pair) for pair in surfaces.lonlat_to_mercator([bbox[0], bbox[2]], [bbox[1], bbox[3]])
+        )
+        width, height = math.ceil((xmax - xmin) / resolution), math.ceil((ymax - ymin) / resolution)
+        if max(width, height) > MAX_RASTER_SIDE:
+            raise BadParameter(
+                "resolution_m",
+                f"gives {width}×{height} pixels, more than {MAX_RASTER_SIDE} a side; use a coarser resolution",
+            )
+        bounds = (xmin, ymax - height * resolution, xmin + width * resolution, ymax)
+        surface = heat.heat_raster(**filters, bounds=bounds, resolution_m=resolution)
+        with MemoryFile() as memory:
+            with memory.open(
+                driver="GTiff",
+                width=width,
+                height=height,
+                count=1,
+                dtype="float32",
+                crs="EPSG:3857",
+                transform=from_origin(xmin, ymax, resolution, resolution),
+                nodata=-1.0,
+                compress="deflate",
+            ) as dataset:
+                dataset.write(surface.astype(rasterio.float32), 1)
+                dataset.set_band_description(
+                    1, f"{filters['family']} events per pixel, Gaussian blur sigma {surfaces.SIGMA_PX:g} px"
+                )
+            body = memory.read()
+        response = HttpResponse(body, content_type="image/tiff")
+        response["Content-Length"] = str(len(body))
+        response["Content-Disposition"] = f'attachment; filename="heat-{filters["family"]}.tif"'
+        return response
+
+
+class Hotspots(APIView):
+    """Small grids as a GeoJSON FeatureCollection with counts, rates and Gi* hot-spot classes."""
+
+    @extend_schema(
+        operation_id="hotspots",
+        summary="Getis-Ord Gi* hot spots per small grid (GeoJSON)",
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> JsonResponse:
+        query = request.query_params
+        reject_unknown(query, ("family", "since", "until"))
+        filters = filter_arguments(query)
+        rows = hotspots.grid_hotspots(**filters)
+        geometries = hotspots.grid_geometries([row["id"] for row in rows])
+        features = [
+            {
+                "type": "Feature",
+                "id": row["code"],
+                "geometry": json.loads(geometries[row["id"]]),
+                "properties": {k: v for k, v in row.items() if k != "id"},
+            }
+            for row in rows
+        ]
+        body = {
+            "type": "FeatureCollection",
+            "neighbourhood": "small grids sharing an edge or vertex, plus the grid itself (Gi*)",
+            "significance": {"hot99": "z >= 2.576", "hot95": "z >= 1.960", "two_sided": True},
+            "features": features,
+        }
+        return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+
+
+class EarlyWarnings(APIView):
+    """Small grids whose last 7 days are far above their own weekly baseline."""
+
+    @extend_schema(
+        operation_id="early_warnings",
+        summary="Grids far above their own weekly baseline",
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> JsonResponse:
+        query = request.query_params
+        reject_unknown(query, ("family",))
+        family = params.parse_choice(query, "family", heat.FAMILIES)
+        now = timezone.now()
+        warnings = hotspots.grid_early_warnings(family=family, now=now)
+        return JsonResponse(
+            {"family": family, "now": now.isoformat(), "warnings": warnings}, json_dumps_params={"ensure_ascii": False}
+        )

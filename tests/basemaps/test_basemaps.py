@@ -1,0 +1,321 @@
+"""Basemaps: the offline outlines over the tiny demo city, an MBTiles file, a GeoTIFF orthophoto
+tiled on the fly, the list, bad names and tile numbers, and the settings check."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from django.core.management import call_command
+from django.db import connection
+from PIL import Image
+
+import rasterio
+
+from basemaps.sources import OFFLINE_OUTLINES, basemaps_check
+from basemaps.tiles import lonlat_to_mercator, lonlat_to_tile, tile_bounds
+
+pytestmark = pytest.mark.django_db
+
+#: The orthophoto's extent (WGS84) and its nodata corner (the north-west quarter).
+ORTHO = (103.80, 36.04, 103.86, 36.08)
+ORTHO_SIZE = (600, 400)  # columns, rows
+RED = (255, 0, 0, 255)
+
+
+def png_pixels(content: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(content))
+    assert image.format == "PNG"
+    return np.asarray(image.convert("RGBA"))
+
+
+def tile_pixel(lon: float, lat: float, z: int) -> tuple[int, int, int, int, int]:
+    """(x, y) of the tile holding the point and the point's pixel (column, row) in it; and z."""
+    x, y = lonlat_to_tile(lon, lat, z)
+    xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
+    mx, my = lonlat_to_mercator(lon, lat)
+    return x, y, int((mx - xmin) / (xmax - xmin) * 256), int((ymax - my) / (ymax - ymin) * 256), z
+
+
+@pytest.fixture
+def geotiff(tmp_path) -> Path:
+    """A 3-band gradient: red grows eastwards, green southwards, blue 100; nodata (0) in the
+    north-west quarter."""
+    columns, rows = ORTHO_SIZE
+    red = np.tile(np.linspace(1, 255, columns, dtype=np.float64), (rows, 1))
+    green = np.tile(np.linspace(1, 255, rows, dtype=np.float64)[:, np.newaxis], (1, columns))
+    data = np.stack([red, green, np.full((rows, columns), 100.0)]).round().astype(np.uint8)
+    data[:, : rows // 2, : columns // 2] = 0
+    path = tmp_path / "ortho.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=columns,
+        height=rows,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:4326",
+        transform=Affine((ORTHO[2] - ORTHO[0]) / columns, 0, ORTHO[0], 0, -(ORTHO[3] - ORTHO[1]) / rows, ORTHO[3]),
+        nodata=0,
+    ) as dataset:
+        dataset.write(data)
+    return path
+
+
+@pytest.fixture
+def mbtiles(tmp_path) -> Path:
+    """One red PNG tile at XYZ 1/0/0 (TMS row 1)."""
+    path = tmp_path / "basemap.mbtiles"
+    buffer = io.BytesIO()
+    Image.new("RGBA", (256, 256), RED).save(buffer, format="PNG")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+        db.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)")
+        db.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "test"), ("format", "png")])
+        db.execute("INSERT INTO tiles VALUES (1, 0, 1, ?)", (buffer.getvalue(),))
+    db.close()
+    return path
+
+
+@pytest.fixture
+def configured(settings, geotiff, mbtiles):
+    settings.MINQING_BASEMAPS = [
+        {"name": "offline", "kind": "offline", "title": "离线底图"},
+        {"name": "ortho", "kind": "geotiff", "title": "无人机正射影像", "path": str(geotiff), "maxzoom": 20},
+        {"name": "mb", "kind": "mbtiles", "title": "MBTiles", "path": str(mbtiles), "maxzoom": 5},
+        {
+            "name": "osm",
+            "kind": "xyz",
+            "title": "OpenStreetMap",
+            "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "attribution": "© OpenStreetMap contributors",
+            "maxzoom": 19,
+        },
+    ]
+
+
+@pytest.fixture
+def reader(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("reader"))
+    return client
+
+
+def test_list(reader, configured):
+    response = reader.get("/basemaps/")
+    assert response.status_code == 200
+    basemaps = response.json()["basemaps"]
+    assert [b["name"] for b in basemaps] == ["offline", "ortho", "mb", "osm"]
+    assert basemaps[0] == {
+        "name": "offline",
+        "kind": "offline",
+        "title": "离线底图",
+        "attribution": "",
+        "minzoom": 0,
+        "maxzoom": 22,
+        "url": "/basemaps/offline/{z}/{x}/{y}.png",
+    }
+    assert basemaps[2]["url"] == "/basemaps/mb/{z}/{x}/{y}.png"
+    # The external template goes to the client as it is: the server never fetches it.
+    assert basemaps[3]["url"] == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+
+def test_login_required(client, configured):
+    assert client.get("/basemaps/").status_code == 401
+    assert client.get("/basemaps/mb/1/0/0.png").status_code == 401
+
+
+def test_mbtiles_tile_with_tms_rows(reader, configured):
+    response = reader.get("/basemaps/mb/1/0/0.png")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert int(response["Content-Length"]) == len(response.content)
+    assert response["Cache-Control"] == "private, max-age=86400"
+    assert (png_pixels(response.content) == RED).all()
+    # The same tile again with its ETag: 304, no body.
+    again = reader.get("/basemaps/mb/1/0/0.png", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and again.content == b""
+    # XYZ row 1 is TMS row 0, which the file lacks.
+    missing = reader.get("/basemaps/mb/1/0/1.png")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "底图 mb 没有这个瓦片 (no tile): 1/0/1"
+
+
+def test_geotiff_tile_follows_the_gradient(reader, configured):
+    lon, lat = 103.845, 36.05  # south-east quarter: data
+    x, y, column, row, z = tile_pixel(lon, lat, 16)
+    response = reader.get(f"/basemaps/ortho/{z}/{x}/{y}.png")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert int(response["Content-Length"]) == len(response.content)
+    pixels = png_pixels(response.content)
+    red, green, blue, alpha = (int(v) for v in pixels[row, column])
+    expected_red = 1 + 254 * (lon - ORTHO[0]) / (ORTHO[2] - ORTHO[0])
+    expected_green = 1 + 254 * (ORTHO[3] - lat) / (ORTHO[3] - ORTHO[1])
+    assert abs(red - expected_red) <= 3 and abs(green - expected_green) <= 3 and blue == 100 and alpha == 255
+    # Red grows eastwards across the tile.
+    assert pixels[128, 250, 0] > pixels[128, 5, 0]
+
+
+def test_geotiff_nodata_and_outside_are_transparent(reader, configured):
+    x, y, column, row, z = tile_pixel(103.81, 36.075, 16)  # north-west quarter: nodata
+    pixels = png_pixels(reader.get(f"/basemaps/ortho/{z}/{x}/{y}.png").content)
+    assert pixels[row, column, 3] == 0
+    x, y, *_ = tile_pixel(100.0, 30.0, 16)  # far away
+    pixels = png_pixels(reader.get(f"/basemaps/ortho/16/{x}/{y}.png").content)
+    assert (pixels[..., 3] == 0).all()
+    # A tile across the image's east edge: opaque inside, transparent beyond.
+    x, y, column, row, z = tile_pixel(ORTHO[2], 36.05, 14)
+    pixels = png_pixels(reader.get(f"/basemaps/ortho/{z}/{x}/{y}.png").content)
+    assert pixels[row, column - 5, 3] == 255 and pixels[row, column + 5, 3] == 0
+
+
+@pytest.fixture
+def tiny_city():
+    call_command("generate_demo_city", "--scale", "tiny", "--seed", "1", verbosity=0)
+
+
+def test_offline_draws_district_outlines(reader, configured, tiny_city):
+    with connection.cursor() as cursor:
+        # A vertex of the district's outline and a point well inside it.
+        cursor.execute(
+            """SELECT ST_X(p), ST_Y(p), ST_X(c), ST_Y(c) FROM (
+                   SELECT ST_PointN(ST_ExteriorRing(ST_GeometryN(boundary, 1)), 1) AS p,
+                          ST_PointOnSurface(boundary) AS c
+                   FROM layers_region WHERE level = 'district' AND boundary IS NOT NULL LIMIT 1) s"""
+        )
+        lon, lat, inside_lon, inside_lat = cursor.fetchone()
+    district_color = OFFLINE_OUTLINES[-1][2].color
+    x, y, column, row, z = tile_pixel(lon, lat, 12)
+    response = reader.get(f"/basemaps/offline/{z}/{x}/{y}.png")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response["Cache-Control"] == "private, max-age=300"
+    pixels = png_pixels(response.content)
+    around = pixels[max(row - 2, 0) : row + 3, max(column - 2, 0) : column + 3].reshape(-1, 4)
+    assert any(tuple(p) == district_color for p in around)
+    # Far from the city the tile is empty.
+    x, y, *_ = tile_pixel(90.0, 30.0, 12)
+    assert (png_pixels(reader.get(f"/basemaps/offline/12/{x}/{y}.png").content)[..., 3] == 0).all()
+    # Inside the district: the paper fill (or a finer outline over it), opaque.
+    x, y, column, row, z = tile_pixel(inside_lon, inside_lat, 11)
+    pixels = png_pixels(reader.get(f"/basemaps/offline/{z}/{x}/{y}.png").content)
+    assert pixels[row, column, 3] == 255
+
+
+@pytest.mark.parametrize(
+    "path, status, message",
+    [
+        ("/basemaps/../offline/1/0/0.png", 400, "name: must be 1-40 characters of a-z, 0-9, _ and -, got '../offline'"),
+        (
+            "/basemaps/..%2F..%2Fetc/1/0/0.png",
+            400,
+            "name: must be 1-40 characters of a-z, 0-9, _ and -, got '../../etc'",
+        ),
+        ("/basemaps/Ortho/1/0/0.png", 400, "name: must be 1-40 characters of a-z, 0-9, _ and -, got 'Ortho'"),
+        ("/basemaps/ortho.tif/1/0/0.png", 400, "name: must be 1-40 characters of a-z, 0-9, _ and -, got 'ortho.tif'"),
+        ("/basemaps/nope/1/0/0.png", 404, "没有这个底图 (no such basemap): nope"),
+        (
+            "/basemaps/osm/1/0/0.png",
+            404,
+            "底图 osm 由客户端直接加载 (basemap osm is fetched by the client): https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        ),
+        ("/basemaps/ortho/a/0/0.png", 400, "z: must be an integer, got 'a'"),
+        ("/basemaps/ortho/23/0/0.png", 400, "z: must be between 0 and 22, got 23"),
+        ("/basemaps/mb/6/0/0.png", 400, "z: must be between 0 and 5, got 6"),
+        ("/basemaps/ortho/1/2/0.png", 400, "x: must be between 0 and 1, got 2"),
+        ("/basemaps/ortho/1/0/-1.png", 400, "y: must be between 0 and 1, got -1"),
+        ("/basemaps/ortho/1/0/0x1.png", 400, "y: must be an integer, got '0x1'"),
+        ("/basemaps/ortho/1/0/0.jpg", 400, "ext: must be png, got 'jpg'"),
+    ],
+)
+def test_bad_requests(reader, configured, path, status, message):
+    response = reader.get(path)
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["message"] == message
+
+
+def _check_messages(settings, entries) -> list[str]:
+    settings.MINQING_BASEMAPS = entries
+    return [error.msg for error in basemaps_check()]
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("offline", "MINQING_BASEMAPS[0]: must be a dict, got str"),
+        ({"kind": "offline"}, "MINQING_BASEMAPS[0]: name must be 1-40 characters of a-z, 0-9, _ and -, got None"),
+        (
+            {"name": "../x", "kind": "offline"},
+            "MINQING_BASEMAPS[0]: name must be 1-40 characters of a-z, 0-9, _ and -, got '../x'",
+        ),
+        (
+            {"name": "ortho", "kind": "tiff"},
+            "MINQING_BASEMAPS[0] ('ortho'): unknown kind 'tiff'; expected one of geotiff, mbtiles, offline, xyz",
+        ),
+        (
+            {"name": "ortho"},
+            "MINQING_BASEMAPS[0] ('ortho'): unknown kind None; expected one of geotiff, mbtiles, offline, xyz",
+        ),
+        ({"name": "ortho", "kind": "geotiff"}, "MINQING_BASEMAPS[0] ('ortho'): kind geotiff needs a path"),
+        (
+            {"name": "ortho", "kind": "geotiff", "path": "/nowhere/ortho.tif"},
+            "MINQING_BASEMAPS[0] ('ortho'): file not found: /nowhere/ortho.tif",
+        ),
+        (
+            {"name": "mb", "kind": "mbtiles", "path": "/nowhere/a.mbtiles"},
+            "MINQING_BASEMAPS[0] ('mb'): file not found: /nowhere/a.mbtiles",
+        ),
+        ({"name": "osm", "kind": "xyz"}, "MINQING_BASEMAPS[0] ('osm'): kind xyz needs a url"),
+        (
+            {"name": "osm", "kind": "xyz", "url": "https://t.example/{z}/{x}.png"},
+            "MINQING_BASEMAPS[0] ('osm'): url must contain {y}: https://t.example/{z}/{x}.png",
+        ),
+        (
+            {"name": "offline", "kind": "offline", "minzoom": 5, "maxzoom": 3},
+            "MINQING_BASEMAPS[0] ('offline'): minzoom and maxzoom must be integers with 0 <= minzoom <= maxzoom <= 22",
+        ),
+    ],
+)
+def test_check_rejects_bad_entries(settings, entry, message):
+    assert _check_messages(settings, [entry]) == [message]
+
+
+def test_check_rejects_unreadable_files_and_twice_used_names(settings, tmp_path, geotiff, mbtiles):
+    not_a_tiff = tmp_path / "notes.tif"
+    not_a_tiff.write_text("not a raster")
+    not_mbtiles = tmp_path / "notes.mbtiles"
+    not_mbtiles.write_text("not a database")
+    messages = _check_messages(
+        settings,
+        [
+            {"name": "a", "kind": "geotiff", "path": str(not_a_tiff)},
+            {"name": "b", "kind": "mbtiles", "path": str(not_mbtiles)},
+            {"name": "c", "kind": "geotiff", "path": str(geotiff)},
+            {"name": "c", "kind": "mbtiles", "path": str(mbtiles)},
+        ],
+    )
+    assert messages[0].startswith(f"MINQING_BASEMAPS[0] ('a'): {not_a_tiff} cannot be read as a raster (")
+    assert messages[1] == f"MINQING_BASEMAPS[1] ('b'): not an MBTiles file: {not_mbtiles} (file is not a database)"
+    assert messages[2:] == ["MINQING_BASEMAPS[3]: name 'c' is used twice"]
+
+
+def test_the_default_settings_pass_the_check():
+    from django.core import checks
+
+    assert [e for e in checks.run_checks(tags=["basemaps"]) if e.id.startswith("basemaps.")] == []
+
+
+def test_no_template_loads_anything_from_the_internet():
+    """Every JS/CSS asset is served locally: no template of ours names an http(s) source."""
+    root = Path(__file__).resolve().parents[2]
+    templates = [p for p in root.glob("*/templates/**/*.html") if ".venv" not in p.parts]
+    assert templates
+    remote = re.compile(r"""(src|href|url)\s*[=(]\s*["']?(https?:)?//""", re.IGNORECASE)
+    offending = [
+        f"{p}: {line.strip()}" for p in templates for line in p.read_text().splitlines() if remote.search(line)
+    ]
+    assert offending == []

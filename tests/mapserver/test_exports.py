@@ -1,0 +1,149 @@
+"""GET /exports/<layer>.<format>: every format parses back, the filters and reader fields are the
+OGC items', bad input is a 400 and an unknown layer a 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+
+import pytest
+
+import pyogrio
+
+from layers.models import Address
+from tests.factories import ORIGIN, SIZE
+
+from .test_ogc import ADDRESSES, _client_in, make_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def export_world(db):
+    return make_world()
+
+
+@pytest.fixture
+def api(client, django_user_model):
+    return _client_in(client, django_user_model, "grid_worker")
+
+
+@pytest.fixture
+def analyst(client, django_user_model):
+    return _client_in(client, django_user_model, "analyst")
+
+
+def download(client, path: str, **query) -> bytes:
+    response = client.get(path, query)
+    assert response.status_code == 200, getattr(response, "content", b"")[:300]
+    assert "attachment; filename=" in response["Content-Disposition"]
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_geojson_streams_every_feature(api, export_world):
+    response = api.get("/exports/addresses.geojson")
+    assert response.streaming and response["Content-Type"] == "application/geo+json"
+    body = json.loads(b"".join(response.streaming_content))
+    assert body["type"] == "FeatureCollection"
+    assert [f["id"] for f in body["features"]] == sorted(Address.objects.values_list("pk", flat=True))
+    assert body["features"][0]["properties"]["code"] == "A000"
+
+
+def test_geojson_of_an_empty_selection_is_valid(api, export_world):
+    body = json.loads(download(api, "/exports/addresses.geojson", road="无此路"))
+    assert body == {"type": "FeatureCollection", "features": []}
+
+
+def test_geojson_in_small_batches(export_world):
+    from layers.catalog import layer_get
+    from layers.features import features_stream
+
+    layer = layer_get("addresses")
+    chunks = list(features_stream(layer=layer, fields=layer.fields, batch=4))
+    assert len(chunks) > 8
+    assert len(json.loads("".join(chunks))["features"]) == ADDRESSES
+
+
+def test_csv_has_lon_lat_and_the_filters(api, export_world):
+    text = download(api, "/exports/addresses.csv", road="东路").decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == [
+        "id",
+        "code",
+        "full_text",
+        "road",
+        "door_number",
+        "district_code",
+        "grid_code",
+        "lon",
+        "lat",
+    ]
+    assert {r["code"] for r in rows} == {f"A{i:03d}" for i in range(1, ADDRESSES, 2)}
+    assert rows[0]["full_text"] == "城关区测试东路1号"
+    grids = list(csv.DictReader(io.StringIO(download(api, "/exports/grids_small.csv").decode("utf-8-sig"))))
+    assert len(grids) == 2 and all(g["wkt"].startswith("MULTIPOLYGON") for g in grids)
+
+
+def test_gpkg_reads_back(api, export_world, tmp_path):
+    path = tmp_path / "events.gpkg"
+    path.write_bytes(download(api, "/exports/events.gpkg", status="received"))
+    frame = pyogrio.read_dataframe(path)
+    assert len(frame) == 3 and frame.crs.to_epsg() == 4326
+    assert set(frame["status"]) == {"received"} and "description" in frame.columns
+    assert frame.geometry.geom_type.unique().tolist() == ["Point"]
+
+
+def test_shapefile_zip_has_prj_and_cpg(api, export_world, tmp_path):
+    content = download(
+        api, "/exports/addresses.shp", bbox=f"{ORIGIN[0]},{ORIGIN[1]},{ORIGIN[0] + SIZE / 2},{ORIGIN[1] + SIZE}"
+    )
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    names = set(archive.namelist())
+    assert {"addresses.shp", "addresses.shx", "addresses.dbf", "addresses.prj", "addresses.cpg"} <= names
+    assert archive.read("addresses.cpg").decode().strip().upper() in ("UTF-8", "UTF8")
+    archive.extractall(tmp_path)
+    frame = pyogrio.read_dataframe(tmp_path / "addresses.shp")
+    assert len(frame) == ADDRESSES // 2 and frame.crs.to_epsg() == 4326
+    assert "城关区测试西路0号" in set(frame["full_text"])
+
+
+def test_role_restricted_field_is_absent_for_the_analyst(analyst, export_world, tmp_path):
+    body = json.loads(download(analyst, "/exports/events.geojson"))
+    assert len(body["features"]) == 6 and all("description" not in f["properties"] for f in body["features"])
+    path = tmp_path / "events.gpkg"
+    path.write_bytes(download(analyst, "/exports/events.gpkg"))
+    assert "description" not in pyogrio.read_dataframe(path).columns
+    text = download(analyst, "/exports/events.csv").decode("utf-8-sig")
+    assert "description" not in text.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "message"),
+    [
+        ("/exports/addresses.kml", {}, 400, "format: must be one of geojson, gpkg, csv, shp, got 'kml'"),
+        ("/exports/nowhere.geojson", {}, 404, "unknown layer 'nowhere'"),
+        ("/exports/addresses.csv", {"limit": "10"}, 400,
+         "limit: unknown parameter; addresses accepts bbox, code, datetime, district_code, door_number, full_text, "
+         "grid_code, road"),
+        ("/exports/addresses.geojson", {"bbox": "104,36,103,37"}, 400, "bbox: minimum must be below maximum"),
+        ("/exports/events.gpkg", {"datetime": "x/.."}, 400, "datetime: must be an ISO 8601 date-time, got 'x'"),
+        ("/exports/events.shp", {"status": "' OR 1=1 --"}, 400,
+         "status: must be one of received, triaged, assigned, in_progress, resolved, verified, closed, returned, "
+         "suspended, reopened, got \"' OR 1=1 --\""),
+    ],
+)  # fmt: skip
+def test_bad_requests(api, export_world, path, query, status, message):
+    response = api.get(path, query)
+    assert response.status_code == status
+    assert response.json()["error"]["message"] == message
+
+
+def test_sql_in_a_value_matches_nothing(api, export_world):
+    body = json.loads(download(api, "/exports/addresses.geojson", road="x' OR '1'='1"))
+    assert body["features"] == []
+
+
+def test_anonymous_is_401(client, db):
+    assert client.get("/exports/addresses.geojson").status_code == 401
