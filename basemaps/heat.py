@@ -145,26 +145,99 @@ def global_pixels(x: np.ndarray, y: np.ndarray, *, z: int) -> tuple[np.ndarray, 
     return keys % side, keys // side, counts
 
 
-def coarser_pixels(col: np.ndarray, row: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The same occupied pixels one zoom out (each pixel holds 2 × 2 of the finer ones).
+#: A block with fewer occupied pixels than this is kept sparse (pixel index, count): a stray
+#: point far from the city then costs a few bytes per zoom, not a 256 KB block.
+SPARSE_BELOW = 2_048
 
-    >>> coarser_pixels(np.array([0, 1, 2]), np.array([0, 1, 0]), np.array([1, 2, 3]))
-    (array([0, 1]), array([0, 0]), array([3, 3]))
+#: A block of counts: dense ``TILE_SIZE`` × ``TILE_SIZE`` float32, or sparse (index in the
+#: block, row-major; count) for a block with few occupied pixels.
+Block = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def _stored(grid: np.ndarray) -> Block:
+    """A dense count block as kept: dense if well occupied, else sparse."""
+    flat = grid.reshape(-1)
+    occupied = np.flatnonzero(flat)
+    if len(occupied) >= SPARSE_BELOW:
+        return grid
+    return occupied.astype(np.int32), flat[occupied]
+
+
+def _dense(block: Block) -> np.ndarray:
+    if isinstance(block, np.ndarray):
+        return block
+    grid = np.zeros(TILE_SIZE * TILE_SIZE, dtype=np.float32)
+    grid[block[0]] = block[1]
+    return grid.reshape(TILE_SIZE, TILE_SIZE)
+
+
+def pixel_blocks(col: np.ndarray, row: np.ndarray, counts: np.ndarray) -> dict[tuple[int, int], Block]:
+    """Occupied pixels as ``TILE_SIZE`` × ``TILE_SIZE`` count blocks keyed by (block column,
+    block row): only the tiles that hold a point are stored, so a region is assembled by
+    copying slices (its cost follows its area, not the number of points).
+
+    >>> blocks = pixel_blocks(np.array([1, 300]), np.array([2, 2]), np.array([5, 7]))
+    >>> sorted(blocks), float(_dense(blocks[(0, 0)])[2, 1]), float(_dense(blocks[(1, 0)])[2, 44])
+    ([(0, 0), (1, 0)], 5.0, 7.0)
     """
-    side = int(max(col.max(initial=0), row.max(initial=0))) // 2 + 1
-    keys, inverse = np.unique((row // 2) * side + col // 2, return_inverse=True)
-    return keys % side, keys // side, np.bincount(inverse, weights=counts).astype(np.int64)
+    col, row = np.asarray(col, dtype=np.int64), np.asarray(row, dtype=np.int64)
+    block_col, block_row = col // TILE_SIZE, row // TILE_SIZE
+    local = (row % TILE_SIZE) * TILE_SIZE + col % TILE_SIZE
+    order = np.lexsort((block_col, block_row))
+    block_col, block_row, local, counts = block_col[order], block_row[order], local[order], counts[order]
+    changes = np.flatnonzero((np.diff(block_col) != 0) | (np.diff(block_row) != 0)) + 1
+    edges = [0, *changes.tolist(), len(order)] if len(order) else []
+    blocks = {}
+    for start, stop in zip(edges[:-1], edges[1:], strict=True):
+        grid = np.bincount(local[start:stop], weights=counts[start:stop], minlength=TILE_SIZE * TILE_SIZE)
+        key = (int(block_col[start]), int(block_row[start]))
+        blocks[key] = _stored(grid.reshape(TILE_SIZE, TILE_SIZE).astype(np.float32))
+    return blocks
 
 
-def pixels_to_grid(
-    col: np.ndarray, row: np.ndarray, counts: np.ndarray, *, col0: int, row0: int, width: int, height: int
+def coarser_blocks(blocks: dict[tuple[int, int], Block]) -> dict[tuple[int, int], Block]:
+    """The same counts one zoom out: each block sums 2 × 2 pixels of four finer blocks.
+
+    >>> fine = {(1, 0): np.ones((TILE_SIZE, TILE_SIZE), dtype=np.float32)}
+    >>> coarse = coarser_blocks(fine)
+    >>> list(coarse), float(coarse[(0, 0)][:128, 128:].min()), float(coarse[(0, 0)].sum())
+    ([(0, 0)], 4.0, 65536.0)
+    """
+    half = TILE_SIZE // 2
+    children: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for bx, by in blocks:
+        children.setdefault((bx // 2, by // 2), []).append((bx, by))
+    coarse: dict[tuple[int, int], Block] = {}
+    for key, fine in children.items():  # one dense block at a time: the peak stays small
+        target = np.zeros((TILE_SIZE, TILE_SIZE), dtype=np.float32)
+        for bx, by in fine:
+            r, c = (by % 2) * half, (bx % 2) * half
+            target[r : r + half, c : c + half] += _dense(blocks[(bx, by)]).reshape(half, 2, half, 2).sum(axis=(1, 3))
+        coarse[key] = _stored(target)
+    return coarse
+
+
+def blocks_to_grid(
+    blocks: dict[tuple[int, int], Block], *, col0: int, row0: int, width: int, height: int
 ) -> np.ndarray:
-    """The ``height`` × ``width`` count grid whose north-west pixel is global (col0, row0)."""
-    c, r = col - col0, row - row0
-    keep = (c >= 0) & (c < width) & (r >= 0) & (r < height)
-    index = r[keep] * width + c[keep]
-    grid = np.bincount(index, weights=counts[keep], minlength=width * height)
-    return grid.reshape(height, width).astype(np.float32)
+    """The ``height`` × ``width`` count grid whose north-west pixel is global (col0, row0),
+    copied from the blocks it overlaps (absent blocks are empty)."""
+    grid = np.zeros((height, width), dtype=np.float32)
+    for by in range(row0 // TILE_SIZE, (row0 + height - 1) // TILE_SIZE + 1):
+        for bx in range(col0 // TILE_SIZE, (col0 + width - 1) // TILE_SIZE + 1):
+            block = blocks.get((bx, by))
+            if block is None:
+                continue
+            top, left = by * TILE_SIZE, bx * TILE_SIZE
+            if not isinstance(block, np.ndarray):
+                r, c = block[0] // TILE_SIZE + top - row0, block[0] % TILE_SIZE + left - col0
+                keep = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+                grid[r[keep], c[keep]] = block[1][keep]
+                continue
+            r0, r1 = max(row0, top), min(row0 + height, top + TILE_SIZE)
+            c0, c1 = max(col0, left), min(col0 + width, left + TILE_SIZE)
+            grid[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = block[r0 - top : r1 - top, c0 - left : c1 - left]
+    return grid
 
 
 def point_peak(sigma_px: float = SIGMA_PX) -> float:

@@ -46,7 +46,7 @@ urlpatterns += [
 urlpatterns += [
     path("tiles/", tiles.TileIndex.as_view(), name="tiles-index"),
     path("tiles/<str:layer>.json", tiles.TileJSON.as_view(), name="tiles-tilejson"),
-    path("tiles/<str:layer>/<str:z>/<str:x>/<str:y>.pbf", tiles.Tile.as_view(), name="tiles-tile"),
+    path("tiles/<str:layer>/<str:z>/<str:x>/<str:y>.pbf", tiles.tile, name="tiles-tile"),
 ]
 
 # OGC API – Features (mapserver/views/ogc.py) and layer exports, named by catalog layer id.
@@ -59,6 +59,8 @@ urlpatterns += [
     path("ogc/collections/<str:collection>", ogc.Collection.as_view(), name="ogc-collection"),
     path("ogc/collections/<str:collection>/items", ogc.Items.as_view(), name="ogc-items"),
     path("ogc/collections/<str:collection>/items/<str:feature_id>", ogc.Item.as_view(), name="ogc-item"),
+    # Before the layer exports, so that "grid" is never read as a layer id.
+    path("exports/grid/<str:code>.html", exports.PrintMap.as_view(), name="export-print-map"),
     path("exports/<str:layer_id>.<str:fmt>", exports.Export.as_view(), name="export"),
 ]
 

@@ -217,3 +217,6 @@ MINQING_TILE_CACHE_SECONDS = int(os.environ.get("MINQING_TILE_CACHE_SECONDS", "3
 # with filters, i.e. events), longer for reference layers. Defaults 60 and 3600.
 MINQING_TILE_MAX_AGE_LIVE = int(os.environ.get("MINQING_TILE_MAX_AGE_LIVE", "60"))
 MINQING_TILE_MAX_AGE_STATIC = int(os.environ.get("MINQING_TILE_MAX_AGE_STATIC", "3600"))
+# How long a reader's role set (their group names) is remembered per process for the hot map
+# paths (tiles): a group change reaches them within this many seconds. 0: read on every request.
+MINQING_READER_ROLES_SECONDS = float(os.environ.get("MINQING_READER_ROLES_SECONDS", "5.0"))

@@ -4,6 +4,9 @@ The filters are the OGC items' (``bbox``, ``datetime``, the layer's filters, equ
 reader's fields) and the fields are the reader's. GeoJSON streams from a server-side cursor in
 constant memory (chunked, no Content-Length); CSV is PostgreSQL's own ``COPY … CSV``; GeoPackage
 and zipped Shapefile are written by pyogrio from one query into a temporary file, then sent.
+
+``GET /exports/grid/<code>.html``: a self-contained folium map of one grid or street / community
+for printing and offline sharing (:mod:`basemaps.printmap`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 from django.db import connection
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -24,11 +28,12 @@ import geopandas as gpd
 import pyogrio
 import shapely
 
+from basemaps import printmap
 from layers.catalog import Field, Layer
 from layers.features import features_rows_sql, features_stream, selection_build
 
 from ..errors import BadParameter
-from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields
+from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields, reader_roles
 
 FORMATS = ("geojson", "gpkg", "csv", "shp")
 CONTENT_TYPES = {
@@ -115,3 +120,20 @@ class Export(APIView):
         response = FileResponse(handle, content_type=CONTENT_TYPES[fmt])
         response["Content-Length"] = str(size)
         return _attachment(response, f"{layer.id}.{'zip' if fmt == 'shp' else fmt}")
+
+
+@extend_schema(exclude=True)
+class PrintMap(APIView):
+    """One grid (any level) or street / community region as a folium HTML page that loads nothing
+    from the network."""
+
+    def get(self, request: Request, code: str) -> HttpResponse:
+        if request.query_params:
+            raise BadParameter(sorted(request.query_params)[0], "is not a parameter here; this export takes none")
+        area = printmap.print_area_get(code=code)
+        if area is None:
+            raise NotFound(f"no grid, street or community with code {code[:30]!r}")
+        roles, superuser = reader_roles(request)
+        page = printmap.print_map_html(area=area, roles=roles, superuser=superuser)
+        response = HttpResponse(page, content_type="text/html; charset=utf-8")
+        return _attachment(response, f"{area.code}.html")

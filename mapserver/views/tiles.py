@@ -7,7 +7,12 @@ treat an empty tile as "nothing here" without logging an error and without retry
 
 Tiles are cached (the ``tiles`` cache) under a key made of the layer, z/x/y, the filters, the
 layer's data version and the reader's role set; the ETag is a hash of the same key, so a
-revalidation costs one cheap query (the data version) and never renders the tile.
+revalidation never renders the tile.
+
+The tile view is a plain Django view (not DRF) on the hot path: a request costs the reader's
+lookup (session, or one token query), the role set and data version remembered in process for a
+second or a few (``mapserver.auth``, ``layers.catalog.data_version``), then the tile cache; the
+tile query runs only on a miss. TileJSON and the index stay DRF views (read once per map).
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +36,7 @@ from layers.catalog import REGISTRY, Layer, data_version, layer_get
 from layers.tiles import layer_extent, tile_render
 
 from .. import params
+from ..auth import Reader, reader_roles, reader_view
 from ..errors import NotFound, PermissionDenied
 
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
@@ -38,20 +44,9 @@ MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 CENTER_ZOOM = 14
 
 
-class AnyAccept(BaseContentNegotiation):
-    """Tiles are one format whatever ``Accept`` says (MapLibre asks for ``*/*``, some proxies
-    for the MVT type): the first renderer answers, so DRF never refuses with a 406."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 def _reader(request: Request) -> tuple[list[str], bool]:
     user = request.user
-    return [g.name for g in user.groups.all()], bool(user.is_superuser)
+    return list(reader_roles(user.pk)), bool(user.is_superuser)
 
 
 def _readable_layer(request: Request, layer_id: str) -> tuple[Layer, list[str], bool]:
@@ -62,10 +57,6 @@ def _readable_layer(request: Request, layer_id: str) -> tuple[Layer, list[str], 
     if not layer.readable_by(roles, superuser=superuser):
         raise PermissionDenied(f"无权读取图层 (may not read layer): {layer_id}", layer=layer_id)
     return layer, roles, superuser
-
-
-def _scope(roles: list[str], superuser: bool) -> str:
-    return "*" if superuser else ",".join(sorted(roles))
 
 
 def _canonical(filters: dict[str, object]) -> str:
@@ -93,38 +84,37 @@ def _tile_response(body: bytes, *, etag: str, layer: Layer, status: int = 200) -
     return response
 
 
-class Tile(APIView):
-    """``GET /tiles/<layer>/<z>/<x>/<y>.pbf``: one vector tile of a catalog layer."""
+@require_safe
+@reader_view
+def tile(request: HttpRequest, reader: Reader, layer: str, z: str, x: str, y: str) -> HttpResponse:
+    """``GET /tiles/<layer>/<z>/<x>/<y>.pbf``: one vector tile of a catalog layer.
 
-    content_negotiation_class = AnyAccept
-
-    @extend_schema(
-        operation_id="tile",
-        summary="One Mapbox vector tile of a catalog layer",
-        responses={(200, "application/vnd.mapbox-vector-tile"): OpenApiTypes.BINARY},
-    )
-    def get(self, request: Request, layer: str, z: str, x: str, y: str) -> HttpResponse:
-        layer_obj, roles, superuser = _readable_layer(request, layer)
-        zoom, tx, ty = params.parse_tile(z, x, y, max_zoom=MAX_ZOOM)
-        filters = params.parse_layer_filters(request.query_params, layer_obj.filters)
-        scope = _scope(roles, superuser)
-        if not layer_obj.minzoom <= zoom <= layer_obj.maxzoom:
-            etag = '"' + hashlib.blake2b(f"empty|{layer_obj.id}|{zoom}".encode()).hexdigest()[:32] + '"'
-            return _tile_response(b"", etag=etag, layer=layer_obj)
-        key = "|".join((layer_obj.id, f"{zoom}/{tx}/{ty}", _canonical(filters), data_version(layer_obj), scope))
-        digest = hashlib.blake2b(key.encode()).hexdigest()
-        etag = f'"{digest[:32]}"'
-        if _etag_matches(request, etag):
-            return _tile_response(b"", etag=etag, layer=layer_obj, status=304)
-        cache = caches["tiles"]
-        seconds = settings.MINQING_TILE_CACHE_SECONDS
-        body = cache.get(f"tile:{digest}") if seconds else None
-        if body is None:
-            fields = layer_obj.fields_for(roles, superuser=superuser)
-            body = tile_render(layer=layer_obj, z=zoom, x=tx, y=ty, filters=filters, fields=fields)
-            if seconds:
-                cache.set(f"tile:{digest}", body, seconds)
-        return _tile_response(body, etag=etag, layer=layer_obj)
+    A plain Django view (no DRF): the hot path costs the reader's lookup (session or token), the
+    in-process role set and data version, then the tile cache, and renders only on a miss."""
+    layer_obj = layer_get(layer)
+    if layer_obj is None:
+        raise NotFound(f"没有这个图层 (no such layer): {layer}", layer=layer)
+    if not layer_obj.readable_by(reader.roles, superuser=reader.superuser):
+        raise PermissionDenied(f"无权读取图层 (may not read layer): {layer}", layer=layer)
+    zoom, tx, ty = params.parse_tile(z, x, y, max_zoom=MAX_ZOOM)
+    filters = params.parse_layer_filters(request.GET, layer_obj.filters)
+    if not layer_obj.minzoom <= zoom <= layer_obj.maxzoom:
+        etag = '"' + hashlib.blake2b(f"empty|{layer_obj.id}|{zoom}".encode(), digest_size=16).hexdigest() + '"'
+        return _tile_response(b"", etag=etag, layer=layer_obj)
+    key = "|".join((layer_obj.id, f"{zoom}/{tx}/{ty}", _canonical(filters), data_version(layer_obj), reader.scope))
+    digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    etag = f'"{digest}"'
+    if _etag_matches(request, etag):
+        return _tile_response(b"", etag=etag, layer=layer_obj, status=304)
+    cache = caches["tiles"]
+    seconds = settings.MINQING_TILE_CACHE_SECONDS
+    body = cache.get(f"tile:{digest}") if seconds else None
+    if body is None:
+        fields = layer_obj.fields_for(reader.roles, superuser=reader.superuser)
+        body = tile_render(layer=layer_obj, z=zoom, x=tx, y=ty, filters=filters, fields=fields)
+        if seconds:
+            cache.set(f"tile:{digest}", body, seconds)
+    return _tile_response(body, etag=etag, layer=layer_obj)
 
 
 def _extent(layer: Layer) -> tuple[float, float, float, float] | None:

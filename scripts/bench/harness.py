@@ -96,7 +96,7 @@ def write_reports(results: list[Result], directory: Path) -> tuple[Path, Path]:
     for r in results:
         lines.append(
             f"| {r.name} | {r.unit} | {r.ours:,.0f} | {r.peer_name} | {r.peer:,.0f} | {r.ratio:.2f}× | "
-            f"≥ {r.target_ratio:.3g}× | {'yes' if r.met else 'NO'} | {r.scale} |"
+            f"≥ {r.target_ratio:,.4g}× | {'yes' if r.met else 'NO'} | {r.scale} |"
         )
     info = machine()
     lines.append("")

@@ -1,17 +1,17 @@
-"""heat_tile: the in-process heat render (the path tiles at z ≤ 10 take, and the export), vs
-datashader ``Canvas.points`` + ``tf.shade`` on the same points.
+"""heat_tile: the in-process heat render (the path tiles at z ≤ 12 take), vs datashader
+``Canvas.points`` + ``tf.shade`` on the same points.
 
 Ten million synthetic event points (seeded, clustered like a city: 400 Gaussian clusters of
 varied spread over 兰州 plus a uniform tenth) in Web Mercator metres, never inserted into the
 database. Each path draws a 1,024 × 1,024 region (4 × 4 tiles of 256) at z10 and at z12 over
 the city centre, to RGBA pixels (PNG encoding left out of both). Ours is the path of
-:mod:`layers.heat`'s cached point set: at z10 (a cached zoom) the occupied pixels of the zoom,
-built once per filter and data version (that build is timed apart and reported in the note),
-then bincount with the blur margin → Gaussian blur → the shared colour scale; at z12 (served by
-a query per tile in production) the raw points: slice of the x-sorted array → bincount → blur →
-colour. The peer bins all ten million points each time with numba (its canvas filters by range
-itself) and shades linearly from yellow to red; it does no blur. Both warm (one untimed run
-first). Unit: million input points per second of render.
+:mod:`layers.heat`'s cached point set: the zoom's count blocks (256 × 256 per occupied tile,
+binned once at z12 per filter and data version and summed 2 × 2 down to z10; that build is
+timed apart and reported in the note, not in the render), copied into the region with the blur
+margin → Gaussian blur → the shared colour scale. So ours does not touch the points per render
+and the peer does: the peer bins all ten million points each time with numba (its canvas
+filters by range itself) and shades linearly from yellow to red; it does no blur. Both warm
+(one untimed run first). Unit: million input points per second of render.
 """
 
 from __future__ import annotations
@@ -61,16 +61,12 @@ def region(z: int) -> surfaces.Bounds:
 
 
 def render_ours(points: PointSet, z: int, bounds: surfaces.Bounds) -> np.ndarray:
-    if z <= CACHE_MAX_ZOOM:
-        size = surfaces.pixel_size(z)
-        col0 = round((bounds[0] + surfaces.HALF_WORLD) / size)
-        row0 = round((surfaces.HALF_WORLD - bounds[3]) / size)
-        surface = points.region_surface(z, col0=col0, row0=row0, width=SIDE, height=SIDE)
-        return surfaces.colourise(surface, reference=points.reference(z))
-    pad = (surfaces.margin_px() + 1) * surfaces.pixel_size(z)
-    xmin, ymin, xmax, ymax = bounds
-    x, y = points.within((xmin - pad, ymin - pad, xmax + pad, ymax + pad))
-    surface = surfaces.heat_surface(x, y, bounds=bounds, width=SIDE, height=SIDE)
+    if z > CACHE_MAX_ZOOM:
+        raise ValueError(f"z{z} is above the cached zooms (≤ {CACHE_MAX_ZOOM}); production queries per tile")
+    size = surfaces.pixel_size(z)
+    col0 = round((bounds[0] + surfaces.HALF_WORLD) / size)
+    row0 = round((surfaces.HALF_WORLD - bounds[3]) / size)
+    surface = points.region_surface(z, col0=col0, row0=row0, width=SIDE, height=SIDE)
     return surfaces.colourise(surface, reference=points.reference(z))
 
 
@@ -92,15 +88,18 @@ def heat_tile(*, repeats: int, rows: int) -> list[Result]:
         return tf.shade(canvas.points(frame, "x", "y"), cmap=["yellow", "red"], how="linear")
 
     started = time.perf_counter()
-    points.pixel_counts(CACHE_MAX_ZOOM)
-    pyramid_s = time.perf_counter() - started
+    points.pixel_blocks(CACHE_MAX_ZOOM)
+    top_s = time.perf_counter() - started
+    started = time.perf_counter()
+    points.pixel_blocks(10)
+    down_s = time.perf_counter() - started
     results = []
     for z in (10, 12):
         bounds = region(z)
         path = (
-            f"cached zoom: occupied pixels of z{z} (built once in {pyramid_s:.1f} s, not timed)"
-            if z <= CACHE_MAX_ZOOM
-            else "raw points: slice of the x-sorted array, bincount"
+            f"count blocks of z{z}, copied: built once per filter and data version, not timed here "
+            f"(z{CACHE_MAX_ZOOM} binned from the points in {top_s:.2f} s, z{CACHE_MAX_ZOOM - 1}–z10 "
+            f"summed 2 × 2 in {down_s:.2f} s)"
         )
         ours_image, peer_image = render_ours(points, z, bounds), render_peer(bounds)  # warm (numba compiles)
         inside = int(((x >= bounds[0]) & (x < bounds[2]) & (y >= bounds[1]) & (y < bounds[3])).sum())

@@ -22,7 +22,7 @@ from pathlib import Path
 from django.db import connection
 
 from layers.catalog import layer_get
-from layers.features import features_stream
+from layers.features import STREAM_BATCH, features_stream
 
 from .harness import Result, benchmark, median_seconds
 
@@ -129,7 +129,7 @@ def export_geojson(*, repeats: int, rows: int) -> list[Result]:
         f"ours {ours_s:.1f} s ({size / 1e6:,.0f} MB of GeoJSON, the catalog's 6 fields) vs ogr2ogr {peer_s:.1f} s "
         f"({peer_size / 1e6:,.0f} MB, every column of layers_address, written to a file); peak RSS of this process "
         f"{rss_before / 1024:,.0f} MB before the exports and {rss_after / 1024:,.0f} MB after "
-        f"(server-side cursor, {5000:,} rows per fetch: flat memory)"
+        f"(server-side cursor, {STREAM_BATCH:,} rows per fetch: flat memory)"
     )
     return [
         Result("export_geojson", "features/s", count / ours_s, "ogr2ogr -f GeoJSON", count / peer_s, 2.0, scale, note)

@@ -115,3 +115,29 @@ def test_pixel_pyramid_draws_what_the_points_draw():
         direct = heat.heat_surface(x, y, bounds=heat.tile_bounds(z, tx, ty), width=256, height=256)
         assert direct.max() > 0
         np.testing.assert_allclose(pyramid, direct, atol=1e-4 * direct.max())
+
+
+def test_count_blocks_dense_and_sparse_draw_what_the_points_draw():
+    """A region spanning dense blocks (the city core) and sparse ones (its thin edge, a few
+    stray points), at the top cached zoom and below, equals binning the points directly."""
+    from layers.heat import CACHE_MAX_ZOOM, PointSet
+
+    rng = np.random.default_rng(4)
+    cx, cy = heat.lonlat_to_mercator(np.array([103.83]), np.array([36.06]))
+    x = np.concatenate([rng.normal(cx[0], 20_000, 200_000), rng.uniform(cx[0] - 90_000, cx[0] + 90_000, 300)])
+    y = np.concatenate([rng.normal(cy[0], 20_000, 200_000), rng.uniform(cy[0] - 90_000, cy[0] + 90_000, 300)])
+    order = np.argsort(x)
+    points = PointSet(key=("test",), x=x[order], y=y[order])
+    for z in (CACHE_MAX_ZOOM, CACHE_MAX_ZOOM - 1, 6):
+        kinds = {isinstance(block, np.ndarray) for block in points.pixel_blocks(z).values()}
+        size = heat.pixel_size(z)
+        col0 = int((cx[0] + heat.HALF_WORLD) // size) - 300
+        row0 = int((heat.HALF_WORLD - cy[0]) // size) - 200
+        blocks = points.region_surface(z, col0=col0, row0=row0, width=700, height=500)
+        west, north = -heat.HALF_WORLD + col0 * size, heat.HALF_WORLD - row0 * size
+        bounds = (west, north - 500 * size, west + 700 * size, north)
+        direct = heat.heat_surface(x, y, bounds=bounds, width=700, height=500)
+        assert direct.max() > 0
+        np.testing.assert_allclose(blocks, direct, atol=1e-5 * direct.max())
+        if z == CACHE_MAX_ZOOM:
+            assert kinds == {True, False}  # both kinds of block are exercised

@@ -60,7 +60,7 @@ def api(client, django_user_model):
 
 @pytest.mark.parametrize("z", [10, 14])
 def test_heat_tile(api, events, z):
-    """Both paths: the cached array (z ≤ 10) and a query per tile (z > 10)."""
+    """Both paths: the cached count blocks (z ≤ 12) and a query per tile (z > 12)."""
     x, y = tile_of(*CENTRE, z)
     response = api.get(f"/tiles/heat/{z}/{x}/{y}.png", {"family": "dispute"})
     assert response.status_code == 200

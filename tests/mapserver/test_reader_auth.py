@@ -1,0 +1,42 @@
+"""mapserver.auth: the plain-view reader lookup answers as the DRF views do, and its role set is
+remembered only as long as MINQING_READER_ROLES_SECONDS says."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+
+from mapserver import auth
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Token", "Token a b", "Token no-such-token", "Token {GOOD}", "Token {INACTIVE}", "Bearer x"],
+)
+def test_token_and_anonymous_answers_match_the_drf_views(client, django_user_model, header):
+    """The tile (plain view) and its TileJSON (DRF view) agree on status, body and header."""
+    good = django_user_model.objects.create_user("good")
+    inactive = django_user_model.objects.create_user("inactive", is_active=False)
+    extra = {}
+    if header:
+        keys = {"GOOD": Token.objects.create(user=good).key, "INACTIVE": Token.objects.create(user=inactive).key}
+        extra["HTTP_AUTHORIZATION"] = header.format(**keys)
+    drf = client.get("/tiles/grids_small.json", **extra)
+    ours = client.get("/tiles/grids_small/2/0/0.pbf", **extra)
+    assert ours.status_code == drf.status_code == (200 if header == "Token {GOOD}" else 401)
+    if drf.status_code == 401:
+        assert ours.json() == drf.json()
+        assert ours["WWW-Authenticate"] == drf["WWW-Authenticate"] == 'Token realm="api"'
+
+
+def test_roles_are_remembered_for_the_configured_seconds(django_user_model, settings):
+    user = django_user_model.objects.create_user("reader")
+    settings.MINQING_READER_ROLES_SECONDS = 60.0
+    assert auth.reader_roles(user.pk) == ()
+    user.groups.add(Group.objects.create(name="analyst"))
+    assert auth.reader_roles(user.pk) == ()  # stale within the window, as documented
+    settings.MINQING_READER_ROLES_SECONDS = 0.0
+    assert auth.reader_roles(user.pk) == ("analyst",)
