@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from layers.crs import CLIENT_CRS
 from layers.models import Event
-from layers.selectors_events import event_detail, event_get, events_list
+from layers.selectors.events import event_detail, event_get, events_list
 from layers.services.events import MAX_ADDRESS, MAX_DESCRIPTION, TRANSITIONS, event_act, event_create
 
 from .. import params

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from layers.crs import wgs84_to_gcj02
 from layers.geocoding.matcher import address_index_reset
 from layers.models import Address, Category, Event, EventTransition
-from layers.selectors_events import cursor_encode, events_query
+from layers.selectors.events import cursor_encode, events_query
 from layers.services.events import allowed_actions
 from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
 

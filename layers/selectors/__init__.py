@@ -1,10 +1,11 @@
-"""Reads. Keyword-only, typed; heavy reads are SQL."""
+"""Reads. Keyword-only, typed; heavy reads are SQL. One module per subject: this one holds the
+registry counts of the home page; `events` the event list and detail."""
 
 from __future__ import annotations
 
 from django.db import connection
 
-from .models import Address, Building, Grid, Person, Region, Unit
+from ..models import Address, Building, Grid, Person, Region, Unit
 
 
 def registry_counts() -> list[tuple[str, int]]:

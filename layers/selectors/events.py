@@ -19,9 +19,9 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from .errors import InvalidInput
-from .models import Category, Event, EventTransition, Family, Grid, Region
-from .services.events import OPEN_STATUSES, allowed_actions
+from ..errors import InvalidInput
+from ..models import Category, Event, EventTransition, Family, Grid, Region
+from ..services.events import OPEN_STATUSES, allowed_actions
 
 #: Link columns and the keys they answer under in ``areas``.
 _AREA_JOINS = {
