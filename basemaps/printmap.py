@@ -65,7 +65,8 @@ class PrintSummary:
 
 
 def _feature(row) -> dict:
-    return {"type": "Feature", "geometry": json.loads(row.geojson), "properties": {"code": row.code, "name": row.name}}
+    properties = _escaped({"code": row.code, "name": row.name})
+    return {"type": "Feature", "geometry": json.loads(row.geojson), "properties": properties}
 
 
 def print_area_get(*, code: str) -> PrintArea | None:
@@ -157,7 +158,16 @@ def print_points(*, area: PrintArea, layer_id: str, roles: list[str], superuser:
         ) points"""
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, MAX_POINTS])
-        return json.loads(cursor.fetchone()[0]) or empty
+        collection = json.loads(cursor.fetchone()[0]) or empty
+    for feature in collection["features"]:
+        feature["properties"] = _escaped(feature["properties"])
+    return collection
+
+
+def _escaped(properties: dict) -> dict:
+    """Property values HTML-escaped: folium's tooltips put them into the page as markup, and names
+    come from imported files (a unit named ``<img onerror=…>`` must stay text)."""
+    return {key: html.escape(value) if isinstance(value, str) else value for key, value in properties.items()}
 
 
 # --- the offline page ---------------------------------------------------------------------------

@@ -169,16 +169,16 @@ def _notice(department: str | None, level: str, deadline: dt.datetime | None, ne
     return text
 
 
-def _request(row: tuple) -> dict:
+def _request(row: tuple, *, with_description: bool) -> dict:
     (pk, status, code, name, description, department, level, deadline, reported, updated, reason, address,
      address_code, lat, lon, needs_location) = row  # fmt: skip
     return {
         "service_request_id": str(pk),
         "status": "closed" if status in CLOSED_STATUSES else "open",
-        "status_notes": reason or "",
+        "status_notes": (reason or "") if with_description else "",
         "service_name": name,
         "service_code": code,
-        "description": description,
+        "description": description if with_description else "",
         "agency_responsible": department or "",
         "service_notice": _notice(department, level, deadline, needs_location),
         "requested_datetime": _iso(reported),
@@ -201,9 +201,11 @@ def requests_list(
     end: dt.datetime | None = None,
     status: str | None = None,
     limit: int = MAX_REQUESTS,
+    with_description: bool = False,
 ) -> list[dict]:
     """Service requests, newest report first, at most ``limit``. ``ids`` overrides every other
-    filter (as GeoReport says); ``start``/``end`` bound the report time, inclusive."""
+    filter (as GeoReport says); ``start``/``end`` bound the report time, inclusive. The free
+    texts (``description``, ``status_notes``) are empty unless ``with_description``."""
     clauses, values = [], {"limit": limit}
     if ids is not None:
         clauses.append("e.id = ANY(%(ids)s)")
@@ -223,12 +225,12 @@ def requests_list(
             clauses.append(f"{negate}(e.status = ANY(%(closed)s))")
             values["closed"] = [str(s) for s in CLOSED_STATUSES]
     sql = _REQUESTS_SQL.format(where=" AND ".join(clauses) or "TRUE")
-    return [_request(row) for row in fetch(sql, values)]
+    return [_request(row, with_description=with_description) for row in fetch(sql, values)]
 
 
-def request_get(*, pk: int) -> dict:
+def request_get(*, pk: int, with_description: bool = False) -> dict:
     """One service request; :class:`NotFound` when there is no such event."""
-    found = requests_list(ids=[pk], limit=1)
+    found = requests_list(ids=[pk], limit=1, with_description=with_description)
     if not found:
         raise NotFound(f"service_request_id: no service request {pk}")
     return found[0]

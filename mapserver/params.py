@@ -21,6 +21,10 @@ from .errors import BadParameter
 
 _MISSING = object()
 
+#: Years a date-time parameter may name: wider than any record the platform holds, narrow enough
+#: that day arithmetic and the database driver never overflow (year 1 or 9999 would).
+DATE_YEARS = (1900, 2100)
+
 
 def _raw(query: Mapping, name: str, default=_MISSING):
     value = query.get(name, None)
@@ -139,6 +143,8 @@ def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.d
         value = dt.datetime.combine(day, dt.time())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
+    if not DATE_YEARS[0] <= value.year <= DATE_YEARS[1]:
+        raise BadParameter(name, f"must lie between the years {DATE_YEARS[0]} and {DATE_YEARS[1]}, got {value.year}")
     return value
 
 

@@ -19,6 +19,7 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from ..catalog import layer_get
 from ..errors import InvalidInput
 from ..models import Category, Event, EventTransition, Family, Grid, Region
 from ..services.events import OPEN_STATUSES, allowed_actions
@@ -196,6 +197,7 @@ def events_list(
     until: dt.datetime | None = None,
     after: str | None = None,
     limit: int = 100,
+    with_description: bool = False,
 ) -> EventPage:
     """Events newest first (received_at, then id, descending), filtered:
 
@@ -221,19 +223,19 @@ def events_list(
     )
     rows = list(query[: limit + 1])
     more, rows = len(rows) > limit, rows[:limit]
-    results = _serialize(rows)
+    results = _serialize(rows, with_description=with_description)
     last = rows[-1] if rows else None
     next_cursor = cursor_encode(received_at=last["received_at"], event_id=last["id"]) if more and last else None
     return EventPage(results, next_cursor)
 
 
-def event_detail(*, event_id: int) -> dict | None:
+def event_detail(*, event_id: int, with_description: bool = False) -> dict | None:
     """One event as in the list, plus its append-only ``transitions`` log (oldest first) and the
     ``dispatch_trace`` explaining its department and level; ``None`` when there is no such event."""
     row = Event.objects.filter(pk=event_id).values(*_FIELDS, "dispatch_trace").first()
     if row is None:
         return None
-    (body,) = _serialize([row])
+    (body,) = _serialize([row], with_description=with_description)
     body["transitions"] = [
         {
             "action": step["action"],
@@ -263,15 +265,23 @@ def _pair(code: str | None, name: str | None) -> dict | None:
     return {"code": code, "name": name} if code else None
 
 
-def _serialize(rows: list[dict]) -> list[dict]:
-    """API dictionaries for ``values()`` rows of :data:`_FIELDS`; reporter contact masked only."""
+def description_readable(*, roles, superuser: bool) -> bool:
+    """Whether a reader may see events' free text: the same rule as the catalog's ``events``
+    layer (citizens write names and phone numbers into descriptions)."""
+    field = next(f for f in layer_get("events").fields if f.name == "description")
+    return field.readable_by(roles, superuser=superuser)
+
+
+def _serialize(rows: list[dict], *, with_description: bool) -> list[dict]:
+    """API dictionaries for ``values()`` rows of :data:`_FIELDS`; reporter contact masked only, the
+    description (free text) only ``with_description``, else ``None``."""
     codes = {row["district_code"] for row in rows if row["district_code"]}
     districts = dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
     now = timezone.now()
-    return [_event(row, districts, now) for row in rows]
+    return [_event(row, districts, now, with_description=with_description) for row in rows]
 
 
-def _event(row: dict, districts: dict[str, str], now: dt.datetime) -> dict:
+def _event(row: dict, districts: dict[str, str], now: dt.datetime, *, with_description: bool) -> dict:
     point, deadline = row["location"], row["deadline"]
     areas = {"district": _pair(row["district_code"], districts.get(row["district_code"]))}
     for key, join in _AREA_JOINS.items():
@@ -281,7 +291,7 @@ def _event(row: dict, districts: dict[str, str], now: dt.datetime) -> dict:
         "channel": row["channel"],
         "external_id": row["external_id"],
         "category": _pair(row["category__code"], row["category__name"]),
-        "description": row["description"],
+        "description": row["description"] if with_description else None,
         "status": row["status"],
         "department": _pair(row["department__code"], row["department__name"]),
         "responsible_level": row["responsible_level"],

@@ -47,6 +47,9 @@ SYSTEM_ESCALATE = "system:escalate_events"
 
 #: How far ahead of our clock a channel's report time may be (their clocks drift).
 REPORTED_AT_SKEW = dt.timedelta(minutes=10)
+#: Reports older than this are refused: no channel holds earlier records, and the database driver
+#: cannot read back a year-1 timestamp.
+REPORTED_AT_FLOOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 MAX_DESCRIPTION = 10_000
 MAX_ADDRESS = 300
 
@@ -352,6 +355,9 @@ def event_create(
             raise InvalidInput("reported_at", "needs a time zone offset, e.g. 2026-05-01T08:00:00+08:00")
         if reported_at > now + REPORTED_AT_SKEW:
             raise InvalidInput("reported_at", f"lies in the future ({reported_at.isoformat()})")
+        if reported_at < REPORTED_AT_FLOOR:
+            # A year-1 timestamp is stored but cannot be read back by the driver: refuse it here.
+            raise InvalidInput("reported_at", f"lies before {REPORTED_AT_FLOOR.date()} ({reported_at.isoformat()})")
     existing = _stored(channel, external_id)
     if existing is not None:
         return existing, False

@@ -19,10 +19,11 @@ from rest_framework.views import APIView
 
 from layers.crs import CLIENT_CRS
 from layers.models import Event
-from layers.selectors.events import event_detail, event_get, events_list
+from layers.selectors.events import description_readable, event_detail, event_get, events_list
 from layers.services.events import MAX_ADDRESS, MAX_DESCRIPTION, TRANSITIONS, event_act, event_create
 
 from .. import params
+from ..auth import reader_roles
 from ..errors import BadParameter, NotFound
 
 #: Longest action reason accepted (a paragraph, not a file).
@@ -217,6 +218,12 @@ ACTION = inline_serializer(
 # --- views ----------------------------------------------------------------------------------------
 
 
+def _reads_description(request: Request) -> bool:
+    """Events' free text only for the roles the catalog lets read it (see description_readable)."""
+    user = request.user
+    return description_readable(roles=reader_roles(user.pk), superuser=user.is_superuser)
+
+
 class EventList(APIView):
     """Intake (POST) and the filtered, keyset-paginated list (GET)."""
 
@@ -252,6 +259,7 @@ class EventList(APIView):
             until=params.parse_datetime_param(query, "until", default=None),
             after=params.parse_text(query, "cursor", max_length=200, default=None),
             limit=params.parse_int(query, "limit", low=1, high=1000, default=100),
+            with_description=_reads_description(request),
         )
         next_url = None
         if page.next_cursor:
@@ -274,7 +282,10 @@ class EventList(APIView):
     def post(self, request: Request) -> Response:
         arguments = intake_arguments(params.parse_json_object(request.body))
         event, created = event_create(**arguments, actor=request.user)
-        response = Response(event_detail(event_id=event.pk), status=201 if created else 200)
+        response = Response(
+            event_detail(event_id=event.pk, with_description=_reads_description(request)),
+            status=201 if created else 200,
+        )
         response["Location"] = request.build_absolute_uri(reverse("api-event", args=[event.pk]))
         if not created:
             response["Idempotent-Replay"] = "true"
@@ -286,7 +297,7 @@ class EventDetail(APIView):
 
     @extend_schema(operation_id="events_retrieve", summary="Read one event", responses={200: EVENT_DETAIL, 404: ERROR})
     def get(self, request: Request, event_id: int) -> Response:
-        body = event_detail(event_id=event_id)
+        body = event_detail(event_id=event_id, with_description=_reads_description(request))
         if body is None:
             raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
         return Response(body)
@@ -309,4 +320,4 @@ class EventActions(APIView):
             raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
         arguments = action_arguments(params.parse_json_object(request.body))
         event_act(event=event, actor=request.user, **arguments)
-        return Response(event_detail(event_id=event_id))
+        return Response(event_detail(event_id=event_id, with_description=_reads_description(request)))

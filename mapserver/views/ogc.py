@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -287,7 +288,7 @@ class Item(APIView):
         _only(request.query_params, "f")
         fields = reader_fields(request, layer)
         text = None
-        if feature_id.isdigit() and len(feature_id) < 19:
+        if re.fullmatch(r"[0-9]{1,18}", feature_id):
             text = feature_get(layer=layer, fields=fields, feature_id=int(feature_id))
         if text is None:
             raise NotFound(f"collection {layer.id!r} has no item {feature_id[:40]!r}")

@@ -18,6 +18,8 @@ Requests land on the caller's channel: a user in the group ``intake:<channel>`` 
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -26,14 +28,22 @@ from rest_framework.views import APIView
 
 from layers.errors import DomainError
 from layers.models import Address, Event
+from layers.selectors.events import description_readable
 from layers.services.events import event_create
 
 from .. import open311, params
+from ..auth import reader_roles
 from ..errors import BadParameter, MinqingError
 
 #: Group name prefix that binds an intake account to its channel.
 CHANNEL_GROUP_PREFIX = "intake:"
 DEFAULT_CHANNEL = Event.Channel.APP
+
+
+def _reads_description(request) -> bool:
+    """Free text (descriptions, status notes) only for the roles the catalog lets read it."""
+    user = request.user
+    return description_readable(roles=reader_roles(user.pk), superuser=user.is_superuser)
 
 
 class ApiKeyAuthentication(TokenAuthentication):
@@ -101,7 +111,7 @@ def _parse_ids(query) -> list[int] | None:
     if raw is None:
         return None
     ids = [part.strip() for part in raw.split(",") if part.strip()]
-    bad = next((part for part in ids if not part.isdigit() or len(part) > 18), None)
+    bad = next((part for part in ids if not re.fullmatch(r"[0-9]{1,18}", part)), None)
     if bad is not None:
         raise BadParameter("service_request_id", f"must be comma-separated request ids, got {bad[:40]!r}")
     if len(ids) > open311.MAX_REQUESTS:
@@ -152,7 +162,14 @@ class Requests(Open311View):
         if start and end and start > end:
             raise BadParameter("end_date", "must not be before start_date")
         status = params.parse_choice(query, "status", ("open", "closed"), default=None)
-        rows = open311.requests_list(ids=ids, service_code=code, start=start, end=end, status=status)
+        rows = open311.requests_list(
+            ids=ids,
+            service_code=code,
+            start=start,
+            end=end,
+            status=status,
+            with_description=_reads_description(request),
+        )
         return open311.respond(rows, fmt=self.fmt, kind="requests")
 
     def post(self, request: Request, fmt: str):
@@ -188,6 +205,10 @@ class Requests(Open311View):
 
 class RequestDetail(Open311View):
     def get(self, request: Request, pk: str, fmt: str):
-        if not pk.isdigit() or len(pk) > 18:
+        if not re.fullmatch(r"[0-9]{1,18}", pk):
             raise BadParameter("service_request_id", f"must be a request id (digits), got {pk[:40]!r}")
-        return open311.respond([open311.request_get(pk=int(pk))], fmt=self.fmt, kind="requests")
+        return open311.respond(
+            [open311.request_get(pk=int(pk), with_description=_reads_description(request))],
+            fmt=self.fmt,
+            kind="requests",
+        )

@@ -135,8 +135,24 @@ def test_retry_returns_the_stored_event(api, area):
     assert second["Idempotent-Replay"] == "true"
     assert second["Location"] == first["Location"]
     assert second.json()["id"] == first.json()["id"]
-    assert second.json()["description"] == "楼道堆放杂物，堵塞消防通道"
+    assert Event.objects.get(pk=first.json()["id"]).description == "楼道堆放杂物，堵塞消防通道"
     assert Event.objects.filter(channel="grid_patrol", external_id="GP-0001").count() == 1
+
+
+@pytest.mark.parametrize(("role", "shown"), [("command_center", True), ("analyst", False), (None, False)])
+def test_the_description_is_shown_only_to_the_roles_the_catalog_allows(client, django_user_model, area, role, shown):
+    """Citizens write names and phones into descriptions: the API follows the catalog's field rule."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(f"reader-{role}")
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    client.force_login(user)
+    created = post(client, "/api/events", intake())
+    listed = client.get("/api/events").json()["results"][0]
+    detail = client.get(f"/api/events/{created.json()['id']}").json()
+    expected = "楼道堆放杂物，堵塞消防通道" if shown else None
+    assert (created.json()["description"], listed["description"], detail["description"]) == (expected,) * 3
 
 
 def test_same_external_id_on_another_channel_is_another_event(api, area):
@@ -186,6 +202,14 @@ BIG = "路" * 102_400
         (
             intake(reported_at="2026-13-45T08:00:00"),
             "reported_at: must be an ISO 8601 date-time, got '2026-13-45T08:00:00'",
+        ),
+        (
+            intake(reported_at="0001-01-01T00:00:00+08:00"),
+            "reported_at: must lie between the years 1900 and 2100, got 1",
+        ),
+        (
+            intake(reported_at="1999-12-31T08:00:00+08:00"),
+            "reported_at: lies before 2000-01-01 (1999-12-31T08:00:00+08:00)",
         ),
         (intake(external_id="x" * 65), "external_id: must be at most 64 characters, got 65"),
         (intake(reporter="张三"), "reporter: must be a JSON object, got a string"),

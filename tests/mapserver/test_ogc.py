@@ -303,3 +303,16 @@ def test_gdal_ogcapi_driver_lists_collections_and_reads_features(live_server, dj
     assert "POINT (" in features
     filtered = ogrinfo("addresses", "-where", "road = '西路'")
     assert filtered.count("OGRFeature(addresses)") == ADDRESSES // 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/ogc/collections/units/items/\u00b2", 404),
+        ("/ogc/collections/events/items?datetime=9999-12-31", 400),
+    ],
+)
+def test_unicode_digits_and_far_dates_are_client_errors(admin_client, path, status):
+    """'²' passes str.isdigit() but not int(); year 9999 overflows a day's end: neither is a 500."""
+    assert admin_client.get(path).status_code == status

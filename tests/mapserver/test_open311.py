@@ -30,7 +30,12 @@ def swagger(shared_data) -> dict:
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user("intake", "intake@example.org", "intake-password")
+    """A command-center account: it may read the citizens' free text (descriptions, notes)."""
+    from django.contrib.auth.models import Group
+
+    account = django_user_model.objects.create_user("intake", "intake@example.org", "intake-password")
+    account.groups.add(Group.objects.get_or_create(name="command_center")[0])
+    return account
 
 
 @pytest.fixture
@@ -327,3 +332,20 @@ def test_bad_input_gets_a_georeport_error(api, method, path, fields, status, des
     else:
         assert response.json() == [{"code": status, "description": description}]
     assert not Event.objects.exists()
+
+
+def test_an_analyst_reads_requests_without_the_citizens_free_text(api, user, client, django_user_model):
+    """Descriptions and status notes follow the catalog's rule: an analyst gets them empty."""
+    from django.contrib.auth.models import Group
+
+    posted = api.post(
+        "/open311/v2/requests.json",
+        {"service_code": "hazard.fire", "lat": "36.065", "long": "103.832", "description": "张三 13912345678 楼道堆物"},
+    )
+    request_id = posted.json()[0]["service_request_id"]
+    analyst = django_user_model.objects.create_user("analyst-311")
+    analyst.groups.add(Group.objects.get_or_create(name="analyst")[0])
+    client.force_login(analyst)
+    body = client.get(f"/open311/v2/requests/{request_id}.json").json()[0]
+    assert (body["description"], body["status_notes"]) == ("", "")
+    assert "13912345678" not in client.get("/open311/v2/requests.json").content.decode()

@@ -132,3 +132,13 @@ def test_bad_requests(superuser_client, tiny_city, path, query, status, message)
 
 def test_anonymous_is_401(client, db):
     assert client.get(f"/exports/grid/{SMALL}.html").status_code == 401
+
+
+def test_names_from_imported_files_stay_text_in_the_tooltips():
+    """A unit or grid name carrying markup is escaped before folium puts it into the page."""
+    from basemaps.printmap import _escaped
+
+    assert _escaped({"name": '<img src=x onerror="alert(1)">', "count": 3}) == {
+        "name": "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;",
+        "count": 3,
+    }
