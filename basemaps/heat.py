@@ -289,10 +289,16 @@ def colourise(surface: np.ndarray, *, reference: float) -> np.ndarray:
     """RGBA pixels (``uint8``, height × width × 4) of a heat surface on the shared scale: the
     value over ``reference`` picks a ramp colour (above it, the top colour); zero is transparent.
 
+    Values round to the nearest of the 255 steps, so the blur's far tail (under half a step) stays
+    transparent: rounding it up drew the square support of the truncated kernel as a faint frame
+    around every point, plain to see on the dark wall.
+
     >>> colourise(np.array([[0.0, 0.5, 2.0]]), reference=1.0)[0, :, 3].tolist()
     [0, 230, 230]
+    >>> colourise(np.array([[0.4 / 255, 0.6 / 255]]), reference=1.0)[0, :, 3].tolist()
+    [0, 36]
     """
-    level = np.ceil(np.clip(surface * (255.0 / reference), 0.0, 255.0)).astype(np.uint8)
+    level = np.rint(np.clip(surface * (255.0 / reference), 0.0, 255.0)).astype(np.uint8)
     return RAMP[level]
 
 

@@ -8,7 +8,8 @@ with the stylesheet's images as data URIs. There is no tile layer (no basemap wo
 inside a single file); the outlines are drawn strongly instead.
 
 Points are read through the layer catalog (``units``, ``events``) with only non-personal fields;
-the counts are SQL ``count(*)`` over the rows' link columns.
+the counts are SQL ``count(*)`` over the rows' link columns. Points and counts are those of the
+reader's data scope (:mod:`layers.scope`); the outlines are reference data, drawn whole.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import folium
 
 from layers.catalog import layer_get
 from layers.models import Dwelling, Event, Grid, Person, Region, Unit
+from layers.scope import Scope
 from layers.services.events import OPEN_STATUSES
 
 #: Most points of one kind drawn on a map; the summary box still counts them all.
@@ -43,7 +45,9 @@ class PrintArea:
     """What a print map covers: one grid or one street / community region.
 
     ``scope`` is an SQL condition on the alias ``t`` of a link-carrying table (with its
-    ``params``); ``lookup`` is the same scope as ORM keyword arguments, for the counts.
+    ``params``); ``lookup`` is the same scope as ORM keyword arguments, for the counts;
+    ``grids_sql`` (with ``grids_params``) keeps the area's small grids (rows ``t`` of
+    ``layers_grid``). None of them is the reader's data scope, which is applied on top.
     """
 
     code: str
@@ -54,6 +58,8 @@ class PrintArea:
     scope: str
     params: tuple
     lookup: dict
+    grids_sql: str
+    grids_params: tuple
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ def print_area_get(*, code: str) -> PrintArea | None:
             scope="t.grid_id = ANY(%s)",
             params=(small_ids,),
             lookup={"grid_id__in": small_ids},
+            grids_sql="t.id = ANY(%s)",
+            grids_params=(small_ids,),
         )
     region = (
         Region.objects.filter(code=code, level__in=("street", "community"))
@@ -115,23 +123,43 @@ def print_area_get(*, code: str) -> PrintArea | None:
         scope=f"t.{region.level}_id = %s",
         params=(region.id,),
         lookup={f"{region.level}_id": region.id},
+        grids_sql=(
+            "t.community_id = %s"
+            if region.level == "community"
+            else "t.community_id IN (SELECT c.id FROM layers_region c WHERE c.parent_id = %s)"
+        ),
+        grids_params=(region.id,),
     )
 
 
-def print_summary(*, area: PrintArea) -> PrintSummary:
-    """Counts of the rows linked to the area (all of them, not only the points drawn)."""
+def print_area_readable(*, area: PrintArea, scope: Scope) -> bool:
+    """Whether a reader with ``scope`` may print the area: at least one of its small grids lies
+    in the scope (the page then shows only the scope's part of it)."""
+    if scope.is_city:
+        return True
+    in_scope, params = scope.grids("t")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM layers_grid t WHERE t.level = 'small' AND ({area.grids_sql}) AND {in_scope})",
+            [*area.grids_params, *params],
+        )
+        return cursor.fetchone()[0]
+
+
+def print_summary(*, area: PrintArea, scope: Scope) -> PrintSummary:
+    """Counts of the rows linked to the area in ``scope`` (all of them, not only the points drawn)."""
     return PrintSummary(
-        residents=Person.objects.filter(**area.lookup).count(),
-        dwellings=Dwelling.objects.filter(**area.lookup).count(),
-        units=Unit.objects.filter(**area.lookup).count(),
-        open_events=Event.objects.filter(**area.lookup, status__in=OPEN_STATUSES).count(),
+        residents=Person.objects.filter(scope.q(), **area.lookup).count(),
+        dwellings=Dwelling.objects.filter(scope.q(), **area.lookup).count(),
+        units=Unit.objects.filter(scope.q(), **area.lookup).count(),
+        open_events=Event.objects.filter(scope.q(), **area.lookup, status__in=OPEN_STATUSES).count(),
     )
 
 
-def print_points(*, area: PrintArea, layer_id: str, roles: list[str], superuser: bool) -> dict:
+def print_points(*, area: PrintArea, layer_id: str, roles: list[str], superuser: bool, scope: Scope) -> dict:
     """A GeoJSON FeatureCollection of at most MAX_POINTS points of a catalog point layer inside
-    the area (events: open ones only), with the tooltip fields the reader may read. Empty when
-    the reader may not read the layer."""
+    the area and the reader's ``scope`` (events: open ones only), with the tooltip fields the
+    reader may read. Empty when the reader may not read the layer."""
     layer = layer_get(layer_id)
     empty = {"type": "FeatureCollection", "features": []}
     if layer is None or not layer.readable_by(roles, superuser=superuser):
@@ -139,8 +167,9 @@ def print_points(*, area: PrintArea, layer_id: str, roles: list[str], superuser:
     readable = {f.name: f for f in layer.fields_for(roles, superuser=superuser)}
     fields = [readable[name] for name in POINT_FIELDS[layer_id] if name in readable]
     properties = ", ".join(f"'{f.name}', ({f.sql})::text" for f in fields)
-    where = [layer.where, area.scope]
-    params: list = list(area.params)
+    in_scope, scope_params = scope.condition(layer)
+    where = [layer.where, area.scope, in_scope]
+    params: list = [*area.params, *scope_params]
     if layer_id == "events":
         where.append("t.status = ANY(%s)")
         params.append([str(s) for s in OPEN_STATUSES])
@@ -243,11 +272,12 @@ def _summary_box(area: PrintArea, summary: PrintSummary, drawn: dict[str, int]) 
 </div>"""
 
 
-def print_map_html(*, area: PrintArea, roles: list[str], superuser: bool) -> str:
-    """The self-contained HTML page of the area's print map."""
-    summary = print_summary(area=area)
+def print_map_html(*, area: PrintArea, roles: list[str], superuser: bool, scope: Scope) -> str:
+    """The self-contained HTML page of the area's print map, with the points and counts of the
+    reader's ``scope``."""
+    summary = print_summary(area=area, scope=scope)
     points = {
-        layer_id: print_points(area=area, layer_id=layer_id, roles=roles, superuser=superuser)
+        layer_id: print_points(area=area, layer_id=layer_id, roles=roles, superuser=superuser, scope=scope)
         for layer_id in POINT_FIELDS
     }
     fmap = OfflineMap(location=None, tiles=None, control_scale=True, zoom_start=15)

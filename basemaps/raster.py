@@ -7,6 +7,7 @@ outlines drawn with Pillow from pixel coordinates the database computed.
 
 from __future__ import annotations
 
+import gzip
 import io
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -17,9 +18,12 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 from PIL import Image, ImageDraw
+from pmtiles.reader import Reader as PmtilesReader
+from pmtiles.tile import Compression, MagicNumberNotFound, SpecVersionUnsupported, TileType
 
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.io import MemoryFile
 from rasterio.vrt import WarpedVRT
 
 from .tiles import TILE_PIXELS, tile_bounds, tile_count
@@ -75,6 +79,83 @@ def mbtiles_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
     finally:
         connection.close()
     return bytes(row[0]) if row else None
+
+
+# --- GeoTIFF out ---------------------------------------------------------------------------------
+
+
+def geotiff_bytes(
+    surface: np.ndarray, *, west: float, north: float, resolution: float, crs: str, description: str
+) -> bytes:
+    """A single-band float32 GeoTIFF (deflate) of ``surface`` (rows from the north) whose
+    north-west corner is ``west, north`` and whose square pixels are ``resolution`` CRS units."""
+    with MemoryFile() as memory:
+        with memory.open(
+            driver="GTiff",
+            width=surface.shape[1],
+            height=surface.shape[0],
+            count=1,
+            dtype="float32",
+            crs=crs,
+            transform=Affine.translation(west, north) @ Affine.scale(resolution, -resolution),
+            nodata=-1.0,
+            compress="deflate",
+        ) as dataset:
+            dataset.write(surface.astype(np.float32), 1)
+            dataset.set_band_description(1, description)
+        return memory.read()
+
+
+# --- PMTiles ------------------------------------------------------------------------------------
+
+#: PMTiles tile types → (URL extension, Content-Type).
+PMTILES_TYPES = {
+    TileType.PNG: ("png", "image/png"),
+    TileType.JPEG: ("jpg", "image/jpeg"),
+    TileType.WEBP: ("webp", "image/webp"),
+    TileType.MVT: ("pbf", "application/vnd.mapbox-vector-tile"),
+}
+
+
+def pmtiles_header(path: Path) -> dict:
+    """The archive's header (tile type, compression, zooms); :func:`pmtiles_check` says first
+    whether the file is a PMTiles v3 archive."""
+    with open(path, "rb") as file:
+        return PmtilesReader(lambda offset, length: _read_at(file, offset, length)).header()
+
+
+def pmtiles_check(path: Path) -> str:
+    """What is wrong with the file as a PMTiles basemap, or ``""``."""
+    try:
+        header = pmtiles_header(path)
+    except SpecVersionUnsupported:
+        return "is a PMTiles archive of another version; version 3 is supported"
+    except (MagicNumberNotFound, UnicodeDecodeError, IndexError, ValueError):
+        return "is not a PMTiles archive (no PMTiles v3 header)"
+    if header["tile_type"] not in PMTILES_TYPES:
+        return f"holds {header['tile_type'].name} tiles; PNG, JPEG, WebP or MVT are served"
+    return ""
+
+
+def pmtiles_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
+    """The stored tile at XYZ ``z/x/y`` (PMTiles addresses tiles as XYZ), uncompressed, or None.
+
+    Tiles stored gzip-compressed (usual for vector tiles) are inflated here, so the response
+    needs no Content-Encoding a client might not expect on a tile."""
+    with open(path, "rb") as file:
+        reader = PmtilesReader(lambda offset, length: _read_at(file, offset, length))
+        data = reader.get(z, x, y)
+        if data is None:
+            return None
+        if reader.header()["tile_compression"] == Compression.GZIP:
+            return gzip.decompress(data)
+        return bytes(data)
+
+
+def _read_at(file, offset: int, length: int) -> bytes:
+    # Positioned reads of the few directory and tile ranges a lookup needs, not the whole archive.
+    file.seek(offset)
+    return file.read(length)
 
 
 # --- GeoTIFF ------------------------------------------------------------------------------------

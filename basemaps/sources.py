@@ -7,9 +7,10 @@ Kinds:
 - ``xyz``: a URL template on someone else's server (Tianditu with a key, OSM). The server only
   hands the template to the client; it never proxies and never goes on the internet itself.
 - ``mbtiles``: a local MBTiles file, served at ``/basemaps/<name>/<z>/<x>/<y>.<format>``.
+- ``pmtiles``: a local PMTiles (v3) archive, served the same way (raster or vector tiles).
 - ``geotiff``: an orthophoto (drone imagery) tiled on the fly with rasterio windowed reads.
 
-(PMTiles is not supported yet.) Raster files are opened only by :mod:`basemaps.raster`.
+Tile archives and raster files are opened only by :mod:`basemaps.raster`.
 Every entry is checked at start-up by :func:`basemaps_check` (a Django system check), so a bad
 entry stops ``manage.py check``/``runserver`` with a message naming it.
 """
@@ -201,6 +202,27 @@ class MbtilesBasemap(FileBasemap):
         if found not in raster.MBTILES_FORMATS:
             return [f"unsupported MBTiles format {found!r} in {path}"]
         return []
+
+
+@kind("pmtiles")
+@dataclass(frozen=True)
+class PmtilesBasemap(FileBasemap):
+    """Tiles stored in a local PMTiles v3 archive (one file, tiles addressed as XYZ)."""
+
+    @property
+    def extension(self) -> str:
+        return raster.PMTILES_TYPES[raster.pmtiles_header(self.path)["tile_type"]][0]
+
+    def tile(self, z: int, x: int, y: int) -> Tile | None:
+        data = raster.pmtiles_tile(self.path, z, x, y)
+        if data is None:
+            return None
+        return Tile(data, raster.PMTILES_TYPES[raster.pmtiles_header(self.path)["tile_type"]][1])
+
+    @classmethod
+    def file_errors(cls, path: Path) -> list[str]:
+        problem = raster.pmtiles_check(path)
+        return [f"{path} {problem}"] if problem else []
 
 
 @kind("geotiff")

@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from tqdm import tqdm
 
+from layers.audit import audit_record
+
 from .report import ImportReport, StrictStop
 from .sources import SourceError
 
@@ -98,6 +100,16 @@ def run_import(
                 importer.write(clean, report)
                 if not commit:
                     raise _DryRun
+                # In the import's own transaction: the entry exists exactly when the rows do.
+                audit_record(
+                    action="import",
+                    target=f"import:{importer.kind}",
+                    detail={
+                        "file": path.name,
+                        "strict": strict,
+                        "counts": {**report.counts, "rejected": report.rejected_rows},
+                    },
+                )
         except _DryRun:
             pass
     except StrictStop as stop:

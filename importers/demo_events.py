@@ -428,7 +428,11 @@ def demo_events_write(
                 raise DemoEventsError(f"{others[0][0]:,} events are not demo events; refusing to replace them")
             # Deferred foreign-key checks pending in this transaction would block the TRUNCATE.
             execute("SET CONSTRAINTS ALL IMMEDIATE")
-            execute("TRUNCATE layers_eventtransition, layers_event, layers_eventcluster")
+            # Their photos and idempotency keys belong to the demo events and go with them.
+            execute(
+                "TRUNCATE layers_eventtransition, layers_event, layers_eventcluster, layers_eventphoto, "
+                "layers_idempotencykey"
+            )
             execute("SET CONSTRAINTS ALL DEFERRED")
         step("events")
         ids = [pk for (pk,) in fetch(

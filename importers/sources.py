@@ -3,7 +3,8 @@
 Tables (CSV, XLSX) become pandas frames of strings with the file's own row numbers; vector
 files (GeoJSON, Shapefile, GeoPackage) become GeoDataFrames in the CRS they declare. Everything
 downstream takes frames, never paths. Problems with a whole file raise :class:`SourceError`
-naming the file.
+naming the file. Archives (zipped Shapefiles, XLSX workbooks) are checked before they are opened
+(:func:`check_archive`: no zip bombs, no member names that climb out).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from django.conf import settings
 from pyarrow import compute as pa_compute
 from pyarrow import csv as pa_csv
 
@@ -143,6 +147,8 @@ def _first_ragged_line(text: str, delimiter: str, expected: int) -> int | None:
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
+    if zipfile.is_zipfile(path):  # a workbook is a zip archive; anything else fails just below
+        check_archive(path)
     try:
         frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
     except Exception as error:  # openpyxl raises many types for a damaged workbook
@@ -180,6 +186,8 @@ def read_features(path: Path | str, *, layer: str | None = None, assume_crs: str
         raise SourceError(path, "no such file")
     if path.stat().st_size == 0:
         raise SourceError(path, "the file is empty")
+    if path.suffix.lower() == ".zip":
+        check_archive(path)
     try:
         frame = gpd.read_file(path, layer=layer, engine="pyogrio")
     except pyogrio.errors.DataSourceError as error:
@@ -201,3 +209,64 @@ def read_features(path: Path | str, *, layer: str | None = None, assume_crs: str
         raise SourceError(path, f"unknown CRS {frame.crs} ({error})") from error
     frame[ROW] = range(1, len(frame) + 1)
     return frame
+
+
+# --- archives -------------------------------------------------------------------------------------
+
+#: Members at most this large (bytes) are not judged by their compression ratio: tiny text files
+#: compress far better than data and harm nobody.
+RATIO_FLOOR_BYTES = 1024 * 1024
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def _member_escapes(name: str) -> bool:
+    """Whether a member name is absolute or climbs out of the folder it is unpacked into.
+
+    >>> names = ("grids/a.shp", "../a.shp", "/etc/passwd", "a/../../b", "C:/x.shp", "a\\\\..\\\\..\\\\b", "a..b.shp")
+    >>> [_member_escapes(name) for name in names]
+    [False, True, True, True, True, True, False]
+    """
+    parts = name.replace("\\", "/")
+    if parts.startswith("/") or _DRIVE.match(parts):
+        return True
+    depth = 0
+    for part in parts.split("/"):
+        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+        if depth < 0:
+            return True
+    return False
+
+
+def check_archive(path: Path | str) -> None:
+    """Refuse, naming the file, a zip archive (a zipped Shapefile, an XLSX workbook) that is not
+    safe to open: a member name that is absolute or climbs out with "..", more than
+    ``MINQING_ARCHIVE_MAX_MEMBERS`` members, more than ``MINQING_ARCHIVE_MAX_BYTES`` once
+    uncompressed, or a member over 1 MiB that expands more than ``MINQING_ARCHIVE_MAX_RATIO``
+    times (a zip bomb). Judged from the archive's directory, before anything is unpacked; the
+    readers then stop at each member's declared size (Python's zipfile and GDAL's /vsizip/ check
+    it), so a directory that lies does not get past them either."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise SourceError(path, f"not a readable zip archive ({error})") from error
+    most = settings.MINQING_ARCHIVE_MAX_MEMBERS
+    if len(members) > most:
+        raise SourceError(path, f"the archive holds {len(members):,} members; at most {most:,} are accepted")
+    ratio, total = settings.MINQING_ARCHIVE_MAX_RATIO, 0
+    for member in members:
+        if _member_escapes(member.filename):
+            raise SourceError(
+                path, f"member {member.filename[:100]!r} has an absolute path or climbs out with '..'; refused"
+            )
+        total += member.file_size
+        if member.file_size > RATIO_FLOOR_BYTES and member.file_size > ratio * max(member.compress_size, 1):
+            raise SourceError(
+                path,
+                f"member {member.filename[:100]!r} expands from {member.compress_size:,} to {member.file_size:,} "
+                f"bytes (more than {ratio:g} times): refused as a possible zip bomb",
+            )
+    limit = settings.MINQING_ARCHIVE_MAX_BYTES
+    if total > limit:
+        raise SourceError(path, f"the archive expands to {total:,} bytes; at most {limit:,} are accepted")

@@ -8,6 +8,10 @@ page (estimated counts) and join what a list shows in the same query.
 
 Links to grids and regions are derived from the geometry (:mod:`layers.services.linking`): they
 are shown read-only and recomputed for the saved row.
+
+A staff user narrowed to part of the city (:mod:`layers.scope`) sees, searches and opens only the
+registry rows, events, clusters and grids of their scope (another row's page answers as a missing
+one). Scopes themselves are edited here, by superusers only.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from django.utils.safestring import SafeString
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 
 from . import personal, selectors
+from .audit import current_request
 from .models import (
     Address,
+    AuditEntry,
     BoundaryVersion,
     Building,
     Category,
@@ -40,10 +46,12 @@ from .models import (
     Grid,
     KeywordRule,
     Person,
+    ReaderScope,
     Region,
     SlaRule,
     Unit,
 )
+from .scope import Scope, scope_for_user
 from .services import linking
 from .services.events import event_act
 from .services.grids import grid_redraw
@@ -66,7 +74,21 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class BigTableAdmin(LeafletGeoAdmin):
+class ScopedAdmin(admin.ModelAdmin):
+    """An admin whose rows are narrowed to the staff user's data scope: every list, search,
+    change page and raw-id popup reads :meth:`get_queryset`."""
+
+    def get_queryset(self, request: HttpRequest):
+        queryset = super().get_queryset(request)
+        scope = scope_for_user(request.user.pk)
+        return queryset if scope.is_city else self.in_scope(queryset, scope)
+
+    def in_scope(self, queryset, scope: Scope):
+        """The rows of ``queryset`` in ``scope``: registry-linked rows by their link columns."""
+        return queryset.filter(scope.q())
+
+
+class BigTableAdmin(ScopedAdmin, LeafletGeoAdmin):
     """Shared settings of the admins over tables of city scale."""
 
     paginator = EstimatedCountPaginator
@@ -131,7 +153,7 @@ def _redraw_date(valid_from: dt.date | None, given: bool) -> dt.date:
 
 
 @admin.register(Grid)
-class GridAdmin(LeafletGeoAdmin):
+class GridAdmin(ScopedAdmin, LeafletGeoAdmin):
     form = GridForm
     list_display = ("code", "name", "level", "parent", "community", "worker", "valid_from")
     list_filter = ("level",)
@@ -151,6 +173,9 @@ class GridAdmin(LeafletGeoAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             linking.relink_area(obj.boundary.envelope.wkt)
+
+    def in_scope(self, queryset, scope: Scope):
+        return queryset.filter(scope.grid_q())
 
 
 class _BoundaryMap(LeafletAdminWidget):
@@ -172,7 +197,11 @@ class BoundaryVersionAdmin(admin.ModelAdmin):
     @admin.display(description="边界 Boundary")
     def boundary_map(self, obj: BoundaryVersion) -> SafeString:
         # A view-only admin would print the polygon as WKT; draw it on a non-editable map.
-        return _BoundaryMap().render("boundary", obj.boundary, attrs={"id": "id_boundary"})
+        widget = _BoundaryMap()
+        # The widget's inline script carries the response's CSP nonce (mapserver.security).
+        request = current_request()
+        widget.csp_nonce = getattr(request, "csp_nonce", None)
+        return widget.render("boundary", obj.boundary, attrs={"id": "id_boundary"})
 
     @property
     def media(self) -> Media:
@@ -381,3 +410,87 @@ class EventClusterAdmin(BigTableAdmin):
     list_filter = ("category__family",)
     list_select_related = ("category",)
     raw_id_fields = ("category",)
+
+    def in_scope(self, queryset, scope: Scope):
+        # A cluster carries no links of its own: it is in scope when one of its events is.
+        return queryset.filter(pk__in=Event.objects.filter(scope.q()).values("cluster_id"))
+
+
+class ReaderScopeForm(forms.ModelForm):
+    """A scope names what its level asks for and nothing else: the city nothing, a region level
+    regions of that level, the level 'grids' grids."""
+
+    class Meta:
+        model = ReaderScope
+        fields = ("user", "level", "regions", "grids", "note")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        level, regions, grids = data.get("level"), data.get("regions"), data.get("grids")
+        if level is None:
+            return data
+        wanted = ReaderScope.REGION_LEVEL.get(level)
+        wrong = [r for r in regions or () if r.level != wanted]
+        if wanted is None and regions:
+            self.add_error("regions", f"范围层级为 {level} 时不选区划 (regions do not go with the level {level!r})")
+        elif wrong:
+            names = ", ".join(str(r) for r in wrong)
+            self.add_error("regions", f"范围层级为 {level} 时只能选 {wanted} 区划 (not a {wanted}: {names})")
+        if wanted and not regions:
+            self.add_error("regions", f"请选择至少一个{wanted}区划 (choose at least one {wanted})")
+        if level == ReaderScope.Level.GRIDS and not grids:
+            self.add_error("grids", "请选择至少一个网格 (choose at least one grid)")
+        if level != ReaderScope.Level.GRIDS and grids:
+            self.add_error("grids", f"范围层级为 {level} 时不选网格 (grids only go with the level 'grids')")
+        return data
+
+
+@admin.register(ReaderScope)
+class ReaderScopeAdmin(admin.ModelAdmin):
+    """Who reads which part of the city. Changing a scope changes what a user may read, so only
+    superusers see or edit scopes; a change reaches the map within MINQING_READER_ROLES_SECONDS."""
+
+    form = ReaderScopeForm
+    list_display = ("user", "level", "areas", "note", "updated_at")
+    list_filter = ("level",)
+    search_fields = ("user__username", "note")
+    autocomplete_fields = ("user", "regions", "grids")
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("user").prefetch_related("regions", "grids")
+
+    @admin.display(description="区划/网格 Areas")
+    def areas(self, obj: ReaderScope) -> str:
+        return ", ".join([r.code for r in obj.regions.all()] + [g.code for g in obj.grids.all()]) or "—"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    has_add_permission = has_module_permission
+    has_change_permission = has_view_permission
+    has_delete_permission = has_view_permission
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only for holders of ``layers.view_auditentry`` (administrators): the
+    database refuses changes anyway. ``manage.py verify_audit_log`` checks its chain."""
+
+    list_display = ("seq", "at", "actor", "action", "target")
+    list_filter = ("action",)
+    search_fields = ("actor", "target")
+    date_hierarchy = "at"
+    readonly_fields = ("seq", "at", "actor_id", "actor", "action", "target", "detail", "prev_hash", "hash")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

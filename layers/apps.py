@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class LayersConfig(AppConfig):
     name = "layers"
     verbose_name = "民情地图数据 Layers"
+
+    def ready(self) -> None:
+        # Permission changes (groups, permissions, superuser/staff flags, scopes) are audited.
+        from . import audit
+
+        audit.connect_signals()

@@ -6,18 +6,23 @@ data, where its rows come from (a FROM clause with the alias ``t``), its geometr
 with who may read them, its zoom range, its filters and its style; the tile, OGC and export code
 read only this description and never name a table themselves.
 
+Every layer that holds registry rows, events or per-grid aggregates declares its ``scope`` rule,
+so each surface narrows it to the reader's data scope the same way (:mod:`layers.scope`).
+
 Personal data never appears in a layer as points: the registry's persons are published only
 as counts per grid (``grid_stats``); addresses, units and buildings carry no personal fields.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
+
+from layers.memo import Remembered
+from layers.scope import ScopeRule
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,10 @@ class Field:
     title: str  # Chinese
     title_en: str
     roles: frozenset[str] | None = None
+    #: Personal data (``sql`` yields its AES-GCM ciphertext): never in tiles, OGC items or an
+    #: export by default; only decrypted in an export by a holder of
+    #: ``layers.export_personal_data`` who names a purpose (audited, mapserver/views/exports.py).
+    personal: bool = False
 
     def readable_by(self, roles: Iterable[str], *, superuser: bool = False) -> bool:
         return superuser or self.roles is None or bool(self.roles & set(roles))
@@ -74,10 +83,19 @@ class Layer:
     style: dict = field(default_factory=dict)
     #: Roles that may read the layer at all (``None``: every authenticated reader).
     roles: frozenset[str] | None = None
+    #: How the reader's data scope narrows the rows (:mod:`layers.scope`); ``None``: reference
+    #: data (region and grid outlines) that every reader sees whole.
+    scope: ScopeRule | None = None
 
     def fields_for(self, roles: Iterable[str], *, superuser: bool = False) -> tuple[Field, ...]:
+        """The fields these roles may read, personal fields never among them."""
         roles = set(roles)
-        return tuple(f for f in self.fields if f.readable_by(roles, superuser=superuser))
+        return tuple(f for f in self.fields if not f.personal and f.readable_by(roles, superuser=superuser))
+
+    @property
+    def personal_fields(self) -> tuple[Field, ...]:
+        """The personal fields, left out unless an export is authorised and has a purpose."""
+        return tuple(f for f in self.fields if f.personal)
 
     def readable_by(self, roles: Iterable[str], *, superuser: bool = False) -> bool:
         return superuser or self.roles is None or bool(self.roles & set(roles))
@@ -100,7 +118,15 @@ def layer_get(layer_id: str) -> Layer | None:
     return REGISTRY.get(layer_id)
 
 
-_versions: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}
+#: The statement behind :func:`data_version` (psycopg placeholders); the async tile server runs
+#: it too, through its own driver.
+DATA_VERSION_SQL = """SELECT string_agg(concat_ws(':', c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del), ','
+                             ORDER BY c.relname)
+                      FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+                      WHERE c.relname = ANY(%s)"""
+
+#: Data versions per (database, tables), shared by every surface of this process.
+DATA_VERSIONS: Remembered[str] = Remembered(lambda: settings.MINQING_DATA_VERSION_SECONDS)
 
 
 def data_version(layer: Layer) -> str:
@@ -115,25 +141,13 @@ def data_version(layer: Layer) -> str:
     if not layer.tables:
         return "static"
     key = (connection.settings_dict["NAME"], layer.tables)
-    now = time.monotonic()
-    remembered = _versions.get(key)
-    if remembered and now - remembered[0] < settings.MINQING_DATA_VERSION_SECONDS:
-        return remembered[1]
-    version = _read_data_version(layer)
-    _versions[key] = (now, version)
+    version = DATA_VERSIONS.get(key)
+    if version is None:
+        with connection.cursor() as cursor:
+            cursor.execute(DATA_VERSION_SQL, [list(layer.tables)])
+            version = cursor.fetchone()[0] or "empty"
+        DATA_VERSIONS.put(key, version)
     return version
-
-
-def _read_data_version(layer: Layer) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT string_agg(concat_ws(':', c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del), ','
-                                 ORDER BY c.relname)
-               FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
-               WHERE c.relname = ANY(%s)""",
-            [list(layer.tables)],
-        )
-        return cursor.fetchone()[0] or "empty"
 
 
 # --- the layers -------------------------------------------------------------------------------
@@ -194,6 +208,8 @@ for _level, _zh, _min in (("large", "大网格", 10), ("medium", "中网格", 12
 #: pages without the field pay nothing. These layers list ``layers_grid`` in ``tables``: renaming
 #: a grid changes their rows' grid code.
 _GRID_JOIN = " LEFT JOIN layers_grid g ON g.id = t.grid_id"
+#: Registry rows and events: narrowed by their own link columns (alias t).
+_LINKED = ScopeRule("linked")
 _LINKS = (
     Field("district_code", "t.district_code", "string", "区县编码", "district code"),
     Field("grid_code", "g.code", "string", "小网格编码", "small grid code"),
@@ -202,6 +218,7 @@ _LINKS = (
 register(
     Layer(
         id="compounds",
+        scope=_LINKED,
         title="小区",
         title_en="Compounds",
         description="居民小区（网格细胞）。Residential compounds inside small grids.",
@@ -217,6 +234,7 @@ register(
 register(
     Layer(
         id="buildings",
+        scope=_LINKED,
         title="实有房屋",
         title_en="Buildings",
         description="房屋轮廓。Building footprints.",
@@ -237,6 +255,7 @@ register(
 register(
     Layer(
         id="addresses",
+        scope=_LINKED,
         title="标准地址",
         title_en="Standard addresses",
         description="一标三实标准地址（门牌与户室）。Standard addresses.",
@@ -258,6 +277,7 @@ register(
 register(
     Layer(
         id="units",
+        scope=_LINKED,
         title="实有单位",
         title_en="Units",
         description="企业、机关、社会组织等实有单位。Businesses and organisations.",
@@ -287,10 +307,32 @@ _EVENT_FILTERS = (
     Filter("status", "t.status = %s", "choice", "状态", _EVENT_STATUSES),
     Filter("since", "t.received_at >= %s", "datetime", "接收时间起（含）"),
     Filter("until", "t.received_at < %s", "datetime", "接收时间止（不含）"),
+    # Region and grid codes through the link columns, as the event list and the statistics read
+    # them; each code is looked up once (uncorrelated subqueries), not per row. An unknown code
+    # matches nothing.
+    Filter(
+        "region",
+        """t.district_code = %s
+           OR t.street_id = (SELECT r.id FROM layers_region r WHERE r.code = %s AND r.level = 'street')
+           OR t.community_id = (SELECT r.id FROM layers_region r WHERE r.code = %s AND r.level = 'community')
+           OR t.district_code IN (SELECT d.code FROM layers_region d JOIN layers_region c ON c.id = d.parent_id
+                                  WHERE c.code = %s AND c.level = 'city')""",
+        "code",
+        "行政区划编码：区县、街道或社区（12位）",
+    ),
+    Filter(
+        "grid",
+        """t.grid_id = (SELECT g.id FROM layers_grid g WHERE g.code = %s AND g.level = 'small')
+           OR t.grid_medium_id = (SELECT g.id FROM layers_grid g WHERE g.code = %s AND g.level = 'medium')
+           OR t.grid_large_id = (SELECT g.id FROM layers_grid g WHERE g.code = %s AND g.level = 'large')""",
+        "code",
+        "网格编码：小、中或大网格",
+    ),
 )
 register(
     Layer(
         id="events",
+        scope=_LINKED,
         title="民情事件",
         title_en="Events",
         description="各渠道民情事件（反映人信息不发布）。Citizen events; reporter data is never published.",
@@ -307,6 +349,9 @@ register(
             Field("deadline", "t.deadline", "datetime", "办理时限", "deadline"),
             Field("district_code", "t.district_code", "string", "区县编码", "district code"),
             Field("description", "t.description", "string", "描述", "description", roles=_SENSITIVE_ROLES),
+            # The reporter's contact, for an authorised export with a purpose only (never published).
+            Field("reporter_name", "t.reporter_name_cipher", "string", "反映人", "reporter name", personal=True),
+            Field("reporter_phone", "t.reporter_phone_cipher", "string", "联系电话", "reporter phone", personal=True),
         ),
         filters=_EVENT_FILTERS,
         datetime_sql="t.received_at",
@@ -318,6 +363,7 @@ register(
 register(
     Layer(
         id="grid_stats",
+        scope=ScopeRule("grid"),
         title="网格统计",
         title_en="Grid statistics",
         description=(

@@ -64,3 +64,31 @@ class StaleVersion(DomainError):
             f"事件已被他人修改 (the event changed: version {current}, you sent {expected}); reload and retry",
             version=current,
         )
+
+
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` sent again with a different request: it names one request only."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key: 该幂等键已用于另一个请求 (the key {key!r} was already used with a different "
+            "request; send a new key for a new request, or the same body to retry)",
+            parameter="Idempotency-Key",
+        )
+
+
+class NotPermitted(DomainError):
+    """The user lacks the permission an action needs (403); the message names it."""
+
+    status = 403
+    code = "permission_denied"
+
+
+class RecordNotFound(DomainError):
+    """No such record, or none the user may see (404: the two are not told apart)."""
+
+    status = 404
+    code = "not_found"

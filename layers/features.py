@@ -1,8 +1,10 @@
 """Features of a catalog layer as GeoJSON, built in PostGIS: one page, one feature, or a stream.
 
-Every statement is composed from the layer's catalog description only (``source``, ``where``,
-``id_sql``, ``geometry_sql``, the fields' ``sql``) and the reader's fields; values always travel
-as parameters, so a filter value with SQL in it is only a value that matches nothing.
+Every statement is narrowed to the reader's data scope (:mod:`layers.scope`, as the layer's
+``scope`` rule says): ``scope`` is a required argument of every reader here, so no surface can
+forget it. Every statement is composed from the layer's catalog description only (``source``,
+``where``, ``id_sql``, ``geometry_sql``, the fields' ``sql``) and the reader's fields; values
+always travel as parameters, so a filter value with SQL in it is only a value that matches nothing.
 
 Paging is by keyset on the layer's id (``id > after ORDER BY id LIMIT n + 1``), never OFFSET: a
 page deep in a collection costs what the first one costs. ``numberMatched`` is not computed
@@ -17,9 +19,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
-from .catalog import Field, Filter, Layer
+from .catalog import Field, Filter, Layer, data_version
+from .scope import Scope
 
 #: Decimal places of coordinates in GeoJSON (7 ≈ 1 cm).
 PRECISION = 7
@@ -71,16 +75,17 @@ def feature_text_sql(layer: Layer, fields: Sequence[Field]) -> str:
 def selection_build(
     *,
     layer: Layer,
+    scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
     datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
     filters: Sequence[tuple[Filter, object]] = (),
     property_filters: Sequence[tuple[Field, object]] = (),
 ) -> Selection:
-    """The layer's rows that intersect ``bbox`` (WGS84), whose time lies in ``datetime_range``
-    (both ends inclusive, ``None`` open), that pass each layer filter and equal each property
-    value. The caller checks the layer has a time before passing a range."""
-    conditions = [f"({layer.where})", f"{layer.geometry_sql} IS NOT NULL"]
-    params: list = []
+    """The layer's rows in the reader's ``scope`` that intersect ``bbox`` (WGS84), whose time
+    lies in ``datetime_range`` (both ends inclusive, ``None`` open), that pass each layer filter
+    and equal each property value. The caller checks the layer has a time before passing a range."""
+    in_scope, params = scope.condition(layer)
+    conditions = [f"({layer.where})", f"{layer.geometry_sql} IS NOT NULL", in_scope]
     if bbox is not None:
         conditions.append(f"ST_Intersects({layer.geometry_sql}, ST_MakeEnvelope(%s, %s, %s, %s, 4326))")
         params += list(bbox)
@@ -107,6 +112,7 @@ def features_page(
     *,
     layer: Layer,
     fields: Sequence[Field],
+    scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
     datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
     filters: Sequence[tuple[Filter, object]] = (),
@@ -118,7 +124,12 @@ def features_page(
     an array; their count; and the id to continue after (``None`` on the last page). One
     statement: the page plus one row tells whether another page follows."""
     selection = selection_build(
-        layer=layer, bbox=bbox, datetime_range=datetime_range, filters=filters, property_filters=property_filters
+        layer=layer,
+        scope=scope,
+        bbox=bbox,
+        datetime_range=datetime_range,
+        filters=filters,
+        property_filters=property_filters,
     )
     keyset = f" AND {layer.id_sql} > %s" if after_id is not None else ""
     params = [*selection.params, *([after_id] if after_id is not None else [])]
@@ -138,9 +149,10 @@ def features_page(
     return f"[{text}]", returned, next_after
 
 
-def feature_get(*, layer: Layer, fields: Sequence[Field], feature_id: int) -> str | None:
-    """One feature's GeoJSON text, or ``None`` when the layer has no such id."""
-    selection = selection_build(layer=layer)
+def feature_get(*, layer: Layer, fields: Sequence[Field], scope: Scope, feature_id: int) -> str | None:
+    """One feature's GeoJSON text, or ``None`` when the layer has no such id in ``scope`` (a
+    feature outside the scope is not told apart from one that does not exist)."""
+    selection = selection_build(layer=layer, scope=scope)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {feature_sql(layer, fields)}::text {selection.from_where} AND {layer.id_sql} = %s",
@@ -154,6 +166,7 @@ def features_stream(
     *,
     layer: Layer,
     fields: Sequence[Field],
+    scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
     datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
     filters: Sequence[tuple[Filter, object]] = (),
@@ -164,7 +177,12 @@ def features_stream(
     ``batch`` rows at a time: memory stays flat whatever the layer's size. The features come
     in id order; each row arrives as finished Feature text, so Python only joins batches."""
     selection = selection_build(
-        layer=layer, bbox=bbox, datetime_range=datetime_range, filters=filters, property_filters=property_filters
+        layer=layer,
+        scope=scope,
+        bbox=bbox,
+        datetime_range=datetime_range,
+        filters=filters,
+        property_filters=property_filters,
     )
     sql = f"SELECT {feature_text_sql(layer, fields)} {selection.from_where} ORDER BY {layer.id_sql}"
     yield '{"type":"FeatureCollection","features":[\n'
@@ -194,10 +212,13 @@ def features_rows_sql(*, selection: Selection, fields: Sequence[Field], geometry
     )
 
 
-def layer_extent(*, layer: Layer) -> tuple[tuple[float, float, float, float] | None, tuple[str, str] | None]:
-    """The layer's bounding box (WGS84) and, for a layer with a time, its first and last instant
-    (ISO 8601, UTC); ``None`` for an empty layer. Callers cache it by data version."""
-    selection = selection_build(layer=layer)
+def layer_extent(
+    *, layer: Layer, scope: Scope
+) -> tuple[tuple[float, float, float, float] | None, tuple[str, str] | None]:
+    """The bounding box (WGS84) of the layer's rows in ``scope`` and, for a layer with a time,
+    their first and last instant (ISO 8601, UTC); ``None`` when there are none. Callers cache it
+    by data version and scope key."""
+    selection = selection_build(layer=layer, scope=scope)
     time = f"min({layer.datetime_sql}), max({layer.datetime_sql})" if layer.datetime_sql else "NULL, NULL"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -214,3 +235,18 @@ def layer_extent(*, layer: Layer) -> tuple[tuple[float, float, float, float] | N
             t1.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         )
     return bbox, interval
+
+
+def layer_extent_cached(
+    *, layer: Layer, scope: Scope
+) -> tuple[tuple[float, float, float, float] | None, tuple[str, str] | None]:
+    """:func:`layer_extent`, kept in the default cache until the layer's tables change.
+
+    The extent reads the whole layer (as the scope sees it); the scope key is part of the cache
+    key of a scoped layer, because an extent tells where the data lies."""
+    key = f"extent:{layer.id}:{data_version(layer)}:{scope.key if layer.scope else 'all'}"
+    extent = cache.get(key)
+    if extent is None:
+        extent = layer_extent(layer=layer, scope=scope)
+        cache.set(key, extent, 24 * 3600)
+    return extent

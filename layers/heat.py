@@ -9,6 +9,11 @@ blocks, one per occupied tile (a pyramid binned once at the top cached zoom and 
 downwards), so a tile is assembled by copying a few blocks, then blurred and coloured: its
 cost follows its area, not the number of points. The reference density of each zoom (the
 shared colour scale) is computed once from that array too.
+
+Every read is narrowed to the reader's data scope (:mod:`layers.scope`): the points, and so the
+colour scale, are those of the scope only, and the point sets are cached per scope key. A
+scoped reader's heat map therefore depends on no event outside their scope (not even through
+the colour scale); the city's scale is the command center's.
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ from django.db import connection
 
 from basemaps import heat
 from layers.catalog import data_version, layer_get
+from layers.scope import Scope
 
 #: Tiles at this zoom or below read the cached count blocks instead of querying. At z12 a city
 #: of ~100 km holds ~150 occupied blocks of 256 KB (about 40 MB); each zoom down a quarter of it.
 CACHE_MAX_ZOOM = 12
-#: Filter sets kept in memory at once (each up to a few hundred MB for ten million points).
-CACHE_ENTRIES = 4
+#: Point sets kept in memory at once: at most this many (filters × scopes) …
+CACHE_ENTRIES = 64
+#: … holding at most this many points together (a city-wide set of ten million points costs a
+#: few hundred MB with its blocks; a grid worker's a few kB, so many scopes fit beside the city's).
+CACHE_POINTS = 40_000_000
 FAMILIES = ("dispute", "hazard")
 
 #: One WKB point inside a multipoint: byte order, type, x, y.
@@ -82,10 +91,12 @@ _cache: OrderedDict[tuple, PointSet] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _condition(*, family: str, since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, list]:
-    """The WHERE clause (over the events layer's source) and its parameters."""
+def _condition(*, family: str, since: dt.datetime | None, until: dt.datetime | None, scope: Scope) -> tuple[str, list]:
+    """The WHERE clause (over the events layer's source) and its parameters: the layer's rows of
+    the family and time window, in ``scope``."""
     layer = layer_get("events")
-    clauses, values = [layer.where], []
+    in_scope, values = scope.condition(layer)
+    clauses = [layer.where, in_scope]
     for name, value in (("category", family), ("since", since), ("until", until)):
         if value is None:
             continue
@@ -95,11 +106,13 @@ def _condition(*, family: str, since: dt.datetime | None, until: dt.datetime | N
     return " AND ".join(f"({clause})" for clause in clauses), values
 
 
-def _read_points(*, family: str, since, until, lonlat_box: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _read_points(
+    *, family: str, since, until, scope: Scope, lonlat_box: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Matching points as Web Mercator arrays: one query answering one multipoint WKB, read by
     numpy without a Python object per row."""
     layer = layer_get("events")
-    where, values = _condition(family=family, since=since, until=until)
+    where, values = _condition(family=family, since=since, until=until, scope=scope)
     if lonlat_box is not None:
         where += f" AND {layer.geometry_sql} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
         values += list(lonlat_box)
@@ -118,29 +131,34 @@ def _read_points(*, family: str, since, until, lonlat_box: tuple | None = None) 
     return heat.lonlat_to_mercator(points["x"], points["y"])
 
 
-def heat_point_set(*, family: str, since: dt.datetime | None, until: dt.datetime | None) -> PointSet:
-    """Every event of ``family`` received in [since, until), cached per filter and data
-    version (a write to the events table makes the next call reload)."""
-    key = (family, since, until, data_version(layer_get("events")))
+def heat_point_set(*, family: str, since: dt.datetime | None, until: dt.datetime | None, scope: Scope) -> PointSet:
+    """Every event of ``family`` received in [since, until) in ``scope``, cached per filter,
+    scope key and data version (a write to the events table makes the next call reload). The
+    data version is the key's last item."""
+    key = (family, since, until, scope.key, data_version(layer_get("events")))
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    x, y = _read_points(family=family, since=since, until=until)
+    x, y = _read_points(family=family, since=since, until=until, scope=scope)
     order = np.argsort(x, kind="stable")
     points = PointSet(key=key, x=np.ascontiguousarray(x[order]), y=np.ascontiguousarray(y[order]))
     with _lock:
         _cache[key] = points
-        while len(_cache) > CACHE_ENTRIES:
+        # Least recently used first out, until both bounds hold (the newest set always stays).
+        while len(_cache) > 1 and (
+            len(_cache) > CACHE_ENTRIES or sum(len(kept.x) for kept in _cache.values()) > CACHE_POINTS
+        ):
             _cache.popitem(last=False)
     return points
 
 
 def heat_tile(
-    *, family: str, since: dt.datetime | None, until: dt.datetime | None, z: int, x: int, y: int
+    *, family: str, since: dt.datetime | None, until: dt.datetime | None, scope: Scope, z: int, x: int, y: int
 ) -> tuple[bytes, str]:
-    """The PNG of heat tile ``z/x/y`` and the data version it was drawn from (for the ETag)."""
-    points = heat_point_set(family=family, since=since, until=until)
+    """The PNG of heat tile ``z/x/y`` of the events in ``scope`` and the data version it was
+    drawn from (for the ETag, with the scope key)."""
+    points = heat_point_set(family=family, since=since, until=until, scope=scope)
     reference = points.reference(z)
     if z <= CACHE_MAX_ZOOM:
         size = heat.TILE_SIZE
@@ -149,7 +167,7 @@ def heat_tile(
     bounds = _padded(heat.tile_bounds(z, x, y), z)
     west, south = heat.mercator_to_lonlat(bounds[0], bounds[1])
     east, north = heat.mercator_to_lonlat(bounds[2], bounds[3])
-    px, py = _read_points(family=family, since=since, until=until, lonlat_box=(west, south, east, north))
+    px, py = _read_points(family=family, since=since, until=until, scope=scope, lonlat_box=(west, south, east, north))
     return heat.heat_tile_png(px, py, z=z, tx=x, ty=y, reference=reference), points.key[-1]
 
 
@@ -161,13 +179,20 @@ def _padded(bounds: heat.Bounds, z: int) -> heat.Bounds:
 
 
 def heat_raster(
-    *, family: str, since: dt.datetime | None, until: dt.datetime | None, bounds: heat.Bounds, resolution_m: float
+    *,
+    family: str,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    scope: Scope,
+    bounds: heat.Bounds,
+    resolution_m: float,
 ) -> np.ndarray:
-    """The blurred count surface over ``bounds`` (metres) at ``resolution_m`` metres per pixel
-    (row 0 north), for export; the blur is :data:`basemaps.heat.SIGMA_PX` pixels."""
+    """The blurred count surface of the events in ``scope`` over ``bounds`` (metres) at
+    ``resolution_m`` metres per pixel (row 0 north), for export; the blur is
+    :data:`basemaps.heat.SIGMA_PX` pixels."""
     width = int(round((bounds[2] - bounds[0]) / resolution_m))
     height = int(round((bounds[3] - bounds[1]) / resolution_m))
-    points = heat_point_set(family=family, since=since, until=until)
+    points = heat_point_set(family=family, since=since, until=until, scope=scope)
     pad = (heat.margin_px() + 1) * resolution_m
     px, py = points.within((bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad))
     return heat.heat_surface(px, py, bounds=bounds, width=width, height=height)

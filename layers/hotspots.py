@@ -7,6 +7,12 @@ a small grid's neighbours are the small grids sharing an edge or a vertex with i
 within 1e-6°, about 0.1 m, so digitising slivers do not cut a neighbour off), plus the grid
 itself; binary weights, row-standardised (Gi*'s z-score is the same under row scaling). The
 z-score is read two-sided: |z| ≥ 2.576 is significant at 99 %, |z| ≥ 1.960 at 95 %.
+
+Everything is computed within the reader's data scope (:mod:`layers.scope`): the grids, their
+counts, the neighbourhood (neighbours outside the scope are left out) and the mean and spread
+Gi* compares against. A hot spot of a street's staff is hot relative to their street, and no
+number in a scoped answer depends on a row outside the scope; the city's hot spots are the
+command center's and the analysts'.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from scipy.special import ndtr
 
 from layers.catalog import data_version, layer_get
 from layers.heat import _condition
+from layers.scope import Scope
 
 #: Two-sided critical values of the standard normal.
 Z99, Z95 = 2.576, 1.960
@@ -47,22 +54,25 @@ class GridCounts:
             return np.where(self.residents > 0, 1000.0 * self.counts / self.residents, np.nan)
 
 
-def grid_event_counts(*, family: str, since: dt.datetime | None, until: dt.datetime | None) -> GridCounts:
-    """Events of ``family`` received in [since, until) and residents, per small grid (every
-    small grid, zeros included), in one query."""
+def grid_event_counts(*, family: str, since: dt.datetime | None, until: dt.datetime | None, scope: Scope) -> GridCounts:
+    """Events of ``family`` received in [since, until) and residents, per small grid of
+    ``scope`` (every one, zeros included), in one query."""
     events = layer_get("events")
-    where, values = _condition(family=family, since=since, until=until)
+    where, values = _condition(family=family, since=since, until=until, scope=scope)
+    persons_in_scope, person_values = scope.linked("t")
+    grids_in_scope, grid_values = scope.grids("g")
     sql = f"""
         SELECT g.id, g.code, g.name, coalesce(e.n, 0), coalesce(p.n, 0)
         FROM layers_grid g
         LEFT JOIN (SELECT t.grid_id, count(*) AS n FROM {events.source} WHERE {where} GROUP BY t.grid_id) e
                ON e.grid_id = g.id
-        LEFT JOIN (SELECT grid_id, count(*) AS n FROM layers_person WHERE grid_id IS NOT NULL GROUP BY grid_id) p
+        LEFT JOIN (SELECT t.grid_id, count(*) AS n FROM layers_person t
+                   WHERE t.grid_id IS NOT NULL AND {persons_in_scope} GROUP BY t.grid_id) p
                ON p.grid_id = g.id
-        WHERE g.level = 'small'
+        WHERE g.level = 'small' AND {grids_in_scope}
         ORDER BY g.id"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, [*values, *person_values, *grid_values])
         rows = cursor.fetchall()
     return GridCounts(
         ids=np.array([r[0] for r in rows], dtype=np.int64),
@@ -73,17 +83,21 @@ def grid_event_counts(*, family: str, since: dt.datetime | None, until: dt.datet
     )
 
 
+# The adjacency of every small grid of the city, per version of the grid table: reference data,
+# the same for every reader; a scope takes its rows and columns out of it.
 _adjacency_cache: dict[str, tuple[np.ndarray, sparse.csr_matrix]] = {}
 
 
-def grid_adjacency(ids: np.ndarray) -> sparse.csr_matrix:
-    """Binary queen adjacency of the small grids ``ids`` (in that order), self included: one
-    SQL query, cached per version of the grid table."""
+def _city_adjacency() -> tuple[np.ndarray, sparse.csr_matrix]:
+    """All small grid ids (ascending) and their binary queen adjacency, self included: two SQL
+    queries, cached per version of the grid table."""
     version = data_version(layer_get("grids_small"))
     cached = _adjacency_cache.get(version)
-    if cached is not None and np.array_equal(cached[0], ids):
-        return cached[1]
+    if cached is not None:
+        return cached
     with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM layers_grid WHERE level = 'small' ORDER BY id")
+        ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
         cursor.execute(
             """SELECT a.id, b.id FROM layers_grid a JOIN layers_grid b
                  ON b.level = 'small' AND a.id < b.id AND ST_DWithin(a.boundary, b.boundary, 1e-6)
@@ -97,7 +111,23 @@ def grid_adjacency(ids: np.ndarray) -> sparse.csr_matrix:
     matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     _adjacency_cache.clear()
     _adjacency_cache[version] = (ids, matrix)
-    return matrix
+    return ids, matrix
+
+
+def grid_adjacency(ids: np.ndarray) -> sparse.csr_matrix:
+    """Binary queen adjacency of the small grids ``ids`` (ascending) among themselves, self
+    included: the rows and columns of the city's adjacency (grids outside ``ids`` are no one's
+    neighbours here)."""
+    city_ids, matrix = _city_adjacency()
+    position = np.searchsorted(city_ids, ids)
+    if len(ids) and (position.max() >= len(city_ids) or not np.array_equal(city_ids[position], ids)):
+        # A grid newer than the cached version (its statistics not flushed yet): read again.
+        _adjacency_cache.clear()
+        city_ids, matrix = _city_adjacency()
+        position = np.searchsorted(city_ids, ids)
+    if len(ids) == len(city_ids):
+        return matrix
+    return matrix[position][:, position]
 
 
 def getis_ord_gi_star(values: np.ndarray, weights: sparse.spmatrix) -> np.ndarray:
@@ -142,10 +172,10 @@ def hotspot_class(z: float) -> str:
     return "not_significant"
 
 
-def grid_hotspots(*, family: str, since: dt.datetime | None, until: dt.datetime | None) -> list[dict]:
-    """Per small grid (id order): code, name, count, rate per 1,000 residents, Gi* z, two-sided
-    p and class."""
-    grids = grid_event_counts(family=family, since=since, until=until)
+def grid_hotspots(*, family: str, since: dt.datetime | None, until: dt.datetime | None, scope: Scope) -> list[dict]:
+    """Per small grid of ``scope`` (id order): code, name, count, rate per 1,000 residents, Gi*
+    z, two-sided p and class, computed among the scope's grids only."""
+    grids = grid_event_counts(family=family, since=since, until=until, scope=scope)
     z = getis_ord_gi_star(grids.counts, grid_adjacency(grids.ids))
     p = 2.0 * ndtr(-np.abs(z))
     rates = grids.rates
@@ -172,8 +202,8 @@ def grid_geometries(ids: list[int]) -> dict[int, str]:
         return dict(cursor.fetchall())
 
 
-def grid_early_warnings(*, family: str, now: dt.datetime) -> list[dict]:
-    """Small grids whose events of the last 7 days before ``now`` are far above their own
+def grid_early_warnings(*, family: str, now: dt.datetime, scope: Scope) -> list[dict]:
+    """Small grids of ``scope`` whose events of the last 7 days before ``now`` are far above their own
     baseline: at least :data:`WARNING_MIN_EVENTS` and at least the mean plus
     :data:`WARNING_SD` standard deviations of their weekly counts over the
     :data:`BASELINE_WEEKS` weeks before (the standard deviation at least the Poisson one,
@@ -181,7 +211,7 @@ def grid_early_warnings(*, family: str, now: dt.datetime) -> list[dict]:
     Busiest first."""
     events = layer_get("events")
     start = now - dt.timedelta(weeks=BASELINE_WEEKS + 1)
-    where, values = _condition(family=family, since=start, until=now)
+    where, values = _condition(family=family, since=start, until=now, scope=scope)
     sql = f"""
         SELECT t.grid_id, floor(extract(epoch FROM (%s - t.received_at)) / 604800)::int AS week, count(*)
         FROM {events.source} WHERE {where} AND t.grid_id IS NOT NULL GROUP BY 1, 2"""

@@ -14,6 +14,7 @@ from django.db import connection
 
 from basemaps.tiles import pixel_size, tile_bounds, tile_lonlat_bounds
 from layers.catalog import Field, Layer
+from layers.scope import Scope
 
 #: Tile extent in MVT units and the buffer around it (same units), the usual 4096 / 64.
 EXTENT = 4096
@@ -36,12 +37,20 @@ def _polygonal(layer: Layer) -> bool:
 
 
 def tile_sql(
-    *, layer: Layer, z: int, x: int, y: int, filters: Mapping[str, object], fields: Sequence[Field]
+    *,
+    layer: Layer,
+    z: int,
+    x: int,
+    y: int,
+    filters: Mapping[str, object],
+    fields: Sequence[Field],
+    scope: Scope,
 ) -> tuple[str, list]:
     """The one statement (psycopg ``%s`` placeholders) and its parameters that return the tile
     of ``layer`` at ``z/x/y`` as one ``bytea``: MVT layer named after the layer id, feature ids
-    from ``layer.id_sql``, the given ``fields`` as properties, rows restricted by ``filters``
-    (name → parsed value, names from ``layer.filters``)."""
+    from ``layer.id_sql``, the given ``fields`` as properties, rows restricted to the reader's
+    ``scope`` (as the layer's scope rule says) and by ``filters`` (name → parsed value, names
+    from ``layer.filters``)."""
     xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
     # Prefilter on the stored 4326 geometry with the tile (plus its buffer) as a 4326 box, so the
     # GiST index on the geometry column is used; transforming every row first would defeat it.
@@ -60,6 +69,9 @@ def tile_sql(
     columns += [f'{_ENCODE[f.type].format(f.sql)} AS "{f.name}"' for f in fields]
     conditions = [f"({layer.where})", f"{layer.geometry_sql} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"]
     params += [lon_min, lat_min, lon_max, lat_max]
+    in_scope, scope_params = scope.condition(layer)
+    conditions.append(in_scope)
+    params += scope_params
     for name, value in filters.items():
         condition = layer.filter(name)
         if condition is None:
@@ -76,25 +88,18 @@ def tile_sql(
 
 
 def tile_render(
-    *, layer: Layer, z: int, x: int, y: int, filters: Mapping[str, object], fields: Sequence[Field]
+    *,
+    layer: Layer,
+    z: int,
+    x: int,
+    y: int,
+    filters: Mapping[str, object],
+    fields: Sequence[Field],
+    scope: Scope,
 ) -> bytes:
     """The encoded tile (possibly empty bytes when no feature touches it), from one query."""
-    sql, params = tile_sql(layer=layer, z=z, x=x, y=y, filters=filters, fields=fields)
+    sql, params = tile_sql(layer=layer, z=z, x=x, y=y, filters=filters, fields=fields, scope=scope)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
-
-
-def layer_extent(*, layer: Layer) -> tuple[float, float, float, float] | None:
-    """The WGS84 box of the layer's data, or ``None`` when it has none. A full scan of the
-    layer's bounding boxes: callers cache it by the layer's data version."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
-            f"SELECT ST_Extent({layer.geometry_sql}) AS e FROM {layer.source} WHERE {layer.where}) q"
-        )
-        row = cursor.fetchone()
-    if row is None or row[0] is None:
-        return None
-    return tuple(float(v) for v in row)

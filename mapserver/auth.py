@@ -16,13 +16,12 @@ or a revoked token is refused at once.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -30,19 +29,24 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 
+from layers.memo import Remembered
+from layers.scope import SCOPE_SQL, SCOPES, Scope, scope_from_row
+
 from .errors import NotAuthenticated, render_error
 
 
 @dataclass(frozen=True)
 class Reader:
-    """An authenticated reader: their user id, group names and whether they are a superuser."""
+    """An authenticated reader: their user id, group names, whether they are a superuser, and
+    their data scope (:mod:`layers.scope`)."""
 
     user_id: int
     roles: tuple[str, ...]
     superuser: bool
+    scope: Scope
 
     @property
-    def scope(self) -> str:
+    def roles_key(self) -> str:
         """The role set as cache keys use it: ``*`` for a superuser, else the sorted roles."""
         return "*" if self.superuser else ",".join(self.roles)
 
@@ -53,42 +57,61 @@ class ReaderNotAuthenticated(NotAuthenticated):
     www_authenticate = 'Token realm="api"'
 
 
-_roles: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
+#: The reader's group names, sorted (psycopg placeholders).
+ROLES_SQL = (
+    "SELECT coalesce(array_agg(g.name ORDER BY g.name), '{}') FROM auth_group g "
+    "JOIN auth_user_groups ug ON ug.group_id = g.id WHERE ug.user_id = %s"
+)
+#: A token's user: id, is_active, is_superuser (psycopg placeholders).
+TOKEN_USER_SQL = (
+    f"SELECT u.id, u.is_active, u.is_superuser FROM {Token._meta.db_table} k "
+    f"JOIN {get_user_model()._meta.db_table} u ON u.id = k.user_id WHERE k.key = %s"
+)
+#: Role sets per (database, user id), shared by the Django views and the tile server.
+ROLES: Remembered[tuple[str, ...]] = Remembered(lambda: settings.MINQING_READER_ROLES_SECONDS)
 
 
 def reader_roles(user_id: int) -> tuple[str, ...]:
     """The user's group names, sorted; remembered per user id for MINQING_READER_ROLES_SECONDS."""
-    seconds = settings.MINQING_READER_ROLES_SECONDS
     key = (connection.settings_dict["NAME"], user_id)
-    now = time.monotonic()
-    remembered = _roles.get(key)
-    if seconds > 0 and remembered and now - remembered[0] < seconds:
-        return remembered[1]
-    roles = tuple(sorted(Group.objects.filter(user__id=user_id).values_list("name", flat=True)))
-    if seconds > 0:
-        _roles[key] = (now, roles)
+    roles = ROLES.get(key)
+    if roles is None:
+        with connection.cursor() as cursor:
+            cursor.execute(ROLES_SQL, [user_id])
+            roles = tuple(cursor.fetchone()[0])
+        ROLES.put(key, roles)
     return roles
 
 
-class _TokenLookup(TokenAuthentication):
-    """DRF's token authentication (its header parsing and its messages) with the lookup as one
-    plain statement: the ORM's query building and model instances cost as much as a tile query.
-    Answers ``(user id, is superuser)``; the token is still read on every request."""
+class _TokenKey(TokenAuthentication):
+    """DRF's token header parsing and its messages, without its lookup: the caller reads the
+    token's user with :data:`TOKEN_USER_SQL` through whichever driver it runs on."""
 
-    def authenticate_credentials(self, key: str) -> tuple[tuple[int, bool], None]:
-        token, user = Token._meta.db_table, get_user_model()._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT u.id, u.is_active, u.is_superuser FROM {token} k JOIN {user} u ON u.id = k.user_id "
-                "WHERE k.key = %s",
-                [key],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            raise drf_exceptions.AuthenticationFailed(_("Invalid token."))
-        if not row[1]:
-            raise drf_exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return (row[0], bool(row[2])), None
+    def authenticate_credentials(self, key: str) -> tuple[str, None]:
+        return key, None
+
+
+def token_key(authorization: bytes) -> str | None:
+    """The token of an ``Authorization: Token <key>`` header, ``None`` when there is no token
+    header; a malformed one raises :class:`ReaderNotAuthenticated` with DRF's message."""
+    try:
+        found = _TokenKey().authenticate(SimpleNamespace(META={"HTTP_AUTHORIZATION": authorization}))
+    except drf_exceptions.AuthenticationFailed as failure:
+        raise ReaderNotAuthenticated(str(failure.detail)) from None
+    return found[0] if found else None
+
+
+def token_user(row: tuple | None) -> tuple[int, bool]:
+    """``(user id, is superuser)`` from a :data:`TOKEN_USER_SQL` row, or DRF's refusal of it."""
+    if row is None:
+        raise ReaderNotAuthenticated(str(_("Invalid token.")))
+    if not row[1]:
+        raise ReaderNotAuthenticated(str(_("User inactive or deleted.")))
+    return row[0], bool(row[2])
+
+
+#: DRF's answer to a request with neither a session nor a token.
+NO_CREDENTIALS = drf_exceptions.NotAuthenticated.default_detail
 
 
 def request_user(request: HttpRequest) -> tuple[int, bool]:
@@ -99,20 +122,30 @@ def request_user(request: HttpRequest) -> tuple[int, bool]:
     user = getattr(request, "user", None)
     if user is not None and user.is_active:
         return user.pk, bool(user.is_superuser)
-    auth = get_authorization_header(request).split()
-    try:
-        found = _TokenLookup().authenticate(request) if auth else None
-    except drf_exceptions.AuthenticationFailed as failure:
-        raise ReaderNotAuthenticated(str(failure.detail)) from None
-    if found is None:
-        raise ReaderNotAuthenticated(str(drf_exceptions.NotAuthenticated.default_detail))
-    return found[0]
+    key = token_key(get_authorization_header(request))
+    if key is None:
+        raise ReaderNotAuthenticated(str(NO_CREDENTIALS))
+    # One plain statement: the ORM's query building costs as much as a tile query.
+    with connection.cursor() as cursor:
+        cursor.execute(TOKEN_USER_SQL, [key])
+        return token_user(cursor.fetchone())
 
 
 def request_reader(request: HttpRequest) -> Reader:
-    """The reader of ``request`` with their (briefly remembered) role set; 401 when anonymous."""
+    """The reader of ``request`` with their (briefly remembered) role set and data scope; 401
+    when anonymous."""
     user_id, superuser = request_user(request)
-    return Reader(user_id=user_id, roles=reader_roles(user_id), superuser=superuser)
+    key = (connection.settings_dict["NAME"], user_id)
+    roles, scope = ROLES.get(key), SCOPES.get(key)
+    if roles is None or scope is None:
+        # One statement answers both (the scope depends on the roles anyway).
+        with connection.cursor() as cursor:
+            cursor.execute(SCOPE_SQL, [user_id])
+            row = cursor.fetchone()
+        roles, scope = tuple(row[1]), scope_from_row(row)
+        ROLES.put(key, roles)
+        SCOPES.put(key, scope)
+    return Reader(user_id=user_id, roles=roles, superuser=superuser, scope=scope)
 
 
 def reader_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

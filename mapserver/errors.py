@@ -9,8 +9,11 @@ traceback: unexpected exceptions become a logged 500 with a reference, not the s
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import uuid
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import SimpleTemplateResponse
 from rest_framework import exceptions as drf_exceptions
@@ -73,10 +76,52 @@ class Conflict(MinqingError):
 
 
 class ServiceUnavailable(MinqingError):
-    """The database or another dependency is down; the client may retry."""
+    """The database or another dependency is down; the client may retry (after ``Retry-After``
+    seconds, ``MINQING_RETRY_AFTER_SECONDS``; a write with the same ``Idempotency-Key``)."""
 
     status = 503
     code = "unavailable"
+
+
+#: What the client reads when the database cannot be reached; the driver's text goes to the log.
+DATABASE_UNAVAILABLE = "数据库暂不可用，请稍后重试 (database unavailable, retry)"
+
+
+def database_unavailable(exception: BaseException | None) -> ServiceUnavailable | None:
+    """The 503 for a lost database: a failed connect, a connection dropped mid-request (a restart)
+    or one already closed. Django reconnects on the next request (``CONN_HEALTH_CHECKS``), so
+    the client may retry; ``None`` for any other exception."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exception, OperationalError | InterfaceError):
+        return ServiceUnavailable(DATABASE_UNAVAILABLE, detail=f"{type(exception).__name__}: {exception}".strip())
+    return None
+
+
+class PayloadTooLarge(MinqingError):
+    """A request body over the size limits (``MINQING_REQUEST_MAX_BYTES``, ``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class TooManyRequests(MinqingError):
+    """429 (rate limits, login lockout); ``retry_after`` seconds become the ``Retry-After`` header."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int, **context: object) -> None:
+        super().__init__(message, retry_after=retry_after, **context)
+        self.retry_after = retry_after
+
+
+def throttled(wait: float | None) -> TooManyRequests:
+    """A rate-limited request; ``wait`` is DRF's estimate in seconds (at least 1 is told)."""
+    seconds = max(1, math.ceil(wait or 1))
+    return TooManyRequests(
+        f"请求过于频繁，请 {seconds} 秒后重试 (too many requests: retry in {seconds} s)", retry_after=seconds
+    )
 
 
 class ServerError(MinqingError):
@@ -94,9 +139,14 @@ def render_error(request: HttpRequest, error: MinqingError | DomainError) -> Htt
     if error.detail:
         logger.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.detail)
     if wants_json(request):
-        return JsonResponse(error.as_dict(), status=error.status, json_dumps_params={"ensure_ascii": False})
-    response = SimpleTemplateResponse("mapserver/error.html", {"error": error}, status=error.status)
-    return response.render()
+        response = JsonResponse(error.as_dict(), status=error.status, json_dumps_params={"ensure_ascii": False})
+    else:
+        response = SimpleTemplateResponse("mapserver/error.html", {"error": error}, status=error.status).render()
+    if error.status == 503:
+        response["Retry-After"] = str(settings.MINQING_RETRY_AFTER_SECONDS)
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 class ErrorMiddleware:
@@ -118,12 +168,25 @@ class ErrorMiddleware:
         # 400 naming the field), so it renders like ours; layers stays free of HTTP.
         if isinstance(exception, MinqingError | DomainError):
             return render_error(request, exception)
-        from django.db import OperationalError
-
-        if isinstance(exception, OperationalError):
-            logger.exception("database unavailable on %s", request.path)
-            return render_error(request, ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
+        unavailable = database_unavailable(exception)
+        if unavailable is not None:
+            return render_error(request, unavailable)
+        too_big = _body_refused(exception)
+        if too_big is not None:
+            return render_error(request, too_big)
         return None
+
+
+def _body_refused(exception: Exception) -> MinqingError | None:
+    """Django's refusals of a request body (raised when a view reads it) as errors of the tree."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return PayloadTooLarge(f"请求过大 (request body over the limit of {limit:,} bytes)", limit=limit)
+    if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        return BadParameter("body", str(exception))
+    return None
 
 
 _DRF_TO_TREE = {
@@ -145,7 +208,21 @@ def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
             if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
                 response["WWW-Authenticate"] = 'Token realm="api"'
             return response
+    if isinstance(exc, drf_exceptions.Throttled):
+        return render_error(request, throttled(exc.wait))
+    if isinstance(exc, drf_exceptions.APIException):
+        # DRF's other refusals (405 method, 406 Accept, 415 media type, 400 unparsable body) keep
+        # their status and code but take the tree's shape, not DRF's {"detail": …}. (DRF adds
+        # the Allow header to every answer of its views itself.)
+        return render_error(request, _from_drf(exc))
     return drf_default_handler(exc, context)
+
+
+def _from_drf(exc: drf_exceptions.APIException) -> MinqingError:
+    """One of DRF's exceptions as an error of the tree, with its status and machine code."""
+    error = MinqingError(str(exc.detail) if not isinstance(exc.detail, list | dict) else exc.default_detail)
+    error.status, error.code = exc.status_code, exc.default_code
+    return error
 
 
 def reference() -> str:
@@ -161,6 +238,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: an unexpected exception. The traceback goes to the log under a reference;
     the client sees only that reference (Django calls this inside the ``except`` block, so the
     exception being handled is still at hand for the log)."""
+    # A lost database outside a view (a session read or save in a middleware) is still a 503
+    # the client may retry, not a 500.
+    unavailable = database_unavailable(sys.exc_info()[1])
+    if unavailable is not None:
+        return render_error(request, unavailable)
     ref = reference()
     logger.error("unexpected error on %s %s, reference %s", request.method, request.path, ref, exc_info=True)
     return render_error(

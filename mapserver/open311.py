@@ -12,7 +12,8 @@ GeoReport has its own vocabulary, so this module maps ours onto it and back, and
 * the two encodings: JSON and XML built with :mod:`xml.etree.ElementTree` (which escapes text),
   errors as GeoReport's list of ``{code, description}`` in either.
 
-Reads are hand-written SQL: one query with a lateral join for the last transition beats an ORM
+Requests are read within the reader's data scope (:mod:`layers.scope`): a request outside it is
+neither listed nor found (404). Reads are hand-written SQL: one query with a lateral join for the last transition beats an ORM
 prefetch of whole transition logs.
 """
 
@@ -27,6 +28,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from layers.models import Category, Event, KeywordRule, SlaRule
+from layers.scope import CITY, Scope, named_parameters
 from layers.services.bulk import fetch
 
 from .errors import BadParameter, NotFound
@@ -195,6 +197,7 @@ def _request(row: tuple, *, with_description: bool) -> dict:
 
 def requests_list(
     *,
+    scope: Scope,
     ids: list[int] | None = None,
     service_code: str | None = None,
     start: dt.datetime | None = None,
@@ -203,10 +206,12 @@ def requests_list(
     limit: int = MAX_REQUESTS,
     with_description: bool = False,
 ) -> list[dict]:
-    """Service requests, newest report first, at most ``limit``. ``ids`` overrides every other
-    filter (as GeoReport says); ``start``/``end`` bound the report time, inclusive. The free
-    texts (``description``, ``status_notes``) are empty unless ``with_description``."""
-    clauses, values = [], {"limit": limit}
+    """Service requests in the reader's ``scope``, newest report first, at most ``limit``. ``ids``
+    overrides every other filter (as GeoReport says; never the scope); ``start``/``end`` bound
+    the report time, inclusive. The free texts (``description``, ``status_notes``) are empty
+    unless ``with_description``."""
+    in_scope, scope_values = named_parameters(*scope.condition("e"))
+    clauses, values = [in_scope], {"limit": limit, **scope_values}
     if ids is not None:
         clauses.append("e.id = ANY(%(ids)s)")
         values["ids"] = ids
@@ -228,17 +233,18 @@ def requests_list(
     return [_request(row, with_description=with_description) for row in fetch(sql, values)]
 
 
-def request_get(*, pk: int, with_description: bool = False) -> dict:
-    """One service request; :class:`NotFound` when there is no such event."""
-    found = requests_list(ids=[pk], limit=1, with_description=with_description)
+def request_get(*, pk: int, scope: Scope, with_description: bool = False) -> dict:
+    """One service request; :class:`NotFound` when there is no such event in ``scope``."""
+    found = requests_list(scope=scope, ids=[pk], limit=1, with_description=with_description)
     if not found:
         raise NotFound(f"service_request_id: no service request {pk}")
     return found[0]
 
 
 def request_receipt(*, event: Event, account_id: str) -> dict:
-    """GeoReport's answer to a POST: the new (or retried) request's id and notice."""
-    row = request_get(pk=event.pk)
+    """GeoReport's answer to a POST: the new (or retried) request's id and notice (the caller
+    checked that a retry's stored request may be answered to this reader)."""
+    row = request_get(pk=event.pk, scope=CITY)
     return {"service_request_id": row["service_request_id"], "service_notice": row["service_notice"],
             "account_id": account_id or None}  # fmt: skip
 

@@ -104,6 +104,9 @@ def parse_text(query: Mapping, name: str, *, max_length: int, default=_MISSING) 
         raise BadParameter(name, "must be text")
     if len(raw) > max_length:
         raise BadParameter(name, f"must be at most {max_length} characters, got {len(raw)}")
+    if "\x00" in raw:
+        # PostgreSQL text cannot hold NUL; the driver would refuse the query with a 500.
+        raise BadParameter(name, "must not contain NUL (\\u0000) characters")
     return raw
 
 
@@ -240,6 +243,23 @@ def parse_json_location(body: Mapping, name: str = "location") -> tuple[float, f
     return lon, lat, crs
 
 
+# --- the grid worker's tablet (issue 5) ----------------------------------------------------------
+
+#: The id a tablet gives a write it may queue and send again (a UUID, usually): letters, digits,
+#: ``-`` and ``_``, 8 to 60 characters (it becomes part of a 64-character external id).
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,60}")
+
+
+def parse_client_id(query: Mapping, name: str = "client_id", *, default=_MISSING) -> str:
+    """A client-generated id for an idempotent write (see :data:`_CLIENT_ID`)."""
+    raw = parse_text(query, name, max_length=200, default=default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if not _CLIENT_ID.fullmatch(raw):
+        raise BadParameter(name, f"must be 8 to 60 letters, digits, '-' or '_' (a UUID), got {raw[:40]!r}")
+    return raw
+
+
 # --- tiles and layer filters ---------------------------------------------------------------------
 
 #: A category filter value: a family (``dispute``) or a category code (``hazard.fire``).
@@ -282,7 +302,120 @@ def parse_layer_filters(query: Mapping, filters: Sequence) -> dict[str, object]:
         elif condition.parser == "category":
             values[name] = parse_category(query, name)
         elif condition.parser == "code":
-            values[name] = parse_text(query, name, max_length=20)
+            # Region codes have 12 characters, grid codes up to 24.
+            values[name] = parse_text(query, name, max_length=24)
         else:  # a catalog entry naming a parser that does not exist is a programming error
             raise ValueError(f"filter {name!r} names an unknown parser {condition.parser!r}")
     return values
+
+
+# --- durable intake (issue 6) ---------------------------------------------------------------------
+
+#: An idempotency key: visible ASCII but the double quote, 1 to 255 characters (a UUID is usual).
+_IDEMPOTENCY_KEY = re.compile(r"[\x21\x23-\x7e]{1,255}")
+
+
+def parse_idempotency_key(headers: Mapping, name: str = "Idempotency-Key") -> str | None:
+    """The ``Idempotency-Key`` request header, or ``None`` when it is absent. Both the bare form
+    (``Idempotency-Key: 8e03978e-…``) and the IETF draft's quoted string (``"8e03978e-…"``) are
+    read; the quotes are not part of the key."""
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadParameter(name, f"must be 1 to 255 visible ASCII characters (a UUID, say), got {raw[:40]!r}")
+    return value
+
+
+# --- areas (issue 5, analyst workbench) ----------------------------------------------------------
+
+_REGION_CODE = re.compile(r"[0-9]{12}")
+#: A grid code: its community's 12-digit code, then a serial (import_grids checks the prefix).
+_GRID_CODE = re.compile(r"[0-9]{12}[0-9A-Za-z_-]{1,12}")
+
+
+def parse_region_code(query: Mapping, name: str = "region", *, default=_MISSING) -> str:
+    """A 12-digit statistical region code (city, district, street or community); ASCII digits
+    only (``str.isdigit`` would take full-width ones)."""
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if not _REGION_CODE.fullmatch(str(raw)):
+        raise BadParameter(name, f"must be a 12-digit region code, got {str(raw)[:40]!r}")
+    return raw
+
+
+def parse_grid_code(query: Mapping, name: str = "grid", *, default=_MISSING) -> str:
+    """A grid code: the 12-digit community code followed by a serial, at most 24 characters."""
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if not _GRID_CODE.fullmatch(str(raw)):
+        raise BadParameter(
+            name,
+            f"must be a grid code (a 12-digit community code and a serial, up to 24 characters), got {str(raw)[:40]!r}",
+        )
+    return raw
+
+
+# --- the command-center wall (issue 5) ------------------------------------------------------------
+
+#: The longest time window a dashboard figure reads, days.
+WINDOW_MAX_DAYS = 366
+#: A region or grid code in a URL: 12-digit region codes, grid codes (community code + serial).
+_AREA_CODE = re.compile(r"[0-9A-Za-z]{4,24}")
+
+
+def parse_window(query: Mapping, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """``since`` and ``until`` (ISO 8601, as the heat tiles take them): the window
+    ``[since, until)`` on the time of receipt. Defaults: since the start of today (server's
+    zone), until ``now``. ``until`` must be after ``since``, at most :data:`WINDOW_MAX_DAYS`."""
+    from django.utils import timezone
+
+    local = timezone.localtime(now)
+    since = parse_datetime_param(query, "since", default=None)
+    until = parse_datetime_param(query, "until", default=None)
+    if since is None:
+        since = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if until is not None and until <= since:
+            raise BadParameter("since", "is required when until is not after the start of today")
+    if until is None:
+        until = max(now, since + dt.timedelta(seconds=1))
+    if until <= since:
+        raise BadParameter("until", "must be after since")
+    if until - since > dt.timedelta(days=WINDOW_MAX_DAYS):
+        raise BadParameter("until", f"the window from since to until must be at most {WINDOW_MAX_DAYS} days")
+    return since, until
+
+
+def parse_area_code(value: str, name: str = "code") -> str:
+    """A region or grid code from a URL path (see :data:`_AREA_CODE`)."""
+    if not _AREA_CODE.fullmatch(value or ""):
+        raise BadParameter(name, f"must be a region or grid code (4 to 24 letters or digits), got {value[:40]!r}")
+    return value
+
+
+# --- personal data (issue 6) -----------------------------------------------------------------------
+
+#: Fewest characters a purpose must have once trimmed: "回访" (a call back) is enough, "x" is not.
+PURPOSE_MIN = 2
+PURPOSE_MAX = 200
+#: What :func:`parse_purpose` accepts, as a pattern (the OpenAPI schema states it): once trimmed,
+#: two or more characters, none of them a control character.
+PURPOSE_PATTERN = r"^\s*[^\x00-\x1f\s][^\x00-\x1f]*[^\x00-\x1f\s]\s*$"
+
+
+def parse_purpose(query: Mapping, name: str = "purpose", *, default=_MISSING) -> str:
+    """Why personal data is revealed or exported: 2 to 200 characters of text on one line (it is
+    written into the audit log as given)."""
+    raw = parse_text(query, name, max_length=PURPOSE_MAX, default=default)
+    if raw is default and default is not _MISSING:
+        return raw
+    if len(raw) < PURPOSE_MIN:
+        raise BadParameter(name, f"must say why the data is needed, at least {PURPOSE_MIN} characters")
+    if any(ord(c) < 32 for c in raw):
+        raise BadParameter(name, "must be one line of text (no control characters)")
+    return raw

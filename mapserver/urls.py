@@ -79,3 +79,69 @@ urlpatterns[:0] = [
     path("api/hotspots", heat_views.Hotspots.as_view(), name="api-hotspots"),
     path("api/early-warnings", heat_views.EarlyWarnings.as_view(), name="api-early-warnings"),
 ]
+
+# Pages (issue 5): login, language switch, JS translations, and the pages themselves.
+from django.contrib.auth import views as auth_views  # noqa: E402
+from django.templatetags.static import static  # noqa: E402
+from django.urls import include  # noqa: E402
+from django.views.generic import RedirectView  # noqa: E402
+from django.views.i18n import JavaScriptCatalog  # noqa: E402
+
+urlpatterns += [
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="mapserver/pages/login.html", redirect_authenticated_user=False),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # set_language: POST language=zh-hans|en, next=<path>; stores the choice in a cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # Browsers ask for /favicon.ico on pages that name no icon (admin, error pages).
+    path("favicon.ico", RedirectView.as_view(url=static("mapserver/common/favicon.svg"), permanent=True)),
+]
+
+# The command-center map wall (issue 5).
+from .views import wall as wall_views  # noqa: E402
+
+urlpatterns += [
+    path("wall/", wall_views.wall, name="wall"),
+    path("api/dashboard/kpis", wall_views.DashboardKpis.as_view(), name="api-dashboard-kpis"),
+    path("api/dashboard/cases", wall_views.DashboardCases.as_view(), name="api-dashboard-cases"),
+    path("api/dashboard/streets", wall_views.StreetRanking.as_view(), name="api-dashboard-streets"),
+    # <str:code> so that a malformed code reaches the view and gets its 400 naming it.
+    path("api/areas/<str:code>/summary", wall_views.AreaSummary.as_view(), name="api-area-summary"),
+]
+
+# The analyst workbench (issue 5): the page and its statistics API.
+from .views import analyst as analyst_views  # noqa: E402
+
+urlpatterns += [
+    path("api/statistics/areas", analyst_views.AreaStatistics.as_view(), name="api-statistics-areas"),
+    path("api/statistics/series", analyst_views.EventSeries.as_view(), name="api-statistics-series"),
+    path("analyst/", analyst_views.workbench, name="analyst"),
+]
+
+# The grid worker's tablet (issue 5): the page, its service worker and its API.
+from .views import grid as grid_views  # noqa: E402
+
+urlpatterns += [
+    path("grid/", grid_views.grid_page, name="grid"),
+    path("grid/sw.js", grid_views.service_worker, name="grid-service-worker"),
+    path("api/grid/session", grid_views.GridSession.as_view(), name="api-grid-session"),
+    path("api/grid/package", grid_views.GridPackage.as_view(), name="api-grid-package"),
+    path("api/grid/locate", grid_views.GridLocate.as_view(), name="api-grid-locate"),
+    path("api/grid/events", grid_views.GridEvents.as_view(), name="api-grid-events"),
+    path("api/grid/events/<int:event_id>", grid_views.GridEventDetail.as_view(), name="api-grid-event"),
+    path("api/grid/events/<int:event_id>/actions", grid_views.GridEventActions.as_view(), name="api-grid-actions"),
+    path("api/grid/events/<int:event_id>/photos", grid_views.GridEventPhotos.as_view(), name="api-grid-photos"),
+    path("api/grid/photos/<int:photo_id>", grid_views.GridPhoto.as_view(), name="api-grid-photo"),
+]
+
+# Personal data revealed one value at a time, with a purpose; audited (issue 6).
+from .views import personal as personal_views  # noqa: E402
+
+urlpatterns += [
+    path("api/persons/<int:person_id>/reveal", personal_views.PersonReveal.as_view(), name="api-person-reveal"),
+    path("api/events/<int:event_id>/reveal", personal_views.EventReveal.as_view(), name="api-event-reveal"),
+]

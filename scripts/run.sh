@@ -11,4 +11,7 @@ if ! $py manage.py shell -v0 -c "import sys; from layers.models import Grid; sys
 fi
 $py manage.py ensure_demo_users
 echo "run: serving http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
-exec $py manage.py runserver 127.0.0.1:8000
+# The production entry point (mapserver/asgi.py): vector tiles on the asynchronous tile server,
+# everything else Django; two processes for the two cores. MINQING_RUN_WORKERS changes that.
+exec .venv/bin/uvicorn mapserver.asgi:application --host 127.0.0.1 --port 8000 \
+  --workers "${MINQING_RUN_WORKERS:-2}" --loop uvloop --http httptools

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 debian_packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25
                  python3 python3-venv python3-dev)
+# Pages (issue 5): gettext compiles the message catalogs; chromium is the browser the page tests
+# drive (Playwright uses it as it is, it never downloads a browser); a small CJK font so that its
+# screenshots show Chinese text, not boxes.
+debian_packages+=(gettext chromium fonts-wqy-microhei)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -16,6 +20,10 @@ missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# Node.js and npm install the front-end packages. Checked by command, not by package: a machine
+# may have Node.js from elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
@@ -34,3 +42,24 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; 
   echo "$wanted" > "$stamp"
 fi
 mkdir -p var
+
+# Front-end packages (leaflet, leaflet.vectorgrid, echarts: package.json), installed exactly as
+# package-lock.json says, again only when the lockfile changed since the last install.
+npm_stamp=node_modules/.package-lock.sha256
+npm_wanted=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -d node_modules ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_wanted" ]; then
+  echo "setup: installing front-end packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_wanted" > "$npm_stamp"
+fi
+
+# Message catalogs: the .mo files are built here from locale/*/LC_MESSAGES/*.po (not committed),
+# again only when a catalog changed.
+mo_stamp=var/.messages.sha256
+mo_wanted=$(cat locale/*/LC_MESSAGES/*.po | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$mo_stamp" 2>/dev/null)" != "$mo_wanted" ] || ! ls locale/*/LC_MESSAGES/*.mo >/dev/null 2>&1; then
+  echo "setup: compiling message catalogs"
+  DJANGO_SETTINGS_MODULE=settings.dev .venv/bin/python manage.py compilemessages -v0 \
+      --ignore=node_modules --ignore=var --ignore=.venv
+  echo "$mo_wanted" > "$mo_stamp"
+fi

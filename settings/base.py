@@ -6,6 +6,7 @@ The database comes from ``DATABASE_URL``; without it, the project-local PostGIS 
 with no extra environment.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -23,7 +24,9 @@ MINQING_SHARED_DATA = Path(os.environ.get("MINQING_SHARED_DATA", BASE_DIR.parent
 def _database_from_environment() -> dict:
     url = os.environ.get("DATABASE_URL")
     if url:
-        config = dj_database_url.parse(url, conn_max_age=60)
+        # Health checks: a kept connection that the database dropped (a restart) is replaced
+        # before the request uses it, instead of failing that request (issue 6, durable intake).
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
         config["ENGINE"] = "django.contrib.gis.db.backends.postgis"
         return config
     return {
@@ -34,6 +37,7 @@ def _database_from_environment() -> dict:
         "HOST": str(VAR_DIR / "run"),
         "PORT": os.environ.get("MINQING_PG_PORT", "5439"),
         "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
     }
 
 
@@ -87,6 +91,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -105,6 +110,26 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# --- Front-end pages and languages (issue 5) ------------------------------------------------------
+# Front-end packages come from npm (package.json + package-lock.json at the repository root,
+# installed into node_modules/ by scripts/setup.sh) and are served as /static/vendor/<package>/…;
+# only each package's dist folder is exposed, never its sources or node_modules as a whole.
+# Where node_modules lives. Default: node_modules beside manage.py.
+MINQING_NODE_MODULES = Path(os.environ.get("MINQING_NODE_MODULES", BASE_DIR / "node_modules"))
+STATICFILES_DIRS = [
+    ("vendor/leaflet", MINQING_NODE_MODULES / "leaflet" / "dist"),
+    ("vendor/leaflet.vectorgrid", MINQING_NODE_MODULES / "leaflet.vectorgrid" / "dist"),
+    ("vendor/echarts", MINQING_NODE_MODULES / "echarts" / "dist"),
+]
+# Message catalogs: msgids are English, locale/zh_Hans translates every one (the default
+# language), locale/en repeats them (scripts/messages.sh). The .mo files are compiled by
+# scripts/setup.sh, not committed.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Pages send anonymous users to the login page and back to the page after it.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -120,6 +145,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "民情地图: locate points in grids, geocode Chinese addresses, take in and follow citizen events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation's error answers (the one error tree's shapes) are declared once, by a hook
+    # (mapserver/schema.py), after drf-spectacular's own enum post-processing.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "mapserver.schema.error_responses"],
+    # Two enums named "status": GeoReport's two statuses and the events' closed loop.
+    "ENUM_NAME_OVERRIDES": {
+        "GeoReportStatusEnum": ["open", "closed"],
+        "EventStatusEnum": "mapserver.schema.EVENT_STATUSES",
+    },
 }
 
 # The demo city's map opens here: Lanzhou, 城关区 (lat, lon), zoom 12.
@@ -197,6 +230,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 
+# --- Durable intake (issue 6) ----------------------------------------------------------------------
+# How long an Idempotency-Key and its first answer are kept (hours): a retry with the same key
+# within this time gets the first answer again. At least 24. Default 24.
+# `manage.py purge_idempotency_keys` deletes older keys (run it daily from cron).
+MINQING_IDEMPOTENCY_KEY_HOURS = float(os.environ.get("MINQING_IDEMPOTENCY_KEY_HOURS", "24"))
+if not MINQING_IDEMPOTENCY_KEY_HOURS >= 24:
+    raise ImproperlyConfigured(
+        f"MINQING_IDEMPOTENCY_KEY_HOURS must be at least 24 (hours), got {MINQING_IDEMPOTENCY_KEY_HOURS:g}"
+    )
+# How long one process trusts its copy of the dispatch tables (keyword library, categories, SLA
+# hours, the command center) before reading them again (seconds): an edit in the admin reaches
+# intake within this time. 0 reads them for every event. Default 5.
+MINQING_REFERENCE_SECONDS = float(os.environ.get("MINQING_REFERENCE_SECONDS", "5"))
+# Seconds a client is told to wait (Retry-After) before retrying after a 503 because the database
+# could not be reached. Default 2.
+MINQING_RETRY_AFTER_SECONDS = int(os.environ.get("MINQING_RETRY_AFTER_SECONDS", "2"))
+if MINQING_RETRY_AFTER_SECONDS < 1:
+    raise ImproperlyConfigured(f"MINQING_RETRY_AFTER_SECONDS must be at least 1, got {MINQING_RETRY_AFTER_SECONDS}")
+
 # Caches. "default" is per process (local memory); "tiles" holds encoded vector tiles and layer
 # extents, keyed by layer, z/x/y, filters, the layer's data version and the reader's role set, so
 # a write to a layer's table makes its old entries unreachable. Local memory: each gunicorn worker
@@ -217,6 +269,135 @@ MINQING_TILE_CACHE_SECONDS = int(os.environ.get("MINQING_TILE_CACHE_SECONDS", "3
 # with filters, i.e. events), longer for reference layers. Defaults 60 and 3600.
 MINQING_TILE_MAX_AGE_LIVE = int(os.environ.get("MINQING_TILE_MAX_AGE_LIVE", "60"))
 MINQING_TILE_MAX_AGE_STATIC = int(os.environ.get("MINQING_TILE_MAX_AGE_STATIC", "3600"))
-# How long a reader's role set (their group names) is remembered per process for the hot map
-# paths (tiles): a group change reaches them within this many seconds. 0: read on every request.
+# How long a reader's role set (their group names) and data scope (layers/scope.py) are remembered
+# per process: a group, scope row or Grid.worker change reaches every surface within this many
+# seconds. 0: read on every request.
 MINQING_READER_ROLES_SECONDS = float(os.environ.get("MINQING_READER_ROLES_SECONDS", "5.0"))
+# Connections each process of the asynchronous tile server (mapserver/tileserver.py) keeps to
+# PostgreSQL. Default 4.
+MINQING_TILE_POOL_SIZE = int(os.environ.get("MINQING_TILE_POOL_SIZE", "4"))
+# Longest a tile query may run before the tile server gives up with a 503 (seconds). Default 10.
+MINQING_TILE_QUERY_SECONDS = float(os.environ.get("MINQING_TILE_QUERY_SECONDS", "10"))
+
+# --- grid-worker tablet (/grid/, issue 5) ---------------------------------------------------------
+# Uploaded files (event photos) live here; they are never served as public media, only through
+# /api/grid/photos/<id> after the reader's scope is checked. Default var/media.
+MEDIA_ROOT = Path(os.environ.get("MINQING_MEDIA_ROOT", VAR_DIR / "media"))
+# Largest event photo accepted (bytes); a bigger one is refused with 413 before it is read.
+# Default 10 MiB (10,485,760).
+MINQING_PHOTO_MAX_BYTES = int(os.environ.get("MINQING_PHOTO_MAX_BYTES", str(10 * 1024 * 1024)))
+# Worst GPS accuracy (metres, the fix's 68 % radius) accepted for a grid worker's report; a
+# vaguer fix is refused and the worker asked to tap the map instead. Default 200.
+MINQING_GPS_MAX_ACCURACY_M = float(os.environ.get("MINQING_GPS_MAX_ACCURACY_M", "200"))
+
+# --- Security: audit log, personal data, hardening (issue 6 §2 §3 §5) ------------------------------
+# See README "Security". Middleware added here, in order: HardeningMiddleware right after Django's
+# SecurityMiddleware (body size limit, Content-Security-Policy), AuditRequestMiddleware after
+# authentication (the audit log names the request's user), django-axes' last (login lockout).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "mapserver.security.HardeningMiddleware"
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "mapserver.security.AuditRequestMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = ["mapserver.security.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Reverse proxies in front of the site that append to X-Forwarded-For (count). 0: the client's
+# address is the connection's (REMOTE_ADDR) and X-Forwarded-For is ignored, so it cannot be
+# spoofed to dodge rate limits or lockouts. In production a count above 0 also trusts
+# X-Forwarded-Proto: https from the proxy. Default 0.
+MINQING_TRUSTED_PROXIES = int(os.environ.get("MINQING_TRUSTED_PROXIES", "0"))
+
+# Login lockout (django-axes): this many failed logins for one username from one address within
+# the cool-off locks that pair until the cool-off has passed since the last failure (429 with a
+# message; `manage.py axes_reset_username <name>` unlocks at once). Defaults 5 failures, 15 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("MINQING_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("MINQING_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "mapserver.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "mapserver.security.client_ip"
+# Successful logins are not logged by axes (the audit log records what matters); failures are.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# Rate limits of the JSON API, Open311, OGC API and exports (DRF throttles; "N/s|min|hour|day"):
+# per client address without a login ("anon"), per user ("user"), and per intake system (users in
+# a group intake:<channel>, "intake"). Counted in the default cache, i.e. per process: with N
+# worker processes a client may get up to N times the rate. Defaults 120/min, 1200/min, 60000/min.
+MINQING_THROTTLE_RATES = {
+    "anon": os.environ.get("MINQING_THROTTLE_ANON", "120/min"),
+    "user": os.environ.get("MINQING_THROTTLE_USER", "1200/min"),
+    "intake": os.environ.get("MINQING_THROTTLE_INTAKE", "60000/min"),
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["mapserver.throttles.AnonymousRate", "mapserver.throttles.UserRate"]
+REST_FRAMEWORK["NUM_PROXIES"] = MINQING_TRUSTED_PROXIES
+
+# Request sizes. Any body declared larger than MINQING_REQUEST_MAX_BYTES is refused (413) before
+# it is read; it must stay above MINQING_PHOTO_MAX_BYTES. Default 20 MiB. Form and JSON bodies
+# read whole into memory stop at DATA_UPLOAD_MAX_MEMORY_SIZE (413). Default 2.5 MiB.
+MINQING_REQUEST_MAX_BYTES = int(os.environ.get("MINQING_REQUEST_MAX_BYTES", str(20 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MINQING_FORM_MAX_BYTES", str(2_621_440)))
+# Uploaded files above this size are spooled to a temporary file, not held in memory (bytes).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Most fields in one form or query string, and files in one multipart body.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+if MINQING_REQUEST_MAX_BYTES < MINQING_PHOTO_MAX_BYTES:
+    raise ImproperlyConfigured(
+        f"MINQING_REQUEST_MAX_BYTES ({MINQING_REQUEST_MAX_BYTES}) must be at least MINQING_PHOTO_MAX_BYTES "
+        f"({MINQING_PHOTO_MAX_BYTES})"
+    )
+
+# Archives the importers open (zipped Shapefiles, XLSX workbooks): refused, naming the file,
+# when their members add up to more than MINQING_ARCHIVE_MAX_BYTES uncompressed (default 4 GiB),
+# when one member of more than 1 MiB expands more than MINQING_ARCHIVE_MAX_RATIO times (a zip
+# bomb; real Shapefiles and workbooks stay well under; default 200), when they hold more than
+# MINQING_ARCHIVE_MAX_MEMBERS members (default 10,000), or when a member name is absolute or
+# climbs out with "..".
+MINQING_ARCHIVE_MAX_BYTES = int(os.environ.get("MINQING_ARCHIVE_MAX_BYTES", str(4 * 1024**3)))
+MINQING_ARCHIVE_MAX_RATIO = float(os.environ.get("MINQING_ARCHIVE_MAX_RATIO", "200"))
+MINQING_ARCHIVE_MAX_MEMBERS = int(os.environ.get("MINQING_ARCHIVE_MAX_MEMBERS", "10000"))
+
+# Security headers. Django's SecurityMiddleware sends nosniff, the Referrer-Policy and the
+# Cross-Origin-Opener-Policy; XFrameOptionsMiddleware refuses framing; HSTS is set in prod.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy of every response, directive → sources (mapserver/security.py adds
+# the hosts of XYZ basemaps to img-src, and a per-response nonce to script-src for the one page
+# that asks for it: django-leaflet's admin map widget). No inline script anywhere else: pages pass
+# data with json_script or data- attributes. Styles may be inline (Leaflet, ECharts and the admin
+# set style attributes).
+MINQING_CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "worker-src": ["'self'"],
+    "manifest-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Browser features pages may use: location and camera for the grid worker's tablet, nothing else.
+# Empty: no header.
+MINQING_PERMISSIONS_POLICY = "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()"
+
+# Cookies: not readable by script (the session), sent on same-site navigation only. A session
+# lasts a working shift (hours). Default 12. Production adds Secure (settings/prod.py).
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = int(float(os.environ.get("MINQING_SESSION_HOURS", "12")) * 3600)
+
+# Most rows one export with personal fields may hold (exports with ?purpose= by a holder of
+# layers.export_personal_data): narrow the filters beyond this. Default 50,000.
+MINQING_PERSONAL_EXPORT_MAX_ROWS = int(os.environ.get("MINQING_PERSONAL_EXPORT_MAX_ROWS", "50000"))

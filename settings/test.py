@@ -8,3 +8,16 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MINQING_DATA_VERSION_SECONDS = 0.0
 # Tests change a reader's groups and ask again at once.
 MINQING_READER_ROLES_SECONDS = 0.0
+
+# --- audit log (issue 6) -----------------------------------------------------------------------------
+# The audit log refuses TRUNCATE unless the session sets minqing.audit_truncate (migration
+# 0009_audit_log); test connections do, so that transactional tests can flush the database.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
+_db_options["options"] = f"{_db_options.get('options', '')} -c minqing.audit_truncate=on".strip()
+
+# Rate limits high enough that no test trips them by accident (the throttle tests set low ones).
+MINQING_THROTTLE_RATES = {"anon": "100000/min", "user": "100000/min", "intake": "100000/min"}
+
+# --- durable intake (issue 6) ------------------------------------------------------------------------
+# Tests edit keyword rules, categories and SLA hours and dispatch at once.
+MINQING_REFERENCE_SECONDS = 0.0

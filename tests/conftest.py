@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 
 
 def shared_data_path(*parts: str) -> Path:
@@ -29,6 +30,14 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped and exitstatus == 0:
         session.exitstatus = 1
         reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped; a skipped test fails the run", red=True)
+
+
+@pytest.fixture(autouse=True)
+def caches_emptied():
+    """Every test starts with empty caches. Cached answers are keyed by the data version, which
+    a rolled-back test transaction never advances, so one test's answer could reach the next."""
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture

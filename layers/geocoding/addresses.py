@@ -6,6 +6,11 @@ normalised text and parsed components; its candidates are ranked by score (0–1
 precision they reach. ``no_match_reason`` says why there is no match: a text in another province,
 city or district, no block for its road or compound, or a best score under ``MATCH_SCORE``. Low
 candidates are still listed (with their precision), so a fallback is reported, never hidden.
+
+A reader's answer holds only the standard addresses of their data scope (:mod:`layers.scope`):
+the others are dropped before ranking, and a text whose every candidate lies outside answers "no
+match within your scope". A region matched at admin precision is reference data and stays. The
+services (event intake, re-geocoding) geocode for the whole city.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from functools import partial
 
 import numpy as np
 
+from ..scope import CITY, Scope
 from .matcher import (
     AddressIndex,
+    Scored,
     address_index,
     admin_match,
     candidates_score,
@@ -30,6 +37,7 @@ from .parser import address_parse_normalized
 
 #: The least score a best candidate needs to count as a match.
 MATCH_SCORE = 75.0
+OUT_OF_SCOPE = "您的数据范围内没有匹配的地址 (no matching address within your data scope)"
 
 
 @dataclass
@@ -64,7 +72,27 @@ class GeocodeAnswer:
         return asdict(self) | {"matched": self.matched}
 
 
-def _answer(index: AddressIndex, text: str, limit: int) -> GeocodeAnswer:
+def _in_scope(index: AddressIndex, scored: Scored, scope: Scope) -> Scored:
+    """The scored candidates that lie in ``scope``, their arrays cut alike."""
+    rows = scored.rows
+    street_district = None
+    if scope.district_codes:
+        # The index keeps no district per address: a district scope goes by the rows' streets.
+        street_district = {
+            rid: index.regions.get(region[2], ("",))[0]
+            for rid, region in index.regions.items()
+            if region[3] == "street"
+        }
+    keep = scope.mask(
+        grid_id=index.grid_id[rows],
+        community_id=index.community_id[rows],
+        street_id=index.street_id[rows],
+        street_district=street_district,
+    )
+    return Scored(rows[keep], scored.scores[keep], {k: v[keep] for k, v in scored.matched.items()}, scored.method)
+
+
+def _answer(index: AddressIndex, text: str, limit: int, scope: Scope = CITY) -> GeocodeAnswer:
     normalized = address_normalize(text)
     parts = address_parse_normalized(normalized)
     answer = GeocodeAnswer(query=text, normalized=normalized, parsed=parts.as_dict())
@@ -72,6 +100,11 @@ def _answer(index: AddressIndex, text: str, limit: int) -> GeocodeAnswer:
         answer.no_match_reason = f"外地地址 (outside Lanzhou): {parts.foreign}"
         return answer
     scored = candidates_score(index, parts)
+    if scored is not None and not scope.is_city:
+        scored = _in_scope(index, scored, scope)
+        if len(scored.rows) == 0:
+            answer.no_match_reason = OUT_OF_SCOPE
+            return answer
     if scored is None:
         admin = admin_match(index, parts)
         if admin is None:
@@ -111,9 +144,10 @@ def _answer(index: AddressIndex, text: str, limit: int) -> GeocodeAnswer:
     return answer
 
 
-def address_geocode(*, text: str, limit: int = 5) -> GeocodeAnswer:
-    """The standard addresses ``text`` may mean, best first (at most ``limit``)."""
-    return _answer(address_index(), text, limit)
+def address_geocode(*, text: str, limit: int = 5, scope: Scope = CITY) -> GeocodeAnswer:
+    """The standard addresses ``text`` may mean, best first (at most ``limit``), among those in
+    ``scope`` (a reader's; the default, the city, is for the services)."""
+    return _answer(address_index(), text, limit, scope)
 
 
 def _batch(texts: list[str], limit: int = 1) -> list[GeocodeAnswer]:

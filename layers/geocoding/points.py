@@ -9,6 +9,10 @@
 * :func:`points_to_grids_sql` is the in-database bulk path: the polygon-driven join of
   :mod:`layers.services.linking`.
 
+A reader's answer goes through :func:`location_in_scope`: the grids and regions holding a point
+are reference data and always answered (a grid worker must learn that a point is in another
+grid); the nearest standard address only when it lies in the reader's data scope.
+
 All three agree on the boundary rule of linking: a point covered by several small grids (on a
 shared edge) belongs to the one with the lowest id, so an answer never depends on the plan.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from django.conf import settings
@@ -26,6 +30,7 @@ from django.db import connection
 
 import shapely
 
+from ..scope import Scope
 from ..services.linking import PointSource, hits_sql
 
 #: How far the nearest standard address may be to be reported (metres).
@@ -220,6 +225,22 @@ def grid_locate(
         ambiguous=distance is not None and distance < threshold,
         message="" if inside else OUTSIDE_MESSAGE,
     )
+
+
+def location_in_scope(location: Location, *, scope: Scope) -> Location:
+    """``location`` as a reader with ``scope`` may see it: the nearest standard address (registry
+    data) is dropped when it lies outside the scope; the areas stay (reference data)."""
+    if scope.is_city or location.nearest_address is None:
+        return location
+    in_scope, params = scope.linked("t")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM layers_address t WHERE t.code = %s AND {in_scope})",
+            [location.nearest_address.code, *params],
+        )
+        if cursor.fetchone()[0]:
+            return location
+    return replace(location, nearest_address=None)
 
 
 # --- bulk, in process -------------------------------------------------------------------------

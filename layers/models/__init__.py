@@ -1,7 +1,8 @@
 """Models of the map: regions and grids (``areas``), the 一标三实 registry (``registry``) and
-events with their closed loop (``events``)."""
+events with their closed loop (``events``), and who may read which part of the city (``scope``)."""
 
 from .areas import BoundaryVersion, Grid, Region
+from .audit import AuditChainHead, AuditEntry
 from .events import (
     Category,
     Department,
@@ -13,10 +14,15 @@ from .events import (
     Level,
     SlaRule,
 )
+from .intake import IdempotencyKey
+from .photos import EventPhoto
 from .registry import Address, Building, Compound, Dwelling, Person, Unit
+from .scope import ReaderScope
 
 __all__ = [
     "Address",
+    "AuditChainHead",
+    "AuditEntry",
     "BoundaryVersion",
     "Building",
     "Category",
@@ -25,12 +31,15 @@ __all__ = [
     "Dwelling",
     "Event",
     "EventCluster",
+    "EventPhoto",
     "EventTransition",
     "Family",
     "Grid",
+    "IdempotencyKey",
     "KeywordRule",
     "Level",
     "Person",
+    "ReaderScope",
     "Region",
     "SlaRule",
     "Unit",

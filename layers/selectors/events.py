@@ -5,6 +5,9 @@ links) in one query per page, plus one query for the districts' names (``distric
 code, not a foreign key); nothing is loaded per row. The list is ordered newest first on
 ``(received_at, id)``, served by the ``event_received_id`` index read backwards, and pages are
 cut by a row comparison against the last row seen (keyset), so page 1,000 costs what page 1 does.
+
+Every read takes the reader's data scope (:mod:`layers.scope`) as a required argument: an event
+outside it is not listed and reads as absent (``None``), never as forbidden.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Polygon
+from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -22,6 +26,7 @@ from django.utils import timezone
 from ..catalog import layer_get
 from ..errors import InvalidInput
 from ..models import Category, Event, EventTransition, Family, Grid, Region
+from ..scope import Scope
 from ..services.events import OPEN_STATUSES, allowed_actions
 
 #: Link columns and the keys they answer under in ``areas``.
@@ -32,6 +37,9 @@ _AREA_JOINS = {
     "grid_medium": "grid_medium",
     "grid_small": "grid",
 }
+
+#: Which table each link column points into.
+_AREA_TABLE = {"street": "region", "community": "region", "grid_large": "grid", "grid_medium": "grid", "grid": "grid"}
 
 _FIELDS = (
     "id",
@@ -54,7 +62,10 @@ _FIELDS = (
     "geocode_confidence",
     "geocode_precision",
     "district_code",
-    *(f"{join}__{part}" for join in _AREA_JOINS.values() for part in ("code", "name")),
+    # The link ids, not joins: their codes and names are read for the whole page in two small
+    # queries (_serialize). Joining the five areas made a by-id read an eight-table join whose
+    # planning alone cost ~5 ms of database CPU, the bulk of an intake answer (issue 6 load test).
+    *(f"{join}_id" for join in _AREA_JOINS.values()),
     "reporter_name_masked",
     "reporter_phone_masked",
     "satisfaction",
@@ -142,6 +153,7 @@ def _category_filter(code: str) -> Q:
 
 def events_query(
     *,
+    scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
     region_code: str | None = None,
     grid_code: str | None = None,
@@ -153,7 +165,7 @@ def events_query(
     after: str | None = None,
 ) -> QuerySet:
     """The ordered ``values()`` query behind :func:`events_list`, unsliced (also for EXPLAIN)."""
-    query = Event.objects.all()
+    query = Event.objects.filter(scope.q())
     if bbox is not None:
         # ``&&`` against the envelope: answered by the GiST index on location.
         query = query.filter(location__bboverlaps=Polygon.from_bbox(bbox))
@@ -187,6 +199,7 @@ def events_query(
 
 def events_list(
     *,
+    scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
     region_code: str | None = None,
     grid_code: str | None = None,
@@ -199,7 +212,7 @@ def events_list(
     limit: int = 100,
     with_description: bool = False,
 ) -> EventPage:
-    """Events newest first (received_at, then id, descending), filtered:
+    """Events in the reader's ``scope``, newest first (received_at, then id, descending), filtered:
 
     * ``bbox`` (lon_min, lat_min, lon_max, lat_max, WGS84): located events inside it;
     * ``region_code``: a district, street or community (or the city: all its districts);
@@ -211,6 +224,7 @@ def events_list(
     Raises :class:`~layers.errors.InvalidInput` for an unknown region, grid or category code
     or a malformed cursor."""
     query = events_query(
+        scope=scope,
         bbox=bbox,
         region_code=region_code,
         grid_code=grid_code,
@@ -229,14 +243,22 @@ def events_list(
     return EventPage(results, next_cursor)
 
 
-def event_detail(*, event_id: int, with_description: bool = False) -> dict | None:
+def event_detail(*, event_id: int, scope: Scope, with_description: bool = False) -> dict | None:
     """One event as in the list, plus its append-only ``transitions`` log (oldest first) and the
-    ``dispatch_trace`` explaining its department and level; ``None`` when there is no such event."""
-    row = Event.objects.filter(pk=event_id).values(*_FIELDS, "dispatch_trace").first()
+    ``dispatch_trace`` explaining its department and level; ``None`` when there is no such event
+    in ``scope``."""
+    row = Event.objects.filter(scope.q(), pk=event_id).values(*_FIELDS, "dispatch_trace").first()
     if row is None:
         return None
     (body,) = _serialize([row], with_description=with_description)
-    body["transitions"] = [
+    body["transitions"] = _log(event_id)
+    body["dispatch_trace"] = row["dispatch_trace"]
+    return body
+
+
+def _log(event_id: int) -> list[dict]:
+    """An event's transition log, oldest first, as the API answers it."""
+    return [
         {
             "action": step["action"],
             "from_status": step["from_status"] or None,
@@ -250,6 +272,23 @@ def event_detail(*, event_id: int, with_description: bool = False) -> dict | Non
         .order_by("at", "id")
         .values("action", "from_status", "to_status", "actor_label", "at", "reason", "data")
     ]
+
+
+def event_answer(*, event: Event, with_description: bool = False) -> dict:
+    """What :func:`event_detail` answers for ``event``, built from the instance a service has just
+    written (its category and department loaded) rather than read back: intake answers every
+    report, at hundreds a second, and the read-back was a third of its cost. Only the log and the
+    areas' names are read. No scope check: for the writer's own answer."""
+    row: dict = {}
+    for name in (*_FIELDS, "dispatch_trace"):
+        if "__" in name:
+            relation, attribute = name.split("__")
+            related = getattr(event, relation)
+            row[name] = getattr(related, attribute) if related is not None else None
+        else:
+            row[name] = getattr(event, name)
+    (body,) = _serialize([row], with_description=with_description)
+    body["transitions"] = _log(event.pk)
     body["dispatch_trace"] = row["dispatch_trace"]
     return body
 
@@ -275,17 +314,45 @@ def description_readable(*, roles, superuser: bool) -> bool:
 def _serialize(rows: list[dict], *, with_description: bool) -> list[dict]:
     """API dictionaries for ``values()`` rows of :data:`_FIELDS`; reporter contact masked only, the
     description (free text) only ``with_description``, else ``None``."""
-    codes = {row["district_code"] for row in rows if row["district_code"]}
-    districts = dict(Region.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+    names = _area_names(rows)
+    districts = {key[1]: name for key, (_code, name) in names.items() if key[0] == "district"}
     now = timezone.now()
-    return [_event(row, districts, now, with_description=with_description) for row in rows]
+    return [_event(row, districts, names, now, with_description=with_description) for row in rows]
 
 
-def _event(row: dict, districts: dict[str, str], now: dt.datetime, *, with_description: bool) -> dict:
+# One small query for a whole page: the districts by code, the other areas by link id.
+_AREA_NAMES_SQL = """
+SELECT 'district', code, code, name FROM layers_region WHERE code = ANY(%(district)s)
+UNION ALL SELECT 'region', id::text, code, name FROM layers_region WHERE id = ANY(%(region)s)
+UNION ALL SELECT 'grid', id::text, code, name FROM layers_grid WHERE id = ANY(%(grid)s)
+"""
+
+
+def _area_names(rows: list[dict]) -> dict[tuple[str, int | str], tuple[str, str]]:
+    """(``district``, code) or (``region`` or ``grid``, id) → (code, name) for the areas of
+    ``rows``. A dangling link id (links are a cache) has no entry and answers null."""
+    wanted: dict[str, set] = {"district": set(), "region": set(), "grid": set()}
+    for row in rows:
+        if row["district_code"]:
+            wanted["district"].add(row["district_code"])
+        for join in _AREA_JOINS.values():
+            if row[f"{join}_id"] is not None:
+                wanted[_AREA_TABLE[join]].add(row[f"{join}_id"])
+    if not any(wanted.values()):
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_AREA_NAMES_SQL, {table: list(keys) for table, keys in wanted.items()})
+        return {
+            (table, key if table == "district" else int(key)): (code, name)
+            for table, key, code, name in cursor.fetchall()
+        }
+
+
+def _event(row: dict, districts: dict[str, str], names: dict, now: dt.datetime, *, with_description: bool) -> dict:
     point, deadline = row["location"], row["deadline"]
     areas = {"district": _pair(row["district_code"], districts.get(row["district_code"]))}
     for key, join in _AREA_JOINS.items():
-        areas[key] = _pair(row[f"{join}__code"], row[f"{join}__name"])
+        areas[key] = _pair(*names.get((_AREA_TABLE[join], row[f"{join}_id"]), (None, None)))
     return {
         "id": row["id"],
         "channel": row["channel"],
@@ -319,6 +386,15 @@ def _event(row: dict, districts: dict[str, str], now: dt.datetime, *, with_descr
     }
 
 
-def event_get(*, event_id: int) -> Event | None:
-    """The event to act on, or ``None`` (the services take model instances)."""
-    return Event.objects.filter(pk=event_id).first()
+def event_get(*, event_id: int, scope: Scope) -> Event | None:
+    """The event to act on, or ``None`` when there is none in ``scope`` (the services take model
+    instances)."""
+    return Event.objects.filter(scope.q(), pk=event_id).first()
+
+
+def event_replay_readable(*, event_id: int, scope: Scope, user_id: int) -> bool:
+    """Whether a retried report may be answered with the stored event: it lies in the reader's
+    ``scope``, or this reader sent it in (the log's ``receive`` step names them as actor). A
+    report that is neither belongs to someone else: its external id must not open it."""
+    received_by_reader = Q(transitions__action="receive", transitions__actor_id=user_id)
+    return Event.objects.filter(scope.q() | received_by_reader, pk=event_id).exists()

@@ -75,47 +75,74 @@ def _refresh(cluster_ids: list[int], *, left: int | None) -> None:
         execute(_DROP_EMPTY_SQL, {"ids": [left]})
 
 
+_NEW_CLUSTER_SQL = """
+INSERT INTO layers_eventcluster (category_id, centroid, first_seen, last_seen, event_count)
+VALUES (%(category)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(at)s, %(at)s, 1)
+RETURNING id
+"""
+
+
+def _nearest_or_new(event: Event) -> tuple[int, bool]:
+    """The id of the cluster ``event`` (located) belongs to, and whether it existed before: the
+    nearest matching one, else a new one made of the event alone. Takes the category's lock for
+    the rest of the transaction: two reports of one fire arriving together must not start two
+    clusters."""
+    lon, lat = event.location.x, event.location.y
+    metres = settings.MINQING_DUPLICATE_DISTANCE_M
+    window = dt.timedelta(hours=settings.MINQING_DUPLICATE_WINDOW_HOURS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, event.category_id])
+    found = fetch(
+        _NEAREST_SQL,
+        {
+            "category": event.category_id,
+            "at": event.reported_at,
+            "window": window,
+            "lon": lon,
+            "lat": lat,
+            "metres": metres,
+            "degrees": _degrees_for(metres, lat),
+        },
+    )
+    if found:
+        return found[0][0], True
+    (row,) = fetch(_NEW_CLUSTER_SQL, {"category": event.category_id, "lon": lon, "lat": lat, "at": event.reported_at})
+    return row[0], False
+
+
 def event_cluster_assign(*, event: Event) -> EventCluster | None:
     """Put a stored, located event into the nearest matching cluster or a new one, and return
     it; an event without a point gets no cluster (``None``)."""
     previous = event.cluster_id
     if event.location is None:
         return None
-    lon, lat = event.location.x, event.location.y
-    metres = settings.MINQING_DUPLICATE_DISTANCE_M
-    window = dt.timedelta(hours=settings.MINQING_DUPLICATE_WINDOW_HOURS)
-    with transaction.atomic():
-        # Two reports of one fire arriving together must not start two clusters.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, event.category_id])
-        found = fetch(
-            _NEAREST_SQL,
-            {
-                "category": event.category_id,
-                "at": event.reported_at,
-                "window": window,
-                "lon": lon,
-                "lat": lat,
-                "metres": metres,
-                "degrees": _degrees_for(metres, lat),
-            },
-        )
-        if found:
-            cluster_id = found[0][0]
-        else:
-            cluster_id = EventCluster.objects.create(
-                category_id=event.category_id,
-                centroid=event.location,
-                first_seen=event.reported_at,
-                last_seen=event.reported_at,
-                event_count=1,
-            ).pk
+    # Inside the caller's transaction when there is one: no savepoint is needed, the cluster
+    # lock lasts until that transaction ends either way.
+    with transaction.atomic(savepoint=False):
+        cluster_id, found = _nearest_or_new(event)
         event.cluster_id = cluster_id
         Event.objects.filter(pk=event.pk).update(cluster_id=cluster_id)
         moved_out = previous if previous not in (None, cluster_id) else None
         if found or moved_out:
             _refresh([cluster_id] if moved_out is None else [cluster_id, moved_out], left=moved_out)
     return EventCluster.objects.get(pk=cluster_id)
+
+
+def event_cluster_choose(*, event: Event) -> bool:
+    """For intake: set the cluster of ``event`` (located, not yet stored) before it is inserted,
+    so that the new row is written once, with its cluster (an UPDATE right after the INSERT
+    would write a second row version through every index). Call it inside the transaction that
+    inserts the event. Returns whether an existing cluster was chosen: its aggregates must then
+    be refreshed once the event is stored (:func:`event_cluster_refresh`)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_cluster_choose must run inside the transaction that inserts the event")
+    event.cluster_id, found = _nearest_or_new(event)
+    return found
+
+
+def event_cluster_refresh(*, cluster_id: int) -> None:
+    """Recompute a cluster's centre, first/last seen and count from its stored events."""
+    _refresh([cluster_id], left=None)
 
 
 def clusters_rebuild(*, distance_m: float | None = None, window_hours: float | None = None) -> int:

@@ -10,6 +10,11 @@ raised to the category's ``min_level`` (a gas leak is never a community's alone)
 go to the city. The deadline is the SLA hours of the family at that level after receipt.
 
 Every decision is written down in ``dispatch_trace`` so that a supervisor can see why.
+
+The keyword library, the categories, the SLA table and the command center are read once per
+``MINQING_REFERENCE_SECONDS`` in each process (:func:`reference`), not on every event: dispatch
+runs on every intake, and the library's queries were most of its cost (issue 6 load test). An
+edit in the admin reaches intake within that many seconds.
 """
 
 from __future__ import annotations
@@ -17,10 +22,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import F, Q, Value
-from django.db.models.fields import TextField
-from django.db.models.functions import StrIndex
+from django.conf import settings
 
+from ..memo import Remembered
 from ..models import Category, Department, Event, KeywordRule, Level, SlaRule
 from ..models.events import LEVEL_ORDER
 from ..taxonomy import COMMAND_CENTER
@@ -70,9 +74,48 @@ def level_next(level: str) -> str | None:
     return LEVEL_ORDER[index + 1].value if index + 1 < len(LEVEL_ORDER) else None
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What dispatch reads: active keyword rules of active departments, best first (priority
+    descending, then keyword and id), with their department and category loaded; categories by
+    code with their department; SLA hours by (family, level); the active command center."""
+
+    rules: tuple[KeywordRule, ...]
+    categories: dict[str, Category]
+    sla: dict[tuple[str, str], int]
+    command_center: Department | None
+
+
+_reference: Remembered[Reference] = Remembered(lambda: settings.MINQING_REFERENCE_SECONDS)
+
+
+def reference() -> Reference:
+    """The dispatch tables as read at most ``MINQING_REFERENCE_SECONDS`` ago in this process
+    (0: read now). The instances are shared: callers must not change them."""
+    known = _reference.get("dispatch")
+    if known is None:
+        known = Reference(
+            rules=tuple(
+                KeywordRule.objects.filter(active=True, department__active=True)
+                .select_related("department", "category")
+                .order_by("-priority", "keyword", "id")
+            ),
+            categories={category.code: category for category in Category.objects.select_related("department")},
+            sla={(rule.family, rule.level): rule.hours for rule in SlaRule.objects.all()},
+            command_center=Department.objects.filter(code=COMMAND_CENTER, active=True).first(),
+        )
+        _reference.put("dispatch", known)
+    return known
+
+
+def category_get(*, code: str) -> Category | None:
+    """The category with ``code`` (its department loaded), from :func:`reference`."""
+    return reference().categories.get(code)
+
+
 def sla_hours(*, family: str, level: str) -> int | None:
     """Hours allowed at ``level`` for events of ``family``; ``None`` when no SLA row exists."""
-    return SlaRule.objects.filter(family=family, level=level).values_list("hours", flat=True).first()
+    return reference().sla.get((family, level))
 
 
 def sla_deadline(*, family: str, level: str, start: dt.datetime) -> dt.datetime | None:
@@ -84,15 +127,14 @@ def keyword_hits(*, description: str, category: Category) -> list[KeywordRule]:
     """Active rules whose keyword occurs in ``description`` and that apply to ``category``
     (unrestricted rules, or rules for the category or one of its ancestors), best first.
 
-    The substring test runs in the database (``strpos``) over the whole library at once."""
-    applies = Q(category__isnull=True) | Q(category__code__in=category_lineage(category.code))
-    return list(
-        KeywordRule.objects.filter(applies, active=True, department__active=True)
-        .alias(found=StrIndex(Value(description, output_field=TextField()), F("keyword")))
-        .filter(found__gt=0)
-        .select_related("department", "category")
-        .order_by("-priority", "keyword", "id")
-    )
+    A substring test over the library held in memory (a few hundred short keywords: cheaper
+    than a query per event)."""
+    lineage = set(category_lineage(category.code))
+    return [
+        rule
+        for rule in reference().rules
+        if (rule.category_id is None or rule.category.code in lineage) and rule.keyword in description
+    ]
 
 
 def _location_level(event: Event) -> tuple[str, str]:
@@ -111,7 +153,7 @@ def _category_default(category: Category) -> tuple[Department | None, str]:
     """The category's own default department, else the nearest ancestor's."""
     if category.department_id:
         return category.department, category.code
-    ancestors = {c.code: c for c in Category.objects.filter(code__in=category_lineage(category.code)[1:])}
+    ancestors = reference().categories
     for code in category_lineage(category.code)[1:]:
         parent = ancestors.get(code)
         if parent is not None and parent.department_id:
@@ -160,7 +202,7 @@ def dispatch_decide(*, event: Event) -> DispatchDecision:
         level = raised
         level_reason += f"; raised to {level}, the lowest level for {category.code}"
     if joint:
-        department = Department.objects.filter(code=COMMAND_CENTER, active=True).first()
+        department = reference().command_center
         level = Level.CITY.value
         reason += "; joint handling by the command center"
         level_reason += "; joint cases are handled at city level"

@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .. import personal
@@ -31,8 +32,8 @@ from ..models import Address, Category, Department, Event, EventTransition, Leve
 from ..models.events import LEVEL_ORDER
 from ..taxonomy import COMMAND_CENTER
 from .bulk import fetch
-from .clusters import event_cluster_assign
-from .dispatch import event_dispatch, level_next, sla_deadline
+from .clusters import event_cluster_assign, event_cluster_choose, event_cluster_refresh
+from .dispatch import category_get, event_dispatch, level_next, sla_deadline
 
 logger = logging.getLogger("minqing.events")
 
@@ -121,18 +122,37 @@ _NO_LINKS = {
 }
 
 
+_CHAIN_STATEMENT = "minqing_grid_chain"
+_CHAIN_SQL = (
+    "SELECT grid_id, grid_medium_id, grid_large_id, community_id, street_id, coalesce(district_code, '')"
+    " FROM layers_grid_chain WHERE grid_id = $1"
+)
+#: Sessions (raw connections) in which the chain statement is prepared.
+_chain_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _grid_chain(grid_id: int) -> tuple | None:
+    """The link ids of a small grid's chain, from the ``layers_grid_chain`` view."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.cursor() as cursor:
+        if raw not in _chain_prepared:
+            # PREPARE once per session (as grid_locate does): planning the view's joins cost
+            # ten times running them, on every intake (issue 6 load test).
+            cursor.execute(f"PREPARE {_CHAIN_STATEMENT} (bigint) AS {_CHAIN_SQL}")
+            _chain_prepared[raw] = True
+        cursor.execute(f"EXECUTE {_CHAIN_STATEMENT} (%s)", [grid_id])
+        return cursor.fetchone()
+
+
 def point_links(*, lon: float, lat: float) -> dict:
     """The six link columns for a WGS84 point: the small grid's chain when a grid covers it,
     else the regions whose boundaries hold it (``layers.geocoding.points.grid_locate``)."""
     where = grid_locate(lon=lon, lat=lat)
     if where.grid_small_id is not None:
-        rows = fetch(
-            "SELECT grid_id, grid_medium_id, grid_large_id, community_id, street_id, coalesce(district_code, '')"
-            " FROM layers_grid_chain WHERE grid_id = %s",
-            [where.grid_small_id],
-        )
-        if rows:
-            return dict(zip(_NO_LINKS, rows[0], strict=True))
+        chain = _grid_chain(where.grid_small_id)
+        if chain is not None:
+            return dict(zip(_NO_LINKS, chain, strict=True))
     codes = [area.code for area in (where.community, where.street) if area is not None]
     ids = dict(Region.objects.filter(code__in=codes).values_list("code", "id"))
     return {
@@ -313,7 +333,7 @@ def _check_intake(channel: str, external_id: str, category_code: str, descriptio
         raise InvalidInput("channel", f"unknown channel {channel!r}; expected one of {', '.join(Event.Channel.values)}")
     if len(external_id) > 64:
         raise InvalidInput("external_id", "longer than 64 characters")
-    category = Category.objects.select_related("department").filter(code=category_code).first()
+    category = category_get(code=category_code)
     if category is None:
         raise InvalidInput("category", f"unknown category {category_code!r}")
     if not description.strip():
@@ -384,11 +404,17 @@ def event_create(
     _clean(event)
     # Dispatch before the insert, so the row is written once with its decision and status.
     steps = _dispatch_steps(event, now=now)
-    with transaction.atomic():
+    # Within a caller's transaction (an Idempotency-Key's) no savepoint of our own is needed:
+    # whatever fails here fails that transaction too.
+    with transaction.atomic(savepoint=False):
         try:
             # A savepoint: a concurrent retry that inserted first makes ours fail on the unique
-            # (channel, external_id) index, after waiting for its commit; we then return its row.
-            with transaction.atomic():
+            # (channel, external_id) index, after waiting for its commit; we then return its row
+            # (and the cluster chosen for ours is rolled back with the savepoint). Without an
+            # external id there is no such race, and no savepoint round trip to pay.
+            with transaction.atomic(savepoint=bool(external_id)):
+                # The cluster first, so that the row is inserted once, with it.
+                joined = event.location is not None and event_cluster_choose(event=event)
                 event.save(force_insert=True)
         except IntegrityError:
             if not external_id:
@@ -405,7 +431,8 @@ def event_create(
             data={"channel": channel, "external_id": external_id, "geocode_method": event.geocode_method},
         )
         EventTransition.objects.bulk_create([received, *steps])
-        event_cluster_assign(event=event)
+        if joined:
+            event_cluster_refresh(cluster_id=event.cluster_id)
     return event, True
 
 

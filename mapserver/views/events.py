@@ -12,22 +12,33 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers.crs import CLIENT_CRS
 from layers.models import Event
-from layers.selectors.events import description_readable, event_detail, event_get, events_list
+from layers.scope import CITY, scope_for_user
+from layers.selectors.events import (
+    description_readable,
+    event_answer,
+    event_detail,
+    event_get,
+    event_replay_readable,
+    events_list,
+)
 from layers.services.events import MAX_ADDRESS, MAX_DESCRIPTION, TRANSITIONS, event_act, event_create
+from layers.services.idempotency import Answer, idempotent_answer, request_digest
 
 from .. import params
 from ..auth import reader_roles
-from ..errors import BadParameter, NotFound
+from ..errors import BadParameter, Conflict, NotFound
+from ..parsers import BodyLeftToTheView
 
 #: Longest action reason accepted (a paragraph, not a file).
 MAX_REASON = 2_000
+#: The endpoint name idempotency keys of the JSON intake are stored under.
+INTAKE_ENDPOINT = "events.create"
 
 
 # --- request bodies -------------------------------------------------------------------------------
@@ -224,10 +235,26 @@ def _reads_description(request: Request) -> bool:
     return description_readable(roles=reader_roles(user.pk), superuser=user.is_superuser)
 
 
+def intake_detail(request: Request, *, event: Event, created: bool, with_description: bool) -> dict:
+    """The answer to an intake POST. A new event is answered whoever sent it (the reader wrote it,
+    even outside their data scope); a retry's stored event only when it is in the reader's scope
+    or they sent it in, else 409: a channel's external id must not open another's report."""
+    user_id = request.user.pk
+    if not created and not event_replay_readable(event_id=event.pk, scope=scope_for_user(user_id), user_id=user_id):
+        raise Conflict(
+            "external_id: 该渠道的此编号已属于另一条诉求 (this channel's external_id belongs to another report)",
+            parameter="external_id",
+        )
+    if created:
+        # The instance just written, not read back (issue 6: intake at 200 reports a second).
+        return event_answer(event=event, with_description=with_description)
+    return event_detail(event_id=event.pk, scope=CITY, with_description=with_description)
+
+
 class EventList(APIView):
     """Intake (POST) and the filtered, keyset-paginated list (GET)."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BodyLeftToTheView]
 
     @extend_schema(
         operation_id="events_list",
@@ -249,6 +276,7 @@ class EventList(APIView):
     def get(self, request: Request) -> Response:
         query = request.query_params
         page = events_list(
+            scope=scope_for_user(request.user.pk),
             bbox=params.parse_bbox(query),
             region_code=params.parse_text(query, "region", max_length=12, default=None),
             grid_code=params.parse_text(query, "grid", max_length=24, default=None),
@@ -270,24 +298,52 @@ class EventList(APIView):
 
     @extend_schema(
         operation_id="events_create",
-        summary="Take in an event (idempotent per channel and external_id)",
+        summary="Take in an event (idempotent per channel and external_id, or per Idempotency-Key)",
         description=(
-            "201 with the stored event and a Location header; a retry with the same channel and "
-            "external_id answers 200 with the stored event and `Idempotent-Replay: true`. A report "
-            "that cannot be located is stored with needs_location true."
+            "201 with the stored event and a Location header, sent only once the event is committed; "
+            "a retry with the same channel and external_id answers 200 with the stored event and "
+            "`Idempotent-Replay: true`. A retry with the same `Idempotency-Key` and body gets the first "
+            "answer again (status and body, with `Idempotent-Replay: true`); the same key with another "
+            "body is a 422. Keys are kept at least 24 hours, per user. A 503 (database unavailable) "
+            "carries Retry-After: retry with the same key. A report that cannot be located is stored "
+            "with needs_location true."
         ),
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                description="1–255 visible ASCII characters, e.g. a UUID; the same key makes a retry safe",
+            )
+        ],
         request=INTAKE,
-        responses={201: EVENT_DETAIL, 200: EVENT_DETAIL, 400: ERROR},
+        responses={201: EVENT_DETAIL, 200: EVENT_DETAIL, 400: ERROR, 409: ERROR, 422: ERROR},
     )
     def post(self, request: Request) -> Response:
-        arguments = intake_arguments(params.parse_json_object(request.body))
-        event, created = event_create(**arguments, actor=request.user)
-        response = Response(
-            event_detail(event_id=event.pk, with_description=_reads_description(request)),
-            status=201 if created else 200,
-        )
-        response["Location"] = request.build_absolute_uri(reverse("api-event", args=[event.pk]))
-        if not created:
+        body = params.parse_json_object(request.body)
+        arguments = intake_arguments(body)
+        key = params.parse_idempotency_key(request.headers)
+        with_description = _reads_description(request)
+
+        def produce() -> tuple[int, dict, int]:
+            event, created = event_create(**arguments, actor=request.user)
+            detail = intake_detail(request, event=event, created=created, with_description=with_description)
+            return 201 if created else 200, detail, event.pk
+
+        if key is None:
+            answer = Answer(*produce())
+        else:
+            answer = idempotent_answer(
+                owner_id=request.user.pk,
+                endpoint=INTAKE_ENDPOINT,
+                key=key,
+                digest=request_digest(body),
+                produce=produce,
+            )
+        # Both paths return only after the commit: a 201 names an event that is stored.
+        response = Response(answer.body, status=answer.status)
+        response["Location"] = request.build_absolute_uri(reverse("api-event", args=[answer.event_id]))
+        if answer.replayed or answer.status == 200:
             response["Idempotent-Replay"] = "true"
         return response
 
@@ -297,7 +353,9 @@ class EventDetail(APIView):
 
     @extend_schema(operation_id="events_retrieve", summary="Read one event", responses={200: EVENT_DETAIL, 404: ERROR})
     def get(self, request: Request, event_id: int) -> Response:
-        body = event_detail(event_id=event_id, with_description=_reads_description(request))
+        body = event_detail(
+            event_id=event_id, scope=scope_for_user(request.user.pk), with_description=_reads_description(request)
+        )
         if body is None:
             raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
         return Response(body)
@@ -306,7 +364,7 @@ class EventDetail(APIView):
 class EventActions(APIView):
     """One step of the closed loop."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BodyLeftToTheView]
 
     @extend_schema(
         operation_id="events_act",
@@ -315,9 +373,11 @@ class EventActions(APIView):
         responses={200: EVENT_DETAIL, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, event_id: int) -> Response:
-        event = event_get(event_id=event_id)
+        event = event_get(event_id=event_id, scope=scope_for_user(request.user.pk))
         if event is None:
             raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
         arguments = action_arguments(params.parse_json_object(request.body))
         event_act(event=event, actor=request.user, **arguments)
-        return Response(event_detail(event_id=event_id, with_description=_reads_description(request)))
+        # The event as the action left it, even if a new location took it out of the reader's
+        # scope: the answer describes what the reader just did.
+        return Response(event_detail(event_id=event_id, scope=CITY, with_description=_reads_description(request)))

@@ -7,6 +7,14 @@ and zipped Shapefile are written by pyogrio from one query into a temporary file
 
 ``GET /exports/grid/<code>.html``: a self-contained folium map of one grid or street / community
 for printing and offline sharing (:mod:`basemaps.printmap`).
+
+Both hold only the reader's data scope (:mod:`layers.scope`): an export is the layer as the
+reader sees it, and a print map of an area with no grid in the scope is a 404.
+
+Every export writes an audit entry (who, layer, format, filters, rows when known before sending).
+Personal fields (``Field.personal``: the events' reporter name and phone) are left out, unless the
+reader holds ``layers.export_personal_data`` and names a ``purpose``: then they come decrypted,
+at most ``MINQING_PERSONAL_EXPORT_MAX_ROWS`` rows, and the purpose goes into the audit entry.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+from django.conf import settings
 from django.db import connection
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
@@ -29,11 +38,15 @@ import pyogrio
 import shapely
 
 from basemaps import printmap
+from layers import personal
+from layers.audit import audit_record
 from layers.catalog import Field, Layer
 from layers.features import features_rows_sql, features_stream, selection_build
+from layers.scope import Scope
 
-from ..errors import BadParameter
-from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields, reader_roles
+from .. import params
+from ..errors import BadParameter, MinqingError, PermissionDenied
+from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields, reader_roles, reader_scope
 
 FORMATS = ("geojson", "gpkg", "csv", "shp")
 CONTENT_TYPES = {
@@ -49,10 +62,10 @@ def _attachment(response, filename: str):
     return response
 
 
-def _csv_file(layer: Layer, fields: tuple[Field, ...], chosen: dict):
+def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict):
     """COPY … TO STDOUT WITH CSV HEADER into a temporary file: points as lon/lat columns, other
     geometries as WKT."""
-    selection = selection_build(layer=layer, **chosen)
+    selection = selection_build(layer=layer, scope=scope, **chosen)
     geometry = (
         "round(ST_X({g})::numeric, 7) AS lon, round(ST_Y({g})::numeric, 7) AS lat"
         if layer.geometry_type == "Point"
@@ -64,13 +77,14 @@ def _csv_file(layer: Layer, fields: tuple[Field, ...], chosen: dict):
     with connection.cursor() as cursor:
         bound = cursor.mogrify(sql, selection.params).decode()
         cursor.copy_expert(f"COPY ({bound}) TO STDOUT WITH (FORMAT csv, HEADER, ENCODING 'UTF8')", target)
+        rows = cursor.rowcount
     target.seek(0)
-    return target
+    return target, rows
 
 
-def _frame(layer: Layer, fields: tuple[Field, ...], chosen: dict) -> gpd.GeoDataFrame:
+def _frame(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict) -> gpd.GeoDataFrame:
     """One query, read as a GeoDataFrame (geometry from WKB)."""
-    selection = selection_build(layer=layer, **chosen)
+    selection = selection_build(layer=layer, scope=scope, **chosen)
     sql = features_rows_sql(selection=selection, fields=fields, geometry="ST_AsBinary({g}) AS geometry")
     with connection.cursor() as cursor:
         cursor.execute(sql, selection.params)
@@ -83,8 +97,13 @@ def _frame(layer: Layer, fields: tuple[Field, ...], chosen: dict) -> gpd.GeoData
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=4326)
 
 
-def _file(layer: Layer, fields: tuple[Field, ...], chosen: dict, fmt: str):
-    frame = _frame(layer, fields, chosen)
+def _file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str):
+    frame = _frame(layer, fields, scope, chosen)
+    return _frame_file(frame, layer, fmt), len(frame)
+
+
+def _frame_file(frame: gpd.GeoDataFrame, layer: Layer, fmt: str):
+    """A GeoPackage or a zipped Shapefile of ``frame``, opened for sending."""
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         if fmt == "gpkg":
@@ -109,17 +128,34 @@ class Export(APIView):
         if fmt not in FORMATS:
             raise BadParameter("format", f"must be one of {', '.join(FORMATS)}, got {fmt[:20]!r}")
         fields = reader_fields(request, layer)
-        chosen = parse_feature_filters(request.query_params, layer, fields, accepted=FILTER_PARAMETERS)
+        # Only a layer with personal fields takes a purpose (anywhere else it is an unknown parameter).
+        accepted = (*FILTER_PARAMETERS, "purpose") if layer.personal_fields else FILTER_PARAMETERS
+        chosen = parse_feature_filters(request.query_params, layer, fields, accepted=accepted)
+        purpose = params.parse_purpose(request.query_params, default=None)
+        scope = reader_scope(request)
+        if purpose is not None:
+            return _personal_export(request, layer, fields, scope, chosen, fmt, purpose)
         if fmt == "geojson":
+            # Streamed: the count is not known before the first byte leaves (counting first would
+            # read the layer twice), so the entry records the request.
+            _audit_export(request, layer, fmt, rows=None)
             response = StreamingHttpResponse(
-                features_stream(layer=layer, fields=fields, **chosen), content_type=CONTENT_TYPES[fmt]
+                features_stream(layer=layer, fields=fields, scope=scope, **chosen), content_type=CONTENT_TYPES[fmt]
             )
             return _attachment(response, f"{layer.id}.geojson")
-        handle = _csv_file(layer, fields, chosen) if fmt == "csv" else _file(layer, fields, chosen, fmt)
-        size = os.fstat(handle.fileno()).st_size
-        response = FileResponse(handle, content_type=CONTENT_TYPES[fmt])
-        response["Content-Length"] = str(size)
-        return _attachment(response, f"{layer.id}.{'zip' if fmt == 'shp' else fmt}")
+        handle, rows = (
+            _csv_file(layer, fields, scope, chosen) if fmt == "csv" else _file(layer, fields, scope, chosen, fmt)
+        )
+        _audit_export(request, layer, fmt, rows=rows)
+        return _send(handle, layer, fmt)
+
+
+def _send(handle, layer: Layer, fmt: str) -> FileResponse:
+    """The file as an attachment with its length."""
+    size = os.fstat(handle.fileno()).st_size
+    response = FileResponse(handle, content_type=CONTENT_TYPES[fmt])
+    response["Content-Length"] = str(size)
+    return _attachment(response, f"{layer.id}.{'zip' if fmt == 'shp' else fmt}")
 
 
 @extend_schema(exclude=True)
@@ -130,10 +166,79 @@ class PrintMap(APIView):
     def get(self, request: Request, code: str) -> HttpResponse:
         if request.query_params:
             raise BadParameter(sorted(request.query_params)[0], "is not a parameter here; this export takes none")
-        area = printmap.print_area_get(code=code)
-        if area is None:
+        # Through the named parser: a NUL or a quote never reaches the lookup.
+        area = printmap.print_area_get(code=params.parse_text({"code": code}, "code", max_length=40))
+        scope = reader_scope(request)
+        # An area outside the scope answers as one that does not exist.
+        if area is None or not printmap.print_area_readable(area=area, scope=scope):
             raise NotFound(f"no grid, street or community with code {code[:30]!r}")
         roles, superuser = reader_roles(request)
-        page = printmap.print_map_html(area=area, roles=roles, superuser=superuser)
+        page = printmap.print_map_html(area=area, roles=roles, superuser=superuser, scope=scope)
+        audit_record(action="export", target=f"area:{area.code}", detail={"format": "html", "kind": "print_map"})
         response = HttpResponse(page, content_type="text/html; charset=utf-8")
         return _attachment(response, f"{area.code}.html")
+
+
+# --- the audit and personal fields (issue 6) ---------------------------------------------------------
+
+
+class TooManyRows(MinqingError):
+    code = "too_many_rows"
+
+
+def _filters(request: Request) -> dict[str, str]:
+    return {name: value[:200] for name, value in request.query_params.items() if name != "purpose"}
+
+
+def _audit_export(request: Request, layer: Layer, fmt: str, *, rows: int | None, **more) -> None:
+    """One audit entry per export: who (the request's user), layer, format, filters, rows."""
+    detail = {"format": fmt, "filters": _filters(request), "rows": rows, **more}
+    audit_record(action="export.personal" if more else "export", target=f"layer:{layer.id}", detail=detail)
+
+
+def _personal_export(
+    request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str, purpose: str
+):
+    """An export with the layer's personal fields in clear: only for a holder of
+    ``layers.export_personal_data`` who names a purpose, only up to
+    ``MINQING_PERSONAL_EXPORT_MAX_ROWS`` rows, and audited with the purpose (a refusal too)."""
+    personal_fields = layer.personal_fields
+    if not request.user.has_perm("layers.export_personal_data"):
+        audit_record(
+            action="export.personal_denied",
+            target=f"layer:{layer.id}",
+            detail={"format": fmt, "filters": _filters(request), "purpose": purpose},
+        )
+        raise PermissionDenied(
+            "导出个人信息需要相应权限 (exporting personal fields needs the permission layers.export_personal_data)",
+            parameter="purpose",
+        )
+    selection = selection_build(layer=layer, scope=scope, **chosen)
+    limit = settings.MINQING_PERSONAL_EXPORT_MAX_ROWS
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) {selection.from_where}", selection.params)
+        count = cursor.fetchone()[0]
+    if count > limit:
+        raise TooManyRows(
+            f"含个人信息的导出最多 {limit:,} 行 (an export with personal fields holds at most {limit:,} rows, "
+            f"this one {count:,}); narrow it with bbox, datetime or the layer's filters"
+        )
+    frame = _frame(layer, (*fields, *personal_fields), scope, chosen)
+    # Decrypted one value at a time in Python (AES-GCM has no SQL counterpart here); the row cap
+    # above bounds the loop.
+    for field in personal_fields:
+        frame[field.name] = [personal.decrypt(value) if value else "" for value in frame[field.name]]
+    _audit_export(request, layer, fmt, rows=len(frame), personal=[f.name for f in personal_fields], purpose=purpose)
+    if fmt in ("gpkg", "shp"):
+        return _send(_frame_file(frame, layer, fmt), layer, fmt)
+    target = tempfile.TemporaryFile()
+    if fmt == "csv":
+        if layer.geometry_type == "Point":
+            table = frame.drop(columns="geometry").assign(lon=frame.geometry.x.round(7), lat=frame.geometry.y.round(7))
+        else:
+            table = frame.drop(columns="geometry").assign(wkt=frame.geometry.to_wkt())
+        target.write(table.to_csv(index=False).encode("utf-8-sig"))
+    else:
+        target.write(frame.to_json(ensure_ascii=False, drop_id=True).encode())
+    target.seek(0)
+    return _send(target, layer, fmt)

@@ -1,4 +1,8 @@
-"""``GET /api/geocode``: address text → ranked standard addresses with score and precision."""
+"""``GET /api/geocode``: address text → ranked standard addresses with score and precision.
+
+Only the standard addresses of the reader's data scope are candidates (an address in another
+grid is not offered to a grid worker); regions matched at admin precision are reference data.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from rest_framework.views import APIView
 
 from layers.geocoding.addresses import address_geocode
 from layers.geocoding.matcher import PRECISIONS
+from layers.scope import scope_for_user
 
 from .. import params
 
@@ -81,6 +86,6 @@ class Geocode(APIView):
     def get(self, request: Request) -> Response:
         text = params.parse_text(request.query_params, "q", max_length=MAX_QUERY_LENGTH)
         limit = params.parse_int(request.query_params, "limit", low=1, high=20, default=5)
-        answer = address_geocode(text=text, limit=limit)
+        answer = address_geocode(text=text, limit=limit, scope=scope_for_user(request.user.pk))
         body = asdict(answer) | {"matched": answer.matched}
         return Response(body)

@@ -2,7 +2,8 @@
 ``/api/hotspots`` and ``/api/early-warnings``.
 
 Views are glue: parse (every parameter by a named parser, unknown ones refused by name),
-compute in :mod:`layers.heat` / :mod:`layers.hotspots`, serialise.
+compute in :mod:`layers.heat` / :mod:`layers.hotspots`, serialise. Every answer is computed from
+the reader's data scope only (:mod:`layers.scope`); the ETag of a heat tile carries the scope key.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from basemaps import heat as surfaces
+from basemaps import raster
 from layers import heat, hotspots
+from layers.scope import scope_for_user
 
 from .. import params
 from ..errors import BadParameter
@@ -70,8 +73,9 @@ class HeatTile(APIView):
         reject_unknown(query, ("family", "since", "until"))
         zoom, tx, ty = tile_address(z, x, y)
         filters = filter_arguments(query)
-        png, version = heat.heat_tile(**filters, z=zoom, x=tx, y=ty)
-        etag = _etag("heat", filters["family"], filters["since"], filters["until"], version, zoom, tx, ty)
+        scope = scope_for_user(request.user.pk)
+        png, version = heat.heat_tile(**filters, scope=scope, z=zoom, x=tx, y=ty)
+        etag = _etag("heat", filters["family"], filters["since"], filters["until"], version, scope.key, zoom, tx, ty)
         if request.headers.get("If-None-Match") == etag:
             response = HttpResponse(status=304)
         else:
@@ -91,10 +95,6 @@ class HeatGeoTiff(APIView):
         responses={(200, "image/tiff"): OpenApiTypes.BINARY},
     )
     def get(self, request: Request) -> HttpResponse:
-        import rasterio
-        from rasterio.io import MemoryFile
-        from rasterio.transform import from_origin
-
         query = request.query_params
         reject_unknown(query, ("family", "since", "until", "bbox", "resolution_m"))
         filters = filter_arguments(query)
@@ -112,24 +112,17 @@ class HeatGeoTiff(APIView):
                 f"gives {width}×{height} pixels, more than {MAX_RASTER_SIDE} a side; use a coarser resolution",
             )
         bounds = (xmin, ymax - height * resolution, xmin + width * resolution, ymax)
-        surface = heat.heat_raster(**filters, bounds=bounds, resolution_m=resolution)
-        with MemoryFile() as memory:
-            with memory.open(
-                driver="GTiff",
-                width=width,
-                height=height,
-                count=1,
-                dtype="float32",
-                crs="EPSG:3857",
-                transform=from_origin(xmin, ymax, resolution, resolution),
-                nodata=-1.0,
-                compress="deflate",
-            ) as dataset:
-                dataset.write(surface.astype(rasterio.float32), 1)
-                dataset.set_band_description(
-                    1, f"{filters['family']} events per pixel, Gaussian blur sigma {surfaces.SIGMA_PX:g} px"
-                )
-            body = memory.read()
+        surface = heat.heat_raster(
+            **filters, scope=scope_for_user(request.user.pk), bounds=bounds, resolution_m=resolution
+        )
+        body = raster.geotiff_bytes(
+            surface,
+            west=xmin,
+            north=ymax,
+            resolution=resolution,
+            crs="EPSG:3857",
+            description=f"{filters['family']} events per pixel, Gaussian blur sigma {surfaces.SIGMA_PX:g} px",
+        )
         response = HttpResponse(body, content_type="image/tiff")
         response["Content-Length"] = str(len(body))
         response["Content-Disposition"] = f'attachment; filename="heat-{filters["family"]}.tif"'
@@ -148,7 +141,7 @@ class Hotspots(APIView):
         query = request.query_params
         reject_unknown(query, ("family", "since", "until"))
         filters = filter_arguments(query)
-        rows = hotspots.grid_hotspots(**filters)
+        rows = hotspots.grid_hotspots(**filters, scope=scope_for_user(request.user.pk))
         geometries = hotspots.grid_geometries([row["id"] for row in rows])
         features = [
             {
@@ -181,7 +174,7 @@ class EarlyWarnings(APIView):
         reject_unknown(query, ("family",))
         family = params.parse_choice(query, "family", heat.FAMILIES)
         now = timezone.now()
-        warnings = hotspots.grid_early_warnings(family=family, now=now)
+        warnings = hotspots.grid_early_warnings(family=family, now=now, scope=scope_for_user(request.user.pk))
         return JsonResponse(
             {"family": family, "now": now.isoformat(), "warnings": warnings}, json_dumps_params={"ensure_ascii": False}
         )

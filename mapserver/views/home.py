@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers import selectors
+from layers.scope import scope_describe, scope_for_user
 from layers.services import users
 
 #: The front door's entry points (path, who, what), from DESIGN.md §5. Only those the URL map
@@ -46,17 +47,43 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "mapserver/home.html", context)
 
 
+_CODES = serializers.ListField(child=serializers.CharField())
+
+
 class WhoAmI(APIView):
-    """The caller as the API sees them: proves session and token auth work."""
+    """The caller as the API sees them: proves session and token auth work, and tells a client
+    which part of the city the caller may read."""
 
     @extend_schema(
         operation_id="whoami",
-        summary="The authenticated caller and their roles",
+        summary="The authenticated caller, their roles and their data scope",
         responses=inline_serializer(
             "WhoAmI",
-            {"username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())},
+            {
+                "username": serializers.CharField(),
+                "roles": serializers.ListField(child=serializers.CharField()),
+                "scope": inline_serializer(
+                    "WhoAmIScope",
+                    {
+                        "level": serializers.ChoiceField(
+                            choices=["city", "district", "street", "community", "grids", "none"]
+                        ),
+                        "key": serializers.CharField(help_text="changes whenever the scope does"),
+                        "districts": _CODES,
+                        "streets": _CODES,
+                        "communities": _CODES,
+                        "grids": _CODES,
+                    },
+                ),
+            },
         ),
     )
     def get(self, request: Request) -> Response:
         user = request.user
-        return Response({"username": user.get_username(), "roles": sorted(g.name for g in user.groups.all())})
+        return Response(
+            {
+                "username": user.get_username(),
+                "roles": sorted(g.name for g in user.groups.all()),
+                "scope": scope_describe(scope_for_user(user.pk)),
+            }
+        )

@@ -1,4 +1,9 @@
-"""``GET /api/locate``: which grids, regions and standard address a point falls in."""
+"""``GET /api/locate``: which grids, regions and standard address a point falls in.
+
+The grids and regions are answered for any point (reference data: a grid worker must learn that
+a point lies in another grid); the nearest standard address only when it lies in the reader's
+data scope (:func:`layers.geocoding.points.location_in_scope`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers.crs import CLIENT_CRS, to_wgs84
-from layers.geocoding.points import grid_locate
+from layers.geocoding.points import grid_locate, location_in_scope
+from layers.scope import scope_for_user
 
 from .. import params
 
@@ -69,7 +75,9 @@ class Locate(APIView):
         crs = params.parse_crs(request.query_params)
         day = params.parse_date_param(request.query_params, "date", default=None)
         wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, crs))
-        location = grid_locate(lon=wgs_lon, lat=wgs_lat, on_date=day)
+        location = location_in_scope(
+            grid_locate(lon=wgs_lon, lat=wgs_lat, on_date=day), scope=scope_for_user(request.user.pk)
+        )
         body = location.as_dict()
         body["input"] = {"lon": lon, "lat": lat, "crs": crs}
         body["wgs84"] = {"lon": round(wgs_lon, 7), "lat": round(wgs_lat, 7)}

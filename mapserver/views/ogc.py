@@ -7,6 +7,9 @@ Items page by keyset: the ``next`` link carries ``after=<last id>`` so a page de
 collection costs what the first does. ``numberMatched`` is left out (optional in Part 1; a count
 over a large filtered layer would cost more than the page). A ``datetime`` on a collection
 without a time is a 400, not silently ignored.
+
+Items, single items and collection extents are narrowed to the reader's data scope
+(:mod:`layers.scope`): an item outside it is a 404 like an item that does not exist.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -27,7 +29,8 @@ from rest_framework.views import APIView
 
 from layers import catalog
 from layers.catalog import Field, Filter, Layer
-from layers.features import feature_get, features_page, layer_extent
+from layers.features import feature_get, features_page, layer_extent_cached
+from layers.scope import Scope, scope_for_user
 
 from .. import params
 from ..errors import BadParameter, NotFound
@@ -60,6 +63,11 @@ def readable_layer(request: Request, layer_id: str, *, what: str = "collection")
     if layer is None or not layer.readable_by(roles, superuser=superuser):
         raise NotFound(f"unknown {what} {layer_id[:60]!r}")
     return layer
+
+
+def reader_scope(request: Request) -> Scope:
+    """The data scope of the request's reader (:func:`layers.scope.scope_for_user`)."""
+    return scope_for_user(request.user.pk)
 
 
 def reader_fields(request: Request, layer: Layer) -> tuple[Field, ...]:
@@ -161,8 +169,8 @@ def _respond(request: Request, document: dict, fmt: str, *, content_type: str = 
     return HttpResponse(text, content_type=f"{content_type}; charset=utf-8")
 
 
-def _collection(request: Request, layer: Layer) -> dict:
-    bbox, interval = _cached_extent(layer)
+def _collection(request: Request, layer: Layer, scope: Scope) -> dict:
+    bbox, interval = layer_extent_cached(layer=layer, scope=scope)
     extent: dict = {"spatial": {"bbox": [list(bbox)] if bbox else [[-180, -90, 180, 90]], "crs": CRS84}}
     if layer.datetime_sql:
         extent["temporal"] = {
@@ -183,16 +191,6 @@ def _collection(request: Request, layer: Layer) -> dict:
             {"href": f"{items}?f=html", "rel": "items", "type": "text/html", "title": layer.title},
         ],
     }
-
-
-def _cached_extent(layer: Layer):
-    # The extent reads the whole layer once; it is kept until the layer's tables change.
-    key = f"ogc-extent:{layer.id}:{catalog.data_version(layer)}"
-    extent = cache.get(key)
-    if extent is None:
-        extent = layer_extent(layer=layer)
-        cache.set(key, extent, 24 * 3600)
-    return extent
 
 
 @extend_schema(exclude=True)
@@ -226,10 +224,11 @@ class Collections(APIView):
         fmt = _format(request.query_params)
         _only(request.query_params, "f")
         roles, superuser = reader_roles(request)
+        scope = reader_scope(request)
         layers = [layer for layer in catalog.REGISTRY.values() if layer.readable_by(roles, superuser=superuser)]
         document = {
             "links": _links(request, "ogc-collections", title="collections"),
-            "collections": [_collection(request, layer) for layer in layers],
+            "collections": [_collection(request, layer, scope) for layer in layers],
         }
         return _respond(request, document, fmt)
 
@@ -240,7 +239,7 @@ class Collection(APIView):
         layer = readable_layer(request, collection)
         fmt = _format(request.query_params)
         _only(request.query_params, "f")
-        return _respond(request, _collection(request, layer), fmt)
+        return _respond(request, _collection(request, layer, reader_scope(request)), fmt)
 
 
 @extend_schema(exclude=True)
@@ -254,7 +253,7 @@ class Items(APIView):
         limit = params.parse_int(query, "limit", low=1, high=LIMIT_MAX, default=LIMIT_DEFAULT)
         after = params.parse_int(query, "after", low=0, high=2**63 - 1, default=None)
         features, returned, next_after = features_page(
-            layer=layer, fields=fields, limit=limit, after_id=after, **chosen
+            layer=layer, fields=fields, scope=reader_scope(request), limit=limit, after_id=after, **chosen
         )
         base = request.build_absolute_uri(reverse("ogc-items", args=[layer.id]))
         kept = {name: value for name, value in query.items() if name not in ("f", "after")}
@@ -289,7 +288,7 @@ class Item(APIView):
         fields = reader_fields(request, layer)
         text = None
         if re.fullmatch(r"[0-9]{1,18}", feature_id):
-            text = feature_get(layer=layer, fields=fields, feature_id=int(feature_id))
+            text = feature_get(layer=layer, fields=fields, scope=reader_scope(request), feature_id=int(feature_id))
         if text is None:
             raise NotFound(f"collection {layer.id!r} has no item {feature_id[:40]!r}")
         feature = json.loads(text)

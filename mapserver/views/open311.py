@@ -18,26 +18,49 @@ Requests land on the caller's channel: a user in the group ``intake:<channel>`` 
 
 from __future__ import annotations
 
+import logging
 import re
 
+from django.conf import settings
+from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from layers.errors import DomainError
 from layers.models import Address, Event
-from layers.selectors.events import description_readable
+from layers.scope import Scope, scope_for_user
+from layers.selectors.events import description_readable, event_replay_readable
 from layers.services.events import event_create
+from layers.services.idempotency import Answer, idempotent_answer, request_digest
 
 from .. import open311, params
 from ..auth import reader_roles
-from ..errors import BadParameter, MinqingError
+from ..errors import BadParameter, Conflict, MinqingError, database_unavailable, throttled
+from ..schema import (
+    GEOREPORT_FORM,
+    GEOREPORT_FORMAT,
+    GEOREPORT_RECEIPT,
+    GEOREPORT_REQUEST,
+    GEOREPORT_SERVICE,
+    GEOREPORT_SERVICE_DEFINITION,
+    georeport_responses,
+)
+
+logger = logging.getLogger("minqing.open311")
 
 #: Group name prefix that binds an intake account to its channel.
 CHANNEL_GROUP_PREFIX = "intake:"
 DEFAULT_CHANNEL = Event.Channel.APP
+#: The endpoint name idempotency keys of GeoReport POSTs are stored under.
+INTAKE_ENDPOINT = "open311.requests"
+#: The longest DRF token key (rest_framework.authtoken's Token.key).
+MAX_TOKEN_LENGTH = 40
 
 
 def _reads_description(request) -> bool:
@@ -57,10 +80,22 @@ class ApiKeyAuthentication(TokenAuthentication):
             return None
         return self.authenticate_credentials(key)
 
+    def authenticate_credentials(self, key: str):
+        # A token is at most 40 characters and never holds NUL, which PostgreSQL cannot even
+        # compare (the lookup would fail with a 500): such a key is simply not a token.
+        if len(key) > MAX_TOKEN_LENGTH or "\x00" in key:
+            raise drf_exceptions.AuthenticationFailed(gettext("Invalid token."))
+        return super().authenticate_credentials(key)
+
 
 def _error_of(exc: Exception) -> tuple[int, str] | None:
     """The status and description GeoReport's error list carries for ``exc``; None: unexpected."""
+    exc = database_unavailable(exc) or exc
+    if isinstance(exc, drf_exceptions.Throttled):
+        exc = throttled(exc.wait)
     if isinstance(exc, MinqingError | DomainError):
+        if exc.detail:
+            logger.warning("open311: %s (%s)", exc.message, exc.detail)
         return exc.status, exc.message
     if isinstance(exc, drf_exceptions.APIException):
         status = 401 if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed) else None
@@ -68,13 +103,25 @@ def _error_of(exc: Exception) -> tuple[int, str] | None:
     return None
 
 
+class ExtensionNegotiation(BaseContentNegotiation):
+    """Picks DRF's first renderer whatever the Accept header says (the answers are built by
+    :func:`mapserver.open311.respond` in the path's format, not by a renderer)."""
+
+    def select_parser(self, request, parsers):
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class Open311View(APIView):
     """Base: answers and errors in the format of the path's extension."""
 
     authentication_classes = [ApiKeyAuthentication, TokenAuthentication, SessionAuthentication]
     parser_classes = [FormParser, MultiPartParser]
-    #: The schema generator documents the JSON API; GeoReport is documented by its own standard.
-    schema = None
+    # The path's extension picks the format, never the Accept header: a GeoReport client that
+    # asks requests.xml with "Accept: text/xml" must not get DRF's 406.
+    content_negotiation_class = ExtensionNegotiation
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         # The format first: an unknown extension is a 404 (told in JSON) even before authentication.
@@ -93,15 +140,33 @@ class Open311View(APIView):
         )
         if status == 401:
             response["WWW-Authenticate"] = 'Token realm="api"'
+        if status == 503:
+            response["Retry-After"] = str(settings.MINQING_RETRY_AFTER_SECONDS)
+        if isinstance(exc, drf_exceptions.Throttled):
+            response["Retry-After"] = str(throttled(exc.wait).retry_after)
         return response
 
 
 class Services(Open311View):
+    @extend_schema(
+        operation_id="open311_services",
+        summary="GeoReport: the services (our categories)",
+        tags=["open311"],
+        parameters=[GEOREPORT_FORMAT],
+        responses=georeport_responses(GEOREPORT_SERVICE),
+    )
     def get(self, request: Request, fmt: str):
         return open311.respond(open311.services_list(), fmt=self.fmt, kind="services")
 
 
 class ServiceDefinition(Open311View):
+    @extend_schema(
+        operation_id="open311_service_definition",
+        summary="GeoReport: one service's definition (no extra attributes)",
+        tags=["open311"],
+        parameters=[GEOREPORT_FORMAT, OpenApiParameter("code", OpenApiTypes.STR, location=OpenApiParameter.PATH)],
+        responses=georeport_responses(GEOREPORT_SERVICE_DEFINITION),
+    )
     def get(self, request: Request, code: str, fmt: str):
         return open311.respond(open311.service_definition(code=code), fmt=self.fmt, kind="service_definition")
 
@@ -119,15 +184,16 @@ def _parse_ids(query) -> list[int] | None:
     return [int(part) for part in ids]
 
 
-def _location(data) -> dict:
-    """Event location arguments from GeoReport's lat/long, address_string and address_id."""
+def _location(data, scope: Scope) -> dict:
+    """Event location arguments from GeoReport's lat/long, address_string and address_id (a
+    standard address in the reader's data ``scope``; another one is as unknown as a made-up code)."""
     address = params.parse_text(data, "address_string", max_length=300, default="")
     if data.get("lat", "") != "" or data.get("long", "") != "":
         lon, lat = params.parse_china_lon_lat(data, lon="long", lat="lat")
         return {"lon": lon, "lat": lat, "address": address}
     address_id = params.parse_text(data, "address_id", max_length=32, default="")
     if address_id:
-        found = Address.objects.filter(code=address_id).values_list("location", "full_text").first()
+        found = Address.objects.filter(scope.q(), code=address_id).values_list("location", "full_text").first()
         if found is None:
             raise BadParameter("address_id", f"unknown standard address {address_id!r}")
         point, full_text = found
@@ -152,7 +218,44 @@ def _channel(user) -> str:
     return DEFAULT_CHANNEL
 
 
+def _replay_check(request: Request, *, event: Event, created: bool) -> None:
+    """A retry is answered with the stored request only when it lies in the reader's data scope
+    or the reader sent it in; else 409 (a ticket id must not open another's request)."""
+    user_id = request.user.pk
+    if not created and not event_replay_readable(event_id=event.pk, scope=scope_for_user(user_id), user_id=user_id):
+        raise Conflict(
+            "service_request_id: 此编号已属于另一条诉求 (this ticket id belongs to another request)",
+            parameter="service_request_id",
+        )
+
+
+def _form_of(request: Request) -> dict:
+    """What identifies a POST for its Idempotency-Key: the path (hence the format) and the form
+    fields but the credential (a rotated api_key still names the same request)."""
+    data = request.data
+    fields = {
+        name: [value if isinstance(value, str) else getattr(value, "name", "") for value in data.getlist(name)]
+        for name in data
+        if name != "api_key"
+    }
+    return {"path": request.path, "form": fields}
+
+
 class Requests(Open311View):
+    @extend_schema(
+        operation_id="open311_requests_list",
+        summary="GeoReport: service requests, newest first (at most 1000)",
+        tags=["open311"],
+        parameters=[
+            GEOREPORT_FORMAT,
+            OpenApiParameter("service_request_id", OpenApiTypes.STR, description="comma-separated ids"),
+            OpenApiParameter("service_code", OpenApiTypes.STR),
+            OpenApiParameter("start_date", OpenApiTypes.DATETIME),
+            OpenApiParameter("end_date", OpenApiTypes.DATETIME),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["open", "closed"]),
+        ],
+        responses=georeport_responses(GEOREPORT_REQUEST),
+    )
     def get(self, request: Request, fmt: str):
         query = request.query_params
         ids = _parse_ids(query)
@@ -163,6 +266,7 @@ class Requests(Open311View):
             raise BadParameter("end_date", "must not be before start_date")
         status = params.parse_choice(query, "status", ("open", "closed"), default=None)
         rows = open311.requests_list(
+            scope=scope_for_user(request.user.pk),
             ids=ids,
             service_code=code,
             start=start,
@@ -172,11 +276,27 @@ class Requests(Open311View):
         )
         return open311.respond(rows, fmt=self.fmt, kind="requests")
 
+    @extend_schema(
+        operation_id="open311_requests_create",
+        summary="GeoReport: take in a service request (idempotent per service_request_id or Idempotency-Key)",
+        tags=["open311"],
+        parameters=[
+            GEOREPORT_FORMAT,
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                description="1–255 visible ASCII characters; a retry with the same key and form gets the first answer",
+            ),
+        ],
+        request=GEOREPORT_FORM,
+        responses=georeport_responses(GEOREPORT_RECEIPT),
+    )
     def post(self, request: Request, fmt: str):
         data = request.data
         code = params.parse_text(data, "service_code", max_length=40)
         service_name = open311.service_name(code=code)
-        location = _location(data)
+        location = _location(data, scope_for_user(request.user.pk))
         description = params.parse_text(data, "description", max_length=10_000, default="")
         external_id = params.parse_text(data, "service_request_id", max_length=64, default="") or params.parse_text(
             data, "external_id", max_length=64, default=""
@@ -185,30 +305,63 @@ class Requests(Open311View):
             first=params.parse_text(data, "first_name", max_length=25, default=""),
             last=params.parse_text(data, "last_name", max_length=25, default=""),
         )
-        event, _created = event_create(
-            channel=_channel(request.user),
-            external_id=external_id,
-            category_code=code,
-            # GeoReport makes the description optional; our events need one, so the service's
-            # name stands in (the citizen chose it, so it says what the report is about).
-            description=description or service_name,
-            reporter_name=name,
-            reporter_phone=params.parse_text(data, "phone", max_length=20, default=""),
-            actor=request.user,
-            **location,
-        )
-        receipt = open311.request_receipt(
-            event=event, account_id=params.parse_text(data, "account_id", max_length=64, default="")
-        )
-        return open311.respond([receipt], fmt=self.fmt, kind="requests")
+        phone = params.parse_text(data, "phone", max_length=20, default="")
+        account_id = params.parse_text(data, "account_id", max_length=64, default="")
+        key = params.parse_idempotency_key(request.headers)
+
+        def produce() -> tuple[int, list, int]:
+            event, created = event_create(
+                channel=_channel(request.user),
+                external_id=external_id,
+                category_code=code,
+                # GeoReport makes the description optional; our events need one, so the service's
+                # name stands in (the citizen chose it, so it says what the report is about).
+                description=description or service_name,
+                reporter_name=name,
+                reporter_phone=phone,
+                actor=request.user,
+                **location,
+            )
+            _replay_check(request, event=event, created=created)
+            return 200, [open311.request_receipt(event=event, account_id=account_id)], event.pk
+
+        if key is None:
+            answer = Answer(*produce())
+        else:
+            answer = idempotent_answer(
+                owner_id=request.user.pk,
+                endpoint=INTAKE_ENDPOINT,
+                key=key,
+                digest=request_digest(_form_of(request)),
+                produce=produce,
+            )
+        response = open311.respond(answer.body, fmt=self.fmt, kind="requests", status=answer.status)
+        if answer.replayed:
+            response["Idempotent-Replay"] = "true"
+        return response
 
 
 class RequestDetail(Open311View):
+    @extend_schema(
+        operation_id="open311_request",
+        summary="GeoReport: one service request",
+        tags=["open311"],
+        parameters=[
+            GEOREPORT_FORMAT,
+            # drf-spectacular names the path's "pk" "id".
+            OpenApiParameter("id", OpenApiTypes.STR, location=OpenApiParameter.PATH, description="the request id"),
+        ],
+        responses=georeport_responses(GEOREPORT_REQUEST),
+    )
     def get(self, request: Request, pk: str, fmt: str):
         if not re.fullmatch(r"[0-9]{1,18}", pk):
             raise BadParameter("service_request_id", f"must be a request id (digits), got {pk[:40]!r}")
         return open311.respond(
-            [open311.request_get(pk=int(pk), with_description=_reads_description(request))],
+            [
+                open311.request_get(
+                    pk=int(pk), scope=scope_for_user(request.user.pk), with_description=_reads_description(request)
+                )
+            ],
             fmt=self.fmt,
             kind="requests",
         )

@@ -23,6 +23,7 @@ from django.db import connection
 
 from layers.catalog import layer_get
 from layers.features import STREAM_BATCH, features_stream
+from layers.scope import CITY
 
 from .harness import Result, benchmark, median_seconds
 
@@ -85,7 +86,7 @@ def ogc_items(*, repeats: int, rows: int) -> list[Result]:
 
 def _ours(layer) -> tuple[int, int]:
     size = features = 0
-    for chunk in features_stream(layer=layer, fields=layer.fields):
+    for chunk in features_stream(layer=layer, fields=layer.fields, scope=CITY):
         size += len(chunk)
         features += chunk.count('"type" : "Feature"') + chunk.count('"type": "Feature"')
     return features, size

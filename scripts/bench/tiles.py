@@ -1,13 +1,14 @@
 """Vector tile benchmark, beside its peer in the same run.
 
 tile_grids: z14 tiles of ``grids_small`` over the city, rotating over every z14 tile that
-intersects the small grids' extent (never one hot tile). Ours is the Django view
-``/tiles/grids_small/14/x/y.pbf`` through gunicorn (2 sync workers, token auth as a superuser,
-the tile cache OFF via ``MINQING_TILE_CACHE_SECONDS=0``); the peer is a minimal uvicorn +
-asyncpg endpoint (2 workers, pool of 4 per worker) running the same SQL
-(``scripts/bench/tiles_peer.py``). Clients are Python threads with keep-alive connections on
-loopback, each request timed. Rows: requests/s at 4 clients (ours uncached / peer), p50 at one
-client (ratio peer p50 / ours p50), and requests/s at 4 clients with the cache warm.
+intersects the small grids' extent (never one hot tile). Ours is what production serves,
+``mapserver.asgi`` under uvicorn (2 workers; the tile URL answered by the asynchronous tile
+server with token auth as a superuser, the tile cache OFF via ``MINQING_TILE_CACHE_SECONDS=0``);
+the peer is a minimal uvicorn + asyncpg endpoint (2 workers, pool of 4 per worker) running the
+same SQL (``scripts/bench/tiles_peer.py``). Clients are Python threads with keep-alive
+connections on loopback, each request timed. Rows: requests/s at 4 clients (ours uncached /
+peer), p50 at one client (ratio against the 5 ms budget), requests/s at 4 clients with the cache
+warm, and the Django view itself under gunicorn (2 sync workers, cache off) for the record.
 """
 
 from __future__ import annotations
@@ -76,26 +77,43 @@ def _start(command: list[str], port: int, extra_env: dict[str, str]) -> subproce
     env = os.environ | {"DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "settings.dev")}
     env["MINQING_PG_DATABASE"] = connection.settings_dict["NAME"]
     env |= extra_env
-    server = subprocess.Popen(  # noqa: S603  (our own venv's servers, fixed arguments)
-        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    # The server's own output goes to var/bench/ so that a failed run can be read afterwards.
+    log = Path(settings.BASE_DIR, "var", "bench", f"tile-server-{Path(command[1]).name}.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as output:
+        server = subprocess.Popen(  # noqa: S603  (our own venv's servers, fixed arguments)
+            command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
     _wait(server, port)
     return server
 
 
+def _uvicorn(app: str, port: int) -> list[str]:
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    return [uvicorn, app, "--port", str(port), "--host", "127.0.0.1",
+            "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]  # fmt: skip
+
+
 def _ours(port: int, *, cache: bool) -> subprocess.Popen:
+    return _start(_uvicorn("mapserver.asgi:application", port), port, _cache_env(cache))
+
+
+def _django_view(port: int) -> subprocess.Popen:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     command = [gunicorn, "mapserver.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    return _start(command, port, {"MINQING_TILE_CACHE_SECONDS": "3600" if cache else "0"})
+    return _start(command, port, _cache_env(False))
+
+
+def _cache_env(cache: bool) -> dict[str, str]:
+    return {"MINQING_TILE_CACHE_SECONDS": "3600" if cache else "0"}
 
 
 def _peer(port: int) -> subprocess.Popen:
     db = connection.settings_dict
     dsn = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}&port={db['PORT']}"
-    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
-    command = [uvicorn, "scripts.bench.tiles_peer:app", "--port", str(port), "--host", "127.0.0.1",
-               "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]  # fmt: skip
-    return _start(command, port, {"MINQING_PEER_DSN": dsn, "MINQING_PEER_LAYER": LAYER})
+    return _start(
+        _uvicorn("scripts.bench.tiles_peer:app", port), port, {"MINQING_PEER_DSN": dsn, "MINQING_PEER_LAYER": LAYER}
+    )
 
 
 def _load(
@@ -153,6 +171,7 @@ def tile_grids(*, repeats: int, rows: int) -> list[Result]:
         ("ours", lambda port: _ours(port, cache=False), auth),
         ("peer", _peer, {}),
         ("cached", lambda port: _ours(port, cache=True), auth),
+        ("django", _django_view, auth),
     ):
         port = _free_port()
         server = start(port)
@@ -163,14 +182,15 @@ def tile_grids(*, repeats: int, rows: int) -> list[Result]:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    ours, peer, cached = measured["ours"], measured["peer"], measured["cached"]
+    ours, peer, cached, django = (measured[name] for name in ("ours", "peer", "cached", "django"))
     scale = f"{len(tiles)} z14 tiles of {LAYER}"
     summary = (
         f"c=1: ours {ours['c1'][0]:.0f} rps p50 {ours['c1'][1]:.2f} ms, peer {peer['c1'][0]:.0f} rps "
         f"p50 {peer['c1'][1]:.2f} ms; c=4: ours {ours['c4'][0]:.0f} rps p50 {ours['c4'][1]:.2f} ms, peer "
         f"{peer['c4'][0]:.0f} rps p50 {peer['c4'][1]:.2f} ms; cache warm c=4: {cached['c4'][0]:.0f} rps "
-        f"p50 {cached['c4'][1]:.2f} ms. Ours: gunicorn 2 sync workers, tile cache off; peer: uvicorn "
-        "(uvloop, httptools) 2 workers + asyncpg, same SQL."
+        f"p50 {cached['c4'][1]:.2f} ms; the Django view under gunicorn (2 sync workers) c=4: "
+        f"{django['c4'][0]:.0f} rps p50 {django['c4'][1]:.2f} ms. Ours: mapserver.asgi under uvicorn (uvloop, "
+        "httptools) 2 workers, tile cache off; peer: uvicorn 2 workers + asyncpg, same SQL."
     )
     print(f"bench: tile_grids: {summary}", flush=True)
     return [

@@ -1,6 +1,6 @@
 """The peer of the tile benchmark: a minimal ASGI endpoint (uvicorn + asyncpg) running the same
 ``ST_AsMVT`` statement as the Django view (built by :func:`layers.tiles.tile_sql` for a reader
-who sees every field), with no authentication, no cache and no framework: the ceiling a thin
+who sees every field of the whole city), with no authentication, no cache and no framework: the ceiling a thin
 async server reaches on this database. Benchmark use only; ``scripts/bench/tiles.py`` starts it.
 
 Environment: ``MINQING_PEER_DSN`` (asyncpg DSN), ``MINQING_PEER_LAYER`` (layer id).
@@ -14,6 +14,7 @@ import re
 import asyncpg
 
 from layers.catalog import layer_get
+from layers.scope import CITY
 from layers.tiles import tile_sql
 
 _LAYER = layer_get(os.environ.get("MINQING_PEER_LAYER", "grids_small"))
@@ -45,7 +46,7 @@ async def app(scope, receive, send) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     z, x, y = (int(part) for part in match.groups())
-    sql, params = tile_sql(layer=_LAYER, z=z, x=x, y=y, filters={}, fields=_LAYER.fields)
+    sql, params = tile_sql(layer=_LAYER, z=z, x=x, y=y, filters={}, fields=_LAYER.fields, scope=CITY)
     async with _pool.acquire() as connection:
         body = await connection.fetchval(_numbered(sql), *params) or b""
     headers = [(b"content-type", b"application/vnd.mapbox-vector-tile"), (b"content-length", str(len(body)).encode())]

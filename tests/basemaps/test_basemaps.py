@@ -1,19 +1,24 @@
-"""Basemaps: the offline outlines over the tiny demo city, an MBTiles file, a GeoTIFF orthophoto
-tiled on the fly, the list, bad names and tile numbers, and the settings check."""
+"""Basemaps: the offline outlines over the tiny demo city, an MBTiles file, PMTiles archives
+(raster, and gzip-compressed vector tiles), a GeoTIFF orthophoto tiled on the fly, the list, bad
+names and tile numbers, and the settings check."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import sqlite3
 from pathlib import Path
 
+import mapbox_vector_tile
 import numpy as np
 import pytest
 from affine import Affine
 from django.core.management import call_command
 from django.db import connection
 from PIL import Image
+from pmtiles.tile import Compression, TileType, zxy_to_tileid
+from pmtiles.writer import write as pmtiles_write
 
 import rasterio
 
@@ -83,6 +88,37 @@ def mbtiles(tmp_path) -> Path:
     return path
 
 
+GREEN = (0, 160, 0, 255)
+
+
+def _pmtiles(path: Path, tiles: dict[tuple[int, int, int], bytes], tile_type: TileType, compression: Compression):
+    with pmtiles_write(str(path)) as writer:
+        for (z, x, y), data in sorted(tiles.items(), key=lambda item: zxy_to_tileid(*item[0])):
+            writer.write_tile(zxy_to_tileid(z, x, y), data)
+        header = {"tile_type": tile_type, "tile_compression": compression,
+                  "min_lon_e7": -1800000000, "min_lat_e7": -850000000, "max_lon_e7": 1800000000,
+                  "max_lat_e7": 850000000, "center_zoom": 0, "center_lon_e7": 0, "center_lat_e7": 0}  # fmt: skip
+        writer.finalize(header, {"name": path.stem})
+    return path
+
+
+@pytest.fixture
+def pmtiles_raster(tmp_path) -> Path:
+    """One green PNG tile at XYZ 2/1/1 (PMTiles addresses tiles as XYZ, no row flip)."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (256, 256), GREEN).save(buffer, format="PNG")
+    return _pmtiles(tmp_path / "raster.pmtiles", {(2, 1, 1): buffer.getvalue()}, TileType.PNG, Compression.NONE)
+
+
+@pytest.fixture
+def pmtiles_vector(tmp_path) -> Path:
+    """One vector tile at 3/6/3 holding a point named 兰州, stored gzip-compressed."""
+    mvt = mapbox_vector_tile.encode(
+        [{"name": "places", "features": [{"geometry": "POINT(2048 2048)", "properties": {"name": "兰州"}}]}]
+    )
+    return _pmtiles(tmp_path / "vector.pmtiles", {(3, 6, 3): gzip.compress(mvt)}, TileType.MVT, Compression.GZIP)
+
+
 @pytest.fixture
 def configured(settings, geotiff, mbtiles):
     settings.MINQING_BASEMAPS = [
@@ -144,6 +180,24 @@ def test_mbtiles_tile_with_tms_rows(reader, configured):
     missing = reader.get("/basemaps/mb/1/0/1.png")
     assert missing.status_code == 404
     assert missing.json()["error"]["message"] == "底图 mb 没有这个瓦片 (no tile): 1/0/1"
+
+
+def test_pmtiles_raster_and_vector_archives(reader, settings, pmtiles_raster, pmtiles_vector):
+    settings.MINQING_BASEMAPS = [
+        {"name": "pm", "kind": "pmtiles", "title": "PMTiles 影像", "path": str(pmtiles_raster)},
+        {"name": "pmv", "kind": "pmtiles", "title": "PMTiles 矢量", "path": str(pmtiles_vector)},
+    ]
+    listed = {b["name"]: b["url"] for b in reader.get("/basemaps/").json()["basemaps"]}
+    assert listed == {"pm": "/basemaps/pm/{z}/{x}/{y}.png", "pmv": "/basemaps/pmv/{z}/{x}/{y}.pbf"}
+    raster_tile = reader.get("/basemaps/pm/2/1/1.png")
+    assert raster_tile.status_code == 200 and raster_tile["Content-Type"] == "image/png"
+    assert (png_pixels(raster_tile.content) == GREEN).all()
+    assert reader.get("/basemaps/pm/2/1/2.png").status_code == 404
+    vector_tile = reader.get("/basemaps/pmv/3/6/3.pbf")
+    assert vector_tile["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    assert "Content-Encoding" not in vector_tile  # inflated on the server
+    (place,) = mapbox_vector_tile.decode(vector_tile.content)["places"]["features"]
+    assert place["properties"] == {"name": "兰州"}
 
 
 def test_geotiff_tile_follows_the_gradient(reader, configured):
@@ -254,11 +308,11 @@ def _check_messages(settings, entries) -> list[str]:
         ),
         (
             {"name": "ortho", "kind": "tiff"},
-            "MINQING_BASEMAPS[0] ('ortho'): unknown kind 'tiff'; expected one of geotiff, mbtiles, offline, xyz",
+            "MINQING_BASEMAPS[0] ('ortho'): unknown kind 'tiff'; expected one of geotiff, mbtiles, offline, pmtiles, xyz",
         ),
         (
             {"name": "ortho"},
-            "MINQING_BASEMAPS[0] ('ortho'): unknown kind None; expected one of geotiff, mbtiles, offline, xyz",
+            "MINQING_BASEMAPS[0] ('ortho'): unknown kind None; expected one of geotiff, mbtiles, offline, pmtiles, xyz",
         ),
         ({"name": "ortho", "kind": "geotiff"}, "MINQING_BASEMAPS[0] ('ortho'): kind geotiff needs a path"),
         (
@@ -284,7 +338,22 @@ def test_check_rejects_bad_entries(settings, entry, message):
     assert _check_messages(settings, [entry]) == [message]
 
 
-def test_check_rejects_unreadable_files_and_twice_used_names(settings, tmp_path, geotiff, mbtiles):
+def test_check_rejects_unreadable_files_and_twice_used_names(settings, tmp_path, geotiff, mbtiles, pmtiles_raster):
+    not_pmtiles = tmp_path / "notes.pmtiles"
+    not_pmtiles.write_bytes(b"PMTiles\x02" + bytes(200))
+    also_not = tmp_path / "short.pmtiles"
+    also_not.write_bytes(b"\xff\xfe")
+    assert _check_messages(
+        settings,
+        [
+            {"name": "p", "kind": "pmtiles", "path": str(not_pmtiles)},
+            {"name": "q", "kind": "pmtiles", "path": str(also_not)},
+            {"name": "r", "kind": "pmtiles", "path": str(pmtiles_raster)},
+        ],
+    ) == [
+        f"MINQING_BASEMAPS[0] ('p'): {not_pmtiles} is a PMTiles archive of another version; version 3 is supported",
+        f"MINQING_BASEMAPS[1] ('q'): {also_not} is not a PMTiles archive (no PMTiles v3 header)",
+    ]
     not_a_tiff = tmp_path / "notes.tif"
     not_a_tiff.write_text("not a raster")
     not_mbtiles = tmp_path / "notes.mbtiles"

@@ -119,7 +119,7 @@ def test_catalog_entry_shape(reader):
     assert events["geometry_type"] == "Point"
     assert events["minzoom"] == 10 and events["maxzoom"] == 22
     assert events["fields"][0] == {"name": "category", "type": "string", "title": "分类", "title_en": "category"}
-    assert [f["name"] for f in events["filters"]] == ["category", "status", "since", "until"]
+    assert [f["name"] for f in events["filters"]] == ["category", "status", "since", "until", "region", "grid"]
     assert events["filters"][1]["choices"][0] == "received"
     assert events["style"] == {"color": "#e74c3c", "radius": 4}
     assert events["links"] == {

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from layers import hotspots
 from layers.models import Category, Event, Grid
+from layers.scope import CITY
 from layers.taxonomy import taxonomy_seed
 from tests.factories import ORIGIN, box, grid_tree, region_chain
 
@@ -73,7 +74,7 @@ def test_planted_cluster_is_hot(field):
     block = {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)}
     plant(field, {cell: 30 if cell in block else 1 for cell in field})
     plant(field, {cell: 50 for cell in field}, family="hazard")  # another family: not counted
-    rows = by_code(hotspots.grid_hotspots(family="dispute", since=None, until=None))
+    rows = by_code(hotspots.grid_hotspots(family="dispute", since=None, until=None, scope=CITY))
     centre = rows[field[2, 2].code]
     assert (centre["count"], centre["class"]) == (30, "hot99")
     assert centre["z"] > 2.58 and centre["p"] < 0.01
@@ -89,11 +90,11 @@ def test_planted_cluster_is_hot(field):
 def test_no_spatial_structure_is_not_significant(field):
     """A flat field and a checkerboard (high and low alternate; every neighbourhood mixes)."""
     plant(field, dict.fromkeys(field, 4))
-    assert {row["class"] for row in hotspots.grid_hotspots(family="dispute", since=None, until=None)} == {
+    assert {row["class"] for row in hotspots.grid_hotspots(family="dispute", since=None, until=None, scope=CITY)} == {
         "not_significant"
     }
     plant(field, {(r, c): 2 * ((r + c) % 2) for (r, c) in field}, family="hazard")
-    rows = hotspots.grid_hotspots(family="hazard", since=None, until=None)
+    rows = hotspots.grid_hotspots(family="hazard", since=None, until=None, scope=CITY)
     assert {row["class"] for row in rows} == {"not_significant"}
     assert max(abs(row["z"]) for row in rows) < 1.96
 
@@ -101,11 +102,11 @@ def test_no_spatial_structure_is_not_significant(field):
 def test_counts_and_time_window(field):
     plant(field, {(0, 0): 3})
     plant(field, {(0, 0): 2}, at=NOW - dt.timedelta(days=40))
-    counts = hotspots.grid_event_counts(family="dispute", since=NOW - dt.timedelta(days=7), until=NOW)
+    counts = hotspots.grid_event_counts(family="dispute", since=NOW - dt.timedelta(days=7), until=NOW, scope=CITY)
     assert dict(zip(counts.codes, counts.counts.astype(int).tolist(), strict=True))[field[0, 0].code] == 3
     assert counts.counts.sum() == 3
     assert np.isnan(counts.rates).all()  # nobody lives in the field: no rate, not a division by zero
-    rows = by_code(hotspots.grid_hotspots(family="dispute", since=None, until=None))
+    rows = by_code(hotspots.grid_hotspots(family="dispute", since=None, until=None, scope=CITY))
     assert rows[field[0, 0].code]["count"] == 5 and rows[field[0, 0].code]["rate_per_1000"] is None
 
 
@@ -133,8 +134,8 @@ def test_early_warning_on_a_spike(field):
         plant(field, {(1, 1): 2, (3, 3): 2}, at=at)
     plant(field, {(1, 1): 12, (3, 3): 3}, at=NOW - dt.timedelta(days=2))  # a spike; and business as usual
     plant(field, {(4, 4): 2}, at=NOW - dt.timedelta(days=2))  # new but too few to alarm
-    warnings = hotspots.grid_early_warnings(family="dispute", now=NOW)
+    warnings = hotspots.grid_early_warnings(family="dispute", now=NOW, scope=CITY)
     assert [(w["code"], w["last_7_days"], w["baseline_mean"]) for w in warnings] == [(field[1, 1].code, 12, 2.0)]
     assert warnings[0]["z"] >= 3
-    assert hotspots.grid_early_warnings(family="hazard", now=NOW) == []
-    assert hotspots.grid_early_warnings(family="dispute", now=timezone.now() + 100 * week) == []
+    assert hotspots.grid_early_warnings(family="hazard", now=NOW, scope=CITY) == []
+    assert hotspots.grid_early_warnings(family="dispute", now=timezone.now() + 100 * week, scope=CITY) == []

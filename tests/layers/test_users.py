@@ -24,6 +24,8 @@ EXPECTED_ROLES = {
     "analyst": "analyst",
     "steward": "data_steward",
     "gridworker": "grid_worker",
+    "street": "street_staff",
+    "community": "community_staff",
 }
 
 
@@ -82,6 +84,9 @@ def test_data_steward_may_edit_layers_but_not_delete(db):
     assert steward.has_perm("layers.view_person")
     assert not steward.has_perm("layers.delete_grid")
     assert not steward.has_perm("auth.change_user")
+    # Scopes decide who reads what: they stay with superusers.
+    assert not steward.has_perm("layers.change_readerscope")
+    assert not steward.has_perm("layers.view_readerscope")
     analyst = get_user_model().objects.get(username="analyst")
     assert not analyst.has_perm("layers.view_person")
 
@@ -132,14 +137,43 @@ def test_command_prints_the_logins_table_the_same_twice(grids, settings):
     tokens = {token.user.username: token.key for token in Token.objects.select_related("user")}
     west = grids["west"].code
     lines = first.splitlines()
-    assert lines[0].split() == ["username", "role", "password", "token", "grid"]
+    assert lines[0].split() == ["username", "role", "password", "token", "area"]
     # Columns line up: each value starts where its heading does.
     assert {line.index("minqing-demo") for line in lines[1:]} == {lines[0].index("password")}
     assert {line.index(tokens[line.split()[0]]) for line in lines[1:]} == {lines[0].index("token")}
+    areas = {"gridworker": west, "street": "620102001000", "community": "620102001001"}
     assert [line.split() for line in lines[1:]] == [
-        [name, role, "minqing-demo", tokens[name], west if name == "gridworker" else "-"]
-        for name, role in EXPECTED_ROLES.items()
+        [name, role, "minqing-demo", tokens[name], areas.get(name, "-")] for name, role in EXPECTED_ROLES.items()
     ]
+
+
+def test_street_and_community_staff_read_the_grid_workers_street_and_community(grids):
+    """The demo lines up: the grid worker's grid lies in the community staff's community, which
+    lies in the street staff's street; a scope set by hand is kept."""
+    from layers.models import ReaderScope
+    from layers.scope import scope_for_user
+
+    logins = {login.username: login for login in demo_users_ensure()}
+    users = {user.username: user for user in get_user_model().objects.all()}
+    street, community = grids["west"].community.parent, grids["west"].community
+    assert (logins["street"].area_code, logins["community"].area_code) == (street.code, community.code)
+    assert scope_for_user(users["street"].pk).street_ids == (street.pk,)
+    assert scope_for_user(users["community"].pk).community_ids == (community.pk,)
+    assert scope_for_user(users["gridworker"].pk).grid_ids == (grids["west"].pk,)
+    assert {scope_for_user(users[name].pk).key for name in ("admin", "command", "analyst", "steward")} == {"city"}
+    ReaderScope.objects.filter(user=users["street"]).update(level="city")
+    demo_users_ensure()
+    assert ReaderScope.objects.get(user=users["street"]).level == "city"
+
+
+def test_staff_without_grids_get_no_scope_row(db):
+    from layers.models import ReaderScope
+    from layers.scope import scope_for_user
+
+    logins = {login.username: login for login in demo_users_ensure()}
+    assert not ReaderScope.objects.exists()
+    assert logins["street"].area_code == ""
+    assert scope_for_user(get_user_model().objects.get(username="street").pk).is_empty
 
 
 def test_command_refuses_without_debug(db, settings):

@@ -47,21 +47,26 @@ def test_inactive_users_token_is_refused(client, demo, django_user_model):
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
+CITY = {"level": "city", "key": "city", "districts": [], "streets": [], "communities": [], "grids": []}
+#: The demo grid worker of a database without grids works none: their scope is empty.
+NOWHERE = CITY | {"level": "grids", "key": "none"}
+
+
 @pytest.mark.parametrize(
-    ("username", "roles"),
-    [("analyst", ["analyst"]), ("gridworker", ["grid_worker"]), ("admin", ["administrator"])],
+    ("username", "roles", "scope"),
+    [("analyst", ["analyst"], CITY), ("gridworker", ["grid_worker"], NOWHERE), ("admin", ["administrator"], CITY)],
 )
-def test_token_authenticates(client, demo, username, roles):
+def test_token_authenticates(client, demo, username, roles, scope):
     response = client.get(WHOAMI, HTTP_AUTHORIZATION=f"Token {demo[username]}")
     assert response.status_code == 200
-    assert response.json() == {"username": username, "roles": roles}
+    assert response.json() == {"username": username, "roles": roles, "scope": scope}
 
 
 def test_session_login_authenticates(client, demo):
     assert client.login(username="command", password=DEMO_PASSWORD)
     response = client.get(WHOAMI)
     assert response.status_code == 200
-    assert response.json() == {"username": "command", "roles": ["command_center"]}
+    assert response.json() == {"username": "command", "roles": ["command_center"], "scope": CITY}
 
 
 def test_wrong_password_does_not_log_in(client, demo):

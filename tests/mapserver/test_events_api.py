@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 from layers.crs import wgs84_to_gcj02
 from layers.geocoding.matcher import address_index_reset
 from layers.models import Address, Category, Event, EventTransition
+from layers.scope import CITY
 from layers.selectors.events import cursor_encode, events_query
 from layers.services.events import allowed_actions
 from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
@@ -30,7 +31,11 @@ def area(db):
 
 @pytest.fixture
 def api(client, django_user_model):
+    from layers.models import ReaderScope
+
     user = django_user_model.objects.create_user("worker", "worker@example.org", "worker-password")
+    # The whole city: these tests are about the API, not data scope (tests/mapserver/test_scope.py).
+    ReaderScope.objects.create(user=user, level="city")
     client.force_login(user)
     return client
 
@@ -144,9 +149,13 @@ def test_the_description_is_shown_only_to_the_roles_the_catalog_allows(client, d
     """Citizens write names and phones into descriptions: the API follows the catalog's field rule."""
     from django.contrib.auth.models import Group
 
+    from layers.models import ReaderScope
+
     user = django_user_model.objects.create_user(f"reader-{role}")
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
+    # The whole city, so that only the field rule decides (without a role one reads nothing).
+    ReaderScope.objects.create(user=user, level="city")
     client.force_login(user)
     created = post(client, "/api/events", intake())
     listed = client.get("/api/events").json()["results"][0]
@@ -564,11 +573,13 @@ def test_default_list_reads_the_index_backwards(area):
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE layers_event")
-    first = events_query()[:101].explain()
+    first = events_query(scope=CITY)[:101].explain()
     assert "Index Scan Backward using event_received_id" in first, first
     assert "Sort" not in first, first
     middle = Event.objects.get(external_id="P-2000")
-    deep = events_query(after=cursor_encode(received_at=middle.received_at, event_id=middle.pk))[:101].explain()
+    deep = events_query(scope=CITY, after=cursor_encode(received_at=middle.received_at, event_id=middle.pk))[
+        :101
+    ].explain()
     assert "Index Scan Backward using event_received_id" in deep, deep
     assert "Index Cond" in deep and "Sort" not in deep, deep
 
@@ -587,3 +598,29 @@ def test_schema_documents_the_event_endpoints(client, db):
         components
     )
     assert {"reporter", "allowed_actions", "transitions"} <= set(components["EventDetail"]["properties"])
+
+
+# --- a browser session (CSRF) ---------------------------------------------------------------------
+
+
+def test_a_browser_session_posts_reports_and_actions_with_its_csrf_token(area, django_user_model):
+    """A page's session sends the CSRF token in a header; DRF's CSRF check must not eat the body
+    the view reads (it used to, and the view answered 500). Without the token: 403."""
+    from django.test import Client
+
+    from layers.models import ReaderScope
+
+    user = django_user_model.objects.create_user("page-user", password="page-password")  # noqa: S106
+    ReaderScope.objects.create(user=user, level="city")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    browser.get("/accounts/login/")  # the page that sets the CSRF cookie
+    token = {"HTTP_X_CSRFTOKEN": browser.cookies["csrftoken"].value}
+    refused = post(browser, "/api/events", intake())
+    assert refused.status_code == 403
+    created = post(browser, "/api/events", intake(), **token)
+    assert created.status_code == 201, created.content
+    assert created.json()["status"] == "assigned"  # located and dispatched on intake
+    accepted = post(browser, f"/api/events/{created.json()['id']}/actions", {"action": "accept"}, **token)
+    assert accepted.status_code == 200, accepted.content
+    assert accepted.json()["status"] == "in_progress"

@@ -59,9 +59,10 @@ def test_geojson_of_an_empty_selection_is_valid(api, export_world):
 def test_geojson_in_small_batches(export_world):
     from layers.catalog import layer_get
     from layers.features import features_stream
+    from layers.scope import CITY
 
     layer = layer_get("addresses")
-    chunks = list(features_stream(layer=layer, fields=layer.fields, batch=4))
+    chunks = list(features_stream(layer=layer, fields=layer.fields, scope=CITY, batch=4))
     assert len(chunks) > 8
     assert len(json.loads("".join(chunks))["features"]) == ADDRESSES
 

@@ -54,7 +54,12 @@ def events(db):
 
 @pytest.fixture
 def api(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("worker", "worker@example.org", "worker-password"))
+    from layers.models import ReaderScope
+
+    user = django_user_model.objects.create_user("worker", "worker@example.org", "worker-password")
+    # The whole city: heat and hot spots are computed from the reader's data scope only.
+    ReaderScope.objects.create(user=user, level="city")
+    client.force_login(user)
     return client
 
 

@@ -47,15 +47,20 @@ def test_home_shows_demo_logins_with_debug_on(grids_and_demo, client, settings):
     settings.DEBUG = True
     html = client.get("/").content.decode()
     logins = rows(html, "demo-logins")
-    assert logins[0] == ["用户名 Username", "角色 Role", "密码 Password", "API token", "网格 Grid"]
+    assert logins[0] == ["用户名 Username", "角色 Role", "密码 Password", "API token", "范围 Area"]
     assert [row[:3] for row in logins[1:]] == [
         ["admin", "administrator", "minqing-demo"],
         ["command", "command_center", "minqing-demo"],
         ["analyst", "analyst", "minqing-demo"],
         ["steward", "data_steward", "minqing-demo"],
         ["gridworker", "grid_worker", "minqing-demo"],
+        ["street", "street_staff", "minqing-demo"],
+        ["community", "community_staff", "minqing-demo"],
     ]
-    assert logins[-1][3:] == [grids_and_demo["gridworker"].token, grids_and_demo["gridworker"].grid_code]
+    by_name = {row[0]: row for row in logins[1:]}
+    assert by_name["gridworker"][3:] == [grids_and_demo["gridworker"].token, grids_and_demo["gridworker"].grid_code]
+    assert by_name["community"][4] == grids_and_demo["community"].area_code == "620102001001"
+    assert by_name["command"][4] == "—"
 
 
 def test_home_hides_demo_logins_with_debug_off(grids_and_demo, client, settings):

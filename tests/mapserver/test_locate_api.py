@@ -15,7 +15,11 @@ MID_LAT = ORIGIN[1] + SIZE / 2
 
 @pytest.fixture
 def api(client, django_user_model):
+    from layers.models import ReaderScope
+
     user = django_user_model.objects.create_user("worker", "worker@example.org", "worker-password")
+    # The whole city: the nearest address is answered only within the reader's data scope.
+    ReaderScope.objects.create(user=user, level="city")
     client.force_login(user)
     return client
 

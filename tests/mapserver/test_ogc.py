@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point
 from rest_framework.authtoken.models import Token
 
-from layers.models import Address, Event
+from layers.models import Address, Event, ReaderScope
 from tests.factories import ORIGIN, SIZE
 from tests.layers.event_world import IN_EAST, IN_WEST, report, world
 
@@ -56,6 +56,8 @@ def _client_in(client, django_user_model, role: str | None):
     user = django_user_model.objects.create_user(f"user-{role}")
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
+    # The whole city, whatever the role: these tests are about layers and fields, not data scope.
+    ReaderScope.objects.create(user=user, level="city")
     client.force_login(user)
     return client
 
@@ -279,6 +281,7 @@ def test_anonymous_is_401(client, db):
 def test_gdal_ogcapi_driver_lists_collections_and_reads_features(live_server, django_user_model):
     make_world()
     user = django_user_model.objects.create_user("gdal")
+    ReaderScope.objects.create(user=user, level="city")
     token = Token.objects.create(user=user)
     env = os.environ | {"GDAL_HTTP_HEADERS": f"Authorization: Token {token.key}", "GDAL_HTTP_TIMEOUT": "20"}
     url = f"OAPIF:{live_server.url}/ogc/"

@@ -186,7 +186,7 @@ def test_events_filtered_by_category_status_and_time(city, analyst):
             "/tiles/events/14/1/1.pbf?colour=red",
             400,
             "colour",
-            "colour: unknown query parameter; this layer accepts: category, status, since, until",
+            "colour: unknown query parameter; this layer accepts: category, status, since, until, region, grid",
         ),
         (
             "/tiles/events/14/1/1.pbf?status=lost",
@@ -213,7 +213,7 @@ def test_events_filtered_by_category_status_and_time(city, analyst):
             "/tiles/events.json?limit=3",
             400,
             "limit",
-            "limit: unknown query parameter; this layer accepts: category, status, since, until",
+            "limit: unknown query parameter; this layer accepts: category, status, since, until, region, grid",
         ),
     ],
 )

@@ -7,11 +7,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from layers.services.users import demo_users_ensure
 
-COLUMNS = ("username", "role", "password", "token", "grid")
+#: ``area``: the grid a grid worker works, or the street / community a staff user's scope names.
+COLUMNS = ("username", "role", "password", "token", "area")
 
 
 class Command(BaseCommand):
-    help = "Create (idempotently) the role groups and the demo users; print username, role, password, token, grid."
+    help = "Create (idempotently) the role groups and the demo users; print username, role, password, token, area."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -28,7 +29,8 @@ class Command(BaseCommand):
             )
         logins = demo_users_ensure()
         rows = [COLUMNS] + [
-            (login.username, login.role, login.password, login.token, login.grid_code or "-") for login in logins
+            (login.username, login.role, login.password, login.token, login.grid_code or login.area_code or "-")
+            for login in logins
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
         for row in rows:

@@ -1,0 +1,205 @@
+"""The OpenAPI schema's shared parts: the error answers every operation may give.
+
+Every error goes through one tree (:mod:`mapserver.errors`), so every operation shares the same
+error shapes; :func:`error_responses`, a drf-spectacular post-processing hook, declares them once
+for the whole schema instead of in each view:
+
+* the JSON API: ``{"error": {"code", "message", …}}`` for 400, 401, 403, 404, 405, 406, 415,
+  422 and 429, and 503 (database unavailable, with ``Retry-After``);
+* GeoReport (``/open311/``): its list of ``{code, description}``, in JSON or XML as the path's
+  extension asks.
+
+A view that declares a status itself (with a narrower description) keeps its declaration.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
+
+from layers.models import Event
+
+#: Statuses any operation may answer through the error tree, and what each means.
+ERROR_STATUSES = {
+    "400": "a parameter or the body is malformed; error.parameter names it",
+    "401": "no or bad credentials (session or `Authorization: Token <key>`)",
+    "403": "the user may not do this",
+    "404": "no such resource",
+    "405": "the method is not allowed on this path",
+    "406": "no answer in a media type the Accept header allows",
+    "415": "the body's media type is not accepted",
+    "422": "an Idempotency-Key sent again with another request",
+    "429": "too many requests; retry after Retry-After seconds",
+    "503": "the database is unavailable; retry after Retry-After seconds (a write with the same Idempotency-Key)",
+}
+#: Statuses whose answer tells the client when to retry.
+RETRY_STATUSES = ("429", "503")
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "An error from the one error tree (mapserver.errors); never a traceback.",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "machine code, e.g. bad_parameter"},
+                "message": {"type": "string", "description": "for the user; names the field"},
+                "parameter": {"type": "string", "description": "the request field at fault, when one is"},
+            },
+            "required": ["code", "message"],
+            # Some errors carry context (a 409's status and allowed actions, a 422's parameter).
+            "additionalProperties": True,
+        }
+    },
+    "required": ["error"],
+}
+GEOREPORT_ERRORS_SCHEMA = {
+    "type": "array",
+    "description": "GeoReport v2 errors: the code is the HTTP status.",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
+}
+#: Path prefix of the GeoReport endpoints (their own error shape, JSON or XML).
+GEOREPORT_PREFIX = "/open311/"
+
+
+def _error_content(path: str) -> dict:
+    if path.startswith(GEOREPORT_PREFIX):
+        return {
+            "application/json": {"schema": {"$ref": "#/components/schemas/GeoReportErrors"}},
+            "text/xml": {"schema": {"type": "string", "description": "<errors><error><code/><description/>…"}},
+        }
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def error_responses(result: dict, generator, request, public: bool) -> dict:
+    """drf-spectacular ``POSTPROCESSING_HOOKS`` entry: add the error tree's shapes to every
+    operation, for each status in :data:`ERROR_STATUSES` the operation does not declare itself."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", ERROR_SCHEMA)
+    schemas.setdefault("GeoReportErrors", GEOREPORT_ERRORS_SCHEMA)
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status, description in ERROR_STATUSES.items():
+                if status not in responses:
+                    responses[status] = {"description": description, "content": _error_content(path)}
+                if status in RETRY_STATUSES:
+                    responses[status].setdefault("headers", {}).update(_RETRY_AFTER)
+    return result
+
+
+class GeoReportApiKeyScheme(OpenApiAuthenticationExtension):
+    """GeoReport's ``api_key`` query parameter (a DRF token), for the schema's security list."""
+
+    target_class = "mapserver.views.open311.ApiKeyAuthentication"
+    name = "georeportApiKey"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "apiKey", "in": "query", "name": "api_key"}
+
+
+# --- GeoReport v2 (/open311/v2/) -----------------------------------------------------------------
+# The shapes of mapserver/open311.py's answers, for the views' extend_schema declarations. JSON is
+# described field by field; the XML form of the same answer is declared as a string.
+
+#: The events' statuses, named EventStatusEnum in the schema (settings' ENUM_NAME_OVERRIDES): the
+#: name "status" is also GeoReport's open/closed.
+EVENT_STATUSES = list(Event.Status.values)
+
+#: The answer media types of GeoReport, by path extension.
+GEOREPORT_JSON, GEOREPORT_XML = "application/json", "text/xml"
+
+GEOREPORT_FORMAT = OpenApiParameter(
+    "fmt", OpenApiTypes.STR, location=OpenApiParameter.PATH, enum=["json", "xml"], description="answer format"
+)
+
+GEOREPORT_SERVICE = inline_serializer(
+    name="GeoReportService",
+    many=True,
+    fields={
+        "service_code": serializers.CharField(help_text="the dotted category code, e.g. hazard.fire"),
+        "service_name": serializers.CharField(),
+        "description": serializers.CharField(),
+        "metadata": serializers.BooleanField(help_text="always false: no extra attributes"),
+        "type": serializers.ChoiceField(choices=["realtime", "batch", "blackbox"]),
+        "keywords": serializers.CharField(),
+        "group": serializers.CharField(help_text="the category family"),
+    },
+)
+GEOREPORT_SERVICE_DEFINITION = inline_serializer(
+    name="GeoReportServiceDefinition",
+    fields={
+        "service_code": serializers.CharField(),
+        "attributes": serializers.ListField(child=serializers.DictField(), help_text="always empty"),
+    },
+)
+GEOREPORT_REQUEST = inline_serializer(
+    name="GeoReportRequest",
+    many=True,
+    fields={
+        "service_request_id": serializers.CharField(help_text="the event id"),
+        "status": serializers.ChoiceField(choices=["open", "closed"]),
+        "status_notes": serializers.CharField(allow_blank=True),
+        "service_name": serializers.CharField(),
+        "service_code": serializers.CharField(),
+        "description": serializers.CharField(allow_blank=True, help_text="empty unless the reader may read it"),
+        "agency_responsible": serializers.CharField(allow_blank=True),
+        "service_notice": serializers.CharField(),
+        "requested_datetime": serializers.DateTimeField(),
+        "updated_datetime": serializers.DateTimeField(),
+        "expected_datetime": serializers.DateTimeField(allow_null=True, help_text="the SLA deadline"),
+        "address": serializers.CharField(allow_blank=True),
+        "address_id": serializers.CharField(allow_blank=True, help_text="the matched standard address code"),
+        "zipcode": serializers.CharField(allow_blank=True),
+        "lat": serializers.FloatField(allow_null=True),
+        "long": serializers.FloatField(allow_null=True),
+        "media_url": serializers.CharField(allow_blank=True),
+    },
+)
+GEOREPORT_RECEIPT = inline_serializer(
+    name="GeoReportReceipt",
+    many=True,
+    fields={
+        "service_request_id": serializers.CharField(),
+        "service_notice": serializers.CharField(),
+        "account_id": serializers.CharField(allow_null=True),
+    },
+)
+_GEOREPORT_FORM = inline_serializer(
+    name="GeoReportRequestIn",
+    fields={
+        "service_code": serializers.CharField(max_length=40, help_text="see services.json"),
+        "lat": serializers.FloatField(required=False, help_text="WGS84; with long"),
+        "long": serializers.FloatField(required=False, help_text="WGS84; with lat"),
+        "address_string": serializers.CharField(required=False, max_length=300),
+        "address_id": serializers.CharField(required=False, max_length=32, help_text="a standard address code"),
+        "description": serializers.CharField(required=False, max_length=10_000),
+        "first_name": serializers.CharField(required=False, max_length=25),
+        "last_name": serializers.CharField(required=False, max_length=25),
+        "phone": serializers.CharField(required=False, max_length=20),
+        "email": serializers.CharField(required=False, help_text="accepted, not stored"),
+        "device_id": serializers.CharField(required=False, help_text="accepted, not stored"),
+        "account_id": serializers.CharField(required=False, max_length=64, help_text="echoed"),
+        "service_request_id": serializers.CharField(
+            required=False, max_length=64, help_text="the caller's ticket id: a retry returns the stored request"
+        ),
+        "jurisdiction_id": serializers.CharField(required=False, help_text="ignored (one city per server)"),
+    },
+)
+GEOREPORT_FORM = {"application/x-www-form-urlencoded": _GEOREPORT_FORM, "multipart/form-data": _GEOREPORT_FORM}
+
+
+def georeport_responses(shape) -> dict:
+    """A GeoReport operation's 200 in JSON (``shape``) and in XML (a string)."""
+    return {(200, GEOREPORT_JSON): shape, (200, GEOREPORT_XML): OpenApiTypes.STR}

@@ -1,0 +1,322 @@
+"""The asynchronous vector-tile server: ``/tiles/<layer>/<z>/<x>/<y>.pbf`` on an asyncpg pool.
+
+Why a second server for one URL: a map on the wall or a tablet asks for dozens of tiles at once,
+and each costs PostgreSQL well under a millisecond at z14. Through Django's request cycle (sync
+workers, middleware, the ORM's connection handling) the framework cost three times the query
+(performance-anchors §4: the tile endpoint must reach 0.8× a bare uvicorn + asyncpg endpoint).
+So the tile URL is answered here, on the event loop, with the same decisions as the Django view
+(:mod:`mapserver.tileplan`: layer, fields, filters, cache key, ETag, headers), the same SQL
+(:func:`layers.tiles.tile_sql`, narrowed to the reader's data scope), the same readers (session
+cookie or token, the statements of :mod:`mapserver.auth` and :mod:`layers.scope`), the same
+in-process memos and tile cache, and the same error bodies.
+Every other request goes to ``fallback`` (Django, see :mod:`mapserver.asgi`).
+
+No Django ORM call happens here: the ORM is synchronous, and a thread hop per tile would cost
+what this server exists to save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from http.cookies import CookieError, SimpleCookie
+from importlib import import_module
+from types import SimpleNamespace
+
+import asyncpg
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.http import QueryDict
+from django.utils import translation
+from django.utils.crypto import constant_time_compare
+
+from layers.catalog import DATA_VERSION_SQL, DATA_VERSIONS
+from layers.errors import DomainError
+from layers.scope import SCOPE_SQL, SCOPES, scope_from_row
+from layers.tiles import tile_sql
+
+from .auth import (
+    NO_CREDENTIALS,
+    ROLES,
+    TOKEN_USER_SQL,
+    Reader,
+    ReaderNotAuthenticated,
+    token_key,
+    token_user,
+)
+from .errors import MinqingError, ServerError, ServiceUnavailable, reference
+from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
+
+logger = logging.getLogger("minqing.tiles")
+
+ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+#: The URL this server answers, as Django's ``<str:…>`` converters match it (no slashes inside).
+TILE_PATH = re.compile(r"^/tiles/(?P<layer>[^/]+)/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.pbf$")
+
+#: Sessions the server can read without Django's ORM: those kept in the database table.
+_DB_SESSION_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
+
+#: Failures that mean "PostgreSQL is away": the client gets a 503 it may retry.
+_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """A psycopg statement (``%s`` placeholders, ``%%`` for a percent sign) in asyncpg's
+    ``$1, $2, …`` form.
+
+    >>> numbered("SELECT %s, '100%%', %s")
+    "SELECT $1, '100%', $2"
+    """
+    counter = iter(range(1, 10_000))
+    return re.sub(r"%[s%]", lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
+
+
+_SCOPE = numbered(SCOPE_SQL)
+_TOKEN_USER = numbered(TOKEN_USER_SQL)
+_DATA_VERSION = numbered(DATA_VERSION_SQL)
+_SESSION = "SELECT session_data FROM django_session WHERE session_key = $1 AND expire_date > now()"
+_SESSION_USER = f"SELECT id, is_active, is_superuser, password FROM {get_user_model()._meta.db_table} WHERE id = $1"
+
+
+class TileServer:
+    """ASGI application: tile URLs here, everything else to ``fallback``.
+
+    The pool (``MINQING_TILE_POOL_SIZE`` connections per process) opens on the first tile or at
+    lifespan start-up, whichever comes first, and closes at lifespan shut-down. ``database``
+    gives the connection options (asyncpg's ``connect`` keywords); by default Django's own
+    database settings."""
+
+    def __init__(self, fallback: ASGIApp, *, database: Callable[[], dict] | None = None) -> None:
+        engine = settings.SESSION_ENGINE
+        if engine not in _DB_SESSION_ENGINES:
+            raise ImproperlyConfigured(
+                f"SESSION_ENGINE {engine!r}: the tile server reads sessions from the database; "
+                f"use one of {', '.join(_DB_SESSION_ENGINES)}"
+            )
+        self.fallback = fallback
+        self._database = database or django_database
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._session_store = import_module(engine).SessionStore
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        match = TILE_PATH.match(scope["path"]) if scope["type"] == "http" else None
+        if match is None:
+            await self.fallback(scope, receive, send)
+            return
+        status, headers, body = await self._answer(scope, **match.groupdict())
+        await send({"type": "http.response.start", "status": status, "headers": _encoded(headers)})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    # --- lifespan and the pool ------------------------------------------------------------------
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._connect()
+                except _UNAVAILABLE as error:  # serve anyway: tiles answer 503 until the DB is back
+                    logger.warning("tile server: database unavailable at start-up: %s", error)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._pool is not None:
+                    await self._pool.close()
+                    self._pool = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _connect(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    **self._database(),
+                    reset=_session_left_as_it_is,
+                    min_size=1,
+                    max_size=settings.MINQING_TILE_POOL_SIZE,
+                    timeout=10,
+                    command_timeout=settings.MINQING_TILE_QUERY_SECONDS,
+                )
+            return self._pool
+
+    # --- one tile -------------------------------------------------------------------------------
+
+    async def _answer(self, scope: dict, *, layer: str, z: str, x: str, y: str) -> tuple[int, dict, bytes]:
+        if scope["method"] not in ("GET", "HEAD"):
+            # As Django's require_safe answers: 405, the allowed methods, no body.
+            return 405, {"Allow": "GET, HEAD", "Content-Type": "text/html; charset=utf-8", "Content-Length": "0"}, b""
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        # Error messages in the reader's language, picked as Django's LocaleMiddleware picks it.
+        with translation.override(_language(headers)):
+            return await self._answer_in_language(scope, headers, layer=layer, z=z, x=x, y=y)
+
+    async def _answer_in_language(
+        self, scope: dict, headers: dict, *, layer: str, z: str, x: str, y: str
+    ) -> tuple[int, dict, bytes]:
+        try:
+            pool = self._pool or await self._connect()
+            async with pool.acquire() as connection:
+                return await self._tile(connection, headers, scope, layer=layer, z=z, x=x, y=y)
+        except ReaderNotAuthenticated as error:
+            return _error(error, extra={"WWW-Authenticate": error.www_authenticate})
+        except (MinqingError, DomainError) as error:
+            return _error(error)
+        except _UNAVAILABLE as error:
+            logger.warning("tile server: database unavailable on %s: %s", scope["path"], error)
+            return _error(ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
+        except Exception:
+            ref = reference()
+            logger.exception("unexpected error on %s %s, reference %s", scope["method"], scope["path"], ref)
+            return _error(
+                ServerError(f"服务器内部错误，请联系管理员并提供编号 (internal error, reference) {ref}", reference=ref)
+            )
+
+    async def _tile(
+        self, connection: asyncpg.Connection, headers: dict, scope: dict, *, layer: str, z: str, x: str, y: str
+    ) -> tuple[int, dict, bytes]:
+        database = connections["default"].settings_dict["NAME"]
+        reader = await self._reader(connection, headers, database)
+        ask = tile_ask(
+            reader=reader, layer_id=layer, z=z, x=x, y=y, query=QueryDict(scope["query_string"].decode("latin-1"))
+        )
+        version = ""
+        if ask.in_range and ask.layer.tables:
+            key = (database, ask.layer.tables)
+            version = DATA_VERSIONS.get(key)
+            if version is None:
+                version = await connection.fetchval(_DATA_VERSION, list(ask.layer.tables)) or "empty"
+                DATA_VERSIONS.put(key, version)
+        elif ask.in_range:
+            version = "static"
+        digest = tile_digest(ask, version=version, reader=reader)
+        etag = f'"{digest}"'
+        if etag_matches(headers.get("if-none-match", ""), etag):
+            return 304, tile_headers(ask, etag=etag, length=0), b""
+        body = b""
+        if ask.in_range:
+            body = tile_cached(digest)
+            if body is None:
+                sql, params = tile_sql(
+                    layer=ask.layer,
+                    z=ask.z,
+                    x=ask.x,
+                    y=ask.y,
+                    filters=ask.filters,
+                    fields=ask.fields,
+                    scope=reader.scope,
+                )
+                body = bytes(await connection.fetchval(numbered(sql), *params) or b"")
+                tile_keep(digest, body)
+        return 200, tile_headers(ask, etag=etag, length=len(body)), body
+
+    # --- the reader -----------------------------------------------------------------------------
+
+    async def _reader(self, connection: asyncpg.Connection, headers: dict, database: str) -> Reader:
+        """As :func:`mapserver.auth.request_reader`: the session's active user first, then a token."""
+        found = await self._session_user(connection, headers.get("cookie", ""))
+        if found is None:
+            key = token_key(headers.get("authorization", "").encode("latin-1"))
+            if key is None:
+                raise ReaderNotAuthenticated(str(NO_CREDENTIALS))
+            found = token_user(await connection.fetchrow(_TOKEN_USER, key))
+        user_id, superuser = found
+        key = (database, user_id)
+        roles, scope = ROLES.get(key), SCOPES.get(key)
+        if roles is None or scope is None:
+            row = tuple(await connection.fetchrow(_SCOPE, user_id))
+            roles, scope = tuple(row[1]), scope_from_row(row)
+            ROLES.put(key, roles)
+            SCOPES.put(key, scope)
+        return Reader(user_id=user_id, roles=roles, superuser=superuser, scope=scope)
+
+    async def _session_user(self, connection: asyncpg.Connection, cookie_header: str) -> tuple[int, bool] | None:
+        """The session's user as Django's ``auth.get_user`` would accept it (known backend, active
+        user, password hash unchanged since login), or ``None``."""
+        if not cookie_header:
+            return None
+        try:
+            morsel = SimpleCookie(cookie_header).get(settings.SESSION_COOKIE_NAME)
+        except CookieError:
+            return None
+        if morsel is None or not morsel.value:
+            return None
+        data = await connection.fetchval(_SESSION, morsel.value)
+        if data is None:
+            return None
+        session = self._session_store().decode(data)
+        if session.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
+            return None
+        try:
+            user_id = int(session[SESSION_KEY])
+        except (KeyError, TypeError, ValueError):
+            return None
+        row = await connection.fetchrow(_SESSION_USER, user_id)
+        if row is None or not row["is_active"] or not _session_hash_ok(session.get(HASH_SESSION_KEY), row["password"]):
+            return None
+        return row["id"], bool(row["is_superuser"])
+
+
+async def _session_left_as_it_is(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release. This server changes no session state (no SET, LISTEN,
+    advisory lock or open cursor; asyncpg still rolls back a transaction left open), so the
+    default reset statement would be a round trip to PostgreSQL per tile for nothing."""
+
+
+def django_database() -> dict:
+    """asyncpg's connection options for Django's default database (a Unix socket directory in
+    ``HOST`` works as it does for psycopg)."""
+    db = connections["default"].settings_dict
+    return {
+        "host": db["HOST"] or None,
+        "port": int(db["PORT"]) if db["PORT"] else None,
+        "user": db["USER"] or None,
+        "password": db["PASSWORD"] or None,
+        "database": db["NAME"],
+    }
+
+
+def _session_hash_ok(session_hash: str | None, password: str) -> bool:
+    """Whether the session was made with the user's current password (under the secret key or
+    one of its fallbacks), as Django checks on every request."""
+    if not session_hash:
+        return False
+    user = get_user_model()(password=password)
+    if constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return True
+    return any(constant_time_compare(session_hash, h) for h in user.get_session_auth_fallback_hash())
+
+
+def _language(headers: dict[str, str]) -> str:
+    try:
+        cookies = SimpleCookie(headers.get("cookie", ""))
+    except CookieError:
+        cookies = SimpleCookie()
+    request = SimpleNamespace(
+        COOKIES={name: morsel.value for name, morsel in cookies.items()},
+        META={"HTTP_ACCEPT_LANGUAGE": headers.get("accept-language", "")},
+    )
+    return translation.get_language_from_request(request)
+
+
+def _error(error: MinqingError | DomainError, *, extra: dict | None = None) -> tuple[int, dict, bytes]:
+    """The JSON body the Django error renderer gives the same error."""
+    if error.detail:
+        logger.warning("tile server: %s (%s)", error.message, error.detail)
+    body = json.dumps(error.as_dict(), ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))} | (extra or {})
+    return error.status, headers, body
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]

@@ -1,0 +1,502 @@
+"""The grid worker's tablet: the ``/grid/`` page, its service worker and ``/api/grid/…``.
+
+* ``GET /grid/``: the page; ``GET /grid/sw.js``: its service worker (scope ``/grid/``), which
+  keeps the page, its scripts and my grid's basemap tiles for offline use.
+* ``GET /api/grid/session``: who is logged in, their grids and a fresh CSRF token (the page
+  asks after a re-login, so a queue kept offline can be sent with the new session).
+* ``GET /api/grid/package``: my grid's package (``layers.selectors.gridpack.grid_package``).
+* ``GET /api/grid/locate``: is this point inside my grid?
+* ``GET|POST /api/grid/events``: my events; report a new one (channel ``grid_patrol``).
+* ``GET /api/grid/events/<id>``, ``POST …/actions`` (accept, resolve, note), ``POST …/photos``
+  (the raw image as the body), ``GET /api/grid/photos/<id>`` (the file).
+
+Writes carry the tablet's ``client_id``: a report becomes external id ``GW-<client_id>``, an
+action goes through the Idempotency-Key store, a photo keeps it on its row. A queued write sent
+twice is stored once. Scope: only my grids' data and events (``worker_*`` selectors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from basemaps.sources import basemaps_configured
+from layers.crs import to_wgs84
+from layers.selectors.events import description_readable
+from layers.selectors.gridpack import (
+    grid_package,
+    grid_point_check,
+    photo_describe,
+    worker_event_detail,
+    worker_event_get,
+    worker_events,
+    worker_grid_get,
+    worker_grids,
+    worker_photo_get,
+    worker_report_detail,
+)
+from layers.services.events import MAX_DESCRIPTION
+from layers.services.gridwork import (
+    MAX_NOTE,
+    SOURCES,
+    WORKER_STEPS,
+    PhotoTooLarge,
+    event_photo_add,
+    grid_event_act,
+    grid_event_report,
+)
+from layers.services.idempotency import idempotent_answer, request_digest
+from layers.services.users import Role
+
+from .. import params
+from ..auth import reader_roles
+from ..errors import Conflict, NotFound
+from ..parsers import BodyLeftToTheView, ImageLeftToTheView
+from .pages import page_for
+
+#: The photo fields the API describes (``photo_describe``).
+_PHOTO_FIELDS = ("id", "content_type", "size", "width", "height", "uploaded_at")
+
+
+def _reads_description(request: Request) -> bool:
+    user = request.user
+    return description_readable(roles=reader_roles(user.pk), superuser=user.is_superuser)
+
+
+def _event_or_404(request: Request, event_id: int):
+    event = worker_event_get(user_id=request.user.pk, event_id=event_id)
+    if event is None:
+        raise NotFound(f"您的网格内没有这个事件 (no event with id {event_id} in your grids)", parameter="event_id")
+    return event
+
+
+def _grid_code(request: Request) -> str | None:
+    return params.parse_text(request.query_params, "grid", max_length=24, default=None)
+
+
+# --- the page and its service worker ---------------------------------------------------------------
+
+#: Our static files and the vendor files the page loads; the service worker keeps them offline.
+PAGE_STATIC = (
+    "vendor/leaflet/leaflet.css",
+    "vendor/leaflet/leaflet.js",
+    "vendor/leaflet/images/layers.png",
+    "vendor/leaflet/images/layers-2x.png",
+    "mapserver/common/pages.css",
+    "mapserver/common/minqing.js",
+    "mapserver/common/favicon.svg",
+    "mapserver/grid/grid.css",
+    "mapserver/grid/grid.js",
+)
+#: Zoom levels of my grid's basemap tiles the page stores for offline use (the map opens at 15–17).
+OFFLINE_TILE_ZOOMS = (14, 18)
+
+
+@page_for(Role.GRID_WORKER)
+def grid_page(request: HttpRequest) -> HttpResponse:
+    """The tablet page; everything it shows comes from /api/grid/… (and, offline, from the
+    copies the page and its service worker keep)."""
+    basemap = next(iter(basemaps_configured().values())).describe()
+    config = {
+        "username": request.user.get_username(),
+        "basemap": {key: basemap[key] for key in ("url", "minzoom", "maxzoom", "attribution")},
+        "offlineTileZooms": OFFLINE_TILE_ZOOMS,
+        "limits": {
+            "photoMaxBytes": settings.MINQING_PHOTO_MAX_BYTES,
+            "gpsMaxAccuracyM": settings.MINQING_GPS_MAX_ACCURACY_M,
+        },
+        "urls": {
+            "page": reverse("grid"),
+            "serviceWorker": reverse("grid-service-worker"),
+            "login": f"{settings.LOGIN_URL}?next={reverse('grid')}",
+            "session": reverse("api-grid-session"),
+            "package": reverse("api-grid-package"),
+            "locate": reverse("api-grid-locate"),
+            "events": reverse("api-grid-events"),
+            "actions": reverse("api-grid-actions", args=[0]).replace("/0/", "/{id}/"),
+            "photos": reverse("api-grid-photos", args=[0]).replace("/0/", "/{id}/"),
+        },
+    }
+    return render(request, "mapserver/grid/grid.html", {"grid_config": config})
+
+
+def _static_version(paths: list[str]) -> str:
+    """A digest of the service worker's own code and of the files it keeps: when one changes, the
+    worker changes, the browser installs it and it replaces its stored copies."""
+    digest = hashlib.blake2b(digest_size=8)
+    for path in ["mapserver/grid/sw.js", *paths]:
+        found = finders.find(path)
+        if found:
+            with open(found, "rb") as handle:  # the static files we serve ourselves; small
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """``/grid/sw.js``: our worker (static/mapserver/grid/sw.js) with its configuration in front.
+
+    Served from under /grid/ so that its scope covers the page; public (it holds no data, and a
+    worker update must not fail on an expired session)."""
+    source = finders.find("mapserver/grid/sw.js")
+    with open(source, encoding="utf-8") as handle:
+        code = handle.read()
+    config = {
+        "version": _static_version(list(PAGE_STATIC)),
+        "page": reverse("grid"),
+        "staticPrefix": settings.STATIC_URL,
+        "precache": [static(path) for path in PAGE_STATIC],
+        "jsCatalog": reverse("javascript-catalog"),
+        "basemapPrefix": "/basemaps/",
+    }
+    body = f"self.MINQING_SW = {json.dumps(config)};\n{code}"
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    # Browsers check a worker for updates at most daily anyway; never let a proxy keep an old one.
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+# --- schema pieces --------------------------------------------------------------------------------
+
+_EVENT = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="an event as GET /api/events/{id} answers it, plus worker_actions (what the tablet offers) and photos",
+)
+_PHOTO = inline_serializer(
+    name="GridPhoto",
+    fields={
+        "id": serializers.IntegerField(),
+        "url": serializers.CharField(),
+        "content_type": serializers.CharField(),
+        "size": serializers.IntegerField(),
+        "width": serializers.IntegerField(),
+        "height": serializers.IntegerField(),
+        "uploaded_at": serializers.DateTimeField(),
+    },
+)
+_GRIDS = serializers.ListField(child=serializers.DictField(), help_text="my small grids: code, name")
+_SESSION = inline_serializer(
+    name="GridSession",
+    fields={"username": serializers.CharField(), "grids": _GRIDS, "csrf_token": serializers.CharField()},
+)
+_GEOJSON = serializers.DictField(help_text="GeoJSON FeatureCollection, coordinates to 5 decimals (about 1 m)")
+_PACKAGE = inline_serializer(
+    name="GridPackage",
+    fields={
+        "generated_at": serializers.DateTimeField(),
+        "grid": serializers.DictField(help_text="code, name, community, street, district, boundary (GeoJSON), bbox"),
+        "my_grids": _GRIDS,
+        "counts": serializers.DictField(child=serializers.IntegerField()),
+        "buildings": _GEOJSON,
+        "addresses": _GEOJSON,
+        "units": _GEOJSON,
+        "households": serializers.ListField(child=serializers.DictField(), help_text="care-tagged first"),
+        "residents": serializers.ListField(
+            child=serializers.DictField(), help_text="care-tagged first; id_number and phone masked"
+        ),
+        "events": serializers.ListField(child=serializers.DictField(), help_text="my events, as GET /api/grid/events"),
+        "categories": serializers.ListField(child=serializers.DictField()),
+        "labels": serializers.DictField(help_text="display names of the coded values"),
+        "limits": serializers.DictField(help_text="photo_max_bytes, gps_max_accuracy_m"),
+    },
+)
+_EVENTS = inline_serializer(name="GridEvents", fields={"results": serializers.ListField(child=serializers.DictField())})
+ERROR = OpenApiResponse(
+    inline_serializer(
+        name="GridError",
+        fields={
+            "error": inline_serializer(
+                name="GridErrorBody",
+                fields={"code": serializers.CharField(), "message": serializers.CharField()},
+            )
+        },
+    ),
+    description="error.message names the field (400); 403 outside your grids; 413 for a photo too large",
+)
+_WHERE = inline_serializer(
+    name="GridWhere",
+    fields={
+        "inside": serializers.BooleanField(help_text="inside one of my small grids"),
+        "grid": serializers.DictField(allow_null=True, help_text="the small grid holding the point: code, name"),
+        "boundary_distance_m": serializers.FloatField(allow_null=True),
+        "ambiguous": serializers.BooleanField(),
+        "message": serializers.CharField(),
+    },
+)
+_REPORTED = inline_serializer(
+    name="GridReported",
+    fields={"event": serializers.DictField(help_text="the event, as GET /api/grid/events/{id}"), "where": _WHERE},
+)
+_GRID_PARAM = OpenApiParameter("grid", OpenApiTypes.STR, description="one of my small grids (default: the first)")
+_REPORT = inline_serializer(
+    name="GridReportIn",
+    fields={
+        "client_id": serializers.CharField(help_text="the tablet's id of this report (UUID); a resend is stored once"),
+        "category": serializers.CharField(),
+        "description": serializers.CharField(max_length=MAX_DESCRIPTION),
+        "location": inline_serializer(
+            name="GridReportLocation",
+            fields={
+                "lon": serializers.FloatField(),
+                "lat": serializers.FloatField(),
+                "crs": serializers.CharField(required=False, help_text="default wgs84"),
+                "source": serializers.ChoiceField(choices=SOURCES),
+                "accuracy_m": serializers.FloatField(required=False, help_text="required for gps"),
+            },
+        ),
+        "reported_at": serializers.DateTimeField(required=False, help_text="when it was reported (offline: earlier)"),
+    },
+)
+_ACTION = inline_serializer(
+    name="GridActionIn",
+    fields={
+        "action": serializers.ChoiceField(choices=list(WORKER_STEPS)),
+        "note": serializers.CharField(required=False, max_length=MAX_NOTE, help_text="required by note and resolve"),
+        "client_id": serializers.CharField(
+            required=False, help_text="the tablet's id of this action; resent: stored once"
+        ),
+        "version": serializers.IntegerField(required=False),
+    },
+)
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+
+class GridSession(APIView):
+    """Who is logged in, their grids and the CSRF token for writes."""
+
+    @extend_schema(
+        operation_id="grid_session",
+        summary="The grid worker's session: user, grids, CSRF token",
+        responses={200: _SESSION},
+    )
+    def get(self, request: Request) -> Response:
+        grids = worker_grids(user_id=request.user.pk)
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "grids": [{"code": g["code"], "name": g["name"]} for g in grids],
+                "csrf_token": get_token(request._request),
+            }
+        )
+
+
+class GridPackage(APIView):
+    """Everything the tablet needs to work one grid offline."""
+
+    @extend_schema(
+        operation_id="grid_package",
+        summary="My grid's package: boundary, buildings, addresses, units, households, residents (masked), events",
+        parameters=[_GRID_PARAM],
+        responses={200: _PACKAGE, 403: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        grid = worker_grid_get(user_id=request.user.pk, code=_grid_code(request))
+        body = grid_package(user_id=request.user.pk, grid=grid, with_description=_reads_description(request))
+        response = Response(body)
+        # Residents' data: never kept by a shared cache; the service worker keeps its own copy.
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+
+class GridLocate(APIView):
+    """Whether a point lies inside my grid."""
+
+    @extend_schema(
+        operation_id="grid_locate",
+        summary="Is this point inside my grid?",
+        parameters=[
+            OpenApiParameter("lon", OpenApiTypes.DOUBLE, required=True),
+            OpenApiParameter("lat", OpenApiTypes.DOUBLE, required=True),
+            OpenApiParameter("crs", OpenApiTypes.STR, description="default wgs84"),
+        ],
+        responses={200: _WHERE, 400: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        lon, lat = params.parse_china_lon_lat(request.query_params)
+        crs = params.parse_crs(request.query_params)
+        wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, crs))
+        return Response(grid_point_check(user_id=request.user.pk, lon=wgs_lon, lat=wgs_lat))
+
+
+def report_arguments(body: dict) -> dict:
+    """The keyword arguments of ``grid_event_report`` (but the actor) from a report body, in the
+    order the form is filled in."""
+    client_id = params.parse_client_id(body)
+    category = params.parse_text(body, "category", max_length=40)
+    description = params.parse_text(body, "description", max_length=MAX_DESCRIPTION)
+    location = params.parse_object(body, "location")  # required: "location: is required"
+    lon, lat, crs = params.parse_json_location(body)
+    return {
+        "client_id": client_id,
+        "category_code": category,
+        "description": description,
+        "lon": lon,
+        "lat": lat,
+        "crs": crs,
+        "source": params.parse_choice(location, "location.source", SOURCES),
+        "accuracy_m": params.parse_float(location, "location.accuracy_m", low=0, high=1e7, default=None),
+        "reported_at": params.parse_datetime_param(body, "reported_at", default=None),
+    }
+
+
+class GridEvents(APIView):
+    """My events (GET) and a new report from the field (POST)."""
+
+    parser_classes = [BodyLeftToTheView]
+
+    @extend_schema(
+        operation_id="grid_events",
+        summary="My events: open, suspended and resolved cases in my grid, earliest deadline first",
+        parameters=[_GRID_PARAM],
+        responses={200: _EVENTS, 403: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        grid = worker_grid_get(user_id=request.user.pk, code=_grid_code(request))
+        return Response({"results": worker_events(grid=grid, with_description=_reads_description(request))})
+
+    @extend_schema(
+        operation_id="grid_report",
+        summary="Report an event at a GPS fix or a tapped point; answers whether it lies in my grid",
+        description="201 with the event and `where`; a resend with the same client_id answers 200 with the stored "
+        "event and `Idempotent-Replay: true`.",
+        request=_REPORT,
+        responses={201: _REPORTED, 200: _REPORTED, 400: ERROR, 409: ERROR},
+    )
+    def post(self, request: Request) -> Response:
+        arguments = report_arguments(params.parse_json_object(request.body))
+        event, created = grid_event_report(actor=request.user, **arguments)
+        detail = worker_report_detail(
+            user_id=request.user.pk, event_id=event.pk, with_description=_reads_description(request)
+        )
+        if detail is None:
+            raise Conflict(
+                "client_id: 该编号已被另一条上报使用 (the client_id belongs to another report; send a new one)",
+                parameter="client_id",
+            )
+        where = grid_point_check(user_id=request.user.pk, lon=event.location.x, lat=event.location.y)
+        response = Response({"event": detail, "where": where}, status=201 if created else 200)
+        if not created:
+            response["Idempotent-Replay"] = "true"
+        return response
+
+
+class GridEventDetail(APIView):
+    """One of my events with its log and photos."""
+
+    @extend_schema(operation_id="grid_event", summary="One of my events", responses={200: _EVENT, 404: ERROR})
+    def get(self, request: Request, event_id: int) -> Response:
+        event = _event_or_404(request, event_id)
+        return Response(
+            worker_event_detail(
+                user_id=request.user.pk, event_id=event.pk, with_description=_reads_description(request)
+            )
+        )
+
+
+class GridEventActions(APIView):
+    """Accept, resolve or add a note to one of my events."""
+
+    parser_classes = [BodyLeftToTheView]
+
+    @extend_schema(
+        operation_id="grid_event_act",
+        summary="Accept, resolve or add a note",
+        request=_ACTION,
+        responses={200: _EVENT, 400: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request: Request, event_id: int) -> Response:
+        event = _event_or_404(request, event_id)
+        body = params.parse_json_object(request.body)
+        arguments = {
+            "action": params.parse_choice(body, "action", WORKER_STEPS),
+            "note": params.parse_text(body, "note", max_length=MAX_NOTE, default=""),
+            "version": params.parse_int(body, "version", low=0, high=2**31 - 1, default=None),
+        }
+        client_id = params.parse_client_id(body, default=None)
+        with_description = _reads_description(request)
+
+        def produce() -> tuple[int, dict, int]:
+            grid_event_act(event=event, actor=request.user, **arguments)
+            detail = worker_event_detail(user_id=request.user.pk, event_id=event.pk, with_description=with_description)
+            return 200, detail, event.pk
+
+        if client_id is None:
+            status, answer, _ = produce()
+            return Response(answer, status=status)
+        answer = idempotent_answer(
+            owner_id=request.user.pk,
+            endpoint="grid.actions",
+            key=client_id,
+            digest=request_digest({"event": event.pk, **arguments}),
+            produce=produce,
+        )
+        response = Response(answer.body, status=answer.status)
+        if answer.replayed:
+            response["Idempotent-Replay"] = "true"
+        return response
+
+
+class GridEventPhotos(APIView):
+    """Attach a photo to one of my events: the body is the image itself (JPEG, PNG or WebP)."""
+
+    parser_classes = [ImageLeftToTheView]
+
+    @extend_schema(
+        operation_id="grid_event_photo",
+        summary="Attach a photo (the request body is the image)",
+        parameters=[OpenApiParameter("client_id", OpenApiTypes.STR, description="the tablet's id of this upload")],
+        request={
+            "image/jpeg": OpenApiTypes.BINARY,
+            "image/png": OpenApiTypes.BINARY,
+            "image/webp": OpenApiTypes.BINARY,
+        },
+        responses={201: _PHOTO, 200: _PHOTO, 400: ERROR, 404: ERROR, 413: ERROR},
+    )
+    def post(self, request: Request, event_id: int) -> Response:
+        event = _event_or_404(request, event_id)
+        client_id = params.parse_client_id(request.query_params, default="")
+        limit = settings.MINQING_PHOTO_MAX_BYTES
+        # Refused from the declared length, before a byte is read: a 30 MB photo costs nothing.
+        declared = params.parse_int(request.META, "CONTENT_LENGTH", low=0, high=2**62, default=0)
+        if declared > limit:
+            raise PhotoTooLarge(declared, limit)
+        content = request._request.read(limit + 1)
+        photo, created = event_photo_add(event=event, actor=request.user, content=content, client_id=client_id)
+        described = photo_describe({field: getattr(photo, field) for field in _PHOTO_FIELDS})
+        response = Response(described, status=201 if created else 200)
+        if not created:
+            response["Idempotent-Replay"] = "true"
+        return response
+
+
+class GridPhoto(APIView):
+    """The file of a photo of one of my events."""
+
+    @extend_schema(
+        operation_id="grid_photo",
+        summary="A photo's file",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: ERROR},
+    )
+    def get(self, request: Request, photo_id: int) -> HttpResponse:
+        photo = worker_photo_get(user_id=request.user.pk, photo_id=photo_id)
+        if photo is None:
+            raise NotFound(f"您的网格内没有这张照片 (no photo with id {photo_id} in your grids)", parameter="photo_id")
+        response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
+        response["Cache-Control"] = "private, max-age=86400"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -1,0 +1,198 @@
+"""The command-center map wall (``/wall/``) and the JSON it reads.
+
+The page is one template and one script (static/mapserver/wall/); everything it shows comes from
+APIs: events (the live feed), heat tiles, hot spots, early warnings, and the dashboard endpoints
+here (headline figures, overdue and escalated cases, the street ranking, an area's summary),
+each answered by one selector in :mod:`layers.selectors.dashboard` within the reader's scope.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from layers.heat import FAMILIES
+from layers.models import Event
+from layers.scope import scope_for_user
+from layers.selectors import dashboard
+from layers.services.users import Role
+
+from .. import params
+from ..errors import NotFound
+from .heat import reject_unknown
+from .pages import page_for
+
+#: How many events the wall's feed keeps, and how many cases per list it asks for.
+FEED_SIZE = 50
+CASES_LIMIT = 20
+
+WINDOW_PARAMETERS = [
+    OpenApiParameter(
+        "since", OpenApiTypes.DATETIME, description="window start (received at or after); default: today 00:00"
+    ),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="window end (received before); default: now"),
+]
+ERROR = inline_serializer(
+    "DashboardError",
+    {
+        "error": inline_serializer(
+            "DashboardErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
+_RATE = {"allow_null": True, "help_text": "0–1; null when there is nothing to count"}
+
+
+@page_for(Role.COMMAND_CENTER)
+def wall(request: HttpRequest) -> HttpResponse:
+    """The wall page: its configuration goes to the script through json_script."""
+    config = {
+        "bounds": dashboard.map_bounds(scope=scope_for_user(request.user.pk)),
+        "center": settings.LEAFLET_CONFIG["DEFAULT_CENTER"],
+        "zoom": settings.LEAFLET_CONFIG["DEFAULT_ZOOM"],
+        "families": list(FAMILIES),
+        "feedSize": FEED_SIZE,
+        "casesLimit": CASES_LIMIT,
+        "statuses": {value: str(label) for value, label in Event.Status.choices},
+        "urls": {
+            "events": reverse("api-events"),
+            "kpis": reverse("api-dashboard-kpis"),
+            "cases": reverse("api-dashboard-cases"),
+            "streets": reverse("api-dashboard-streets"),
+            "areaSummary": reverse("api-area-summary", kwargs={"code": "CODE"}),
+            "hotspots": reverse("api-hotspots"),
+            "locate": reverse("api-locate"),
+            "earlyWarnings": reverse("api-early-warnings"),
+            "heatTile": "/tiles/heat/{z}/{x}/{y}.png",
+            "vectorTile": "/tiles/{layer}/{z}/{x}/{y}.pbf",
+            "echarts": settings.STATIC_URL + "vendor/echarts/echarts.min.js",
+        },
+    }
+    return render(request, "mapserver/wall/wall.html", {"wall_config": config})
+
+
+def _window(request: Request, allowed: tuple[str, ...] = ("since", "until")):
+    query = request.query_params
+    reject_unknown(query, allowed)
+    now = timezone.now()
+    since, until = params.parse_window(query, now=now)
+    return query, now, since, until
+
+
+class DashboardKpis(APIView):
+    """The wall's headline figures for a time window."""
+
+    @extend_schema(
+        operation_id="dashboard_kpis",
+        summary="Headline figures: received, open, overdue, completion, on-time and satisfaction rates",
+        description=(
+            "received/completed/on-time/satisfaction over events received in [since, until); open, overdue "
+            "and escalated are the state now. Within the reader's data scope."
+        ),
+        parameters=WINDOW_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "DashboardKpis",
+                {
+                    "since": serializers.DateTimeField(),
+                    "until": serializers.DateTimeField(),
+                    "now": serializers.DateTimeField(),
+                    "kpis": inline_serializer(
+                        "DashboardKpiValues",
+                        {
+                            "received": serializers.IntegerField(),
+                            "received_today": serializers.IntegerField(),
+                            "open": serializers.IntegerField(),
+                            "overdue": serializers.IntegerField(),
+                            "escalated": serializers.IntegerField(),
+                            "completed": serializers.IntegerField(),
+                            "completion_rate": serializers.FloatField(**_RATE),
+                            "on_time": serializers.IntegerField(),
+                            "on_time_rate": serializers.FloatField(**_RATE),
+                            "rated": serializers.IntegerField(),
+                            "satisfaction_mean": serializers.FloatField(allow_null=True, help_text="1–5"),
+                            "satisfaction_rate": serializers.FloatField(**_RATE),
+                            "by_status": serializers.DictField(child=serializers.IntegerField()),
+                            "by_family": serializers.DictField(child=serializers.IntegerField()),
+                        },
+                    ),
+                },
+            ),
+            400: ERROR,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        _, now, since, until = _window(request)
+        kpis = dashboard.dashboard_kpis(scope=scope_for_user(request.user.pk), since=since, until=until, now=now)
+        return Response({**_stamps(since, until, now), "kpis": kpis})
+
+
+class DashboardCases(APIView):
+    """Open cases that are overdue or escalated."""
+
+    @extend_schema(
+        operation_id="dashboard_cases",
+        summary="Overdue and escalated open cases (most urgent first)",
+        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="1–100 per list, default 20")],
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        query = request.query_params
+        reject_unknown(query, ("limit",))
+        limit = params.parse_int(query, "limit", low=1, high=100, default=CASES_LIMIT)
+        now = timezone.now()
+        cases = dashboard.dashboard_cases(scope=scope_for_user(request.user.pk), now=now, limit=limit)
+        return Response({"now": timezone.localtime(now).isoformat(), **cases})
+
+
+class StreetRanking(APIView):
+    """Streets ranked by events received in the window."""
+
+    @extend_schema(
+        operation_id="dashboard_streets",
+        summary="Ranking of streets (街道) by events received in the window",
+        parameters=WINDOW_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        _, now, since, until = _window(request)
+        streets = dashboard.street_ranking(scope=scope_for_user(request.user.pk), since=since, until=until, now=now)
+        return Response({**_stamps(since, until, now), "streets": streets})
+
+
+class AreaSummary(APIView):
+    """One grid's or region's people, units, events and trend."""
+
+    @extend_schema(
+        operation_id="area_summary",
+        summary="Summary of a grid (any level) or region: residents, units, open events, daily trend",
+        parameters=WINDOW_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request: Request, code: str) -> Response:
+        code = params.parse_area_code(code)
+        _, now, since, until = _window(request)
+        area = dashboard.area_find(code=code)
+        if area is None:
+            raise NotFound(f"没有这个网格或区划 (no such grid or region): {code}", area=code)
+        summary = dashboard.area_summary(
+            area=area, scope=scope_for_user(request.user.pk), since=since, until=until, now=now
+        )
+        return Response({**_stamps(since, until, now), **summary})
+
+
+def _stamps(since, until, now) -> dict:
+    return {
+        "since": timezone.localtime(since).isoformat(),
+        "until": timezone.localtime(until).isoformat(),
+        "now": timezone.localtime(now).isoformat(),
+    }

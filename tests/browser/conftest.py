@@ -1,0 +1,237 @@
+"""Browser tests: the pages in Debian's headless chromium, driven by Playwright (sync API).
+
+Playwright never downloads a browser here: it launches ``/usr/bin/chromium`` (``MINQING_CHROMIUM``
+overrides the path). Pages are served by pytest-django's ``live_server`` (a threaded server on
+127.0.0.1 with the static files), so every browser test runs on a transactional test database:
+build the data it needs inside the test (``tests/factories.py``, ``tests/layers/event_world.py``).
+
+Fixtures
+- ``browser``: one chromium per session.
+- ``open_page(width=1280, height=800, locale="zh-CN")``: a fresh context and page of that size,
+  watched by a :class:`Problems` recorder; ``page`` is ``open_page()`` at the default size.
+  At teardown the test fails if any page logged a console error or an uncaught exception, a
+  request failed or answered ≥ 400, or a request went anywhere but 127.0.0.1 (the browser is
+  also started with host rules that resolve no other name, so nothing can leave the machine).
+  ``problems.allow("/api/…")`` accepts an expected failure whose text contains that string.
+- ``login(page, username, password=DEMO_PASSWORD, next="/")``: logs in through the login form.
+- ``role_user(role)``: creates (on the test database) a user named after the role with the demo
+  password and that role's group; ``demo_users()`` creates all five demo users.
+- ``screenshot(page, name)``: writes ``var/screenshots/<name>-<w>x<h>.png`` and returns its path.
+
+Every test here carries the ``browser`` marker (``pytest -m browser`` runs only these,
+``-m "not browser"`` leaves them out); ``make test`` runs them with the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+# Playwright's sync API runs an event loop in the test's thread; Django would then refuse ORM
+# calls from that thread as "async context". The test body's ORM calls are ordinary sync code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("MINQING_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+#: Schemes that never touch the network.
+LOCAL_SCHEMES = {"data", "blob", "about", "chrome-extension", "chrome", "devtools"}
+#: Failures that are not errors: the page itself cancelled the request (Leaflet drops the tiles
+#: of a zoom level it left; navigation cancels pending fetches).
+BENIGN_FAILURES = ("net::ERR_ABORTED",)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives the pages in headless chromium (tests/browser)")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class Problems:
+    """What went wrong in the pages of one test."""
+
+    entries: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    def allow(self, text: str) -> None:
+        """Accept problems whose description contains ``text`` (an expected 403, say)."""
+        self.allowed.append(text)
+
+    def add(self, kind: str, text: str) -> None:
+        self.entries.append(f"{kind}: {text}")
+
+    def unexpected(self) -> list[str]:
+        return [entry for entry in self.entries if not any(text in entry for text in self.allowed)]
+
+    def assert_clean(self) -> None:
+        found = self.unexpected()
+        assert not found, "the page reported problems:\n" + "\n".join(found)
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in LOCAL_SCHEMES or (parts.hostname or "") in LOCAL_HOSTS
+
+
+def watch(context, problems: Problems) -> None:
+    """Record console errors, uncaught exceptions, failed and non-local requests of a context."""
+
+    def on_console(message):
+        if message.type == "error":
+            location = message.location or {}
+            problems.add(
+                "console error", f"{message.text} ({location.get('url', '')}:{location.get('lineNumber', '')})"
+            )
+
+    def on_request(request):
+        if not _is_local(request.url):
+            problems.add("request off the machine", request.url)
+
+    def on_failed(request):
+        failure = request.failure or ""
+        if not any(benign in failure for benign in BENIGN_FAILURES):
+            problems.add("request failed", f"{request.method} {request.url}: {failure}")
+
+    def on_response(response):
+        if response.status >= 400:
+            problems.add("HTTP error", f"{response.status} {response.request.method} {response.url}")
+
+    context.on("console", on_console)
+    context.on("weberror", lambda error: problems.add("uncaught exception", str(error.error)))
+    context.on("request", on_request)
+    context.on("requestfailed", on_failed)
+    context.on("response", on_response)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium (or set MINQING_CHROMIUM)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                # As root chromium refuses to start with its sandbox.
+                "--no-sandbox",
+                # Containers often have a small /dev/shm; chromium then crashes on big pages.
+                "--disable-dev-shm-usage",
+                # No name but localhost resolves: nothing the page asks for can leave the machine.
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def problems() -> Problems:
+    return Problems()
+
+
+@pytest.fixture
+def open_page(browser, problems, live_server) -> Iterator[Callable]:
+    """``open_page(width=1280, height=800, locale="zh-CN")`` → a Playwright Page."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 800, *, locale: str = "zh-CN", **options):
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            locale=locale,
+            timezone_id="Asia/Shanghai",
+            base_url=live_server.url,
+            **options,
+        )
+        watch(context, problems)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    found = problems.unexpected()
+    if found:
+        pytest.fail("the page reported problems:\n" + "\n".join(found), pytrace=False)
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page()
+
+
+@pytest.fixture
+def role_user(transactional_db) -> Callable:
+    """``role_user("command_center")`` → a user named ``command_center`` with the demo password."""
+    from django.contrib.auth import get_user_model
+
+    from layers.services.users import DEMO_PASSWORD, Role, roles_ensure
+
+    def make(role: str, *, username: str | None = None):
+        groups = roles_ensure()
+        user, _ = get_user_model().objects.get_or_create(username=username or role)
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        user.groups.add(groups[Role(role)])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def demo_users(transactional_db) -> Callable:
+    """``demo_users()`` → the demo logins (admin, command, analyst, steward, gridworker); the grid
+    worker gets the first small grid, so create the grids first."""
+    from layers.services.users import demo_users_ensure
+
+    return demo_users_ensure
+
+
+@pytest.fixture
+def login(live_server) -> Callable:
+    """``login(page, "command", next="/wall/")``: log in through /accounts/login/ and land on next."""
+    from layers.services.users import DEMO_PASSWORD
+
+    def log_in(page, username: str, password: str = DEMO_PASSWORD, *, next: str = "/"):
+        page.goto(f"{live_server.url}/accounts/login/?next={next}")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        with page.expect_navigation():
+            page.click("#login-form button[type=submit]")
+        path = urlsplit(page.url).path
+        assert path == urlsplit(next).path, f"login as {username} landed on {page.url}, not {next}"
+        return page
+
+    return log_in
+
+
+@pytest.fixture
+def screenshot() -> Callable:
+    """``screenshot(page, "wall")`` → var/screenshots/wall-1920x1080.png (the viewport)."""
+
+    def take(page, name: str) -> Path:
+        if not re.fullmatch(r"[a-z0-9_-]+", name):
+            raise ValueError(f"screenshot name {name!r}: use a-z, 0-9, - and _")
+        size = page.viewport_size
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take
