@@ -366,7 +366,7 @@ def parse_grid_code(query: Mapping, name: str = "grid", *, default=_MISSING) -> 
 #: The longest time window a dashboard figure reads, days.
 WINDOW_MAX_DAYS = 366
 #: A region or grid code in a URL: 12-digit region codes, grid codes (community code + serial).
-_AREA_CODE = re.compile(r"[0-9A-Za-z]{4,24}")
+_AREA_CODE = re.compile(r"[0-9A-Za-z_-]{4,24}")
 
 
 def parse_window(query: Mapping, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -394,7 +394,7 @@ def parse_window(query: Mapping, *, now: dt.datetime) -> tuple[dt.datetime, dt.d
 def parse_area_code(value: str, name: str = "code") -> str:
     """A region or grid code from a URL path (see :data:`_AREA_CODE`)."""
     if not _AREA_CODE.fullmatch(value or ""):
-        raise BadParameter(name, f"must be a region or grid code (4 to 24 letters or digits), got {value[:40]!r}")
+        raise BadParameter(name, f"must be a region or grid code (4 to 24 letters, digits, _ or -), got {value[:40]!r}")
     return value
 
 

@@ -23,16 +23,16 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from http.cookies import CookieError, SimpleCookie
 from importlib import import_module
 from types import SimpleNamespace
 
 import asyncpg
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, TooManyFieldsSent
 from django.db import connections
 from django.http import QueryDict
+from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.crypto import constant_time_compare
 
@@ -50,7 +50,7 @@ from .auth import (
     token_key,
     token_user,
 )
-from .errors import MinqingError, ServerError, ServiceUnavailable, reference
+from .errors import BadParameter, MinqingError, ServerError, ServiceUnavailable, reference
 from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
 
 logger = logging.getLogger("minqing.tiles")
@@ -172,6 +172,8 @@ class TileServer:
             return _error(error, extra={"WWW-Authenticate": error.www_authenticate})
         except (MinqingError, DomainError) as error:
             return _error(error)
+        except TooManyFieldsSent:
+            return _error(BadParameter("query", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters"))
         except _UNAVAILABLE as error:
             logger.warning("tile server: database unavailable on %s: %s", scope["path"], error)
             return _error(ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
@@ -245,13 +247,10 @@ class TileServer:
         user, password hash unchanged since login), or ``None``."""
         if not cookie_header:
             return None
-        try:
-            morsel = SimpleCookie(cookie_header).get(settings.SESSION_COOKIE_NAME)
-        except CookieError:
+        session_key = parse_cookie(cookie_header).get(settings.SESSION_COOKIE_NAME)
+        if not session_key:
             return None
-        if morsel is None or not morsel.value:
-            return None
-        data = await connection.fetchval(_SESSION, morsel.value)
+        data = await connection.fetchval(_SESSION, session_key)
         if data is None:
             return None
         session = self._session_store().decode(data)
@@ -298,12 +297,9 @@ def _session_hash_ok(session_hash: str | None, password: str) -> bool:
 
 
 def _language(headers: dict[str, str]) -> str:
-    try:
-        cookies = SimpleCookie(headers.get("cookie", ""))
-    except CookieError:
-        cookies = SimpleCookie()
     request = SimpleNamespace(
-        COOKIES={name: morsel.value for name, morsel in cookies.items()},
+        # Django's own cookie parser: the stdlib's gives up on the whole header at one odd cookie.
+        COOKIES=parse_cookie(headers.get("cookie", "")),
         META={"HTTP_ACCEPT_LANGUAGE": headers.get("accept-language", "")},
     )
     return translation.get_language_from_request(request)

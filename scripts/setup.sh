@@ -9,8 +9,9 @@ debian_packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeo
                  python3 python3-venv python3-dev)
 # Pages (issue 5): gettext compiles the message catalogs; chromium is the browser the page tests
 # drive (Playwright uses it as it is, it never downloads a browser); a small CJK font so that its
-# screenshots show Chinese text, not boxes.
-debian_packages+=(gettext chromium fonts-wqy-microhei)
+# screenshots show Chinese text, not boxes; libatomic1 for the node binary inside Playwright's
+# Python package (its driver), which a minimal Debian lacks.
+debian_packages+=(gettext chromium fonts-wqy-microhei libatomic1)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

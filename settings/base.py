@@ -278,6 +278,9 @@ MINQING_READER_ROLES_SECONDS = float(os.environ.get("MINQING_READER_ROLES_SECOND
 MINQING_TILE_POOL_SIZE = int(os.environ.get("MINQING_TILE_POOL_SIZE", "4"))
 # Longest a tile query may run before the tile server gives up with a 503 (seconds). Default 10.
 MINQING_TILE_QUERY_SECONDS = float(os.environ.get("MINQING_TILE_QUERY_SECONDS", "10"))
+# Django requests one process of the ASGI entry point (mapserver/asgi.py) serves at once, each on a
+# thread with its own database connection. Default 8.
+MINQING_DJANGO_THREADS = int(os.environ.get("MINQING_DJANGO_THREADS", "8"))
 
 # --- grid-worker tablet (/grid/, issue 5) ---------------------------------------------------------
 # Uploaded files (event photos) live here; they are never served as public media, only through

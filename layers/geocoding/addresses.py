@@ -37,7 +37,6 @@ from .parser import address_parse_normalized
 
 #: The least score a best candidate needs to count as a match.
 MATCH_SCORE = 75.0
-OUT_OF_SCOPE = "您的数据范围内没有匹配的地址 (no matching address within your data scope)"
 
 
 @dataclass
@@ -103,8 +102,9 @@ def _answer(index: AddressIndex, text: str, limit: int, scope: Scope = CITY) -> 
     if scored is not None and not scope.is_city:
         scored = _in_scope(index, scored, scope)
         if len(scored.rows) == 0:
-            answer.no_match_reason = OUT_OF_SCOPE
-            return answer
+            # Answered as if no address matched: that one exists outside the reader's scope is
+            # itself something the scope keeps from them.
+            scored = None
     if scored is None:
         admin = admin_match(index, parts)
         if admin is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -62,9 +63,28 @@ def _attachment(response, filename: str):
     return response
 
 
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection): such text
+#: cells get a leading apostrophe, which spreadsheets show as text and never evaluate.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(field: Field) -> Field:
+    """The field with its text cells defused against formula injection (citizens write the
+    descriptions; analysts open the file in a spreadsheet)."""
+    if field.type != "string":
+        return field
+    # In the replacement, '' is one apostrophe and \1 the character matched.
+    return replace(field, sql=rf"regexp_replace(({field.sql})::text, '^([-=+@\t\r])', '''\1')")
+
+
+def _spreadsheet_safe_text(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict):
     """COPY … TO STDOUT WITH CSV HEADER into a temporary file: points as lon/lat columns, other
-    geometries as WKT."""
+    geometries as WKT; text cells defused against formula injection."""
+    fields = tuple(_spreadsheet_safe(f) for f in fields)
     selection = selection_build(layer=layer, scope=scope, **chosen)
     geometry = (
         "round(ST_X({g})::numeric, 7) AS lon, round(ST_Y({g})::numeric, 7) AS lat"
@@ -237,6 +257,7 @@ def _personal_export(
             table = frame.drop(columns="geometry").assign(lon=frame.geometry.x.round(7), lat=frame.geometry.y.round(7))
         else:
             table = frame.drop(columns="geometry").assign(wkt=frame.geometry.to_wkt())
+        table = table.apply(lambda column: column.map(_spreadsheet_safe_text) if column.dtype == object else column)
         target.write(table.to_csv(index=False).encode("utf-8-sig"))
     else:
         target.write(frame.to_json(ensure_ascii=False, drop_id=True).encode())

@@ -83,6 +83,8 @@ class HeatTile(APIView):
             response["Content-Length"] = str(len(png))
         response["ETag"] = etag
         response["Cache-Control"] = CACHE_CONTROL
+        # The tile is the reader's scope's: a browser shared by two logins must not reuse it.
+        response["Vary"] = "Cookie, Authorization"
         return response
 
 

@@ -314,11 +314,11 @@ BAD = [
     ("/api/dashboard/cases", {"limit": "many"}, "limit: must be an integer, got 'many'"),
     ("/api/dashboard/cases", {"since": "2026-01-01"}, "since: is not a parameter here; known: limit"),
     ("/api/areas/62010200100101/summary", {"since": "x"}, "since: must be an ISO 8601 date-time, got 'x'"),
-    ("/api/areas/abc/summary", {}, "code: must be a region or grid code (4 to 24 letters or digits), got 'abc'"),
+    ("/api/areas/abc/summary", {}, "code: must be a region or grid code (4 to 24 letters, digits, _ or -), got 'abc'"),
     (
-        "/api/areas/6201-0200/summary",
+        "/api/areas/6201.0200/summary",
         {},
-        "code: must be a region or grid code (4 to 24 letters or digits), got '6201-0200'",
+        "code: must be a region or grid code (4 to 24 letters, digits, _ or -), got '6201.0200'",
     ),
 ]
 

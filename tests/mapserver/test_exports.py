@@ -148,3 +148,21 @@ def test_sql_in_a_value_matches_nothing(api, export_world):
 
 def test_anonymous_is_401(client, db):
     assert client.get("/exports/addresses.geojson").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "road, cell",
+    [
+        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTAB", "'\tTAB"),
+        ("安宁路", "安宁路"),
+        ("路=1", "路=1"),
+    ],
+)
+def test_csv_text_cells_cannot_become_spreadsheet_formulas(api, export_world, road, cell):
+    Address.objects.filter(code="A001").update(road=road)
+    rows = list(csv.DictReader(io.StringIO(download(api, "/exports/addresses.csv").decode("utf-8-sig"))))
+    assert {r["code"]: r["road"] for r in rows}["A001"] == cell

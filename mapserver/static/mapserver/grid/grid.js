@@ -355,7 +355,7 @@
       fragment.appendChild(eventCard(event));
       if (event.location) {
         L.circleMarker([event.location.lat, event.location.lon], { radius: 9, color: "#c0392b", weight: 2, fillColor: "#e74c3c", fillOpacity: 0.85 })
-          .bindTooltip(event.category ? event.category.name : "")
+          .bindTooltip(el("span", null, event.category ? event.category.name : ""))
           .on("click", function () { selectEvent(event.id, true); })
           .addTo(layers.events);
       }

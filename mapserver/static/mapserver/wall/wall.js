@@ -234,7 +234,8 @@
       return { color: "#ff3b30", weight: (strong ? 3 : 2) * scale, fillColor: "#ff3b30", fillOpacity: strong ? 0.3 : 0.15 };
     },
     onEachFeature: function (feature, layer) {
-      layer.bindTooltip(feature.properties.name + " · " + interpolate(gettext("%(n)s events"), { n: feature.properties.count }, true));
+      // A node, not a string: Leaflet writes a string tooltip as HTML, and names are imported data.
+      layer.bindTooltip(M.el("span", null, feature.properties.name + " · " + interpolate(gettext("%(n)s events"), { n: feature.properties.count }, true)));
       layer.on("click", function () { openSummary(feature.properties.code); });
     }
   }).addTo(map);
@@ -244,7 +245,7 @@
     style: function () { return { color: "#ffb020", weight: 3 * scale, dashArray: (6 * scale) + " " + (4 * scale), fillOpacity: 0.05, fillColor: "#ffb020" }; },
     onEachFeature: function (feature, layer) {
       var p = feature.properties;
-      layer.bindTooltip(p.name + " · " + interpolate(gettext("early warning: %(n)s in 7 days (usual %(mean)s)"), { n: p.last_7_days, mean: p.baseline_mean }, true));
+      layer.bindTooltip(M.el("span", null, p.name + " · " + interpolate(gettext("early warning: %(n)s in 7 days (usual %(mean)s)"), { n: p.last_7_days, mean: p.baseline_mean }, true)));
       layer.on("click", function () { openSummary(p.code); });
     }
   }).addTo(map);
@@ -386,7 +387,7 @@
     var marker = L.circleMarker([event.location.lat, event.location.lon], {
       pane: "events", bubblingMouseEvents: false, radius: (fresh ? 9 : 5) * scale, color: color, weight: 2 * scale, fillColor: color, fillOpacity: fresh ? 0.9 : 0.6
     });
-    marker.bindTooltip((event.category ? event.category.name : "") + " · " + M.formatDateTime(event.received_at));
+    marker.bindTooltip(M.el("span", null, (event.category ? event.category.name : "") + " · " + M.formatDateTime(event.received_at)));
     if (fresh) {
       // The highlight fades after a minute; the timer is the marker's only, cleared with it.
       marker._minqingTimer = setTimeout(function () { marker.setRadius(5 * scale); marker.setStyle({ fillOpacity: 0.6 }); }, NEW_EVENT_MS);
