@@ -107,3 +107,17 @@ def write_reports(results: list[Result], directory: Path) -> tuple[Path, Path]:
     md_path = directory / "results.md"
     md_path.write_text("\n".join(lines) + "\n")
     return json_path, md_path
+
+
+def bench_reader(username: str, *, superuser: bool = False):
+    """The benchmark's own user in the benchmark database: an analyst (who reads the whole city,
+    as the peers do), or a superuser where the peer reads every field."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    if user.is_superuser != superuser:
+        user.is_superuser = superuser
+        user.save(update_fields=["is_superuser"])
+    user.groups.add(Group.objects.get_or_create(name="analyst")[0])
+    return user

@@ -33,7 +33,7 @@ import shapely
 
 from layers.geocoding import points as geo
 
-from .harness import Result, benchmark, median_seconds
+from .harness import Result, bench_reader, benchmark, median_seconds
 
 SEED = 11
 IN_DB_POINTS = 200_000
@@ -193,11 +193,9 @@ def _free_port() -> int:
 
 def _bench_token() -> str:
     """A token for the benchmark's own user (created once in the benchmark database)."""
-    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-locate")
-    token, _ = Token.objects.get_or_create(user=user)
+    token, _ = Token.objects.get_or_create(user=bench_reader("bench-locate"))
     return token.key
 
 

@@ -25,7 +25,7 @@ from layers.catalog import layer_get
 from layers.features import STREAM_BATCH, features_stream
 from layers.scope import CITY
 
-from .harness import Result, benchmark, median_seconds
+from .harness import Result, bench_reader, benchmark, median_seconds
 
 PAGE = 1_000
 PAGE_REQUESTS = 50
@@ -33,12 +33,10 @@ PAGE_WARMUP = 5
 
 
 def _client():
-    from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-ogc")
     client = Client(HTTP_HOST="localhost")  # an allowed host of the dev settings
-    client.force_login(user)
+    client.force_login(bench_reader("bench-ogc"))
     return client
 
 

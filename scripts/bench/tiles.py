@@ -28,7 +28,7 @@ from django.db import connection
 
 from basemaps.tiles import tiles_covering
 
-from .harness import Result, benchmark
+from .harness import Result, bench_reader, benchmark
 from .locate import _free_port
 
 LAYER = "grids_small"
@@ -49,14 +49,9 @@ def _tiles() -> list[tuple[int, int]]:
 
 
 def _token() -> str:
-    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-tiles")
-    if not user.is_superuser:
-        user.is_superuser = True
-        user.save(update_fields=["is_superuser"])
-    return Token.objects.get_or_create(user=user)[0].key
+    return Token.objects.get_or_create(user=bench_reader("bench-tiles", superuser=True))[0].key
 
 
 def _wait(server: subprocess.Popen, port: int) -> None:
