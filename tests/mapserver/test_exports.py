@@ -153,7 +153,7 @@ def test_anonymous_is_401(client, db):
 @pytest.mark.parametrize(
     "road, cell",
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1+1", "'+1+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
