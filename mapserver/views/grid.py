@@ -35,6 +35,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from basemaps.sources import basemaps_configured
+from layers.audit import audit_record
 from layers.crs import to_wgs84
 from layers.selectors.events import description_readable
 from layers.selectors.gridpack import (
@@ -307,6 +308,10 @@ class GridPackage(APIView):
     def get(self, request: Request) -> Response:
         grid = worker_grid_get(user_id=request.user.pk, code=_grid_code(request))
         body = grid_package(user_id=request.user.pk, grid=grid, with_description=_reads_description(request))
+        # Residents' names, ages and care tags leave for a tablet: recorded like an export.
+        audit_record(
+            action="export", target=f"grid:{body['grid']['code']}", detail={"kind": "grid_package", **body["counts"]}
+        )
         response = Response(body)
         # Residents' data: never kept by a shared cache; the service worker keeps its own copy.
         response["Cache-Control"] = "private, no-cache"

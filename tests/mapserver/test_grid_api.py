@@ -15,7 +15,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
-from layers.models import Event, EventPhoto, EventTransition, Person
+from layers.audit import audit_flush
+from layers.models import AuditEntry, Event, EventPhoto, EventTransition, Person
 from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
 
 from .grid_world import grid_worker, populate
@@ -120,6 +121,10 @@ def test_package_holds_my_grid_and_nothing_else(api, area, registry):
     assert body["limits"] == {"photo_max_bytes": 10 * 1024 * 1024, "gps_max_accuracy_m": 200.0}
     assert {"code": "hazard.fire", "name": "消防隐患", "family": "hazard"} in body["categories"]
     assert body["labels"]["care_tags"]["elderly_alone"] == "独居老人"
+    # The download is in the audit log: who took which grid's residents to a tablet.
+    audit_flush()
+    (entry,) = AuditEntry.objects.filter(action="export", target=f"grid:{area['west'].code}")
+    assert entry.detail == {"kind": "grid_package", "households": 6, "residents": 15, "care_residents": 2}
 
 
 def test_package_residents_are_masked_and_care_tagged_first(api, registry):
