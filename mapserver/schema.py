@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from layers.models import Event
@@ -67,6 +67,23 @@ GEOREPORT_ERRORS_SCHEMA = {
 _RETRY_AFTER = {
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
 }
+#: The error tree's answer as a serializer, for a view that describes its error statuses in its
+#: own words (the post-processing hook below declares the rest). One component for all views.
+ERROR_ANSWER = inline_serializer(
+    name="ErrorAnswer",
+    fields={
+        "error": inline_serializer(
+            name="ErrorAnswerBody", fields={"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error answer of the one tree, described for the operation at hand."""
+    return OpenApiResponse(ERROR_ANSWER, description=description)
+
+
 #: Path prefix of the GeoReport endpoints (their own error shape, JSON or XML).
 GEOREPORT_PREFIX = "/open311/"
 

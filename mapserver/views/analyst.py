@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,7 @@ from layers.services.users import Role
 
 from .. import params
 from ..errors import BadParameter, PermissionDenied
+from ..schema import error_response
 from .catalog import EXPORT_FORMATS
 from .heat import MAX_RASTER_SIDE, reject_unknown
 from .pages import page_for, user_has_role
@@ -120,17 +121,7 @@ SERIES_RESPONSE = inline_serializer(
         ),
     },
 )
-ERROR = OpenApiResponse(
-    inline_serializer(
-        "StatisticsError",
-        {
-            "error": inline_serializer(
-                "StatisticsErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-            )
-        },
-    ),
-    description="error.message names the parameter (400) or the missing role (403)",
-)
+ERROR = error_response("error.message names the parameter (400) or the missing role (403)")
 
 
 # --- views ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from .. import params
 from ..auth import reader_roles
 from ..errors import BadParameter, Conflict, NotFound
 from ..parsers import BodyLeftToTheView
+from ..schema import error_response
 
 #: Longest action reason accepted (a paragraph, not a file).
 MAX_REASON = 2_000
@@ -175,18 +176,7 @@ EVENT_PAGE = inline_serializer(
         "next": serializers.URLField(allow_null=True, help_text="the next page; null on the last"),
     },
 )
-ERROR = OpenApiResponse(
-    inline_serializer(
-        name="EventError",
-        fields={
-            "error": inline_serializer(
-                name="EventErrorBody",
-                fields={"code": serializers.CharField(), "message": serializers.CharField()},
-            )
-        },
-    ),
-    description="error.message names the field (400), the current status and allowed actions (409)",
-)
+ERROR = error_response("error.message names the field (400), the current status and allowed actions (409)")
 _LOCATION_IN = {
     "lon": serializers.FloatField(),
     "lat": serializers.FloatField(),

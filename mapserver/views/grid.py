@@ -67,6 +67,7 @@ from .. import params
 from ..auth import reader_roles
 from ..errors import Conflict, NotFound
 from ..parsers import BodyLeftToTheView, ImageLeftToTheView
+from ..schema import error_response
 from .pages import page_for
 
 #: The photo fields the API describes (``photo_describe``).
@@ -215,18 +216,7 @@ _PACKAGE = inline_serializer(
     },
 )
 _EVENTS = inline_serializer(name="GridEvents", fields={"results": serializers.ListField(child=serializers.DictField())})
-ERROR = OpenApiResponse(
-    inline_serializer(
-        name="GridError",
-        fields={
-            "error": inline_serializer(
-                name="GridErrorBody",
-                fields={"code": serializers.CharField(), "message": serializers.CharField()},
-            )
-        },
-    ),
-    description="error.message names the field (400); 403 outside your grids; 413 for a photo too large",
-)
+ERROR = error_response("error.message names the field (400); 403 outside your grids; 413 for a photo too large")
 _WHERE = inline_serializer(
     name="GridWhere",
     fields={

@@ -5,7 +5,7 @@ clear, for a holder of ``layers.reveal_personal_data`` who names a purpose; audi
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,19 +15,9 @@ from layers.services.personal_data import personal_data_reveal, revealable_field
 
 from .. import params
 from ..parsers import BodyLeftToTheView
+from ..schema import error_response
 
-_ERROR = OpenApiResponse(
-    inline_serializer(
-        name="RevealError",
-        fields={
-            "error": inline_serializer(
-                name="RevealErrorBody",
-                fields={"code": serializers.CharField(), "message": serializers.CharField()},
-            )
-        },
-    ),
-    description="400 names the field; 403 without the permission; 404 no such record in your scope",
-)
+_ERROR = error_response("400 names the field; 403 without the permission; 404 no such record in your scope")
 _REVEALED = inline_serializer(
     name="Revealed",
     fields={

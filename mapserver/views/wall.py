@@ -28,6 +28,7 @@ from layers.services.users import Role
 
 from .. import params
 from ..errors import NotFound
+from ..schema import error_response
 from .heat import reject_unknown
 from .pages import page_for
 
@@ -41,14 +42,7 @@ WINDOW_PARAMETERS = [
     ),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="window end (received before); default: now"),
 ]
-ERROR = inline_serializer(
-    "DashboardError",
-    {
-        "error": inline_serializer(
-            "DashboardErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-        )
-    },
-)
+ERROR = error_response("error.message names the parameter (400) or the unknown area (404)")
 _RATE = {"allow_null": True, "help_text": "0–1; null when there is nothing to count"}
 
 

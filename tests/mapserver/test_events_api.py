@@ -594,7 +594,7 @@ def test_schema_documents_the_event_endpoints(client, db):
     assert paths["/api/events/{event_id}"]["get"]["operationId"] == "events_retrieve"
     assert paths["/api/events/{event_id}/actions"]["post"]["operationId"] == "events_act"
     components = schema["components"]["schemas"]
-    assert {"EventDetail", "EventPageItem", "EventPage", "EventIntake", "EventActionIn", "EventError"} <= set(
+    assert {"EventDetail", "EventPageItem", "EventPage", "EventIntake", "EventActionIn", "ErrorAnswer"} <= set(
         components
     )
     assert {"reporter", "allowed_actions", "transitions"} <= set(components["EventDetail"]["properties"])

@@ -120,6 +120,8 @@ def test_every_operation_declares_the_error_answers(client):
             assert responses["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
             assert "Retry-After" in responses["429"]["headers"]
     # A view's own narrower declaration is kept (the events' 409 names transitions).
-    assert document["paths"]["/api/events/{event_id}/actions"]["post"]["responses"]["409"]["content"][
-        "application/json"
-    ]["schema"] == {"$ref": "#/components/schemas/EventError"}
+    conflict = document["paths"]["/api/events/{event_id}/actions"]["post"]["responses"]["409"]
+    assert conflict["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorAnswer"}
+    assert conflict["description"] == (
+        "error.message names the field (400), the current status and allowed actions (409)"
+    )
