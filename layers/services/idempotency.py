@@ -83,14 +83,17 @@ RETURNING id
 
 
 def idempotent_answer(
-    *, owner_id: int, endpoint: str, key: str, digest: str, produce: Producer, now: dt.datetime | None = None
+    *, owner_id: int, endpoint: str, key: str | None, digest: str, produce: Producer, now: dt.datetime | None = None
 ) -> Answer:
-    """The answer to a request carrying ``key``: the stored first answer (``replayed``) when the
+    """``produce()``'s answer when the request carries no key (``key`` is ``None``). Otherwise
+    the answer to a request carrying ``key``: the stored first answer (``replayed``) when the
     key is known with the same ``digest``, else ``produce()``'s, stored with the key in the same
     transaction. Returns only after that transaction committed (called, as in a request, outside
     any enclosing transaction: the project keeps ATOMIC_REQUESTS off), so a client told 201 holds
     an event that is stored. Raises :class:`~layers.errors.IdempotencyKeyReused` when the key is
     known with another digest, and whatever ``produce`` raises (the key then stays free)."""
+    if key is None:
+        return Answer(*produce())
     now = now or timezone.now()
     with transaction.atomic():
         claimed = fetch(

@@ -28,7 +28,7 @@ from layers.selectors.events import (
     events_list,
 )
 from layers.services.events import MAX_ADDRESS, MAX_DESCRIPTION, TRANSITIONS, event_act, event_create
-from layers.services.idempotency import Answer, idempotent_answer, request_digest
+from layers.services.idempotency import idempotent_answer, request_digest
 
 from .. import params
 from ..auth import reader_roles
@@ -320,17 +320,10 @@ class EventList(APIView):
             detail = intake_detail(request, event=event, created=created, with_description=with_description)
             return 201 if created else 200, detail, event.pk
 
-        if key is None:
-            answer = Answer(*produce())
-        else:
-            answer = idempotent_answer(
-                owner_id=request.user.pk,
-                endpoint=INTAKE_ENDPOINT,
-                key=key,
-                digest=request_digest(body),
-                produce=produce,
-            )
-        # Both paths return only after the commit: a 201 names an event that is stored.
+        answer = idempotent_answer(
+            owner_id=request.user.pk, endpoint=INTAKE_ENDPOINT, key=key, digest=request_digest(body), produce=produce
+        )
+        # With a key or without return only after the commit: a 201 names an event that is stored.
         response = Response(answer.body, status=answer.status)
         response["Location"] = request.build_absolute_uri(reverse("api-event", args=[answer.event_id]))
         if answer.replayed or answer.status == 200:

@@ -430,9 +430,6 @@ class GridEventActions(APIView):
             detail = worker_event_detail(user_id=request.user.pk, event_id=event.pk, with_description=with_description)
             return 200, detail, event.pk
 
-        if client_id is None:
-            status, answer, _ = produce()
-            return Response(answer, status=status)
         answer = idempotent_answer(
             owner_id=request.user.pk,
             endpoint="grid.actions",

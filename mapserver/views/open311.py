@@ -37,7 +37,7 @@ from layers.models import Address, Event
 from layers.scope import Scope, scope_for_user
 from layers.selectors.events import description_readable, event_replay_readable
 from layers.services.events import event_create
-from layers.services.idempotency import Answer, idempotent_answer, request_digest
+from layers.services.idempotency import idempotent_answer, request_digest
 
 from .. import open311, params
 from ..auth import reader_roles
@@ -325,16 +325,13 @@ class Requests(Open311View):
             _replay_check(request, event=event, created=created)
             return 200, [open311.request_receipt(event=event, account_id=account_id)], event.pk
 
-        if key is None:
-            answer = Answer(*produce())
-        else:
-            answer = idempotent_answer(
-                owner_id=request.user.pk,
-                endpoint=INTAKE_ENDPOINT,
-                key=key,
-                digest=request_digest(_form_of(request)),
-                produce=produce,
-            )
+        answer = idempotent_answer(
+            owner_id=request.user.pk,
+            endpoint=INTAKE_ENDPOINT,
+            key=key,
+            digest=request_digest(_form_of(request)),
+            produce=produce,
+        )
         response = open311.respond(answer.body, fmt=self.fmt, kind="requests", status=answer.status)
         if answer.replayed:
             response["Idempotent-Replay"] = "true"
