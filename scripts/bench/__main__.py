@@ -29,6 +29,7 @@ def main() -> int:
         geocode,  # noqa: F401  (registers the address matching benchmark)
         heat,  # noqa: F401  (registers the heat tile benchmark)
         imports,  # noqa: F401  (registers the import benchmarks)
+        intake,  # noqa: F401  (registers the intake load benchmark)
         locate,  # noqa: F401  (registers the point → grid benchmarks)
         ogc,  # noqa: F401  (registers the OGC items and GeoJSON export benchmarks)
         tiles,  # noqa: F401  (registers the vector tile benchmark)

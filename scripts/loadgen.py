@@ -1,4 +1,5 @@
-"""Load and fault harness for the intake tests (loopback only, bounded in count and time).
+"""Load and fault harness for the intake tests and the intake benchmark (loopback only, bounded
+in count and time).
 
 * :func:`serve` runs the project under gunicorn (threaded workers, so HTTP keep-alive works)
   against a database named by a URL, on a free loopback port, and stops it afterwards;
@@ -34,18 +35,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 #: The project root (where manage.py and mapserver.wsgi live).
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 #: Connection error marker in an outcome's list of statuses.
 NO_ANSWER = -1
 
 
 def database_url(settings_dict: dict) -> str:
-    """A ``DATABASE_URL`` for a Django database's settings (a socket directory as host works).
-
-    >>> database_url({"USER": "minqing", "PASSWORD": "", "HOST": "/tmp/x y", "PORT": 5439, "NAME": "t"})
-    'postgis://minqing@%2Ftmp%2Fx%20y:5439/t'
-    """
+    """A ``DATABASE_URL`` for a Django database's settings (a socket directory as host works)."""
     password = f":{quote(settings_dict['PASSWORD'], safe='')}" if settings_dict.get("PASSWORD") else ""
     host = quote(str(settings_dict["HOST"]), safe="")
     return f"postgis://{settings_dict['USER']}{password}@{host}:{settings_dict['PORT']}/{settings_dict['NAME']}"
@@ -227,22 +224,26 @@ class LoadReport:
         return len(self.created) / self.seconds if self.seconds else 0.0
 
 
-def intake_bodies(count: int, *, categories: list[str], box: tuple[float, float, float, float], seed: int) -> list:
-    """``count`` JSON intake bodies (bytes): points spread over ``box``, categories in turn, no
-    external id."""
+def points_in_box(count: int, *, box: tuple[float, float, float, float], seed: int) -> list[tuple[float, float]]:
+    """``count`` seeded points spread uniformly over ``box`` (lon0, lat0, lon1, lat1)."""
     rng = random.Random(seed)
     lon0, lat0, lon1, lat1 = box
+    return [(rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)) for _ in range(count)]
+
+
+def intake_bodies(points: list[tuple[float, float]], *, categories: list[str]) -> list[bytes]:
+    """One JSON intake body (bytes) per point (lon, lat): categories in turn, no external id."""
     return [
         json.dumps(
             {
                 "channel": "hotline",
                 "category": categories[i % len(categories)],
                 "description": f"负载测试 load report {i}",
-                "location": {"lon": round(rng.uniform(lon0, lon1), 7), "lat": round(rng.uniform(lat0, lat1), 7)},
+                "location": {"lon": round(lon, 7), "lat": round(lat, 7)},
             },
             ensure_ascii=False,
         ).encode("utf-8")
-        for i in range(count)
+        for i, (lon, lat) in enumerate(points)
     ]
 
 
