@@ -27,6 +27,7 @@ from django.db import connection
 
 import folium
 
+from layers.access import Reader
 from layers.catalog import layer_get
 from layers.models import Dwelling, Event, Grid, Person, Region, Unit
 from layers.scope import Scope
@@ -156,15 +157,16 @@ def print_summary(*, area: PrintArea, scope: Scope) -> PrintSummary:
     )
 
 
-def print_points(*, area: PrintArea, layer_id: str, roles: list[str], superuser: bool, scope: Scope) -> dict:
+def print_points(*, area: PrintArea, layer_id: str, reader: Reader) -> dict:
     """A GeoJSON FeatureCollection of at most MAX_POINTS points of a catalog point layer inside
-    the area and the reader's ``scope`` (events: open ones only), with the tooltip fields the
+    the area and the reader's scope (events: open ones only), with the tooltip fields the
     reader may read. Empty when the reader may not read the layer."""
     layer = layer_get(layer_id)
     empty = {"type": "FeatureCollection", "features": []}
-    if layer is None or not layer.readable_by(roles, superuser=superuser):
+    if layer is None or not reader.reads_layer(layer):
         return empty
-    readable = {f.name: f for f in layer.fields_for(roles, superuser=superuser)}
+    scope = reader.scope
+    readable = {f.name: f for f in reader.fields_of(layer)}
     fields = [readable[name] for name in POINT_FIELDS[layer_id] if name in readable]
     properties = ", ".join(f"'{f.name}', ({f.sql})::text" for f in fields)
     in_scope, scope_params = scope.condition(layer)
@@ -272,14 +274,11 @@ def _summary_box(area: PrintArea, summary: PrintSummary, drawn: dict[str, int]) 
 </div>"""
 
 
-def print_map_html(*, area: PrintArea, roles: list[str], superuser: bool, scope: Scope) -> str:
+def print_map_html(*, area: PrintArea, reader: Reader) -> str:
     """The self-contained HTML page of the area's print map, with the points and counts of the
     reader's ``scope``."""
-    summary = print_summary(area=area, scope=scope)
-    points = {
-        layer_id: print_points(area=area, layer_id=layer_id, roles=roles, superuser=superuser, scope=scope)
-        for layer_id in POINT_FIELDS
-    }
+    summary = print_summary(area=area, scope=reader.scope)
+    points = {layer_id: print_points(area=area, layer_id=layer_id, reader=reader) for layer_id in POINT_FIELDS}
     fmap = OfflineMap(location=None, tiles=None, control_scale=True, zoom_start=15)
     script, stylesheet = _leaflet_assets()
     header = fmap.get_root().header

@@ -21,7 +21,7 @@ import re
 from functools import cached_property
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.forms import Media
 from django.http import HttpRequest
@@ -30,7 +30,8 @@ from django.utils.safestring import SafeString
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 
 from . import personal, selectors
-from .audit import current_request
+from .access import ADMINISTRATOR
+from .audit import audit_record, current_request
 from .models import (
     Address,
     AuditEntry,
@@ -51,7 +52,7 @@ from .models import (
     SlaRule,
     Unit,
 )
-from .scope import Scope, scope_for_user
+from .scope import Scope
 from .services import linking
 from .services.events import event_act
 from .services.grids import grid_redraw
@@ -80,7 +81,7 @@ class ScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         queryset = super().get_queryset(request)
-        scope = scope_for_user(request.user.pk)
+        scope = request.reader.scope
         return queryset if scope.is_city else self.in_scope(queryset, scope)
 
     def in_scope(self, queryset, scope: Scope):
@@ -160,6 +161,15 @@ class GridAdmin(ScopedAdmin, LeafletGeoAdmin):
     search_fields = ("code", "name")
     list_select_related = ("parent", "community", "worker")
     autocomplete_fields = ("parent", "community", "worker")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        """Who works a grid decides who reads its residents and cases: a permission, set by
+        administrators only (every change is audited, layers.audit)."""
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        reader = request.reader
+        if reader.superuser or ADMINISTRATOR in reader.roles:
+            return readonly
+        return (*readonly, "worker")
 
     def save_model(self, request: HttpRequest, obj: Grid, form, change: bool) -> None:
         """A redrawn boundary goes through ``layers.services.grids.grid_redraw``, which keeps
@@ -273,29 +283,48 @@ class PersonAdmin(LinkedAdmin):
     search_fields = ("name",)
     list_select_related = ("address", "grid")
     raw_id_fields = ("dwelling", "address")
+    # The age, never the birth date: the birth date is the very part of the ID number its mask
+    # hides, so the two side by side would rebuild it.
     fields = (
         "name",
         "id_number_masked",
         "phone_masked",
         "gender",
-        "birth_date",
+        "age",
         "residence",
         "care_tags",
         "dwelling",
         "address",
         *LINK_FIELDS,
     )
-    readonly_fields = ("name", "id_number_masked", "phone_masked", "gender", "birth_date")
+    readonly_fields = ("name", "id_number_masked", "phone_masked", "gender", "age")
+
+    @admin.display(description="年龄 Age")
+    def age(self, obj: Person) -> int:
+        return personal.age_on(obj.birth_date, timezone.localdate())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         """A full 18-character ID number is matched through its keyed digest (the clear number
-        is not stored); anything else searches names."""
+        is not stored), for readers who may reveal ID numbers only, and each such search is
+        audited like a reveal: for anyone else it would be a lookup oracle. Anything else
+        searches names."""
         term = search_term.strip().upper()
         if _ID_NUMBER.match(term):
-            return queryset.filter(id_number_digest=personal.digest(term)), False
+            if not request.reader.may_reveal:
+                messages.warning(
+                    request, "按身份证号查找需要查看个人信息的权限 (searching by ID number needs the reveal permission)"
+                )
+                return queryset.none(), False
+            found = queryset.filter(id_number_digest=personal.digest(term))
+            audit_record(
+                action="reveal.search",
+                target="person:id_number",
+                detail={"field": "id_number", "masked": personal.mask_id_number(term), "found": found.count()},
+            )
+            return found, False
         return super().get_search_results(request, queryset, search_term)
 
 
@@ -398,6 +427,7 @@ class EventAdmin(BigTableAdmin):
             event_act(
                 event=obj,
                 action="locate",
+                reader=request.reader,
                 actor=request.user,
                 reason="admin map",
                 data={"lon": obj.location.x, "lat": obj.location.y},

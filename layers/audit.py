@@ -18,9 +18,14 @@ Who acts: the user of the current request (:class:`AuditRequestMiddleware` in
 :mod:`mapserver.security` remembers the request for this thread or task), else the operating
 system account of a management command (``cli:<name>``), unless :func:`acting_as` says otherwise.
 
-What an attacker with the database owner's rights can do is rewrite the whole chain from some
-row on; keep the head (``verify_audit_log`` prints it) somewhere else and pass it back as
-``--anchor`` to detect that too.
+The application's database role cannot change the log at all (migration
+``0011_application_role``); the owner's can, and could rewrite or cut the chain from some row on.
+So the chain head is also kept outside the database: :func:`audit_anchor_write` appends it, with
+an HMAC under a key the database never sees, to ``MINQING_AUDIT_ANCHOR_FILE``
+(``anchor_audit_log`` from a timer, and every successful ``verify_audit_log``), and
+:func:`audit_verify` checks the chain against every anchor kept there: a truncated log, a
+deleted tail or a rewritten row before the last anchor is found without anyone having to supply
+an anchor by hand.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ import contextvars
 import datetime as dt
 import getpass
 import hashlib
+import hmac
 import json
 import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 
 #: The hash before the first row.
@@ -273,25 +281,30 @@ def _check(row: _Row, following: _Row | None, seq: int, hash_: str, hash_before:
 
 
 def audit_verify(
-    *, batch: int = 10_000, anchor: tuple[int, str] | None = None, progress: Callable[[int], None] | None = None
+    *,
+    batch: int = 10_000,
+    anchors: list[tuple[int, str]] | tuple[tuple[int, str], ...] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Walk the whole chain, ``batch`` rows per statement, and return what it shows.
 
     Every row must follow the previous one by sequence number (a gap: ``deleted``), chain to its
     hash and hash to its own content (else ``altered``, or ``inserted`` when the rows around it
-    chain to each other); the last row must be the chain head's. ``anchor`` (a sequence number
-    and the hash kept elsewhere for it) catches a chain rewritten from some row on. Read in one
-    snapshot (repeatable read) when called outside a transaction, so writers carry on meanwhile.
-    ``progress`` is called with the number of rows walked after each row."""
+    chain to each other); the last row must be the chain head's. ``anchors`` (sequence numbers
+    and the hashes kept elsewhere for them: :func:`audit_anchors_read`, or one given by hand)
+    catch a chain rewritten from some row on, or cut short. Read in one snapshot (repeatable
+    read) when called outside a transaction, so writers carry on meanwhile. ``progress`` is
+    called with the number of rows walked after each row."""
+    kept = dict(anchors)
     if connection.in_atomic_block:
-        return _walk(batch, anchor, progress)
+        return _walk(batch, kept, progress)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return _walk(batch, anchor, progress)
+        return _walk(batch, kept, progress)
 
 
-def _walk(batch: int, anchor: tuple[int, str] | None, progress: Callable[[int], None] | None) -> Verification:
+def _walk(batch: int, anchors: dict[int, str], progress: Callable[[int], None] | None) -> Verification:
     head_seq, head_hash = _head()
     seq, hash_, hash_before, walked = 0, GENESIS, None, 0
 
@@ -307,7 +320,7 @@ def _walk(batch: int, anchor: tuple[int, str] | None, progress: Callable[[int], 
         finding = _check(row, following, seq, hash_, hash_before)
         if finding is not None:
             return result(finding)
-        if anchor is not None and row.seq == anchor[0] and row.hash != anchor[1]:
+        if row.seq in anchors and row.hash != anchors[row.seq]:
             return result(Finding(row.seq, "altered", "its hash differs from the anchor kept for it"))
         seq, hash_, hash_before = row.seq, row.hash, hash_
         walked += 1
@@ -319,9 +332,80 @@ def _walk(batch: int, anchor: tuple[int, str] | None, progress: Callable[[int], 
         return result(Finding(seq + 1, "deleted", f"{where} but its head is at {head_seq}"))
     if seq > 0 and hash_ != head_hash:
         return result(Finding(seq, "altered", "the chain head holds a different hash for it"))
-    if anchor is not None and anchor[0] > seq:
-        return result(Finding(seq + 1, "deleted", f"the log ends at sequence {seq}, before the anchor's {anchor[0]}"))
+    last_anchor = max(anchors, default=0)
+    if last_anchor > seq:
+        where = "the log is empty" if seq == 0 else f"the log ends at sequence {seq}"
+        return result(Finding(seq + 1, "deleted", f"{where}, before the anchor kept for sequence {last_anchor}"))
     return result(None)
+
+
+# --- anchors kept outside the database --------------------------------------------------------------
+
+
+class AnchorFileError(Exception):
+    """The anchor file cannot be trusted: a line that is not an anchor, or whose HMAC fails."""
+
+
+def _anchor_key() -> bytes:
+    """The HMAC key of anchors: derived from the personal-data key, which lives with the
+    application and never in the database (nor in its backups)."""
+    from . import personal
+
+    return hmac.new(personal.master_key(), b"minqing:audit-anchor", hashlib.sha256).digest()
+
+
+def _anchor_mac(database: str, seq: int, hash_: str, at: str) -> str:
+    message = f"{database}\n{seq}\n{hash_}\n{at}".encode()
+    return hmac.new(_anchor_key(), message, hashlib.sha256).hexdigest()
+
+
+def _anchor_path(path: Path | str | None) -> Path | None:
+    chosen = path if path is not None else settings.MINQING_AUDIT_ANCHOR_FILE
+    return Path(chosen) if chosen else None
+
+
+def audit_anchor_write(*, path: Path | str | None = None) -> tuple[int, str] | None:
+    """Append the chain head (sequence, hash) of this database to the anchor file (default
+    ``MINQING_AUDIT_ANCHOR_FILE``) and return it; nothing for an empty log or with no file set.
+    One JSON line per anchor, flushed to disk before returning."""
+    target = _anchor_path(path)
+    seq, hash_ = _head()
+    if target is None or seq == 0:
+        return None
+    database = connection.settings_dict["NAME"]
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    line = {"database": database, "seq": seq, "hash": hash_, "at": at, "mac": _anchor_mac(database, seq, hash_, at)}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return seq, hash_
+
+
+def audit_anchors_read(*, path: Path | str | None = None) -> list[tuple[int, str]]:
+    """The anchors of this database in the anchor file (default ``MINQING_AUDIT_ANCHOR_FILE``):
+    ``(sequence, hash)`` pairs, each line's HMAC checked. Raises :class:`AnchorFileError` naming
+    the line that is not an anchor or fails its check."""
+    source = _anchor_path(path)
+    if source is None or not source.exists():
+        return []
+    database = connection.settings_dict["NAME"]
+    kept = []
+    for number, text in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+            fields = (str(line["database"]), int(line["seq"]), str(line["hash"]), str(line["at"]), str(line["mac"]))
+        except (ValueError, KeyError, TypeError):
+            raise AnchorFileError(f"{source}, line {number}: not an anchor") from None
+        name, seq, hash_, at, mac = fields
+        if not hmac.compare_digest(mac, _anchor_mac(name, seq, hash_, at)):
+            raise AnchorFileError(f"{source}, line {number}: its HMAC does not match (the file was altered)")
+        if name == database:
+            kept.append((seq, hash_))
+    return kept
 
 
 # --- permission changes ---------------------------------------------------------------------------
@@ -451,3 +535,29 @@ def connect_signals() -> None:
             )
 
     signals.post_save.connect(scope_saved, sender=scope_model, dispatch_uid="audit-scope", weak=False)
+
+    # A grid's worker reads that grid's residents and cases: assigning one is a permission change,
+    # recorded whichever path saves the grid (the admin, an import, a shell).
+    grid_model = apps.get_model("layers", "Grid")
+
+    def grid_before(sender, instance, raw=False, **kwargs):
+        if raw or instance.pk is None:
+            instance._audit_worker = None if instance.worker_id is None else (None, instance.worker_id)
+            return
+        old = sender.objects.filter(pk=instance.pk).values_list("worker_id", flat=True).first()
+        instance._audit_worker = (old, instance.worker_id) if old != instance.worker_id else None
+
+    def grid_after(sender, instance, raw=False, **kwargs):
+        change = getattr(instance, "_audit_worker", None)
+        if raw or change is None:
+            return
+        instance._audit_worker = None
+        names = dict(user_model.objects.filter(pk__in=[c for c in change if c]).values_list("pk", "username"))
+        audit_record(
+            action="permission.grid_worker",
+            target=f"grid:{instance.code}",
+            detail={"from": names.get(change[0]), "to": names.get(change[1])},
+        )
+
+    signals.pre_save.connect(grid_before, sender=grid_model, dispatch_uid="audit-grid-worker-before", weak=False)
+    signals.post_save.connect(grid_after, sender=grid_model, dispatch_uid="audit-grid-worker-after", weak=False)

@@ -87,6 +87,27 @@ class NotPermitted(DomainError):
     code = "permission_denied"
 
 
+class ActionNotPermitted(DomainError):
+    """The reader's roles do not hold the duty of an action (README "Security", the role ×
+    action table), or they resolved the case they now want to check (403)."""
+
+    status = 403
+    code = "action_not_permitted"
+
+    def __init__(self, action: str, status: str, *, roles: list[str], resolver: bool = False) -> None:
+        if resolver:
+            message = (
+                f"不能核查自己办结的事件 (action {action!r}: the user who resolved this case may not "
+                "check it; another checker must)"
+            )
+        else:
+            message = (
+                f"您的角色不能执行 {action} (action {action!r} on a {status!r} case is for the roles: "
+                f"{', '.join(roles)})"
+            )
+        super().__init__(message, action=action, roles=roles)
+
+
 class RecordNotFound(DomainError):
     """No such record, or none the user may see (404: the two are not told apart)."""
 

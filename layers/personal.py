@@ -8,6 +8,7 @@ the masked form shown by default. The key comes from ``MINQING_PERSONAL_DATA_KEY
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -26,14 +27,27 @@ class Protected:
     masked: str
 
 
-@lru_cache(maxsize=4)
-def _keys(key_text: str) -> tuple[AESGCM, bytes]:
+def _decoded(key_text: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(key_text)
     except ValueError as error:
         raise ImproperlyConfigured("MINQING_PERSONAL_DATA_KEY is not URL-safe base64") from error
     if len(key) != 32:
         raise ImproperlyConfigured(f"MINQING_PERSONAL_DATA_KEY must decode to 32 bytes, got {len(key)}")
+    return key
+
+
+def master_key() -> bytes:
+    """The key itself, for deriving a subkey of another purpose (the audit anchors' HMAC); never
+    use it directly."""
+    if not settings.MINQING_PERSONAL_DATA_KEY:
+        raise ImproperlyConfigured("MINQING_PERSONAL_DATA_KEY is not set")
+    return _decoded(settings.MINQING_PERSONAL_DATA_KEY)
+
+
+@lru_cache(maxsize=4)
+def _keys(key_text: str) -> tuple[AESGCM, bytes]:
+    key = _decoded(key_text)
     # Separate subkeys so the lookup digest reveals nothing about the encryption key.
     encryption_key = hmac.new(key, b"minqing:encrypt", hashlib.sha256).digest()
     digest_key = hmac.new(key, b"minqing:digest", hashlib.sha256).digest()
@@ -69,17 +83,32 @@ def decrypt(token: str) -> str:
 
 
 def mask_id_number(value: str) -> str:
-    """Region code and last four kept, the birth date hidden; a value too short to have both
-    (a typo in a rejected row, say) is hidden whole.
+    """Region code and check character kept; the birth date and the sequence number hidden. A
+    value too short to have both (a typo in a rejected row, say) is hidden whole.
+
+    Why so much: what other surfaces show must not complete the mask. Gender (the parity of the
+    17th character) and age in years are shown beside it; with the birth date and sequence
+    hidden, about 180,000 numbers fit a mask, gender and age, and the check character leaves
+    some 16,000 of them — where a mask keeping the last four would leave ~60 once the age is
+    known, and exactly one once a birth date is.
 
     >>> mask_id_number("62010219800101123X")
-    '620102********123X'
+    '620102***********X'
     >>> mask_id_number("6201021980")
     '**********'
     """
     if len(value) < 14:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:6] + "*" * (len(value) - 7) + value[-1:]
+
+
+def age_on(birth: dt.date, today: dt.date) -> int:
+    """Age in whole years on ``today``.
+
+    >>> age_on(dt.date(1980, 2, 29), dt.date(2026, 2, 28)), age_on(dt.date(1980, 2, 29), dt.date(2026, 3, 1))
+    (45, 46)
+    """
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def mask_phone(value: str) -> str:

@@ -1,6 +1,7 @@
 """Data scope (数据范围): the one place that says which rows a reader may read.
 
-Every read surface asks :func:`scope_for_user` and narrows its rows with the answer: the JSON
+Every read surface takes the reader's scope (``request.reader.scope``, resolved once per request
+by :mod:`layers.access`) and narrows its rows with the answer: the JSON
 API, Open311, OGC API Features, exports and print maps, heat tiles and hot spots, locate and
 geocode, the pages' APIs, the admin, and the vector tiles. A :class:`Scope` is immutable and
 says the same thing in the three forms those surfaces need:
@@ -27,7 +28,7 @@ it into every cache key and ETag of scoped data (``city`` for the whole city, ``
 nothing). Two readers with the same key see the same rows.
 
 **Staleness.** A user's scope is remembered in this process for ``MINQING_READER_ROLES_SECONDS``
-(as their roles are, :mod:`mapserver.auth`): a new scope row or grid assignment reaches the hot
+(with their roles, :mod:`layers.access`): a new scope row or grid assignment reaches the hot
 paths within that many seconds. :data:`SCOPE_SQL` resolves a scope in one statement, so an
 asynchronous server can run it through its own driver and build the same :class:`Scope` with
 :func:`scope_from_row`.
@@ -41,11 +42,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.conf import settings
 from django.db import connection
 from django.db.models import Q
-
-from layers.memo import Remembered
 
 if TYPE_CHECKING:
     from layers.catalog import Layer
@@ -325,22 +323,3 @@ def scope_describe(scope: Scope) -> dict:
         )
         body["streets"], body["communities"], body["grids"] = (list(codes) for codes in cursor.fetchone())
     return body
-
-
-#: Scopes per (database, user id), remembered for MINQING_READER_ROLES_SECONDS.
-SCOPES: Remembered[Scope] = Remembered(lambda: settings.MINQING_READER_ROLES_SECONDS)
-
-
-def scope_for_user(user_id: int | None) -> Scope:
-    """The scope of user ``user_id`` (``None``, an anonymous reader: nothing), resolved in one
-    statement and remembered briefly in this process."""
-    if user_id is None:
-        return NOTHING
-    key = (connection.settings_dict["NAME"], user_id)
-    scope = SCOPES.get(key)
-    if scope is None:
-        with connection.cursor() as cursor:
-            cursor.execute(SCOPE_SQL, [user_id])
-            scope = scope_from_row(cursor.fetchone())
-        SCOPES.put(key, scope)
-    return scope

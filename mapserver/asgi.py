@@ -12,12 +12,23 @@ tiles are answered on the event loop; run several processes (``--workers``) for 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
+# The served application connects as the database role that owns nothing (README "Database roles").
+os.environ.setdefault("MINQING_DB_ROLE", "app")
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 django_application = get_wsgi_application()
+if not settings.DEBUG:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mapserver.checks import refuse_privileged_role
+
+    # On a thread: uvicorn imports the application inside its event loop, where Django refuses
+    # to run a query.
+    with ThreadPoolExecutor(max_workers=1) as startup:
+        startup.submit(refuse_privileged_role).result()
 if settings.DEBUG:
     # What runserver does for development: static files from the apps and node packages.
     from django.contrib.staticfiles.handlers import StaticFilesHandler

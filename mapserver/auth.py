@@ -1,54 +1,45 @@
-"""Who is asking, for plain (non-DRF) Django views on hot paths such as vector tiles.
+"""Who is asking: the one access decision of each request (:class:`layers.access.Reader`).
 
-DRF's ``APIView`` costs about a millisecond per request in authentication classes, content
-negotiation and response wrapping; a tile server answering thousands of requests a second cannot
-spend that. :func:`request_reader` gives the same answer as the DRF settings of this project
-(``SessionAuthentication`` then ``TokenAuthentication``, ``IsAuthenticated``): the same user, the
-same 401 bodies (DRF's own messages) and the ``WWW-Authenticate`` header.
+:class:`ReaderMiddleware` gives every request a ``reader`` attribute, built on first use and
+kept for the rest of the request: the user of the session, else of an ``Authorization: Token``
+header (the order of this project's DRF authentication classes), with their roles, permissions
+and data scope resolved in one statement (``layers.access.READER_SQL``). DRF views read it as
+``request.reader`` too (DRF's request passes unknown attributes through to Django's); so do the
+admin and the plain views, and the asynchronous tile server builds the same object with the same
+statements (:mod:`mapserver.tileserver`).
 
-The reader's role set (their group names) is remembered in this process for
-``MINQING_READER_ROLES_SECONDS`` (default 5 s) per user id: adding a user to a group or removing
-them takes up to that long to reach the surfaces that use this helper. The superuser flag and the
-user's activity are read on every request (they come with the user row), so a disabled account
-or a revoked token is refused at once.
+Plain views on hot paths (vector tiles) are wrapped by :func:`reader_view`: DRF's ``APIView``
+costs about a millisecond per request in authentication classes, content negotiation and
+response wrapping, which a tile server answering thousands of requests a second cannot spend.
+It gives the same answers as DRF's: the same 401 bodies (DRF's own messages) and the
+``WWW-Authenticate`` header.
+
+A reader's roles, permissions and scope are remembered in this process for
+``MINQING_READER_ROLES_SECONDS`` (default 5 s) per user: adding a user to a group takes up to
+that long to reach every surface. The superuser flag and the user's activity are read on every
+request (they come with the user row), so a disabled account or a revoked token is refused at
+once.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import SimpleNamespace
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
+from rest_framework.permissions import BasePermission
 
-from layers.memo import Remembered
-from layers.scope import SCOPE_SQL, SCOPES, Scope, scope_from_row
+from layers.access import ANONYMOUS, Reader, reader_for_user
 
 from .errors import NotAuthenticated, render_error
-
-
-@dataclass(frozen=True)
-class Reader:
-    """An authenticated reader: their user id, group names, whether they are a superuser, and
-    their data scope (:mod:`layers.scope`)."""
-
-    user_id: int
-    roles: tuple[str, ...]
-    superuser: bool
-    scope: Scope
-
-    @property
-    def roles_key(self) -> str:
-        """The role set as cache keys use it: ``*`` for a superuser, else the sorted roles."""
-        return "*" if self.superuser else ",".join(self.roles)
 
 
 class ReaderNotAuthenticated(NotAuthenticated):
@@ -57,30 +48,11 @@ class ReaderNotAuthenticated(NotAuthenticated):
     www_authenticate = 'Token realm="api"'
 
 
-#: The reader's group names, sorted (psycopg placeholders).
-ROLES_SQL = (
-    "SELECT coalesce(array_agg(g.name ORDER BY g.name), '{}') FROM auth_group g "
-    "JOIN auth_user_groups ug ON ug.group_id = g.id WHERE ug.user_id = %s"
-)
 #: A token's user: id, is_active, is_superuser (psycopg placeholders).
 TOKEN_USER_SQL = (
     f"SELECT u.id, u.is_active, u.is_superuser FROM {Token._meta.db_table} k "
     f"JOIN {get_user_model()._meta.db_table} u ON u.id = k.user_id WHERE k.key = %s"
 )
-#: Role sets per (database, user id), shared by the Django views and the tile server.
-ROLES: Remembered[tuple[str, ...]] = Remembered(lambda: settings.MINQING_READER_ROLES_SECONDS)
-
-
-def reader_roles(user_id: int) -> tuple[str, ...]:
-    """The user's group names, sorted; remembered per user id for MINQING_READER_ROLES_SECONDS."""
-    key = (connection.settings_dict["NAME"], user_id)
-    roles = ROLES.get(key)
-    if roles is None:
-        with connection.cursor() as cursor:
-            cursor.execute(ROLES_SQL, [user_id])
-            roles = tuple(cursor.fetchone()[0])
-        ROLES.put(key, roles)
-    return roles
 
 
 class _TokenKey(TokenAuthentication):
@@ -114,17 +86,17 @@ def token_user(row: tuple | None) -> tuple[int, bool]:
 NO_CREDENTIALS = drf_exceptions.NotAuthenticated.default_detail
 
 
-def request_user(request: HttpRequest) -> tuple[int, bool]:
+def request_user(request: HttpRequest) -> tuple[int, bool] | None:
     """The id and superuser flag of the user of ``request`` by its session or its
-    ``Authorization: Token`` header, as DRF would pick them; raises
-    :class:`ReaderNotAuthenticated` otherwise."""
+    ``Authorization: Token`` header, as DRF would pick them; ``None`` without either. A bad or
+    inactive token raises :class:`ReaderNotAuthenticated` with DRF's message."""
     # DRF tries the session first and takes it when its user is active; a token is not read then.
     user = getattr(request, "user", None)
-    if user is not None and user.is_active:
+    if user is not None and user.is_authenticated and user.is_active:
         return user.pk, bool(user.is_superuser)
     key = token_key(get_authorization_header(request))
     if key is None:
-        raise ReaderNotAuthenticated(str(NO_CREDENTIALS))
+        return None
     # One plain statement: the ORM's query building costs as much as a tile query.
     with connection.cursor() as cursor:
         cursor.execute(TOKEN_USER_SQL, [key])
@@ -132,20 +104,23 @@ def request_user(request: HttpRequest) -> tuple[int, bool]:
 
 
 def request_reader(request: HttpRequest) -> Reader:
-    """The reader of ``request`` with their (briefly remembered) role set and data scope; 401
-    when anonymous."""
-    user_id, superuser = request_user(request)
-    key = (connection.settings_dict["NAME"], user_id)
-    roles, scope = ROLES.get(key), SCOPES.get(key)
-    if roles is None or scope is None:
-        # One statement answers both (the scope depends on the roles anyway).
-        with connection.cursor() as cursor:
-            cursor.execute(SCOPE_SQL, [user_id])
-            row = cursor.fetchone()
-        roles, scope = tuple(row[1]), scope_from_row(row)
-        ROLES.put(key, roles)
-        SCOPES.put(key, scope)
-    return Reader(user_id=user_id, roles=roles, superuser=superuser, scope=scope)
+    """The reader of ``request`` (:data:`~layers.access.ANONYMOUS` without credentials); a bad
+    or inactive token raises :class:`ReaderNotAuthenticated`. Built once per request: use
+    ``request.reader`` (:class:`ReaderMiddleware`)."""
+    found = request_user(request)
+    return ANONYMOUS if found is None else reader_for_user(found[0], superuser=found[1])
+
+
+class ReaderMiddleware:
+    """Gives each request its ``reader``, built on first use (a request that never asks costs
+    nothing). After Django's authentication middleware, so the session user is known."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.reader = SimpleLazyObject(lambda: request_reader(request))
+        return self.get_response(request)
 
 
 def reader_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -156,10 +131,27 @@ def reader_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             reader = request_reader(request)
+            if reader.is_anonymous:
+                raise ReaderNotAuthenticated(str(NO_CREDENTIALS))
         except ReaderNotAuthenticated as error:
             response = render_error(request, error)
             response["WWW-Authenticate"] = error.www_authenticate
             return response
+        request.reader = reader
         return view(request, reader, *args, **kwargs)
 
     return wrapper
+
+
+def roles_required(*roles: str, message: str) -> type[BasePermission]:
+    """A DRF permission class: a signed-in reader holding one of ``roles`` (administrators and
+    superusers hold them all), else 401 / 403 with ``message``."""
+
+    class RolesRequired(BasePermission):
+        def has_permission(self, request, view) -> bool:
+            reader = request.reader
+            return not reader.is_anonymous and reader.has_any_role(*roles)
+
+    RolesRequired.message = message
+    RolesRequired.__name__ = f"RolesRequired({', '.join(roles)})"
+    return RolesRequired

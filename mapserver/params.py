@@ -199,11 +199,46 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "a number")
 
 
+#: Deepest nesting of arrays and objects a JSON body may have (ours need three).
+MAX_JSON_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_problem(value: object) -> str | None:
+    """Why a parsed JSON value cannot be used, or ``None``: nesting beyond :data:`MAX_JSON_DEPTH`,
+    or a lone surrogate (``\\ud800``), which JSON's escapes can write but no text encoding can
+    carry (the database would refuse it). Walks the value without recursion.
+
+    >>> _json_problem({"a": ["x\\ud800"]}) is None, _json_problem({"a": ["x\ud800"]})
+    (True, 'a lone surrogate (\\ud800) in a string is not a character')
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            texts = (item,)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return f"nested deeper than {MAX_JSON_DEPTH} levels"
+            children = list(item.values()) if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in reversed(children))
+            texts = tuple(item) if isinstance(item, dict) else ()
+        else:
+            continue
+        for text in texts:
+            surrogate = _SURROGATE.search(text)
+            if surrogate is not None:
+                return f"a lone surrogate (\\u{ord(surrogate.group()):04x}) in a string is not a character"
+    return None
+
+
 def parse_json_object(raw: bytes, name: str = "body") -> dict:
     """A request body holding one JSON object.
 
     Python's reader accepts ``NaN`` and ``Infinity``; they are read here so that the field's own
-    parser rejects them naming the field (every number parser requires a finite value)."""
+    parser rejects them naming the field (every number parser requires a finite value). Nesting
+    too deep for the reader, or beyond :data:`MAX_JSON_DEPTH`, and lone surrogates are refused
+    here, naming the problem."""
     if not raw.strip():
         raise BadParameter(name, "must be a JSON object, got an empty body")
     try:
@@ -212,11 +247,29 @@ def parse_json_object(raw: bytes, name: str = "body") -> dict:
         raise BadParameter(
             name, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise BadParameter(name, f"is not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:  # bytes that are not UTF-8 (nor UTF-16/32)
         raise BadParameter(name, "is not valid JSON: not UTF-8 text") from None
+    problem = _json_problem(value)
+    if problem is not None:
+        raise BadParameter(name, f"is not valid JSON: {problem}")
     if not isinstance(value, dict):
         raise BadParameter(name, f"must be a JSON object, got {_json_type(value)}")
     return value
+
+
+def check_query_size(query_string: str) -> None:
+    """Refuse a query string of more parameters than Django reads (``DATA_UPLOAD_MAX_NUMBER_FIELDS``)
+    before anything parses it, naming the limit.
+
+    >>> check_query_size("a=1&b=2")
+    """
+    from django.conf import settings
+
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if limit is not None and query_string.count("&") >= limit and sum(1 for p in query_string.split("&") if p) > limit:
+        raise BadParameter("query", f"more than {limit:,} parameters (at most {limit:,} are read)")
 
 
 def parse_object(body: Mapping, name: str, *, default=_MISSING) -> dict | None:

@@ -46,9 +46,7 @@ class UserRate(_SettingsRate):
         user = request.user
         if not (user and user.is_authenticated):
             return True
-        from .auth import reader_roles
-
-        self.scope = "intake" if any(r.startswith("intake:") for r in reader_roles(user.pk)) else "user"
+        self.scope = "intake" if request.reader.is_intake else "user"
         return super().allow_request(request, view)
 
     def get_cache_key(self, request, view) -> str | None:

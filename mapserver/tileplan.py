@@ -22,10 +22,10 @@ from django.conf import settings
 from django.core.cache import caches
 
 from basemaps.tiles import MAX_ZOOM
+from layers.access import Reader
 from layers.catalog import Field, Layer, layer_get
 
 from . import params
-from .auth import Reader
 from .errors import NotFound, PermissionDenied
 
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"

@@ -7,7 +7,7 @@ workers, middleware, the ORM's connection handling) the framework cost three tim
 So the tile URL is answered here, on the event loop, with the same decisions as the Django view
 (:mod:`mapserver.tileplan`: layer, fields, filters, cache key, ETag, headers), the same SQL
 (:func:`layers.tiles.tile_sql`, narrowed to the reader's data scope), the same readers (session
-cookie or token, the statements of :mod:`mapserver.auth` and :mod:`layers.scope`), the same
+cookie or token, the statements of :mod:`mapserver.auth` and :mod:`layers.access`), the same
 in-process memos and tile cache, and the same error bodies.
 Every other request goes to ``fallback`` (Django, see :mod:`mapserver.asgi`).
 
@@ -36,20 +36,12 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.crypto import constant_time_compare
 
+from layers.access import READER_SQL, READERS, Reader, reader_from_row
 from layers.catalog import DATA_VERSION_SQL, DATA_VERSIONS
 from layers.errors import DomainError
-from layers.scope import SCOPE_SQL, SCOPES, scope_from_row
 from layers.tiles import tile_sql
 
-from .auth import (
-    NO_CREDENTIALS,
-    ROLES,
-    TOKEN_USER_SQL,
-    Reader,
-    ReaderNotAuthenticated,
-    token_key,
-    token_user,
-)
+from .auth import NO_CREDENTIALS, TOKEN_USER_SQL, ReaderNotAuthenticated, token_key, token_user
 from .errors import BadParameter, MinqingError, ServerError, ServiceUnavailable, reference
 from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
 
@@ -79,7 +71,7 @@ def numbered(sql: str) -> str:
     return re.sub(r"%[s%]", lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
 
 
-_SCOPE = numbered(SCOPE_SQL)
+_READER = numbered(READER_SQL)
 _TOKEN_USER = numbered(TOKEN_USER_SQL)
 _DATA_VERSION = numbered(DATA_VERSION_SQL)
 _SESSION = "SELECT session_data FROM django_session WHERE session_key = $1 AND expire_date > now()"
@@ -173,7 +165,8 @@ class TileServer:
         except (MinqingError, DomainError) as error:
             return _error(error)
         except TooManyFieldsSent:
-            return _error(BadParameter("query", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters"))
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+            return _error(BadParameter("query", f"more than {limit:,} parameters (at most {limit:,} are read)"))
         except _UNAVAILABLE as error:
             logger.warning("tile server: database unavailable on %s: %s", scope["path"], error)
             return _error(ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
@@ -233,14 +226,12 @@ class TileServer:
                 raise ReaderNotAuthenticated(str(NO_CREDENTIALS))
             found = token_user(await connection.fetchrow(_TOKEN_USER, key))
         user_id, superuser = found
-        key = (database, user_id)
-        roles, scope = ROLES.get(key), SCOPES.get(key)
-        if roles is None or scope is None:
-            row = tuple(await connection.fetchrow(_SCOPE, user_id))
-            roles, scope = tuple(row[1]), scope_from_row(row)
-            ROLES.put(key, roles)
-            SCOPES.put(key, scope)
-        return Reader(user_id=user_id, roles=roles, superuser=superuser, scope=scope)
+        key = (database, user_id, superuser)
+        reader = READERS.get(key)
+        if reader is None:
+            reader = reader_from_row(user_id, tuple(await connection.fetchrow(_READER, user_id, user_id, user_id)))
+            READERS.put(key, reader)
+        return reader
 
     async def _session_user(self, connection: asyncpg.Connection, cookie_header: str) -> tuple[int, bool] | None:
         """The session's user as Django's ``auth.get_user`` would accept it (known backend, active

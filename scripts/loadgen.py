@@ -1,7 +1,7 @@
 """Load and fault harness for the intake tests and the intake benchmark (loopback only, bounded
 in count and time).
 
-* :func:`serve` runs the project under gunicorn (threaded workers, so HTTP keep-alive works)
+* :func:`serve` runs the project's application server (scripts/serve.sh, as production does)
   against a database named by a URL, on a free loopback port, and stops it afterwards;
 * :func:`paced_load` sends POST /api/events at a fixed rate from a few threads, each holding one
   keep-alive connection, every report with its own ``Idempotency-Key`` and no external id (only
@@ -48,6 +48,18 @@ def database_url(settings_dict: dict) -> str:
     return f"postgis://{settings_dict['USER']}{password}@{host}:{settings_dict['PORT']}/{settings_dict['NAME']}"
 
 
+def app_database_url(settings_dict: dict) -> str:
+    """The ``DATABASE_URL`` of the same database as the application's role (README "Database
+    roles"): what a served application connects as. Its password is the project-local
+    cluster's (scripts/db.sh), or ``MINQING_DB_APP_PASSWORD`` for another cluster."""
+    from django.conf import settings
+
+    from settings.base import local_database_password
+
+    password = os.environ.get("MINQING_DB_APP_PASSWORD") or local_database_password("app")
+    return database_url(settings_dict | {"USER": settings.MINQING_DB_APP_ROLE, "PASSWORD": password})
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -62,7 +74,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": "load-test-only-" + "x" * 50,
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
     "MINQING_PERSONAL_DATA_KEY": "ZGV2LW9ubHkta2V5LWZvci1taW5xaW5nLW1hcC0wMDA=",
-    "MINQING_TRUSTED_PROXIES": "1",
+    "MINQING_TRUSTED_PROXIES": "127.0.0.1",
 }
 #: The header the TLS-terminating proxy adds in front of a production server.
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
@@ -70,15 +82,19 @@ PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 
 @dataclass(frozen=True)
 class Server:
-    """A running gunicorn: its loopback port and master process id."""
+    """A running application server: its loopback port, master process id and log file."""
 
     port: int
     pid: int
+    log: Path
 
     def pids(self) -> list[int]:
         """The master and its workers."""
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         return [self.pid, *(int(pid) for pid in children.read_text().split())] if children.exists() else []
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -116,55 +132,54 @@ def cpu_meter(**sources: Callable[[], list[int]]) -> Iterator[dict[str, float]]:
 
 
 @contextlib.contextmanager
-def serve(*, db_url: str, workers: int = 3, threads: int = 4, env: dict | None = None) -> Iterator[Server]:
-    """gunicorn serving the project with its production settings (:data:`PRODUCTION`) on a free
-    loopback port against ``db_url`` (yields the :class:`Server`); stopped (and waited for) on
-    exit. Its log goes to a temporary file, printed on failure."""
+def serve(*, db_url: str, workers: int = 2, env: dict | None = None) -> Iterator[Server]:
+    """The application server as production runs it (``scripts/serve.sh``: mapserver.asgi under
+    uvicorn, ``workers`` processes) with the production settings (:data:`PRODUCTION`, which
+    ``env`` may override) on a free loopback port against ``db_url``; yields the
+    :class:`Server`, stopped (and waited for) on exit. Its log goes to a temporary file, printed
+    on failure."""
     port = free_port()
-    environment = {**os.environ, **PRODUCTION, "DATABASE_URL": db_url, **(env or {})}
+    environment = {
+        **os.environ,
+        **PRODUCTION,
+        "DATABASE_URL": db_url,
+        "MINQING_PORT": str(port),
+        "MINQING_RUN_WORKERS": str(workers),
+        **(env or {}),
+    }
     environment.pop("MINQING_TEST_DATABASE", None)
-    log = tempfile.NamedTemporaryFile(prefix="minqing-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "mapserver.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        "--worker-class=gthread",
-        f"--threads={threads}",
-        "--keep-alive=30",
-        "--timeout=60",
-        "--log-level=warning",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    log = Path(tempfile.mkstemp(prefix="minqing-server-", suffix=".log")[1])
+    with log.open("wb") as output:
+        server = subprocess.Popen(  # noqa: S603  (our own script)
+            ["/bin/bash", str(ROOT / "scripts" / "serve.sh")], cwd=ROOT, env=environment, stdout=output, stderr=output
+        )
     try:
         _wait_listening(server, port)
-        yield Server(port=port, pid=server.pid)
+        yield Server(port=port, pid=server.pid, log=log)
     except BaseException:
-        log.flush()
-        print(Path(log.name).read_text(errors="replace")[-4000:], file=sys.stderr)
+        print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
         raise
     finally:
         server.terminate()
         try:
-            server.wait(15)
+            server.wait(20)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(5)
-        log.close()
-        os.unlink(log.name)
+        log.unlink(missing_ok=True)
 
 
-def _wait_listening(server: subprocess.Popen, port: int, seconds: float = 30.0) -> None:
+def _wait_listening(server: subprocess.Popen, port: int, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode} before it listened")
+            raise RuntimeError(f"the server exited with {server.returncode} before it listened")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not listen on port {port} within {seconds:g} s")
+    raise RuntimeError(f"the server did not listen on port {port} within {seconds:g} s")
 
 
 # --- the paced client -----------------------------------------------------------------------------
@@ -365,6 +380,11 @@ class ThrowawayCluster:
                 "fsync = off\nfull_page_writes = off\nshared_buffers = 64MB\nmax_connections = 60\n"
             )
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+        # The application's role, as scripts/db.sh makes it (trust authentication here: a test cluster).
+        self.psql("postgres", f"CREATE ROLE {self.app_role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+
+    #: The role a served application connects as (migrations grant it row access).
+    app_role = "minqing_app"
 
     def restart(self, *, down_seconds: float = 0.0) -> None:
         """``pg_ctl restart -m fast``: every session is ended, then the server comes back. With
@@ -386,8 +406,11 @@ class ThrowawayCluster:
             arguments += ["-c", command]
         return self._run(*arguments).stdout
 
-    def settings_dict(self, name: str) -> dict:
-        return {"USER": "minqing", "PASSWORD": "", "HOST": str(self.root), "PORT": self.port, "NAME": name}
+    def settings_dict(self, name: str, *, app: bool = False) -> dict:
+        """Connection settings as the cluster's superuser (migrations, seeding) or, with ``app``,
+        as the application's role."""
+        user = self.app_role if app else "minqing"
+        return {"USER": user, "PASSWORD": "", "HOST": str(self.root), "PORT": self.port, "NAME": name}
 
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():

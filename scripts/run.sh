@@ -12,6 +12,5 @@ fi
 $py manage.py ensure_demo_users
 echo "run: serving http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
 # The production entry point (mapserver/asgi.py): vector tiles on the asynchronous tile server,
-# everything else Django; two processes for the two cores. MINQING_RUN_WORKERS changes that.
-exec .venv/bin/uvicorn mapserver.asgi:application --host 127.0.0.1 --port 8000 \
-  --workers "${MINQING_RUN_WORKERS:-2}" --loop uvloop --http httptools
+# everything else Django (scripts/serve.sh: two processes for the two cores).
+exec bash scripts/serve.sh

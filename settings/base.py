@@ -21,18 +21,41 @@ VAR_DIR = BASE_DIR / "var"
 MINQING_SHARED_DATA = Path(os.environ.get("MINQING_SHARED_DATA", BASE_DIR.parent / "shared" / "data"))
 
 
+# Which database role this process connects as (README "Database roles"): "app" for the served
+# application (mapserver/asgi.py and wsgi.py set it), which reads and writes rows but owns
+# nothing; "owner" for manage.py (migrations, imports, the demo, timers) and the tests.
+# Default owner.
+MINQING_DB_ROLE = os.environ.get("MINQING_DB_ROLE", "owner")
+if MINQING_DB_ROLE not in ("app", "owner"):
+    raise ImproperlyConfigured(f"MINQING_DB_ROLE must be app or owner, got {MINQING_DB_ROLE!r}")
+# The application's database role, which migrations grant row access to. Default minqing_app.
+MINQING_DB_APP_ROLE = os.environ.get("MINQING_DB_APP_ROLE", "minqing_app")
+
+
+def local_database_password(role: str) -> str:
+    """The password scripts/db.sh made for a role of the project-local cluster ("app" or
+    "owner"), or "" before the cluster exists."""
+    path = VAR_DIR / "secrets" / f"db-{role}.password"
+    return path.read_text().strip() if path.exists() else ""
+
+
 def _database_from_environment() -> dict:
+    # DATABASE_URL is the application's connection; MINQING_OWNER_DATABASE_URL the owner's, when
+    # it differs (migrations and imports). Without either, the project-local cluster.
     url = os.environ.get("DATABASE_URL")
+    if MINQING_DB_ROLE == "owner" and os.environ.get("MINQING_OWNER_DATABASE_URL"):
+        url = os.environ["MINQING_OWNER_DATABASE_URL"]
     if url:
         # Health checks: a kept connection that the database dropped (a restart) is replaced
-        # before the request uses it, instead of failing that request (issue 6, durable intake).
+        # before the request uses it, instead of failing that request.
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
         config["ENGINE"] = "django.contrib.gis.db.backends.postgis"
         return config
     return {
         "ENGINE": "django.contrib.gis.db.backends.postgis",
         "NAME": os.environ.get("MINQING_PG_DATABASE", "minqing"),
-        "USER": "minqing",
+        "USER": "minqing" if MINQING_DB_ROLE == "owner" else MINQING_DB_APP_ROLE,
+        "PASSWORD": local_database_password(MINQING_DB_ROLE),
         # A Unix-socket directory as HOST: the cluster listens on no TCP port (scripts/db.sh).
         "HOST": str(VAR_DIR / "run"),
         "PORT": os.environ.get("MINQING_PG_PORT", "5439"),
@@ -67,12 +90,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the client address and scheme from trusted proxies only (mapserver/security.py).
+    "mapserver.security.ProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.reader: the request's one access decision (roles, permissions, data scope).
+    "mapserver.auth.ReaderMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mapserver.errors.ErrorMiddleware",
@@ -223,10 +250,13 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # once a second. Default 1.0; the test settings use 0.
 MINQING_DATA_VERSION_SECONDS = float(os.environ.get("MINQING_DATA_VERSION_SECONDS", "1.0"))
 
+# Logs never carry credentials (an Open311 api_key in a logged URL): every record passes the
+# redacting filter (mapserver/logs.py; uvicorn's access log too, scripts/uvicorn-logging.json).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "mapserver.logs.RedactCredentials"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 
@@ -308,11 +338,21 @@ MIDDLEWARE.insert(
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 AUTHENTICATION_BACKENDS = ["mapserver.security.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 
-# Reverse proxies in front of the site that append to X-Forwarded-For (count). 0: the client's
-# address is the connection's (REMOTE_ADDR) and X-Forwarded-For is ignored, so it cannot be
-# spoofed to dodge rate limits or lockouts. In production a count above 0 also trusts
-# X-Forwarded-Proto: https from the proxy. Default 0.
-MINQING_TRUSTED_PROXIES = int(os.environ.get("MINQING_TRUSTED_PROXIES", "0"))
+# Addresses (or networks, CIDR) of the reverse proxies in front of the site, comma-separated,
+# e.g. "127.0.0.1" for nginx on the same host. Only a request whose connection comes from one of
+# them has its X-Forwarded-For and X-Forwarded-Proto read (mapserver.security.ProxyHeadersMiddleware:
+# the client is the right-most address in X-Forwarded-For that is not a proxy); from anyone else
+# those headers are dropped, so they cannot be forged to dodge lockouts and rate limits or to
+# fake HTTPS. The same client address serves the lockout, the rate limits and the audit log.
+# Default: none (the connection's address is the client's).
+MINQING_TRUSTED_PROXIES = [
+    part.strip() for part in os.environ.get("MINQING_TRUSTED_PROXIES", "").split(",") if part.strip()
+]
+if any(part.isdigit() for part in MINQING_TRUSTED_PROXIES):
+    raise ImproperlyConfigured(
+        "MINQING_TRUSTED_PROXIES lists the proxies' addresses or networks (e.g. 127.0.0.1 or 10.0.0.0/24), "
+        f"not a count: got {','.join(MINQING_TRUSTED_PROXIES)!r}"
+    )
 
 # Login lockout (django-axes): this many failed logins for one username from one address within
 # the cool-off locks that pair until the cool-off has passed since the last failure (429 with a
@@ -320,6 +360,10 @@ MINQING_TRUSTED_PROXIES = int(os.environ.get("MINQING_TRUSTED_PROXIES", "0"))
 AXES_FAILURE_LIMIT = int(os.environ.get("MINQING_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("MINQING_LOGIN_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failed logins from one address within the cool-off, over all usernames, that refuse every login
+# from that address until the cool-off has passed (password spraying). Higher than the per-account
+# limit: a command center's staff share one address behind NAT. Default 30.
+MINQING_LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("MINQING_LOGIN_ADDRESS_FAILURE_LIMIT", "30"))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "mapserver.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "mapserver.security.client_ip"
@@ -337,7 +381,8 @@ MINQING_THROTTLE_RATES = {
     "intake": os.environ.get("MINQING_THROTTLE_INTAKE", "60000/min"),
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["mapserver.throttles.AnonymousRate", "mapserver.throttles.UserRate"]
-REST_FRAMEWORK["NUM_PROXIES"] = MINQING_TRUSTED_PROXIES
+# The throttles count by REMOTE_ADDR, which ProxyHeadersMiddleware has already set to the client.
+REST_FRAMEWORK["NUM_PROXIES"] = 0
 
 # Request sizes. Any body declared larger than MINQING_REQUEST_MAX_BYTES is refused (413) before
 # it is read; it must stay above MINQING_PHOTO_MAX_BYTES. Default 20 MiB. Form and JSON bodies

@@ -42,7 +42,8 @@ SECURE_HSTS_SECONDS = 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Behind a TLS-terminating proxy (MINQING_TRUSTED_PROXIES > 0) the request is secure when the
-# proxy says so; the proxy must set (not pass through) X-Forwarded-Proto.
-if MINQING_TRUSTED_PROXIES > 0:
+# Behind a TLS-terminating proxy (MINQING_TRUSTED_PROXIES) the request is secure when the proxy
+# says so; the header is dropped from anyone else (mapserver.security.ProxyHeadersMiddleware), and
+# the proxy must set, not pass through, X-Forwarded-Proto.
+if MINQING_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,6 +1,8 @@
 """Reads for the grid worker's tablet (``/grid/``): my grids, my grid's package, my events.
 
-"My grids" are the small grids whose ``Grid.worker`` is the user. "My events" are the events
+"My grids" are the small grids whose ``Grid.worker`` is the user, for a user who holds the grid
+worker's role, within their data scope (``layers.access.Reader``): being named a grid's worker
+opens nothing to a user of another role, and a scope row narrows a worker further. "My events" are the events
 located in my grids (``Event.grid``): the worker of a small grid is the one who answers for what
 happens in it, so the grid link *is* the assignment and no other column is needed. The list
 holds what is on the worker's plate: open cases (the SLA clock runs), suspended ones, and
@@ -23,6 +25,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from ..access import Reader
 from ..errors import DomainError
 from ..geocoding.points import grid_locate
 from ..models import Building, Category, Dwelling, Event, EventPhoto, Grid, Person, Unit
@@ -53,18 +56,20 @@ class NotYourGrid(DomainError):
 # --- scope ----------------------------------------------------------------------------------------
 
 
-def worker_grids(*, user_id: int) -> list[dict]:
-    """The small grids the user works (``Grid.worker``), by code: ``{"id", "code", "name"}``."""
-    return list(
-        Grid.objects.filter(worker_id=user_id, level=Grid.Level.SMALL).order_by("code").values("id", "code", "name")
-    )
+def worker_grids(*, reader: Reader) -> list[dict]:
+    """The small grids the reader works (``Grid.worker``) within their scope, by code:
+    ``{"id", "code", "name"}``; none for a reader without the grid worker's role."""
+    if reader.is_anonymous or not reader.works_grids:
+        return []
+    grids = Grid.objects.filter(worker_id=reader.user_id, level=Grid.Level.SMALL).filter(reader.scope.grid_q())
+    return list(grids.order_by("code").values("id", "code", "name"))
 
 
-def worker_grid_get(*, user_id: int, code: str | None = None) -> dict:
-    """One of the user's small grids: the one with ``code``, or the first by code. Raises
-    :class:`NotYourGrid` when the user works no grid or ``code`` is not one of theirs (whether or
-    not such a grid exists: a worker learns nothing of other grids)."""
-    grids = worker_grids(user_id=user_id)
+def worker_grid_get(*, reader: Reader, code: str | None = None) -> dict:
+    """One of the reader's small grids: the one with ``code``, or the first by code. Raises
+    :class:`NotYourGrid` when the reader works no grid or ``code`` is not one of theirs (whether
+    or not such a grid exists: a worker learns nothing of other grids)."""
+    grids = worker_grids(reader=reader)
     if not grids:
         raise NotYourGrid("您不是任何小网格的网格员 (you are not the worker of any small grid)")
     if code is None:
@@ -75,34 +80,31 @@ def worker_grid_get(*, user_id: int, code: str | None = None) -> dict:
     raise NotYourGrid(f"网格 {code} 不是您负责的网格 (grid {code!r} is not one of your grids)", parameter="grid")
 
 
-def worker_scope(*, user_id: int) -> Scope:
-    """The tablet's scope: the small grids the user works, whatever else their role may read."""
-    return Scope("grids", grid_ids=tuple(grid["id"] for grid in worker_grids(user_id=user_id)))
+def worker_scope(*, reader: Reader) -> Scope:
+    """The tablet's scope: the small grids the reader works, whatever else their role may read."""
+    return Scope("grids", grid_ids=tuple(grid["id"] for grid in worker_grids(reader=reader)))
 
 
-def worker_event_get(*, user_id: int, event_id: int) -> Event | None:
-    """The event to act on when it lies in one of the user's small grids, else ``None``."""
-    return (
-        Event.objects.filter(pk=event_id, grid__worker_id=user_id, grid__level=Grid.Level.SMALL)
-        .select_related("category")
-        .first()
-    )
+def worker_event_get(*, reader: Reader, event_id: int) -> Event | None:
+    """The event to act on when it lies in one of the reader's small grids, else ``None``."""
+    grid_ids = worker_scope(reader=reader).grid_ids
+    return Event.objects.filter(pk=event_id, grid_id__in=grid_ids).select_related("category").first()
 
 
-def worker_photo_get(*, user_id: int, photo_id: int) -> EventPhoto | None:
-    """A photo of an event in one of the user's small grids, else ``None``."""
-    return EventPhoto.objects.filter(pk=photo_id, event__grid__worker_id=user_id).first()
+def worker_photo_get(*, reader: Reader, photo_id: int) -> EventPhoto | None:
+    """A photo of an event in one of the reader's small grids, else ``None``."""
+    return EventPhoto.objects.filter(pk=photo_id, event__grid_id__in=worker_scope(reader=reader).grid_ids).first()
 
 
 # --- points ---------------------------------------------------------------------------------------
 
 
-def grid_point_check(*, user_id: int, lon: float, lat: float) -> dict:
-    """Whether a WGS84 point lies in one of the user's small grids (``inside``), the small grid
+def grid_point_check(*, reader: Reader, lon: float, lat: float) -> dict:
+    """Whether a WGS84 point lies in one of the reader's small grids (``inside``), the small grid
     that holds it (``grid``: code and name, or ``None`` outside every grid), how far it is from
     that grid's edge and a message to show. One indexed query (``grid_locate``)."""
     where = grid_locate(lon=lon, lat=lat)
-    mine = {grid["code"] for grid in worker_grids(user_id=user_id)}
+    mine = {grid["code"] for grid in worker_grids(reader=reader)}
     grid = where.grid_small
     inside = grid is not None and grid.code in mine
     if inside:
@@ -226,7 +228,7 @@ def _labels() -> dict:
     return {key: dict(values.choices) for key, values in choices.items()}
 
 
-def grid_package(*, user_id: int, grid: dict, with_description: bool) -> dict:
+def grid_package(*, reader: Reader, grid: dict) -> dict:
     """Everything the tablet needs to work one small grid offline: the grid (codes, names, its
     community, street and district, ``boundary`` as GeoJSON and ``bbox``), ``buildings``,
     ``addresses`` and ``units`` as GeoJSON feature collections, ``households`` and ``residents``
@@ -252,7 +254,7 @@ def grid_package(*, user_id: int, grid: dict, with_description: bool) -> dict:
             "boundary": boundary,
             "bbox": [float(v) for v in bbox],
         },
-        "my_grids": [{"code": g["code"], "name": g["name"]} for g in worker_grids(user_id=user_id)],
+        "my_grids": [{"code": g["code"], "name": g["name"]} for g in worker_grids(reader=reader)],
         "counts": {
             "households": len(households),
             "residents": len(residents),
@@ -263,7 +265,7 @@ def grid_package(*, user_id: int, grid: dict, with_description: bool) -> dict:
         "units": _collection(_one(_UNITS_SQL, params)),
         "households": households,
         "residents": residents,
-        "events": worker_events(grid=grid, with_description=with_description),
+        "events": worker_events(grid=grid, with_description=reader.reads_description),
         "categories": list(Category.objects.order_by("code").values("code", "name", "family")),
         "labels": _labels(),
         "limits": {
@@ -338,21 +340,21 @@ def photo_describe(row: dict) -> dict:
     }
 
 
-def worker_event_detail(*, user_id: int, event_id: int, with_description: bool) -> dict | None:
-    """One event in the user's grids as :func:`layers.selectors.events.event_detail` answers it,
-    plus ``worker_actions`` and ``photos``; ``None`` outside them."""
-    body = event_detail(event_id=event_id, scope=worker_scope(user_id=user_id), with_description=with_description)
+def worker_event_detail(*, reader: Reader, event_id: int) -> dict | None:
+    """One event in the reader's grids as :func:`layers.selectors.events.event_detail` answers
+    it, plus ``worker_actions`` and ``photos``; ``None`` outside them."""
+    body = event_detail(event_id=event_id, scope=worker_scope(reader=reader), with_description=reader.reads_description)
     return _with_worker_parts(body)
 
 
-def worker_report_detail(*, user_id: int, event_id: int, with_description: bool) -> dict | None:
-    """A report as :func:`worker_event_detail` answers it, also when it lies outside the user's
+def worker_report_detail(*, reader: Reader, event_id: int) -> dict | None:
+    """A report as :func:`worker_event_detail` answers it, also when it lies outside the reader's
     grids but they sent it in (the log's ``receive`` step names them); ``None`` otherwise: a
     client id that someone else's report already carries opens nothing."""
-    if not event_replay_readable(event_id=event_id, scope=worker_scope(user_id=user_id), user_id=user_id):
+    if not event_replay_readable(event_id=event_id, scope=worker_scope(reader=reader), user_id=reader.user_id):
         return None
     # Readable as checked just above: the reporter sees the one event they sent in, wherever it lies.
-    body = event_detail(event_id=event_id, scope=Scope("city"), with_description=with_description)
+    body = event_detail(event_id=event_id, scope=Scope("city"), with_description=reader.reads_description)
     return _with_worker_parts(body)
 
 

@@ -24,8 +24,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .. import personal
+from ..access import Reader, duty_for
 from ..crs import CLIENT_CRS, to_wgs84
-from ..errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from ..errors import ActionNotPermitted, InvalidInput, StaleVersion, TransitionNotAllowed
 from ..geocoding.addresses import address_geocode
 from ..geocoding.points import grid_locate
 from ..models import Address, Category, Department, Event, EventTransition, Level, Region
@@ -582,23 +583,46 @@ _HANDLERS: dict[str, Handler] = {
 }
 
 
+def event_duty_check(*, event: Event, action: str, reader: Reader) -> None:
+    """Raise :class:`~layers.errors.ActionNotPermitted` unless ``reader`` may take ``action`` on
+    ``event`` as it is now: their roles hold the action's duty (:data:`layers.access.ACTIONS`),
+    and a check (verify, close, refusing a resolution) is never made by the case's resolver."""
+    duty = duty_for(action, event.status)
+    if duty is None:
+        return  # not an action of this status: the state machine answers with its own 409
+    if not reader.may_take(duty):
+        raise ActionNotPermitted(action, event.status, roles=sorted(duty.roles))
+    if duty.not_the_resolver and reader.user_id is not None:
+        resolver = (
+            EventTransition.objects.filter(event_id=event.pk, action="resolve")
+            .order_by("-id")
+            .values_list("actor_id", flat=True)
+            .first()
+        )
+        if resolver == reader.user_id:
+            raise ActionNotPermitted(action, event.status, roles=sorted(duty.roles), resolver=True)
+
+
 def event_act(
     *,
     event: Event,
     action: str,
+    reader: Reader,
     actor=None,
     reason: str = "",
     data: dict | None = None,
     version: int | None = None,
     actor_label: str = "",
 ) -> Event:
-    """Apply ``action`` to ``event`` and return the updated event.
+    """Apply ``action`` to ``event`` for ``reader`` (``layers.access.SYSTEM`` for the system's
+    own steps) and return the updated event; ``actor`` is the user the log names.
 
     The row is locked for the step, so concurrent actions queue instead of overwriting each
     other; ``version`` (when given) must equal the stored one. Raises
     :class:`~layers.errors.TransitionNotAllowed` when the current status does not allow the
-    action, :class:`~layers.errors.InvalidInput` for an unknown action or bad data, and
-    :class:`~layers.errors.StaleVersion` for an outdated ``version``."""
+    action, :class:`~layers.errors.ActionNotPermitted` when the reader may not take it (see
+    :func:`event_duty_check`), :class:`~layers.errors.InvalidInput` for an unknown action or bad
+    data, and :class:`~layers.errors.StaleVersion` for an outdated ``version``."""
     step = TRANSITIONS.get(action)
     if step is None:
         raise InvalidInput("action", f"unknown action {action!r}; expected one of {', '.join(sorted(TRANSITIONS))}")
@@ -610,6 +634,7 @@ def event_act(
             raise StaleVersion(version, current.version)
         if current.status not in step.sources:
             raise TransitionNotAllowed(current.status, action, allowed_actions(current.status))
+        event_duty_check(event=current, action=action, reader=reader)
         from_status, category_before = current.status, current.category_id
         logged = _HANDLERS[action](current, data, now, reason)
         if step.target is not None:

@@ -23,7 +23,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DomainError, InvalidInput
+from ..access import ACTIONS, Reader
+from ..errors import ActionNotPermitted, DomainError, InvalidInput
 from ..models import Event, EventPhoto, EventTransition
 from .events import event_act, event_create
 
@@ -120,7 +121,9 @@ def grid_event_report(
     )
 
 
-def grid_event_act(*, event: Event, actor, action: str, note: str = "", version: int | None = None) -> Event:
+def grid_event_act(
+    *, event: Event, reader: Reader, actor, action: str, note: str = "", version: int | None = None
+) -> Event:
     """One step of the tablet on an event: ``accept`` and ``resolve`` go through the closed loop's
     action service (the note becomes the step's reason; a resolution must say what was done),
     ``note`` is :func:`event_note_add`. Returns the event as it is afterwards. Raises what
@@ -130,11 +133,13 @@ def grid_event_act(*, event: Event, actor, action: str, note: str = "", version:
     if len(note) > MAX_NOTE:
         raise InvalidInput("note", f"longer than {MAX_NOTE} characters")
     if action == "note":
+        if not reader.may_take(ACTIONS["note"]):
+            raise ActionNotPermitted("note", event.status, roles=sorted(ACTIONS["note"].roles))
         event_note_add(event=event, actor=actor, note=note)
         return Event.objects.get(pk=event.pk)
     if action == "resolve" and not note.strip():
         raise InvalidInput("note", "办结需要填写处理情况 (resolve needs a note saying what was done)")
-    return event_act(event=event, action=action, actor=actor, reason=note.strip(), version=version)
+    return event_act(event=event, action=action, reader=reader, actor=actor, reason=note.strip(), version=version)
 
 
 def event_note_add(*, event: Event, actor, note: str) -> EventTransition:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from .. import personal
+from ..access import Reader
 from ..audit import actor_of, audit_record
 from ..errors import InvalidInput, NotPermitted, RecordNotFound
 from ..models import Event, Person
-from ..scope import scope_for_user
 
 #: The permission a reveal needs.
 REVEAL_PERMISSION = "layers.reveal_personal_data"
@@ -59,8 +59,9 @@ class Revealed:
     masked: str
 
 
-def personal_data_reveal(*, user, subject: str, object_id: int, field: str, purpose: str) -> Revealed:
-    """The clear value of ``field`` of record ``object_id`` of ``subject`` for ``user``.
+def personal_data_reveal(*, reader: Reader, user, subject: str, object_id: int, field: str, purpose: str) -> Revealed:
+    """The clear value of ``field`` of record ``object_id`` of ``subject`` for ``reader`` (the
+    audit log names ``user``).
 
     Raises :class:`~layers.errors.InvalidInput` for an unknown field or an empty purpose,
     :class:`~layers.errors.NotPermitted` (403) without ``layers.reveal_personal_data`` (the
@@ -75,7 +76,7 @@ def personal_data_reveal(*, user, subject: str, object_id: int, field: str, purp
     if not 0 < object_id < 2**63:
         raise RecordNotFound(f"没有这条记录 (no {subject} with id {object_id})", parameter="id")
     target = f"{subject}:{object_id}"
-    if not user.has_perm(REVEAL_PERMISSION):
+    if not reader.may_reveal:
         audit_record(
             action="personal.reveal_denied",
             target=target,
@@ -83,7 +84,7 @@ def personal_data_reveal(*, user, subject: str, object_id: int, field: str, purp
             actor=actor_of(user),
         )
         raise NotPermitted(f"查看个人信息明文需要相应权限 (revealing {field} needs the permission {REVEAL_PERMISSION})")
-    scope = scope_for_user(user.pk)
+    scope = reader.scope
     with transaction.atomic():
         row = where.model.objects.filter(scope.q(), pk=object_id).values_list(where.cipher, where.masked).first()
         if row is None:

@@ -25,25 +25,25 @@ from rest_framework.views import APIView
 from basemaps.sources import basemaps_configured
 from layers.heat import FAMILIES
 from layers.models import Event
-from layers.scope import scope_for_user
 from layers.selectors import statistics
 from layers.services.users import Role
 
 from .. import params
-from ..errors import BadParameter, PermissionDenied
+from ..auth import roles_required
+from ..errors import BadParameter
 from ..schema import error_response
 from .catalog import EXPORT_FORMATS
 from .heat import MAX_RASTER_SIDE, reject_unknown
-from .pages import page_for, user_has_role
+from .pages import page_for
 
 #: The filters both statistics endpoints read, in the order they are checked.
 FILTERS = ("region", "grid", "category", "status", "since", "until")
 
 
-def _require_analyst(request: Request) -> None:
-    """The page's rule for its API: analysts, administrators and superusers (403 for the rest)."""
-    if not user_has_role(request.user, (Role.ANALYST,)):
-        raise PermissionDenied("统计数据仅限分析员和管理员 (statistics are for analysts and administrators)")
+#: The page's rule for its API: analysts, administrators and superusers (403 for the rest).
+ANALYSTS = roles_required(
+    Role.ANALYST, message="统计数据仅限分析员和管理员 (statistics are for analysts and administrators)"
+)
 
 
 def filter_arguments(query: Mapping) -> dict:
@@ -130,6 +130,8 @@ ERROR = error_response("error.message names the parameter (400) or the missing r
 class AreaStatistics(APIView):
     """Event counts, rates and residents per street, community or small grid."""
 
+    permission_classes = [ANALYSTS]
+
     @extend_schema(
         operation_id="statistics_areas",
         summary="Events per area: counts, open/closed, completion rate, per 1,000 residents",
@@ -142,16 +144,17 @@ class AreaStatistics(APIView):
         responses={200: AREAS_RESPONSE, 400: ERROR, 403: ERROR},
     )
     def get(self, request: Request) -> Response:
-        _require_analyst(request)
         query = request.query_params
         reject_unknown(query, ("level", *FILTERS))
         level = params.parse_choice(query, "level", tuple(statistics.LEVELS), default="street")
-        body = statistics.area_statistics(scope=scope_for_user(request.user.pk), level=level, **filter_arguments(query))
+        body = statistics.area_statistics(scope=request.reader.scope, level=level, **filter_arguments(query))
         return Response({"level": level, **body})
 
 
 class EventSeries(APIView):
     """Events per day, week or month of receipt, for the workbench's chart."""
+
+    permission_classes = [ANALYSTS]
 
     @extend_schema(
         operation_id="statistics_series",
@@ -165,13 +168,10 @@ class EventSeries(APIView):
         responses={200: SERIES_RESPONSE, 400: ERROR, 403: ERROR},
     )
     def get(self, request: Request) -> Response:
-        _require_analyst(request)
         query = request.query_params
         reject_unknown(query, ("interval", *FILTERS))
         interval = params.parse_choice(query, "interval", statistics.INTERVALS, default="week")
-        buckets = statistics.event_series(
-            scope=scope_for_user(request.user.pk), interval=interval, **filter_arguments(query)
-        )
+        buckets = statistics.event_series(scope=request.reader.scope, interval=interval, **filter_arguments(query))
         return Response({"interval": interval, "time_zone": settings.TIME_ZONE, "buckets": buckets})
 
 

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from layers.access import Reader
 from layers.catalog import REGISTRY, Layer
 
 #: Export formats, each the extension of ``/exports/<id>.<format>`` (``shp``: a zipped Shapefile);
@@ -30,8 +31,8 @@ def layer_links(layer_id: str) -> dict:
     }
 
 
-def layer_entry(layer: Layer, *, roles: set[str], superuser: bool) -> dict:
-    """The catalog entry of one layer for a reader with these roles (fields they may read only)."""
+def layer_entry(layer: Layer, *, reader: Reader) -> dict:
+    """The catalog entry of one layer for a reader (the fields they may read only)."""
     return {
         "id": layer.id,
         "title": layer.title,
@@ -39,8 +40,7 @@ def layer_entry(layer: Layer, *, roles: set[str], superuser: bool) -> dict:
         "description": layer.description,
         "geometry_type": layer.geometry_type,
         "fields": [
-            {"name": f.name, "type": f.type, "title": f.title, "title_en": f.title_en}
-            for f in layer.fields_for(roles, superuser=superuser)
+            {"name": f.name, "type": f.type, "title": f.title, "title_en": f.title_en} for f in reader.fields_of(layer)
         ],
         "filters": [
             {"name": f.name, "parser": f.parser, "description": f.description, "choices": list(f.choices)}
@@ -115,12 +115,6 @@ class LayerCatalog(APIView):
         responses={200: CATALOG_RESPONSE},
     )
     def get(self, request: Request) -> Response:
-        user = request.user
-        roles = {g.name for g in user.groups.all()}
-        superuser = user.is_superuser
-        layers = [
-            layer_entry(layer, roles=roles, superuser=superuser)
-            for layer in REGISTRY.values()
-            if layer.readable_by(roles, superuser=superuser)
-        ]
+        reader = request.reader
+        layers = [layer_entry(layer, reader=reader) for layer in REGISTRY.values() if reader.reads_layer(layer)]
         return Response({"layers": layers})

@@ -18,9 +18,8 @@ from rest_framework.views import APIView
 
 from layers.crs import CLIENT_CRS
 from layers.models import Event
-from layers.scope import CITY, scope_for_user
+from layers.scope import CITY
 from layers.selectors.events import (
-    description_readable,
     event_answer,
     event_detail,
     event_get,
@@ -31,7 +30,6 @@ from layers.services.events import MAX_ADDRESS, MAX_DESCRIPTION, TRANSITIONS, ev
 from layers.services.idempotency import idempotent_answer, request_digest
 
 from .. import params
-from ..auth import reader_roles
 from ..errors import BadParameter, Conflict, NotFound
 from ..parsers import BodyLeftToTheView
 from ..schema import error_response
@@ -219,18 +217,12 @@ ACTION = inline_serializer(
 # --- views ----------------------------------------------------------------------------------------
 
 
-def _reads_description(request: Request) -> bool:
-    """Events' free text only for the roles the catalog lets read it (see description_readable)."""
-    user = request.user
-    return description_readable(roles=reader_roles(user.pk), superuser=user.is_superuser)
-
-
 def intake_detail(request: Request, *, event: Event, created: bool, with_description: bool) -> dict:
     """The answer to an intake POST. A new event is answered whoever sent it (the reader wrote it,
     even outside their data scope); a retry's stored event only when it is in the reader's scope
     or they sent it in, else 409: a channel's external id must not open another's report."""
-    user_id = request.user.pk
-    if not created and not event_replay_readable(event_id=event.pk, scope=scope_for_user(user_id), user_id=user_id):
+    reader = request.reader
+    if not created and not event_replay_readable(event_id=event.pk, scope=reader.scope, user_id=reader.user_id):
         raise Conflict(
             "external_id: 该渠道的此编号已属于另一条诉求 (this channel's external_id belongs to another report)",
             parameter="external_id",
@@ -266,7 +258,7 @@ class EventList(APIView):
     def get(self, request: Request) -> Response:
         query = request.query_params
         page = events_list(
-            scope=scope_for_user(request.user.pk),
+            scope=request.reader.scope,
             bbox=params.parse_bbox(query),
             region_code=params.parse_text(query, "region", max_length=12, default=None),
             grid_code=params.parse_text(query, "grid", max_length=24, default=None),
@@ -277,7 +269,7 @@ class EventList(APIView):
             until=params.parse_datetime_param(query, "until", default=None),
             after=params.parse_text(query, "cursor", max_length=200, default=None),
             limit=params.parse_int(query, "limit", low=1, high=1000, default=100),
-            with_description=_reads_description(request),
+            with_description=request.reader.reads_description,
         )
         next_url = None
         if page.next_cursor:
@@ -313,7 +305,7 @@ class EventList(APIView):
         body = params.parse_json_object(request.body)
         arguments = intake_arguments(body)
         key = params.parse_idempotency_key(request.headers)
-        with_description = _reads_description(request)
+        with_description = request.reader.reads_description
 
         def produce() -> tuple[int, dict, int]:
             event, created = event_create(**arguments, actor=request.user)
@@ -337,7 +329,7 @@ class EventDetail(APIView):
     @extend_schema(operation_id="events_retrieve", summary="Read one event", responses={200: EVENT_DETAIL, 404: ERROR})
     def get(self, request: Request, event_id: int) -> Response:
         body = event_detail(
-            event_id=event_id, scope=scope_for_user(request.user.pk), with_description=_reads_description(request)
+            event_id=event_id, scope=request.reader.scope, with_description=request.reader.reads_description
         )
         if body is None:
             raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
@@ -356,11 +348,11 @@ class EventActions(APIView):
         responses={200: EVENT_DETAIL, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, event_id: int) -> Response:
-        event = event_get(event_id=event_id, scope=scope_for_user(request.user.pk))
+        event = event_get(event_id=event_id, scope=request.reader.scope)
         if event is None:
             raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
         arguments = action_arguments(params.parse_json_object(request.body))
-        event_act(event=event, actor=request.user, **arguments)
+        event_act(event=event, reader=request.reader, actor=request.user, **arguments)
         # The event as the action left it, even if a new location took it out of the reader's
         # scope: the answer describes what the reader just did.
-        return Response(event_detail(event_id=event_id, scope=CITY, with_description=_reads_description(request)))
+        return Response(event_detail(event_id=event_id, scope=CITY, with_description=request.reader.reads_description))

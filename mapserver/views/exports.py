@@ -47,7 +47,7 @@ from layers.scope import Scope
 
 from .. import params
 from ..errors import BadParameter, MinqingError, PermissionDenied
-from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields, reader_roles, reader_scope
+from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields, reader_scope
 
 FORMATS = ("geojson", "gpkg", "csv", "shp")
 CONTENT_TYPES = {
@@ -192,8 +192,7 @@ class PrintMap(APIView):
         # An area outside the scope answers as one that does not exist.
         if area is None or not printmap.print_area_readable(area=area, scope=scope):
             raise NotFound(f"no grid, street or community with code {code[:30]!r}")
-        roles, superuser = reader_roles(request)
-        page = printmap.print_map_html(area=area, roles=roles, superuser=superuser, scope=scope)
+        page = printmap.print_map_html(area=area, reader=request.reader)
         audit_record(action="export", target=f"area:{area.code}", detail={"format": "html", "kind": "print_map"})
         response = HttpResponse(page, content_type="text/html; charset=utf-8")
         return _attachment(response, f"{area.code}.html")
@@ -223,7 +222,7 @@ def _personal_export(
     ``layers.export_personal_data`` who names a purpose, only up to
     ``MINQING_PERSONAL_EXPORT_MAX_ROWS`` rows, and audited with the purpose (a refusal too)."""
     personal_fields = layer.personal_fields
-    if not request.user.has_perm("layers.export_personal_data"):
+    if not request.reader.may_export_personal:
         audit_record(
             action="export.personal_denied",
             target=f"layer:{layer.id}",

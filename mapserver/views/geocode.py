@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 
 from layers.geocoding.addresses import address_geocode
 from layers.geocoding.matcher import PRECISIONS
-from layers.scope import scope_for_user
 
 from .. import params
 
@@ -86,6 +85,6 @@ class Geocode(APIView):
     def get(self, request: Request) -> Response:
         text = params.parse_text(request.query_params, "q", max_length=MAX_QUERY_LENGTH)
         limit = params.parse_int(request.query_params, "limit", low=1, high=20, default=5)
-        answer = address_geocode(text=text, limit=limit, scope=scope_for_user(request.user.pk))
+        answer = address_geocode(text=text, limit=limit, scope=request.reader.scope)
         body = asdict(answer) | {"matched": answer.matched}
         return Response(body)

@@ -22,7 +22,6 @@ from rest_framework.views import APIView
 from basemaps import heat as surfaces
 from basemaps import raster
 from layers import heat, hotspots
-from layers.scope import scope_for_user
 
 from .. import params
 from ..errors import BadParameter
@@ -73,7 +72,7 @@ class HeatTile(APIView):
         reject_unknown(query, ("family", "since", "until"))
         zoom, tx, ty = tile_address(z, x, y)
         filters = filter_arguments(query)
-        scope = scope_for_user(request.user.pk)
+        scope = request.reader.scope
         png, version = heat.heat_tile(**filters, scope=scope, z=zoom, x=tx, y=ty)
         etag = _etag("heat", filters["family"], filters["since"], filters["until"], version, scope.key, zoom, tx, ty)
         if request.headers.get("If-None-Match") == etag:
@@ -114,9 +113,7 @@ class HeatGeoTiff(APIView):
                 f"gives {width}×{height} pixels, more than {MAX_RASTER_SIDE} a side; use a coarser resolution",
             )
         bounds = (xmin, ymax - height * resolution, xmin + width * resolution, ymax)
-        surface = heat.heat_raster(
-            **filters, scope=scope_for_user(request.user.pk), bounds=bounds, resolution_m=resolution
-        )
+        surface = heat.heat_raster(**filters, scope=request.reader.scope, bounds=bounds, resolution_m=resolution)
         body = raster.geotiff_bytes(
             surface,
             west=xmin,
@@ -143,7 +140,7 @@ class Hotspots(APIView):
         query = request.query_params
         reject_unknown(query, ("family", "since", "until"))
         filters = filter_arguments(query)
-        rows = hotspots.grid_hotspots(**filters, scope=scope_for_user(request.user.pk))
+        rows = hotspots.grid_hotspots(**filters, scope=request.reader.scope)
         geometries = hotspots.grid_geometries([row["id"] for row in rows])
         features = [
             {
@@ -176,7 +173,7 @@ class EarlyWarnings(APIView):
         reject_unknown(query, ("family",))
         family = params.parse_choice(query, "family", heat.FAMILIES)
         now = timezone.now()
-        warnings = hotspots.grid_early_warnings(family=family, now=now, scope=scope_for_user(request.user.pk))
+        warnings = hotspots.grid_early_warnings(family=family, now=now, scope=request.reader.scope)
         return JsonResponse(
             {"family": family, "now": now.isoformat(), "warnings": warnings}, json_dumps_params={"ensure_ascii": False}
         )

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers import selectors
-from layers.scope import scope_describe, scope_for_user
+from layers.scope import scope_describe
 from layers.services import users
 
 #: The front door's entry points (path, who, what), from DESIGN.md §5. Only those the URL map
@@ -79,11 +79,11 @@ class WhoAmI(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        user = request.user
+        reader = request.reader
         return Response(
             {
-                "username": user.get_username(),
-                "roles": sorted(g.name for g in user.groups.all()),
-                "scope": scope_describe(scope_for_user(user.pk)),
+                "username": request.user.get_username(),
+                "roles": list(reader.roles),
+                "scope": scope_describe(reader.scope),
             }
         )

@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from layers.crs import CLIENT_CRS, to_wgs84
 from layers.geocoding.points import grid_locate, location_in_scope
-from layers.scope import scope_for_user
 
 from .. import params
 
@@ -75,9 +74,7 @@ class Locate(APIView):
         crs = params.parse_crs(request.query_params)
         day = params.parse_date_param(request.query_params, "date", default=None)
         wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, crs))
-        location = location_in_scope(
-            grid_locate(lon=wgs_lon, lat=wgs_lat, on_date=day), scope=scope_for_user(request.user.pk)
-        )
+        location = location_in_scope(grid_locate(lon=wgs_lon, lat=wgs_lat, on_date=day), scope=request.reader.scope)
         body = location.as_dict()
         body["input"] = {"lon": lon, "lat": lat, "crs": crs}
         body["wgs84"] = {"lon": round(wgs_lon, 7), "lat": round(wgs_lat, 7)}

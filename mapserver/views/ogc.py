@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 from layers import catalog
 from layers.catalog import Field, Filter, Layer
 from layers.features import feature_get, features_page, layer_extent_cached
-from layers.scope import Scope, scope_for_user
+from layers.scope import Scope
 
 from .. import params
 from ..errors import BadParameter, NotFound
@@ -51,28 +51,22 @@ FILTER_PARAMETERS = ("bbox", "datetime")
 # --- request parsing, shared with the exports ---------------------------------------------------
 
 
-def reader_roles(request: Request) -> tuple[list[str], bool]:
-    return [g.name for g in request.user.groups.all()], bool(request.user.is_superuser)
-
-
 def readable_layer(request: Request, layer_id: str, *, what: str = "collection") -> Layer:
     """The catalog layer ``layer_id`` if this reader may read it; a 404 otherwise (a layer the
     reader may not see is not told apart from one that does not exist)."""
     layer = catalog.layer_get(layer_id)
-    roles, superuser = reader_roles(request)
-    if layer is None or not layer.readable_by(roles, superuser=superuser):
+    if layer is None or not request.reader.reads_layer(layer):
         raise NotFound(f"unknown {what} {layer_id[:60]!r}")
     return layer
 
 
 def reader_scope(request: Request) -> Scope:
-    """The data scope of the request's reader (:func:`layers.scope.scope_for_user`)."""
-    return scope_for_user(request.user.pk)
+    """The data scope of the request's reader."""
+    return request.reader.scope
 
 
 def reader_fields(request: Request, layer: Layer) -> tuple[Field, ...]:
-    roles, superuser = reader_roles(request)
-    return layer.fields_for(roles, superuser=superuser)
+    return request.reader.fields_of(layer)
 
 
 def parse_datetime_range(query: Mapping, layer: Layer, name: str = "datetime"):
@@ -223,9 +217,8 @@ class Collections(APIView):
     def get(self, request: Request) -> HttpResponse:
         fmt = _format(request.query_params)
         _only(request.query_params, "f")
-        roles, superuser = reader_roles(request)
         scope = reader_scope(request)
-        layers = [layer for layer in catalog.REGISTRY.values() if layer.readable_by(roles, superuser=superuser)]
+        layers = [layer for layer in catalog.REGISTRY.values() if request.reader.reads_layer(layer)]
         document = {
             "links": _links(request, "ogc-collections", title="collections"),
             "collections": [_collection(request, layer, scope) for layer in layers],

@@ -34,13 +34,12 @@ from rest_framework.views import APIView
 
 from layers.errors import DomainError
 from layers.models import Address, Event
-from layers.scope import Scope, scope_for_user
-from layers.selectors.events import description_readable, event_replay_readable
+from layers.scope import Scope
+from layers.selectors.events import event_replay_readable
 from layers.services.events import event_create
 from layers.services.idempotency import idempotent_answer, request_digest
 
 from .. import open311, params
-from ..auth import reader_roles
 from ..errors import BadParameter, Conflict, MinqingError, database_unavailable, throttled
 from ..schema import (
     GEOREPORT_FORM,
@@ -61,12 +60,6 @@ DEFAULT_CHANNEL = Event.Channel.APP
 INTAKE_ENDPOINT = "open311.requests"
 #: The longest DRF token key (rest_framework.authtoken's Token.key).
 MAX_TOKEN_LENGTH = 40
-
-
-def _reads_description(request) -> bool:
-    """Free text (descriptions, status notes) only for the roles the catalog lets read it."""
-    user = request.user
-    return description_readable(roles=reader_roles(user.pk), superuser=user.is_superuser)
 
 
 class ApiKeyAuthentication(TokenAuthentication):
@@ -210,8 +203,9 @@ def _reporter_name(*, first: str, last: str) -> str:
     return last + first
 
 
-def _channel(user) -> str:
-    for name in user.groups.values_list("name", flat=True):
+def _channel(reader) -> str:
+    """The channel of an intake account (its group ``intake:<channel>``), else the app's."""
+    for name in reader.roles:
         channel = name.removeprefix(CHANNEL_GROUP_PREFIX)
         if name.startswith(CHANNEL_GROUP_PREFIX) and channel in Event.Channel.values:
             return channel
@@ -221,8 +215,8 @@ def _channel(user) -> str:
 def _replay_check(request: Request, *, event: Event, created: bool) -> None:
     """A retry is answered with the stored request only when it lies in the reader's data scope
     or the reader sent it in; else 409 (a ticket id must not open another's request)."""
-    user_id = request.user.pk
-    if not created and not event_replay_readable(event_id=event.pk, scope=scope_for_user(user_id), user_id=user_id):
+    reader = request.reader
+    if not created and not event_replay_readable(event_id=event.pk, scope=reader.scope, user_id=reader.user_id):
         raise Conflict(
             "service_request_id: 此编号已属于另一条诉求 (this ticket id belongs to another request)",
             parameter="service_request_id",
@@ -266,13 +260,13 @@ class Requests(Open311View):
             raise BadParameter("end_date", "must not be before start_date")
         status = params.parse_choice(query, "status", ("open", "closed"), default=None)
         rows = open311.requests_list(
-            scope=scope_for_user(request.user.pk),
+            scope=request.reader.scope,
             ids=ids,
             service_code=code,
             start=start,
             end=end,
             status=status,
-            with_description=_reads_description(request),
+            with_description=request.reader.reads_description,
         )
         return open311.respond(rows, fmt=self.fmt, kind="requests")
 
@@ -296,7 +290,7 @@ class Requests(Open311View):
         data = request.data
         code = params.parse_text(data, "service_code", max_length=40)
         service_name = open311.service_name(code=code)
-        location = _location(data, scope_for_user(request.user.pk))
+        location = _location(data, request.reader.scope)
         description = params.parse_text(data, "description", max_length=10_000, default="")
         external_id = params.parse_text(data, "service_request_id", max_length=64, default="") or params.parse_text(
             data, "external_id", max_length=64, default=""
@@ -311,7 +305,7 @@ class Requests(Open311View):
 
         def produce() -> tuple[int, list, int]:
             event, created = event_create(
-                channel=_channel(request.user),
+                channel=_channel(request.reader),
                 external_id=external_id,
                 category_code=code,
                 # GeoReport makes the description optional; our events need one, so the service's
@@ -356,7 +350,7 @@ class RequestDetail(Open311View):
         return open311.respond(
             [
                 open311.request_get(
-                    pk=int(pk), scope=scope_for_user(request.user.pk), with_description=_reads_description(request)
+                    pk=int(pk), scope=request.reader.scope, with_description=request.reader.reads_description
                 )
             ],
             fmt=self.fmt,

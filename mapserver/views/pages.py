@@ -19,16 +19,6 @@ from layers.services.users import Role
 from ..errors import PermissionDenied
 
 
-def user_has_role(user, roles: tuple[Role, ...]) -> bool:
-    """True when ``user`` is active and a superuser, an administrator or in one of ``roles``."""
-    if not (user.is_authenticated and user.is_active):
-        return False
-    if user.is_superuser:
-        return True
-    wanted = {Role.ADMINISTRATOR.value, *(role.value for role in roles)}
-    return user.groups.filter(name__in=wanted).exists()
-
-
 def page_for(*roles: Role) -> Callable:
     """Decorator of a page view: login required, then one of ``roles`` (or administrator)."""
 
@@ -37,7 +27,7 @@ def page_for(*roles: Role) -> Callable:
         def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not user_has_role(request.user, roles):
+            if not request.reader.has_any_role(*roles):
                 raise PermissionDenied(_("Your account may not open this page."))
             return view(request, *args, **kwargs)
 

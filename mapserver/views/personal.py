@@ -51,7 +51,12 @@ class _Reveal(APIView):
         field = params.parse_choice(body, "field", revealable_fields(self.subject))
         purpose = params.parse_purpose(body)
         revealed = personal_data_reveal(
-            user=request.user, subject=self.subject, object_id=object_id, field=field, purpose=purpose
+            reader=request.reader,
+            user=request.user,
+            subject=self.subject,
+            object_id=object_id,
+            field=field,
+            purpose=purpose,
         )
         response = Response(
             {

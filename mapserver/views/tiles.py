@@ -28,13 +28,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from layers.access import Reader
 from layers.catalog import REGISTRY, Layer, data_version, layer_get
 from layers.features import layer_extent_cached
-from layers.scope import Scope, scope_for_user
 from layers.tiles import tile_render
 
 from .. import params
-from ..auth import Reader, reader_roles, reader_view
+from ..auth import reader_view
 from ..errors import NotFound, PermissionDenied
 from ..tileplan import TileAsk, etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
 
@@ -42,19 +42,13 @@ from ..tileplan import TileAsk, etag_matches, tile_ask, tile_cached, tile_digest
 CENTER_ZOOM = 14
 
 
-def _reader(request: Request) -> tuple[list[str], bool]:
-    user = request.user
-    return list(reader_roles(user.pk)), bool(user.is_superuser)
-
-
-def _readable_layer(request: Request, layer_id: str) -> tuple[Layer, list[str], bool]:
+def _readable_layer(request: Request, layer_id: str) -> Layer:
     layer = layer_get(layer_id)
     if layer is None:
         raise NotFound(f"没有这个图层 (no such layer): {layer_id}", layer=layer_id)
-    roles, superuser = _reader(request)
-    if not layer.readable_by(roles, superuser=superuser):
+    if not request.reader.reads_layer(layer):
         raise PermissionDenied(f"无权读取图层 (may not read layer): {layer_id}", layer=layer_id)
-    return layer, roles, superuser
+    return layer
 
 
 @require_safe
@@ -89,17 +83,20 @@ def _tile_response(ask: TileAsk, body: bytes, *, etag: str, status: int = 200) -
     return response
 
 
-def tilejson_document(
-    request: Request, layer: Layer, *, roles: list[str], superuser: bool, scope: Scope, filters: dict
-) -> dict:
+def tilejson_document(request: Request, layer: Layer, *, reader: Reader, filters: dict) -> dict:
     """TileJSON 3.0.0 for the layer as this reader sees it (their fields and scope, the given
     filters)."""
     template = request.build_absolute_uri(reverse("tiles-index")) + f"{layer.id}/{{z}}/{{x}}/{{y}}.pbf"
     if filters:
         template += "?" + urlencode(filters)
-    bounds = layer_extent_cached(layer=layer, scope=scope)[0] or (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+    bounds = layer_extent_cached(layer=layer, scope=reader.scope)[0] or (
+        -180.0,
+        -85.0511287798066,
+        180.0,
+        85.0511287798066,
+    )
     zoom = max(layer.minzoom, min(layer.maxzoom, CENTER_ZOOM))
-    fields = layer.fields_for(roles, superuser=superuser)
+    fields = reader.fields_of(layer)
     return {
         "tilejson": "3.0.0",
         "name": layer.id,
@@ -127,13 +124,11 @@ class TileJSON(APIView):
 
     @extend_schema(operation_id="tilejson", summary="TileJSON 3.0.0 of a catalog layer", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, layer: str) -> Response:
-        layer_obj, roles, superuser = _readable_layer(request, layer)
+        layer_obj = _readable_layer(request, layer)
         params.parse_layer_filters(request.query_params, layer_obj.filters)
         # The raw (validated) text goes into the template: the client asked for exactly that.
         raw = {name: request.query_params[name] for name in request.query_params}
-        document = tilejson_document(
-            request, layer_obj, roles=roles, superuser=superuser, scope=scope_for_user(request.user.pk), filters=raw
-        )
+        document = tilejson_document(request, layer_obj, reader=request.reader, filters=raw)
         return Response(document)
 
 
@@ -143,7 +138,6 @@ class TileIndex(APIView):
     @extend_schema(operation_id="tile_index", summary="Tile layers and their TileJSON", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         params.parse_layer_filters(request.query_params, ())
-        roles, superuser = _reader(request)
         return Response(
             {
                 "layers": [
@@ -157,7 +151,7 @@ class TileIndex(APIView):
                         "tilejson": request.build_absolute_uri(reverse("tiles-tilejson", args=[layer.id])),
                     }
                     for layer in REGISTRY.values()
-                    if layer.readable_by(roles, superuser=superuser)
+                    if request.reader.reads_layer(layer)
                 ]
             }
         )

@@ -22,7 +22,6 @@ from rest_framework.views import APIView
 
 from layers.heat import FAMILIES
 from layers.models import Event
-from layers.scope import scope_for_user
 from layers.selectors import dashboard
 from layers.services.users import Role
 
@@ -50,7 +49,7 @@ _RATE = {"allow_null": True, "help_text": "0–1; null when there is nothing to 
 def wall(request: HttpRequest) -> HttpResponse:
     """The wall page: its configuration goes to the script through json_script."""
     config = {
-        "bounds": dashboard.map_bounds(scope=scope_for_user(request.user.pk)),
+        "bounds": dashboard.map_bounds(scope=request.reader.scope),
         "center": settings.LEAFLET_CONFIG["DEFAULT_CENTER"],
         "zoom": settings.LEAFLET_CONFIG["DEFAULT_ZOOM"],
         "families": list(FAMILIES),
@@ -126,7 +125,7 @@ class DashboardKpis(APIView):
     )
     def get(self, request: Request) -> Response:
         _, now, since, until = _window(request)
-        kpis = dashboard.dashboard_kpis(scope=scope_for_user(request.user.pk), since=since, until=until, now=now)
+        kpis = dashboard.dashboard_kpis(scope=request.reader.scope, since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), "kpis": kpis})
 
 
@@ -144,7 +143,7 @@ class DashboardCases(APIView):
         reject_unknown(query, ("limit",))
         limit = params.parse_int(query, "limit", low=1, high=100, default=CASES_LIMIT)
         now = timezone.now()
-        cases = dashboard.dashboard_cases(scope=scope_for_user(request.user.pk), now=now, limit=limit)
+        cases = dashboard.dashboard_cases(scope=request.reader.scope, now=now, limit=limit)
         return Response({"now": timezone.localtime(now).isoformat(), **cases})
 
 
@@ -159,7 +158,7 @@ class StreetRanking(APIView):
     )
     def get(self, request: Request) -> Response:
         _, now, since, until = _window(request)
-        streets = dashboard.street_ranking(scope=scope_for_user(request.user.pk), since=since, until=until, now=now)
+        streets = dashboard.street_ranking(scope=request.reader.scope, since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), "streets": streets})
 
 
@@ -178,9 +177,7 @@ class AreaSummary(APIView):
         area = dashboard.area_find(code=code)
         if area is None:
             raise NotFound(f"没有这个网格或区划 (no such grid or region): {code}", area=code)
-        summary = dashboard.area_summary(
-            area=area, scope=scope_for_user(request.user.pk), since=since, until=until, now=now
-        )
+        summary = dashboard.area_summary(area=area, scope=request.reader.scope, since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), **summary})
 
 

@@ -2,8 +2,9 @@
 
 intake: ``POST /api/events`` at 200 reports a second for a minute (the city's target: a peak
 hour of the 12345 hotline, the app and the patrols together), open loop, from 12 keep-alive
-clients on the loopback (``scripts/loadgen.py``), against gunicorn with the production settings
-(3 workers × 4 threads) on the city-scale benchmark database. Each report has its own
+clients on the loopback (``scripts/loadgen.py``), against the application server as production
+runs it (``scripts/serve.sh``: 2 uvicorn processes, the production settings) on the city-scale
+benchmark database. Each report has its own
 ``Idempotency-Key`` and a point inside the city's small grids, so every one is located, linked
 and dispatched as a real one is. Rows: reports answered 201 per second against the offered
 rate, and p99 latency (from each report's due time, so a server that falls behind shows it)
@@ -22,7 +23,7 @@ import statistics
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from scripts.loadgen import cpu_meter, database_url, intake_bodies, paced_load, serve
+from scripts.loadgen import app_database_url, cpu_meter, intake_bodies, paced_load, serve
 
 from .harness import Result, bench_reader, benchmark
 
@@ -93,7 +94,7 @@ def intake(*, repeats: int, rows: int) -> list[Result]:
         for seed in range(repeats)
     ]
     achieved, p99, cpu_server, cpu_database, summaries = [], [], [], [], []
-    with serve(db_url=database_url(connection.settings_dict)) as server:
+    with serve(db_url=app_database_url(connection.settings_dict)) as server:
         for run, batch in enumerate(bodies):
             tag = f"bench-{os.getpid()}-{run}"
             warm = paced_load(
@@ -111,9 +112,9 @@ def intake(*, repeats: int, rows: int) -> list[Result]:
             cpu_server.append(used["server"] / reports * 1000)
             cpu_database.append(used["database"] / reports * 1000)
             summaries.append(report.summary())
-    scale = f"{reports:,} reports at {RATE}/s × {repeats}, 12 clients, gunicorn 3×4 threads ({connection.settings_dict['NAME']})"
+    scale = f"{reports:,} reports at {RATE}/s × {repeats}, 12 clients, 2 server processes ({connection.settings_dict['NAME']})"
     note = (
-        f"CPU per report (median): gunicorn {statistics.median(cpu_server):.2f} ms, PostgreSQL "
+        f"CPU per report (median): server {statistics.median(cpu_server):.2f} ms, PostgreSQL "
         f"{statistics.median(cpu_database):.2f} ms; {os.cpu_count()} cores shared with the load client; "
         f"p99 from each report's due time {statistics.median(p99) * 1000:,.0f} ms"
     )

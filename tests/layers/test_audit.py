@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from importers.base import run_import
 from importers.registry import AddressImporter
+from layers.access import SYSTEM
 from layers.audit import GENESIS, acting_as, audit_flush, audit_record, audit_verify, entry_content, entry_hash
 from layers.models import AuditChainHead, AuditEntry, EventTransition
 from layers.services.events import event_act, events_escalate
@@ -273,7 +274,9 @@ def test_verify_passes_an_intact_log_and_prints_its_head():
     rows = five()
     out = StringIO()
     call_command("verify_audit_log", "--batch", "2", verbosity=0, stdout=out)
-    assert out.getvalue() == (f"审计日志完好 audit log intact: 5 rows, sequence 1–5; head 5:{rows[-1].hash}\n")
+    assert out.getvalue() == (
+        f"审计日志完好 audit log intact: 5 rows, sequence 1–5, 0 anchors checked; head 5:{rows[-1].hash}\n"
+    )
     call_command("verify_audit_log", "--anchor", f"3:{rows[2].hash}", verbosity=0, stdout=StringIO())
 
 
@@ -287,10 +290,10 @@ def test_an_anchor_catches_a_log_rewound_with_its_head():
         f"UPDATE layers_auditchainhead SET seq = 4, hash = '{rows[3].hash}'",
     )
     assert audit_verify().intact
-    assert str(audit_verify(anchor=(5, rows[4].hash)).finding) == (
-        "sequence 5: deleted: the log ends at sequence 4, before the anchor's 5"
+    assert str(audit_verify(anchors=[(5, rows[4].hash)]).finding) == (
+        "sequence 5: deleted: the log ends at sequence 4, before the anchor kept for sequence 5"
     )
-    assert str(audit_verify(anchor=(2, "0" * 64)).finding) == (
+    assert str(audit_verify(anchors=[(2, "0" * 64)]).finding) == (
         "sequence 2: altered: its hash differs from the anchor kept for it"
     )
 
@@ -369,7 +372,7 @@ def test_event_transitions_are_recorded_from_every_path(django_user_model):
     world()
     worker = django_user_model.objects.create_user("worker")
     event = report(actor=worker)
-    event_act(event=event, action="accept", actor=worker)
+    event_act(reader=SYSTEM, event=event, action="accept", actor=worker)
     transitions = list(EventTransition.objects.filter(event=event).order_by("id"))
     rows = entries("event.transition")
     assert [(row.actor_id, row.actor, row.target) for row in rows] == [

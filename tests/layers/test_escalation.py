@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from layers.access import SYSTEM
 from layers.errors import InvalidInput
 from layers.models import Event, EventTransition
 from layers.services.events import event_act
@@ -95,7 +96,7 @@ def test_only_open_cases_are_escalated(area, steps, escalated):
     """Suspended cases wait with their clock stopped; resolved, verified and closed ones are done."""
     event = report(category="hazard.fire")
     for action, reason in steps:
-        event = event_act(event=event, action=action, reason=reason)
+        event = event_act(reader=SYSTEM, event=event, action=action, reason=reason)
     escalate(event.received_at + dt.timedelta(hours=25))
     event.refresh_from_db()
     assert (event.responsible_level == "street") is escalated
@@ -111,11 +112,11 @@ def test_unlocated_case_waits_at_city_level(area):
 
 def test_manual_escalation_and_its_ceiling(area):
     event = report(category="dispute.neighbour")
-    event = event_act(event=event, action="escalate", reason="群众情绪激动")
+    event = event_act(reader=SYSTEM, event=event, action="escalate", reason="群众情绪激动")
     assert (event.responsible_level, event.escalation_level) == ("street", 1)
     Event.objects.filter(pk=event.pk).update(responsible_level="city")
     with pytest.raises(InvalidInput) as caught:
-        event_act(event=event, action="escalate")
+        event_act(reader=SYSTEM, event=event, action="escalate")
     assert caught.value.message == "responsible_level: already at city level; cannot escalate further"
 
 

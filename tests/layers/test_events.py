@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from layers import personal
+from layers.access import SYSTEM
 from layers.crs import wgs84_to_gcj02
 from layers.errors import InvalidInput, StaleVersion, TransitionNotAllowed
 from layers.geocoding.matcher import address_index_reset
@@ -215,7 +216,12 @@ def test_unlocatable_report_is_stored_and_queued(area):
 def test_manual_locate_links_dispatches_and_leaves_the_queue(area):
     event = report(at=None, category="environment.garbage", description="垃圾没人清运")
     event = event_act(
-        event=event, action="locate", actor=None, actor_label="operator", data={"lon": IN_EAST[0], "lat": IN_EAST[1]}
+        reader=SYSTEM,
+        event=event,
+        action="locate",
+        actor=None,
+        actor_label="operator",
+        data={"lon": IN_EAST[0], "lat": IN_EAST[1]},
     )
     assert (event.needs_location, event.grid, event.geocode_method) == (False, area["east"], "manual")
     assert (event.status, event.department.code, event.responsible_level) == (
@@ -262,7 +268,9 @@ def test_a_case_walks_the_whole_loop(area):
     event = report()
     for action, data, reason, expected in WALK:
         before = EventTransition.objects.filter(event=event).count()
-        event = event_act(event=event, action=action, actor=None, actor_label="tester", reason=reason, data=data)
+        event = event_act(
+            reader=SYSTEM, event=event, action=action, actor=None, actor_label="tester", reason=reason, data=data
+        )
         assert event.status == expected, action
         row = EventTransition.objects.filter(event=event).order_by("-id").first()
         assert (EventTransition.objects.filter(event=event).count(), row.action, row.to_status) == (
@@ -283,8 +291,8 @@ def test_a_case_walks_the_whole_loop(area):
 def test_resume_returns_to_the_status_before_suspension_and_moves_the_deadline(area):
     event = report()
     deadline = event.deadline
-    event = event_act(event=event, action="suspend", reason="等待鉴定")
-    event = event_act(event=event, action="resume")
+    event = event_act(reader=SYSTEM, event=event, action="suspend", reason="等待鉴定")
+    event = event_act(reader=SYSTEM, event=event, action="resume")
     suspended, resumed = EventTransition.objects.filter(event=event, action__in=["suspend", "resume"]).order_by("id")
     assert event.status == "assigned"
     assert event.deadline == deadline + (resumed.at - suspended.at)
@@ -334,7 +342,7 @@ def test_refused_transitions_name_status_and_allowed_actions(area, status, actio
     event = put(report(), status)
     count = EventTransition.objects.count()
     with pytest.raises(TransitionNotAllowed) as caught:
-        event_act(event=event, action=action, reason="r", data={"satisfaction": 1})
+        event_act(reader=SYSTEM, event=event, action=action, reason="r", data={"satisfaction": 1})
     assert caught.value.message == message
     assert (caught.value.status, caught.value.as_dict()["error"]["allowed"]) == (409, allowed_actions(status))
     assert EventTransition.objects.count() == count
@@ -400,10 +408,10 @@ def test_bad_action_data_names_the_field(area, status, action, data, reason, mes
     event = put(report(), status)
     if message is None:  # triage is not allowed from triaged: the state machine answers first
         with pytest.raises(TransitionNotAllowed):
-            event_act(event=event, action=action, data=data, reason=reason)
+            event_act(reader=SYSTEM, event=event, action=action, data=data, reason=reason)
         return
     with pytest.raises(InvalidInput) as caught:
-        event_act(event=event, action=action, data=data, reason=reason)
+        event_act(reader=SYSTEM, event=event, action=action, data=data, reason=reason)
     assert caught.value.message == message
     event.refresh_from_db()
     assert event.status == status
@@ -412,11 +420,11 @@ def test_bad_action_data_names_the_field(area, status, action, data, reason, mes
 def test_stale_version_is_refused(area):
     event = report()
     with pytest.raises(StaleVersion) as caught:
-        event_act(event=event, action="accept", version=event.version - 1)
+        event_act(reader=SYSTEM, event=event, action="accept", version=event.version - 1)
     assert caught.value.message == (
         f"事件已被他人修改 (the event changed: version {event.version}, you sent {event.version - 1}); reload and retry"
     )
-    assert event_act(event=event, action="accept", version=event.version).status == "in_progress"
+    assert event_act(reader=SYSTEM, event=event, action="accept", version=event.version).status == "in_progress"
 
 
 # --- the append-only log ------------------------------------------------------------------------
@@ -469,7 +477,7 @@ def test_triage_into_a_subtype_moves_the_report_into_that_cluster(area):
     typed = report(at=IN_WEST, reported_at=T0, category="hazard.fire")
     bare = report(at=east_of(IN_WEST, 20), reported_at=T0, category="hazard")
     assert bare.cluster_id != typed.cluster_id
-    event_act(event=put(bare, "received"), action="triage", data={"category": "hazard.fire"})
+    event_act(reader=SYSTEM, event=put(bare, "received"), action="triage", data={"category": "hazard.fire"})
     bare.refresh_from_db()
     assert bare.cluster_id == typed.cluster_id
     assert list(EventCluster.objects.values_list("event_count", flat=True)) == [2]
@@ -510,11 +518,11 @@ def test_relocating_a_report_moves_it_between_clusters(area):
     first = report(at=IN_WEST, reported_at=T0)
     second = report(at=east_of(IN_WEST, 30), reported_at=T0)
     assert first.cluster_id == second.cluster_id
-    event_act(event=second, action="locate", data={"lon": IN_EAST[0], "lat": IN_EAST[1]})
+    event_act(reader=SYSTEM, event=second, action="locate", data={"lon": IN_EAST[0], "lat": IN_EAST[1]})
     second.refresh_from_db()
     assert second.cluster_id != first.cluster_id
     assert sorted(EventCluster.objects.values_list("event_count", flat=True)) == [1, 1]
-    event_act(event=second, action="locate", data={"lon": IN_WEST[0], "lat": IN_WEST[1]})
+    event_act(reader=SYSTEM, event=second, action="locate", data={"lon": IN_WEST[0], "lat": IN_WEST[1]})
     second.refresh_from_db()
     assert second.cluster_id == first.cluster_id
     assert list(EventCluster.objects.values_list("event_count", flat=True)) == [2]

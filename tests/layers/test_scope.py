@@ -9,9 +9,10 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from layers import catalog, heat
+from layers.access import ANONYMOUS, reader_of
 from layers.admin import ReaderScopeForm
 from layers.models import Address, Event, Grid, Person, ReaderScope, Unit
-from layers.scope import CITY, NOTHING, Scope, ScopeRule, scope_describe, scope_for_user
+from layers.scope import CITY, NOTHING, Scope, ScopeRule, scope_describe
 
 from .scope_world import scope_world
 
@@ -37,32 +38,32 @@ def test_defaults_by_role(world, django_user_model):
     """Without a scope row: city roles and intake systems read the city, a grid worker their
     grids, street staff and role-less users nothing."""
     users = world.users
-    assert scope_for_user(users["analyst"].pk) == CITY
-    assert scope_for_user(users["gridworker"].pk) == Scope("grids", grid_ids=(world.grids["west"].pk,))
-    assert scope_for_user(users["nobody"].pk) == NOTHING
+    assert reader_of(users["analyst"]).scope == CITY
+    assert reader_of(users["gridworker"]).scope == Scope("grids", grid_ids=(world.grids["west"].pk,))
+    assert reader_of(users["nobody"]).scope == NOTHING
     for role in ("administrator", "command_center", "data_steward", "intake:hotline"):
         user = django_user_model.objects.create_user(f"u-{role}")
         user.groups.add(Group.objects.get_or_create(name=role)[0])
-        assert scope_for_user(user.pk) == CITY, role
+        assert reader_of(user).scope == CITY, role
     superuser = django_user_model.objects.create_superuser("root", "root@example.org", "x")
-    assert scope_for_user(superuser.pk) == CITY
+    assert reader_of(superuser).scope == CITY
     staff = django_user_model.objects.create_user("street-no-row")
     staff.groups.add(Group.objects.get_or_create(name="street_staff")[0])
-    assert scope_for_user(staff.pk).is_empty
-    assert scope_for_user(None) == NOTHING
+    assert reader_of(staff).scope.is_empty
+    assert ANONYMOUS.scope == NOTHING
 
 
 def test_a_scope_row_is_the_whole_answer(world):
     """A row narrows a city role, gives a role-less user the city, and names regions by level."""
     users, regions = world.users, world.regions
     scope_row(users["analyst"], "district", regions=[regions["district"]])
-    assert scope_for_user(users["analyst"].pk) == Scope("district", district_codes=("620102000000",))
+    assert reader_of(users["analyst"]).scope == Scope("district", district_codes=("620102000000",))
     scope_row(users["nobody"], "city")
-    assert scope_for_user(users["nobody"].pk) == CITY
-    assert scope_for_user(users["street_a"].pk) == Scope("street", street_ids=(regions["street"].pk,))
+    assert reader_of(users["nobody"]).scope == CITY
+    assert reader_of(users["street_a"]).scope == Scope("street", street_ids=(regions["street"].pk,))
     # A worker's row replaces their worked grids.
     scope_row(users["gridworker"], "community", regions=[regions["community_b"]])
-    assert scope_for_user(users["gridworker"].pk) == Scope("community", community_ids=(regions["community_b"].pk,))
+    assert reader_of(users["gridworker"]).scope == Scope("community", community_ids=(regions["community_b"].pk,))
 
 
 def test_larger_grids_mean_their_small_grids(world, django_user_model):
@@ -72,28 +73,28 @@ def test_larger_grids_mean_their_small_grids(world, django_user_model):
     leader = django_user_model.objects.create_user("leader")
     leader.groups.add(Group.objects.get_or_create(name="grid_worker")[0])
     Grid.objects.filter(pk=grids["medium"].pk).update(worker=leader)
-    assert scope_for_user(leader.pk).grid_ids == tuple(sorted((grids["west"].pk, grids["east"].pk)))
+    assert reader_of(leader).scope.grid_ids == tuple(sorted((grids["west"].pk, grids["east"].pk)))
     scope_row(world.users["nobody"], "grids", grids=[grids["large"], grids["north"]])
-    assert scope_for_user(world.users["nobody"].pk).grid_ids == tuple(
+    assert reader_of(world.users["nobody"]).scope.grid_ids == tuple(
         sorted((grids["west"].pk, grids["east"].pk, grids["north"].pk))
     )
 
 
 def test_a_grid_worker_without_grids_reads_nothing(world):
     Grid.objects.filter(worker=world.users["gridworker"]).update(worker=None)
-    assert scope_for_user(world.users["gridworker"].pk).is_empty
+    assert reader_of(world.users["gridworker"]).scope.is_empty
 
 
 def test_scope_is_remembered_only_as_long_as_the_setting_says(world, settings):
     """With MINQING_READER_ROLES_SECONDS > 0 a change shows after that long, never across users."""
     settings.MINQING_READER_ROLES_SECONDS = 60
     worker = world.users["gridworker"]
-    first = scope_for_user(worker.pk)
+    first = reader_of(worker).scope
     Grid.objects.filter(pk=world.grids["east"].pk).update(worker=worker)
-    assert scope_for_user(worker.pk) == first  # remembered
-    assert scope_for_user(world.users["analyst"].pk) == CITY  # per user
+    assert reader_of(worker).scope == first  # remembered
+    assert reader_of(world.users["analyst"]).scope == CITY  # per user
     settings.MINQING_READER_ROLES_SECONDS = 0
-    assert len(scope_for_user(worker.pk).grid_ids) == 2
+    assert len(reader_of(worker).scope.grid_ids) == 2
 
 
 def test_key_is_stable_and_tells_scopes_apart(world):
@@ -111,7 +112,7 @@ def test_key_is_stable_and_tells_scopes_apart(world):
 
 
 def test_describe_names_codes(world):
-    scope = scope_for_user(world.users["gridworker"].pk)
+    scope = reader_of(world.users["gridworker"]).scope
     assert scope_describe(scope) == {
         "level": "grids",
         "key": scope.key,
@@ -223,7 +224,7 @@ def test_the_offline_basemap_draws_only_reference_layers():
 
 def test_heat_point_sets_are_cached_per_scope(world):
     """The city's cached points are never served to a scope (and the other way round)."""
-    west = scope_for_user(world.users["gridworker"].pk)
+    west = reader_of(world.users["gridworker"]).scope
     city_points = heat.heat_point_set(family="hazard", since=None, until=None, scope=CITY)
     west_points = heat.heat_point_set(family="hazard", since=None, until=None, scope=west)
     assert (len(city_points.x), len(west_points.x)) == (3, 1)

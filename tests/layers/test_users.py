@@ -150,30 +150,30 @@ def test_command_prints_the_logins_table_the_same_twice(grids, settings):
 def test_street_and_community_staff_read_the_grid_workers_street_and_community(grids):
     """The demo lines up: the grid worker's grid lies in the community staff's community, which
     lies in the street staff's street; a scope set by hand is kept."""
+    from layers.access import reader_of
     from layers.models import ReaderScope
-    from layers.scope import scope_for_user
 
     logins = {login.username: login for login in demo_users_ensure()}
     users = {user.username: user for user in get_user_model().objects.all()}
     street, community = grids["west"].community.parent, grids["west"].community
     assert (logins["street"].area_code, logins["community"].area_code) == (street.code, community.code)
-    assert scope_for_user(users["street"].pk).street_ids == (street.pk,)
-    assert scope_for_user(users["community"].pk).community_ids == (community.pk,)
-    assert scope_for_user(users["gridworker"].pk).grid_ids == (grids["west"].pk,)
-    assert {scope_for_user(users[name].pk).key for name in ("admin", "command", "analyst", "steward")} == {"city"}
+    assert reader_of(users["street"]).scope.street_ids == (street.pk,)
+    assert reader_of(users["community"]).scope.community_ids == (community.pk,)
+    assert reader_of(users["gridworker"]).scope.grid_ids == (grids["west"].pk,)
+    assert {reader_of(users[name]).scope.key for name in ("admin", "command", "analyst", "steward")} == {"city"}
     ReaderScope.objects.filter(user=users["street"]).update(level="city")
     demo_users_ensure()
     assert ReaderScope.objects.get(user=users["street"]).level == "city"
 
 
 def test_staff_without_grids_get_no_scope_row(db):
+    from layers.access import reader_of
     from layers.models import ReaderScope
-    from layers.scope import scope_for_user
 
     logins = {login.username: login for login in demo_users_ensure()}
     assert not ReaderScope.objects.exists()
     assert logins["street"].area_code == ""
-    assert scope_for_user(get_user_model().objects.get(username="street").pk).is_empty
+    assert reader_of(get_user_model().objects.get(username="street")).scope.is_empty
 
 
 def test_command_refuses_without_debug(db, settings):

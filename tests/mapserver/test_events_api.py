@@ -29,15 +29,35 @@ def area(db):
     return world()
 
 
-@pytest.fixture
-def api(client, django_user_model):
+def _user(django_user_model, username: str, *roles: str):
+    from django.contrib.auth.models import Group
+
     from layers.models import ReaderScope
 
-    user = django_user_model.objects.create_user("worker", "worker@example.org", "worker-password")
+    user = django_user_model.objects.create_user(username, f"{username}@example.org", f"{username}-password")
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     # The whole city: these tests are about the API, not data scope (tests/mapserver/test_scope.py).
     ReaderScope.objects.create(user=user, level="city")
-    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def api(client, django_user_model):
+    """A street's staff who also dispatch: every step of the loop but checking their own work
+    (who may do what: tests/mapserver/test_access.py)."""
+    client.force_login(_user(django_user_model, "worker", "street_staff", "command_center"))
     return client
+
+
+@pytest.fixture
+def checker(django_user_model):
+    """Another client, the command center's: verifies and closes what others resolved."""
+    from django.test import Client
+
+    other = Client()
+    other.force_login(_user(django_user_model, "checker", "command_center"))
+    return other
 
 
 def post(client, path: str, body, **extra):
@@ -407,9 +427,9 @@ def act(client, event_id: int, expect: int = 200, **body) -> dict:
     return response.json()
 
 
-def test_whole_loop_from_received_to_closed(api, area):
-    """An unlocatable report is located by hand, dispatched, handled, checked and closed; every
-    step is in the log under the user's name."""
+def test_whole_loop_from_received_to_closed(api, checker, area):
+    """An unlocatable report is located by hand, dispatched, handled, checked and closed by
+    another user; every step is in the log under its user's name."""
     created = post(api, "/api/events", intake(location=None, address="找不到的地方")).json()
     assert created["status"] == "received"
     event_id = created["id"]
@@ -419,9 +439,9 @@ def test_whole_loop_from_received_to_closed(api, area):
     assert act(api, event_id, action="accept")["status"] == "in_progress"
     assert act(api, event_id, action="resolve", reason="已清理")["status"] == "resolved"
     assert act(api, event_id, action="rate", satisfaction=5)["satisfaction"] == 5
-    verified = act(api, event_id, action="verify")
+    verified = act(checker, event_id, action="verify")
     assert verified["status"] == "verified"
-    closed = act(api, event_id, action="close", version=verified["version"])
+    closed = act(checker, event_id, action="close", version=verified["version"])
     assert (closed["status"], closed["allowed_actions"]) == ("closed", allowed_actions("closed"))
     log = list(EventTransition.objects.filter(event_id=event_id).order_by("id").values_list("action", "actor_label"))
     assert log == [
@@ -432,8 +452,8 @@ def test_whole_loop_from_received_to_closed(api, area):
         ("accept", "worker"),
         ("resolve", "worker"),
         ("rate", "worker"),
-        ("verify", "worker"),
-        ("close", "worker"),
+        ("verify", "checker"),
+        ("close", "checker"),
     ]
 
 
@@ -461,10 +481,10 @@ def test_stale_version_is_409(api, area):
     assert response.json()["error"]["code"] == "stale_version"
 
 
-def test_unsatisfied_citizen_reopens(api, area):
+def test_unsatisfied_citizen_reopens(api, checker, area):
     event = report()
-    for action in ("accept", "resolve", "verify", "close"):
-        act(api, event.pk, action=action)
+    for client, action in ((api, "accept"), (api, "resolve"), (checker, "verify"), (checker, "close")):
+        act(client, event.pk, action=action)
     reopened = act(api, event.pk, action="reopen", satisfaction=1, reason="问题依旧")
     assert (reopened["status"], reopened["reopen_count"], reopened["satisfaction"]) == ("reopened", 1, 1)
     assert reopened["transitions"][-1]["reason"] == "问题依旧"
@@ -608,10 +628,7 @@ def test_a_browser_session_posts_reports_and_actions_with_its_csrf_token(area, d
     the view reads (it used to, and the view answered 500). Without the token: 403."""
     from django.test import Client
 
-    from layers.models import ReaderScope
-
-    user = django_user_model.objects.create_user("page-user", password="page-password")  # noqa: S106
-    ReaderScope.objects.create(user=user, level="city")
+    user = _user(django_user_model, "page-user", "street_staff")
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
     browser.get("/accounts/login/")  # the page that sets the CSRF cookie

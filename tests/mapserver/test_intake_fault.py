@@ -69,14 +69,16 @@ def _manage(db_url: str, *args: str) -> str:
 
 @pytest.fixture
 def throwaway():
-    """A migrated, seeded database in a cluster of our own: (cluster, its URL, token, categories)."""
+    """A migrated, seeded database in a cluster of our own: (cluster, the application's URL,
+    token, categories)."""
     with ThrowawayCluster() as cluster:
         cluster.psql("postgres", f"CREATE DATABASE {DATABASE}")
         cluster.psql(DATABASE, "CREATE EXTENSION postgis")
         url = database_url(cluster.settings_dict(DATABASE))
         _manage(url, "migrate", "--verbosity", "0")
         token, codes = _manage(url, "shell", "--command", SEED).strip().splitlines()[-1].split()
-        yield cluster, url, token, codes.split(",")
+        # Served as production serves: the application's role, which owns nothing.
+        yield cluster, database_url(cluster.settings_dict(DATABASE, app=True)), token, codes.split(",")
 
 
 def test_a_database_restart_under_load_loses_and_duplicates_nothing(throwaway, capsys):

@@ -1,6 +1,6 @@
-"""Intake under sustained load: a real server (gunicorn, threaded workers, the test database)
-takes a steady stream of reports from a paced keep-alive client on the loopback for half a
-minute: every attempt answered 201, every 201's event stored, none twice.
+"""Intake under sustained load: the application server as production runs it (scripts/serve.sh,
+against the test database) takes a steady stream of reports from a paced keep-alive client on
+the loopback for half a minute: every attempt answered 201, every 201's event stored, none twice.
 
 The rate is one any machine holds, busy or not: what is asserted is correctness under load. How
 fast intake can go (200 reports a second is the city's target) is measured by ``make bench``
@@ -17,7 +17,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from layers.models import Category, Event, IdempotencyKey, ReaderScope
-from scripts.loadgen import cpu_meter, database_url, intake_bodies, paced_load, points_in_box, serve
+from scripts.loadgen import app_database_url, cpu_meter, database_url, intake_bodies, paced_load, points_in_box, serve
 from tests.factories import ORIGIN, SIZE
 from tests.layers.event_world import world
 
@@ -62,7 +62,7 @@ def test_database_url_keeps_a_socket_directory_as_host():
 def test_reports_under_sustained_load_are_all_answered_and_stored_once(intake_token, capsys):
     box = (ORIGIN[0], ORIGIN[1], ORIGIN[0] + SIZE, ORIGIN[1] + SIZE)
     bodies = intake_bodies(points_in_box(RATE * SECONDS, box=box, seed=6), categories=_categories())
-    with serve(db_url=database_url(connection.settings_dict)) as server:
+    with serve(db_url=app_database_url(connection.settings_dict)) as server:
         warm = paced_load(port=server.port, token=intake_token, bodies=bodies[:WARM_UP], rate=20, run="warm")
         assert warm.attempts() == {201: WARM_UP}, warm.summary()
         with cpu_meter(server=server.pids, database=_backends, client=lambda: [os.getpid()]) as used:
@@ -71,7 +71,7 @@ def test_reports_under_sustained_load_are_all_answered_and_stored_once(intake_to
     with capsys.disabled():
         print(f"\nintake load: {report.summary()}")
         print(
-            f"intake load: CPU per report: gunicorn {used['server'] / n * 1000:.2f} ms, PostgreSQL "
+            f"intake load: CPU per report: server {used['server'] / n * 1000:.2f} ms, PostgreSQL "
             f"{used['database'] / n * 1000:.2f} ms (sessions open at the end only), client "
             f"{used['client'] / n * 1000:.2f} ms; the machine's "
             f"{os.cpu_count()} cores were {used['machine']:.0%} busy (other processes included)"

@@ -12,6 +12,7 @@ import yaml
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
+from layers.access import SYSTEM
 from layers.models import Event, EventTransition
 from layers.services.events import event_act
 from layers.taxonomy import taxonomy_seed
@@ -175,14 +176,14 @@ def test_status_maps_to_open_and_closed_with_the_last_reason(api, user):
     (receipt,) = post(api, service_code="environment.garbage", lat=lat, long=lon, description="垃圾未清运").json()
     event = Event.objects.get(pk=int(receipt["service_request_id"]))
     for action in ("accept", "resolve"):
-        event = event_act(event=event, action=action, actor=user, reason=f"{action} 已处理")
+        event = event_act(reader=SYSTEM, event=event, action=action, actor=user, reason=f"{action} 已处理")
     (request,) = api.get(f"{BASE}/requests/{event.pk}.json").json()
     assert (request["status"], request["status_notes"]) == ("closed", "resolve 已处理")
     last = EventTransition.objects.filter(event=event).order_by("-at", "-id").first()
     assert request["updated_datetime"] == last.at.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat(
         timespec="seconds"
     )
-    event_act(event=event, action="return", actor=user, reason="现场未清理")
+    event_act(reader=SYSTEM, event=event, action="return", actor=user, reason="现场未清理")
     (request,) = api.get(f"{BASE}/requests/{event.pk}.json").json()
     assert (request["status"], request["status_notes"]) == ("open", "现场未清理")
 
@@ -193,8 +194,8 @@ def test_list_filters(api, user):
     for code, description in (("hazard.fire", "着火"), ("environment.noise", "噪音"), ("environment.noise", "噪声")):
         (receipt,) = post(api, service_code=code, lat=lat, long=lon, description=description).json()
         ids.append(int(receipt["service_request_id"]))
-    event_act(event=Event.objects.get(pk=ids[2]), action="accept", actor=user)
-    event_act(event=Event.objects.get(pk=ids[2]), action="resolve", actor=user)
+    event_act(reader=SYSTEM, event=Event.objects.get(pk=ids[2]), action="accept", actor=user)
+    event_act(reader=SYSTEM, event=Event.objects.get(pk=ids[2]), action="resolve", actor=user)
 
     def listed(**query) -> list[int]:
         response = api.get(f"{BASE}/requests.json", query)

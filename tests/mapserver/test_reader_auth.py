@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
-from mapserver import auth
+from layers.access import reader_of
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +35,19 @@ def test_token_and_anonymous_answers_match_the_drf_views(client, django_user_mod
 def test_roles_are_remembered_for_the_configured_seconds(django_user_model, settings):
     user = django_user_model.objects.create_user("reader")
     settings.MINQING_READER_ROLES_SECONDS = 60.0
-    assert auth.reader_roles(user.pk) == ()
+    assert reader_of(user).roles == ()
     user.groups.add(Group.objects.create(name="analyst"))
-    assert auth.reader_roles(user.pk) == ()  # stale within the window, as documented
+    assert reader_of(user).roles == ()  # stale within the window, as documented
     settings.MINQING_READER_ROLES_SECONDS = 0.0
-    assert auth.reader_roles(user.pk) == ("analyst",)
+    assert reader_of(user).roles == ("analyst",)
+
+
+def test_a_superuser_flag_change_counts_at_once(django_user_model, settings):
+    """The flag comes with the user row on every request; the remembered access follows it."""
+    user = django_user_model.objects.create_user("rising")
+    settings.MINQING_READER_ROLES_SECONDS = 60.0
+    assert reader_of(user).superuser is False
+    user.is_superuser = True
+    user.save()
+    assert reader_of(user).superuser is True
+    assert reader_of(user).scope.is_city

@@ -115,7 +115,7 @@ def town_build() -> dict[str, Grid]:
                 name=RESIDENT_NAME,
                 id_number_digest=f"{letter}{i}",
                 id_number_cipher="cipher",
-                id_number_masked="620102********123X",
+                id_number_masked="620102***********X",
                 gender="F",
                 birth_date=dt.date(1980, 1, 1),
                 residence="registered",

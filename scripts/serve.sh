@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The application server: mapserver.asgi under uvicorn, as make run, the tests that need a real
+# server and the production units start it. Environment: MINQING_HOST (default 127.0.0.1),
+# MINQING_PORT (8000), MINQING_RUN_WORKERS (2 processes, one per core).
+#   --no-proxy-headers  uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1, i.e. from
+#                       anyone on this machine; the application reads it from
+#                       MINQING_TRUSTED_PROXIES only (mapserver/security.py).
+#   --log-config        the access log with credentials redacted (mapserver/logs.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/uvicorn mapserver.asgi:application \
+  --host "${MINQING_HOST:-127.0.0.1}" --port "${MINQING_PORT:-8000}" --workers "${MINQING_RUN_WORKERS:-2}" \
+  --loop uvloop --http httptools --no-proxy-headers --log-config scripts/uvicorn-logging.json
