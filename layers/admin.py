@@ -412,7 +412,7 @@ class EventAdmin(BigTableAdmin):
         "escalation_level", "deadline", "reported_at", "received_at", "resolved_at", "closed_at", "satisfaction",
         "reopen_count", "cluster", "dispatch_trace", "version", *LINK_FIELDS,
     )  # fmt: skip
-    exclude = ("reporter_name_cipher", "reporter_phone_cipher", "reporter_phone_digest")
+    exclude = ("reporter_name_cipher", "reporter_phone_cipher", "reporter_phone_digest", "description_cipher")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -494,10 +494,10 @@ class ReaderScopeAdmin(admin.ModelAdmin):
         return ", ".join([r.code for r in obj.regions.all()] + [g.code for g in obj.grids.all()]) or "—"
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return request.reader.superuser
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return request.reader.superuser
 
     has_add_permission = has_module_permission
     has_change_permission = has_view_permission

@@ -138,9 +138,15 @@ def _json_default(value: object) -> object:
 def audit_record(*, action: str, target: str, detail: dict | None = None, actor: Actor | None = None) -> None:
     """Queue one entry; it joins the chain when the caller's transaction commits (at once when
     there is none), and vanishes with it if it rolls back. ``detail`` must be JSON-serialisable
-    (dates and other values become their text) and must not hold clear personal data."""
+    (dates and other values become their text) and must not hold clear personal data. An entry
+    recorded while a request is served also names the client's address (``client``: the one
+    ``mapserver.security.ProxyHeadersMiddleware`` settled, as the lockout and rate limits use)."""
     who = actor or current_actor()
-    text = json.dumps(detail or {}, ensure_ascii=False, default=_json_default, allow_nan=False)
+    detail = dict(detail or {})
+    request = _request.get()
+    if request is not None and "client" not in detail:
+        detail["client"] = request.META.get("REMOTE_ADDR")
+    text = json.dumps(detail, ensure_ascii=False, default=_json_default, allow_nan=False)
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO layers_auditpending (actor_id, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s::jsonb)",

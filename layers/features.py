@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -172,10 +172,12 @@ def features_stream(
     filters: Sequence[tuple[Filter, object]] = (),
     property_filters: Sequence[tuple[Field, object]] = (),
     batch: int = STREAM_BATCH,
+    on_rows: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
     """A whole GeoJSON FeatureCollection as text chunks, read through a server-side cursor
     ``batch`` rows at a time: memory stays flat whatever the layer's size. The features come
-    in id order; each row arrives as finished Feature text, so Python only joins batches."""
+    in id order; each row arrives as finished Feature text, so Python only joins batches.
+    ``on_rows`` is told how many features each chunk holds, before it is handed out."""
     selection = selection_build(
         layer=layer,
         scope=scope,
@@ -195,6 +197,8 @@ def features_stream(
             cursor.execute(sql, selection.params)
             separator = ""
             while rows := cursor.fetchmany(batch):
+                if on_rows is not None:
+                    on_rows(len(rows))
                 # One string per batch: the separators cost a join here, not a window in SQL.
                 yield separator + ",\n".join([row[0] for row in rows])
                 separator = ",\n"

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -112,14 +113,18 @@ def age_on(birth: dt.date, today: dt.date) -> int:
 
 
 def mask_phone(value: str) -> str:
-    """Carrier prefix and last four kept.
+    """Carrier prefix and last four kept (a leading +86 dropped).
 
     >>> mask_phone("13912345678")
     '139****5678'
     >>> mask_phone("0931-8123456")
     '0931****3456'
+    >>> mask_phone("+86 139 1234 5678")
+    '139****5678'
     """
-    digits = value.replace("-", "").replace(" ", "")
+    digits = value.replace("-", "").replace(" ", "").removeprefix("+").translate(_FULL_WIDTH)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
     if len(digits) <= 7:
         return "*" * len(digits)
     head = 4 if digits.startswith("0") else 3
@@ -135,6 +140,42 @@ def mask_name(value: str) -> str:
     ''
     """
     return value[:1] + "*" * (len(value) - 1)
+
+
+# --- personal data inside free text ------------------------------------------------------------------
+
+#: Full-width digits as citizens type them on a phone keyboard (one character each: positions stay).
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
+#: An ID number (GB 11643: 17 digits and a digit or X), not part of a longer run of characters.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+#: A mainland mobile number (1[3-9] and nine digits), spaced or hyphenated as people write them,
+#: with or without +86; or a landline with its area code (0931-8123456).
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![0-9])(?:(?:\+?86)[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![0-9])|(?<![0-9])0\d{2,3}-\d{7,8}(?![0-9])"
+)
+
+
+def mask_free_text(text: str) -> str:
+    """``text`` with every ID number and phone number in it masked as its column would be
+    (citizens write them into descriptions: "我的电话13912345678"). Full-width digits count.
+
+    >>> mask_free_text("联系电话：１３９-1234-5678，身份证62010219800101123X，门牌18号")
+    '联系电话：139****5678，身份证620102***********X，门牌18号'
+    >>> mask_free_text("订单号 202605011234567890123 与座机 0931-8123456")
+    '订单号 202605011234567890123 与座机 0931****3456'
+    """
+    plain = text.translate(_FULL_WIDTH)
+    found = [(m.start(), m.end(), mask_id_number(m.group().upper())) for m in _ID_IN_TEXT.finditer(plain)]
+    found += [(m.start(), m.end(), mask_phone(m.group())) for m in _PHONE_IN_TEXT.finditer(plain)]
+    if not found:
+        return text
+    parts, last = [], 0
+    for start, end, masked in sorted(found):
+        if start < last:
+            continue  # a phone inside an ID number already masked
+        parts += [text[last:start], masked]
+        last = end
+    return "".join(parts) + text[last:]
 
 
 def protect_id_number(value: str) -> Protected:

@@ -20,7 +20,7 @@ from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 django_application = get_wsgi_application()
-if not settings.DEBUG:
+if not settings.DEBUG and settings.MINQING_DB_ROLE == "app":
     from concurrent.futures import ThreadPoolExecutor
 
     from mapserver.checks import refuse_privileged_role
@@ -35,6 +35,12 @@ if settings.DEBUG:
 
     django_application = StaticFilesHandler(django_application)
 
-from mapserver.tileserver import TileServer  # noqa: E402  (needs the apps loaded)
+from mapserver.admission import Admission  # noqa: E402  (needs the apps loaded)
+from mapserver.tileserver import TileServer  # noqa: E402
 
-application = TileServer(fallback=WSGIMiddleware(django_application, workers=settings.MINQING_DJANGO_THREADS))
+# Django on a thread pool, behind a bounded queue: beyond the threads and MINQING_DJANGO_QUEUE
+# waiting requests, a 503 with Retry-After at once (mapserver/admission.py).
+django_pool = WSGIMiddleware(django_application, workers=settings.MINQING_DJANGO_THREADS)
+application = TileServer(
+    fallback=Admission(django_pool, limit=settings.MINQING_DJANGO_THREADS + settings.MINQING_DJANGO_QUEUE)
+)

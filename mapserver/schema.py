@@ -14,10 +14,16 @@ A view that declares a status itself (with a narrower description) keeps its dec
 
 from __future__ import annotations
 
+import threading
+
+from django.utils.translation import get_language
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 
 from layers.models import Event
 
@@ -220,3 +226,32 @@ GEOREPORT_FORM = {"application/x-www-form-urlencoded": _GEOREPORT_FORM, "multipa
 def georeport_responses(shape) -> dict:
     """A GeoReport operation's 200 in JSON (``shape``) and in XML (a string)."""
     return {(200, GEOREPORT_JSON): shape, (200, GEOREPORT_XML): OpenApiTypes.STR}
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/``, public, built once per process and language: generating it costs about
+    0.7 s of CPU, which anonymous clients asking again and again would take from everyone else.
+    The routes and views cannot change while a process runs, so the first answer stays right."""
+
+    permission_classes = [AllowAny]
+    built: dict[tuple, dict] = {}
+    #: drf-spectacular's generator is not safe to run in two threads at once (its extension
+    #: registry loads lazily): concurrent first requests wait for one build.
+    building = threading.Lock()
+
+    def _get_schema_response(self, request):
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        key = (get_language(), version, self.urlconf)
+        schema = self.built.get(key)
+        if schema is None:
+            with self.building:
+                schema = self.built.get(key)
+                if schema is None:
+                    generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
+                    schema = self.built[key] = generator.get_schema(request=request, public=self.serve_public)
+        response = Response(
+            data=schema, headers={"Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'}
+        )
+        # The same for everyone: shared caches may keep it for a while.
+        response["Cache-Control"] = "public, max-age=3600"
+        return response

@@ -70,6 +70,28 @@ def content_security_policy(*, nonce: str | None = None) -> str:
     return "; ".join(f"{name} {' '.join(sources)}".strip() for name, sources in directives.items())
 
 
+def edge_headers() -> dict[str, str]:
+    """The security headers Django's middleware gives every answer, for the answers that do not
+    pass through it (the asynchronous tile server, an overloaded server's 503): nosniff,
+    Referrer-Policy, Cross-Origin-Opener-Policy, X-Frame-Options, the Content-Security-Policy and
+    the Permissions-Policy, as the settings say."""
+    headers = {"Content-Security-Policy": content_security_policy()}
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        headers["Referrer-Policy"] = settings.SECURE_REFERRER_POLICY
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    headers["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+    if settings.MINQING_PERMISSIONS_POLICY:
+        headers["Permissions-Policy"] = settings.MINQING_PERMISSIONS_POLICY
+    return headers
+
+
+#: Paths whose answers are never stored by a cache unless the view says otherwise.
+PRIVATE_PREFIXES = ("/api/", "/open311/", "/ogc/", "/exports/")
+
+
 class HardeningMiddleware:
     """Refuses oversized bodies (413) and overlong query strings (400), and adds the
     Content-Security-Policy and Permissions-Policy."""
@@ -86,6 +108,11 @@ class HardeningMiddleware:
             response["Content-Security-Policy"] = content_security_policy(nonce=str(nonce) if used else None)
         if settings.MINQING_PERMISSIONS_POLICY and "Permissions-Policy" not in response:
             response["Permissions-Policy"] = settings.MINQING_PERMISSIONS_POLICY
+        if request.path.startswith(PRIVATE_PREFIXES) and "Cache-Control" not in response:
+            # Answers of the API and the exports depend on who asks and may hold residents' data:
+            # no shared cache, and no copy left on the client's disk. Those that may be kept
+            # (tiles, the tablet's grid package, photos) say so themselves.
+            response["Cache-Control"] = "private, no-store"
         return response
 
     @staticmethod

@@ -43,6 +43,7 @@ from layers.tiles import tile_sql
 
 from .auth import NO_CREDENTIALS, TOKEN_USER_SQL, ReaderNotAuthenticated, token_key, token_user
 from .errors import BadParameter, MinqingError, ServerError, ServiceUnavailable, reference
+from .security import edge_headers
 from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
 
 logger = logging.getLogger("minqing.tiles")
@@ -98,6 +99,7 @@ class TileServer:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._session_store = import_module(engine).SessionStore
+        self._edge_headers = edge_headers()
 
     async def __call__(self, scope: dict, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -108,6 +110,8 @@ class TileServer:
             await self.fallback(scope, receive, send)
             return
         status, headers, body = await self._answer(scope, **match.groupdict())
+        # The headers Django's middleware would add, on tiles and errors alike.
+        headers = self._edge_headers | headers
         await send({"type": "http.response.start", "status": status, "headers": _encoded(headers)})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
@@ -297,11 +301,14 @@ def _language(headers: dict[str, str]) -> str:
 
 
 def _error(error: MinqingError | DomainError, *, extra: dict | None = None) -> tuple[int, dict, bytes]:
-    """The JSON body the Django error renderer gives the same error."""
+    """The JSON body and headers the Django error renderer gives the same error (a 503 says
+    when to retry)."""
     if error.detail:
         logger.warning("tile server: %s (%s)", error.message, error.detail)
     body = json.dumps(error.as_dict(), ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "Content-Length": str(len(body))} | (extra or {})
+    if error.status == 503:
+        headers["Retry-After"] = str(settings.MINQING_RETRY_AFTER_SECONDS)
     return error.status, headers, body
 
 

@@ -311,6 +311,10 @@ MINQING_TILE_QUERY_SECONDS = float(os.environ.get("MINQING_TILE_QUERY_SECONDS", 
 # Django requests one process of the ASGI entry point (mapserver/asgi.py) serves at once, each on a
 # thread with its own database connection. Default 8.
 MINQING_DJANGO_THREADS = int(os.environ.get("MINQING_DJANGO_THREADS", "8"))
+# Django requests that may wait for a thread, per process, beyond those running; more at once are
+# answered 503 with Retry-After at once instead of queueing without bound (mapserver/admission.py).
+# Default 32.
+MINQING_DJANGO_QUEUE = int(os.environ.get("MINQING_DJANGO_QUEUE", "32"))
 
 # --- grid-worker tablet (/grid/, issue 5) ---------------------------------------------------------
 # Uploaded files (event photos) live here; they are never served as public media, only through

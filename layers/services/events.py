@@ -32,6 +32,7 @@ from ..geocoding.points import grid_locate
 from ..models import Address, Category, Department, Event, EventTransition, Level, Region
 from ..models.events import LEVEL_ORDER
 from ..taxonomy import COMMAND_CENTER
+from ..transactions import committed
 from .bulk import fetch
 from .clusters import event_cluster_assign, event_cluster_choose, event_cluster_refresh
 from .dispatch import category_get, event_dispatch, level_next, sla_deadline
@@ -383,11 +384,16 @@ def event_create(
     if existing is not None:
         return existing, False
     placement = event_place(lon=lon, lat=lat, crs=crs, address=address)
+    # ID numbers and phones the citizen wrote into the text are masked for every reader; the text
+    # as written is kept encrypted, for an audited reveal.
+    written = description.strip()
+    shown = personal.mask_free_text(written)
     event = Event(
         channel=channel,
         external_id=external_id,
         category=category,
-        description=description.strip(),
+        description=shown,
+        description_cipher=personal.encrypt(written) if shown != written else "",
         address_text=address.strip(),
         location_input={"lon": lon, "lat": lat, "crs": crs} if lon is not None else None,
         reported_at=reported_at or now,
@@ -406,8 +412,9 @@ def event_create(
     # Dispatch before the insert, so the row is written once with its decision and status.
     steps = _dispatch_steps(event, now=now)
     # Within a caller's transaction (an Idempotency-Key's) no savepoint of our own is needed:
-    # whatever fails here fails that transaction too.
-    with transaction.atomic(savepoint=False):
+    # whatever fails here fails that transaction too. Outermost, a commit lost on the wire is
+    # told apart (CommitUnknown: the report may be stored; a retry with its external id finds it).
+    with committed(savepoint=False):
         try:
             # A savepoint: a concurrent retry that inserted first makes ours fail on the unique
             # (channel, external_id) index, after waiting for its commit; we then return its row

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 
 from ..errors import IdempotencyKeyReused
 from ..models import IdempotencyKey
+from ..transactions import committed
 from .bulk import execute, fetch
 
 
@@ -91,11 +91,13 @@ def idempotent_answer(
     transaction. Returns only after that transaction committed (called, as in a request, outside
     any enclosing transaction: the project keeps ATOMIC_REQUESTS off), so a client told 201 holds
     an event that is stored. Raises :class:`~layers.errors.IdempotencyKeyReused` when the key is
-    known with another digest, and whatever ``produce`` raises (the key then stays free)."""
+    known with another digest, :class:`~layers.transactions.CommitUnknown` when the database went
+    away during the commit (the answer may have been stored: a retry with the key finds out),
+    and whatever ``produce`` raises (the key then stays free)."""
     if key is None:
         return Answer(*produce())
     now = now or timezone.now()
-    with transaction.atomic():
+    with committed():
         claimed = fetch(
             _CLAIM_SQL,
             {

@@ -38,6 +38,8 @@ REVEALABLE: dict[tuple[str, str], Revealable] = {
     ("person", "phone"): Revealable(Person, "phone_cipher", "phone_masked"),
     ("event", "reporter_phone"): Revealable(Event, "reporter_phone_cipher", "reporter_phone_masked"),
     ("event", "reporter_name"): Revealable(Event, "reporter_name_cipher", "reporter_name_masked"),
+    # The description as the citizen wrote it, when it held an ID number or a phone.
+    ("event", "description"): Revealable(Event, "description_cipher", "description"),
 }
 
 
@@ -76,7 +78,7 @@ def personal_data_reveal(*, reader: Reader, user, subject: str, object_id: int, 
     if not 0 < object_id < 2**63:
         raise RecordNotFound(f"没有这条记录 (no {subject} with id {object_id})", parameter="id")
     target = f"{subject}:{object_id}"
-    if not reader.may_reveal:
+    if not reader.may_reveal or (field == "description" and not reader.reads_description):
         audit_record(
             action="personal.reveal_denied",
             target=target,

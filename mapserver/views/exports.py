@@ -40,7 +40,7 @@ import shapely
 
 from basemaps import printmap
 from layers import personal
-from layers.audit import audit_record
+from layers.audit import actor_of, audit_record
 from layers.catalog import Field, Layer
 from layers.features import features_rows_sql, features_stream, selection_build
 from layers.scope import Scope
@@ -156,11 +156,8 @@ class Export(APIView):
         if purpose is not None:
             return _personal_export(request, layer, fields, scope, chosen, fmt, purpose)
         if fmt == "geojson":
-            # Streamed: the count is not known before the first byte leaves (counting first would
-            # read the layer twice), so the entry records the request.
-            _audit_export(request, layer, fmt, rows=None)
             response = StreamingHttpResponse(
-                features_stream(layer=layer, fields=fields, scope=scope, **chosen), content_type=CONTENT_TYPES[fmt]
+                _audited_stream(request, layer, fields, scope, chosen), content_type=CONTENT_TYPES[fmt]
             )
             return _attachment(response, f"{layer.id}.geojson")
         handle, rows = (
@@ -168,6 +165,30 @@ class Export(APIView):
         )
         _audit_export(request, layer, fmt, rows=rows)
         return _send(handle, layer, fmt)
+
+
+def _audited_stream(request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict):
+    """The streamed GeoJSON export, audited when it ends with the features actually sent
+    (``complete`` false when the client hung up first): the count is known only then, and
+    counting first would read the layer twice. The entry is written after the stream's own
+    transaction is over, so a hang-up (which rolls that back) still leaves it."""
+    sent = 0
+    complete = False
+    actor, client = actor_of(request.user), request.META.get("REMOTE_ADDR")
+    filters = _filters(request)
+
+    def counted(rows: int) -> None:
+        nonlocal sent
+        sent += rows
+
+    chunks = features_stream(layer=layer, fields=fields, scope=scope, on_rows=counted, **chosen)
+    try:
+        yield from chunks
+        complete = True
+    finally:
+        chunks.close()
+        detail = {"format": "geojson", "filters": filters, "rows": sent, "complete": complete, "client": client}
+        audit_record(action="export", target=f"layer:{layer.id}", detail=detail, actor=actor)
 
 
 def _send(handle, layer: Layer, fmt: str) -> FileResponse:

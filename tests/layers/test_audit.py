@@ -489,8 +489,8 @@ def test_a_change_in_the_admin_names_the_administrator(client, django_user_model
     assert response.status_code == 302, response.content.decode()[:2000]
     recorded = [(row.actor_id, row.actor, row.action, row.detail) for row in entries() if row.target == "user:wang"]
     assert recorded[-2:] == [
-        (admin.pk, "boss", "permission.flags", {"is_superuser": [False, True]}),
-        (admin.pk, "boss", "permission.groups", {"op": "add", "groups": ["command_center"]}),
+        (admin.pk, "boss", "permission.flags", {"is_superuser": [False, True], "client": "127.0.0.1"}),
+        (admin.pk, "boss", "permission.groups", {"op": "add", "groups": ["command_center"], "client": "127.0.0.1"}),
     ]
 
 

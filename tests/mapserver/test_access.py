@@ -48,8 +48,12 @@ def user_with(django_user_model):
 
 
 def audited(action: str) -> list[tuple]:
+    """(actor, target, detail) of the entries of ``action``; each was recorded during a request,
+    so each names the client's address (the test client's), left out of the detail returned."""
     audit_flush()
-    return [(e.actor, e.target, e.detail) for e in AuditEntry.objects.filter(action=action).order_by("seq")]
+    entries = list(AuditEntry.objects.filter(action=action).order_by("seq"))
+    assert all(e.detail.get("client") == "127.0.0.1" for e in entries), [e.detail for e in entries]
+    return [(e.actor, e.target, {k: v for k, v in e.detail.items() if k != "client"}) for e in entries]
 
 
 # --- §1: the mask and what is shown beside it ------------------------------------------------------

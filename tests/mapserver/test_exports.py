@@ -51,6 +51,32 @@ def test_geojson_streams_every_feature(api, export_world):
     assert body["features"][0]["properties"]["code"] == "A000"
 
 
+def _export_entries() -> list[dict]:
+    from layers.audit import audit_flush
+    from layers.models import AuditEntry
+
+    audit_flush()
+    return [e.detail for e in AuditEntry.objects.filter(action="export").order_by("seq")]
+
+
+def test_a_streamed_geojson_export_is_audited_with_the_features_sent(api, export_world):
+    """The entry is written when the stream ends, with the count of features that left: all
+    of them, or those sent before the client hung up (complete false)."""
+    total = Address.objects.count()
+    b"".join(api.get("/exports/addresses.geojson", {"road": "西路"}).streaming_content)
+    sent = Address.objects.filter(road="西路").count()
+    assert 0 < sent < total
+    assert _export_entries() == [
+        {"format": "geojson", "filters": {"road": "西路"}, "rows": sent, "complete": True, "client": "127.0.0.1"}
+    ]
+    response = api.get("/exports/addresses.geojson")
+    chunks = response._iterator  # the test client's wrapper: it closes the response as a server does
+    next(chunks), next(chunks)  # the opening and every feature, then the client hangs up
+    chunks.close()
+    last = _export_entries()[-1]
+    assert last == {"format": "geojson", "filters": {}, "rows": total, "complete": False, "client": "127.0.0.1"}
+
+
 def test_geojson_of_an_empty_selection_is_valid(api, export_world):
     body = json.loads(download(api, "/exports/addresses.geojson", road="无此路"))
     assert body == {"type": "FeatureCollection", "features": []}

@@ -124,7 +124,13 @@ def test_package_holds_my_grid_and_nothing_else(api, area, registry):
     # The download is in the audit log: who took which grid's residents to a tablet.
     audit_flush()
     (entry,) = AuditEntry.objects.filter(action="export", target=f"grid:{area['west'].code}")
-    assert entry.detail == {"kind": "grid_package", "households": 6, "residents": 15, "care_residents": 2}
+    assert entry.detail == {
+        "kind": "grid_package",
+        "households": 6,
+        "residents": 15,
+        "care_residents": 2,
+        "client": "127.0.0.1",
+    }
 
 
 def test_package_residents_are_masked_and_care_tagged_first(api, registry):

@@ -255,6 +255,36 @@ def test_the_lock_ends_after_the_cool_off_and_a_success_resets_the_count(client,
         assert _login(client, "wrong").status_code == 200
 
 
+SPRAYED = (
+    "此地址登录失败次数过多，已锁定 15 分钟，请稍后再试 "
+    "(too many failed logins from this address: logins from it are refused for 15 minutes; try again later)"
+)
+
+
+@pytest.mark.django_db
+def test_password_spraying_from_one_address_locks_that_address(client, account, django_user_model, settings):
+    """A few tries at many accounts never trips the per-account lock; the per-address limit
+    (MINQING_LOGIN_ADDRESS_FAILURE_LIMIT) refuses every login from that address, the right
+    password of an untouched account included, while other addresses log in."""
+    settings.MINQING_LOGIN_ADDRESS_FAILURE_LIMIT = 12
+    for n in range(6):
+        django_user_model.objects.create_user(f"user{n}", password=f"pw-{n}")
+    statuses = [_login(client, "guess", username=f"user{n % 6}") for n in range(12)]
+    assert [r.status_code for r in statuses] == [200] * 12  # never four tries at one account
+    response = _login(client, "right-password")
+    assert (response.status_code, response["Retry-After"]) == (429, "900")
+    assert SPRAYED in response.content.decode()
+    response = _login(client, "x", username="user1", path="/admin/login/")
+    assert response.status_code == 429
+    assert client.post(
+        "/accounts/login/",
+        {"username": "li", "password": "x"},
+        REMOTE_ADDR="198.51.100.1",
+        HTTP_ACCEPT="application/json",
+    ).json() == {"error": {"code": "address_locked", "message": SPRAYED, "retry_after": 900}}
+    assert _login(client, "right-password", address="198.51.100.99").status_code == 302
+
+
 # --- request sizes ---------------------------------------------------------------------------------------
 
 
@@ -424,3 +454,47 @@ def test_session_writes_need_the_csrf_token(django_user_model, path, content_typ
         path, body, content_type=content_type, HTTP_AUTHORIZATION=f"Token {token.key}"
     )
     assert response.status_code in (400, 403, 404) and "CSRF" not in response.content.decode()
+
+
+# --- what may be kept, and what is built once ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "cache_control"),
+    [
+        ("/api/events", "private, no-store"),
+        ("/api/layers", "private, no-store"),
+        ("/api/locate?lon=103.83&lat=36.06", "private, no-store"),
+        ("/open311/v2/requests.json", "private, no-store"),
+        ("/ogc/collections", "private, no-store"),
+        ("/exports/events.csv", "private, no-store"),
+        ("/exports/events.geojson", "private, no-store"),
+        ("/api/nowhere", "private, no-store"),
+        ("/api/schema/", "public, max-age=3600"),
+        ("/tiles/grids_small/14/13000/6000.pbf", "private, max-age=3600"),
+    ],
+)
+def test_answers_that_depend_on_the_reader_are_never_stored(admin_client, path, cache_control):
+    """API JSON and exports said nothing, so a shared cache or the browser's disk could keep a
+    resident's data; now they say no-store unless the view chose otherwise."""
+    response = admin_client.get(path)
+    assert response["Cache-Control"] == cache_control
+
+
+@pytest.mark.django_db
+def test_the_schema_is_built_once(client, monkeypatch):
+    """Three anonymous clients asking for /api/schema/ pushed a user's request from 20 to 620 ms."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    from mapserver.schema import SchemaView
+
+    SchemaView.built.clear()
+    calls = []
+    original = SchemaGenerator.get_schema
+    monkeypatch.setattr(SchemaGenerator, "get_schema", lambda self, **kw: calls.append(1) or original(self, **kw))
+    first = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for _ in range(3):
+        assert client.get("/api/schema/", HTTP_ACCEPT="application/json").json() == first
+    assert client.get("/api/schema/").status_code == 200  # YAML, the same schema
+    assert len(calls) == 1

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -376,7 +376,11 @@ def _visible_elsewhere(sql: str, params: list) -> list[tuple]:
     """Rows as another session sees them: only what was committed."""
     settings = connection.settings_dict
     other = psycopg2.connect(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"]
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        host=settings["HOST"],
+        port=settings["PORT"],
     )
     try:
         with other.cursor() as cursor:
@@ -398,6 +402,53 @@ def test_a_201_names_an_event_another_session_already_sees(client, django_user_m
     assert _visible_elsewhere("SELECT id FROM layers_event WHERE id = %s", [event_id]) == [(event_id,)]
     keys = _visible_elsewhere("SELECT event_id, status FROM layers_idempotencykey WHERE key = %s", [KEY])
     assert keys == ([(event_id, 201)] if key else [])
+
+
+COMMIT_UNKNOWN = {
+    "error": {
+        "code": "commit_unknown",
+        "message": "数据库在保存时断开，本次上报可能已经保存：请用同一个 Idempotency-Key（或同一渠道编号）重发，"
+        "将得到已保存的那一条，不会重复 (the database went away while saving: the report may have been "
+        "stored; send it again with the same Idempotency-Key, or the same channel and external_id, to get "
+        "the stored one, never a second)",
+    }
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("key", "external_id"),
+    [(KEY, None), (None, "H-20260501-7"), (KEY, "H-20260501-8")],
+    ids=["key", "external", "both"],
+)
+def test_a_commit_lost_on_the_wire_is_not_answered_as_if_nothing_was_stored(
+    client, django_user_model, monkeypatch, key, external_id
+):
+    """The review found reports answered 503 that had in fact been stored: the connection broke
+    after PostgreSQL committed and before it said so. That answer now says the report may have
+    been stored and how to get it; the retry gets the stored one, never a second."""
+    world()
+    client.force_login(make_user(django_user_model, "desk"))
+    body = intake(**({"external_id": external_id} if external_id else {}))
+    real_commit = connection._commit
+
+    def commit_then_lose_the_answer():
+        real_commit()
+        # As Django's wrapper hands on the driver's error for a connection that broke.
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(connection, "_commit", commit_then_lose_the_answer)
+    lost = post(client, body, key=key)
+    monkeypatch.undo()
+    assert lost.status_code == 503
+    assert lost["Retry-After"] == "2"
+    assert lost.json() == COMMIT_UNKNOWN
+    assert Event.objects.count() == 1  # stored, as the answer warned
+    retried = post(client, body, key=key)
+    assert retried.status_code in (200, 201)
+    assert retried["Idempotent-Replay"] == "true"
+    assert retried.json()["id"] == Event.objects.get().pk
+    assert Event.objects.count() == 1
 
 
 # --- a lost database: 503 with Retry-After, never a 500 -------------------------------------------------

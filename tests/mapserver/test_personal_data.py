@@ -74,8 +74,12 @@ def post(client, path: str, body) -> object:
 
 
 def audited(action: str) -> list[tuple]:
+    """(actor, target, detail) of the entries of ``action``; each was recorded during a request,
+    so each names the client's address (the test client's), left out of the detail returned."""
     audit_flush()
-    return [(e.actor, e.target, e.detail) for e in AuditEntry.objects.filter(action=action).order_by("seq")]
+    entries = list(AuditEntry.objects.filter(action=action).order_by("seq"))
+    assert all(e.detail.get("client") == "127.0.0.1" for e in entries), [e.detail for e in entries]
+    return [(e.actor, e.target, {k: v for k, v in e.detail.items() if k != "client"}) for e in entries]
 
 
 # --- roles ------------------------------------------------------------------------------------------
@@ -183,7 +187,7 @@ def test_reveal_an_event_reporter(world, login):
         ("persons/{id}", {"purpose": "核实"}, 400, "field: is required"),
         ("persons/{id}", {"field": "name", "purpose": "核实"}, 400, "field: must be one of id_number, phone, got 'name'"),
         ("events/{event}", {"field": "id_number", "purpose": "核实"}, 400,
-         "field: must be one of reporter_name, reporter_phone, got 'id_number'"),
+         "field: must be one of description, reporter_name, reporter_phone, got 'id_number'"),
         ("persons/{id}", {"field": "phone"}, 400, "purpose: is required"),
         ("persons/{id}", {"field": "phone", "purpose": "  "}, 400, "purpose: is required"),
         ("persons/{id}", {"field": "phone", "purpose": "x"}, 400,
@@ -204,6 +208,64 @@ def test_reveal_bad_requests(world, login, path, body, status, message):
     response = post(client, url, body)
     assert (response.status_code, response.json()["error"]["message"]) == (status, message)
     assert audited("personal.reveal") == []
+
+
+# --- personal data in free text ------------------------------------------------------------------
+
+WRITTEN = "楼上漏水，请联系我 139-1234-5678，身份证 62010219800101123X，房东座机 0931-8123456"
+SHOWN = "楼上漏水，请联系我 139****5678，身份证 620102***********X，房东座机 0931****3456"
+
+
+def test_an_id_number_or_phone_written_into_a_description_is_masked_everywhere(world, login):
+    """The review found them served in full to every reader of the description. They are
+    masked on intake; the text as written is kept encrypted and revealed only by the reveal."""
+    client = login(None, superuser=True)
+    created = post(
+        client,
+        "/api/events",
+        {
+            "channel": "hotline",
+            "category": "hazard.fire",
+            "description": WRITTEN,
+            "location": {"lon": WEST_POINT[0], "lat": WEST_POINT[1]},
+        },
+    )
+    assert created.status_code == 201
+    event_id = created.json()["id"]
+    assert created.json()["description"] == SHOWN
+    paths = [
+        f"/api/events/{event_id}",
+        "/api/events",
+        f"/open311/v2/requests/{event_id}.json",
+        f"/ogc/collections/events/items/{event_id}",
+        "/exports/events.csv",
+        "/exports/events.geojson",
+        _tile_path(*WEST_POINT),
+    ]
+    for path in paths:
+        response = client.get(path)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        if path.endswith(".pbf"):
+            body = json.dumps(mapbox_vector_tile.decode(body), ensure_ascii=False).encode()
+        text = body.decode("utf-8")
+        assert "139****5678" in text, path
+        for secret in ("1234-5678", "12345678", "62010219800101123X", "8123456"):
+            assert secret not in text, (path, secret)
+    revealed = post(client, f"/api/events/{event_id}/reveal", {"field": "description", "purpose": "回访核实"})
+    assert (revealed.status_code, revealed.json()["value"], revealed.json()["masked"]) == (200, WRITTEN, SHOWN)
+    # A reader who may not reveal gets 403, and the attempt is audited.
+    refused = post(login("grid_worker", grid=world.grids["west"]), f"/api/events/{event_id}/reveal",
+                   {"field": "description", "purpose": "看看"})  # fmt: skip
+    assert refused.status_code == 403
+    assert [d["field"] for _, _, d in audited("personal.reveal_denied")] == ["description"]
+
+
+def test_a_description_without_personal_data_is_kept_as_written(world):
+    text = "小区门口18号楼下水道堵塞，已持续3天，电话打不通"
+    event, _ = event_create(channel="hotline", external_id="H-9", category_code="hazard", description=text,
+                            address="城关区")  # fmt: skip
+    event.refresh_from_db()
+    assert (event.description, event.description_cipher) == (text, "")
 
 
 def test_reveal_needs_a_login(world, client):

@@ -36,7 +36,21 @@ from .test_tiles import AT, EVENTS_TILE, X, Y, Z, event
 pytestmark = pytest.mark.django_db(transaction=True)
 
 #: The headers both servers must agree on for a tile or an error.
-COMPARED = ("Content-Type", "Content-Length", "ETag", "Cache-Control", "WWW-Authenticate", "Allow")
+COMPARED = (
+    "Content-Type",
+    "Content-Length",
+    "ETag",
+    "Cache-Control",
+    "WWW-Authenticate",
+    "Allow",
+    "Retry-After",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Content-Security-Policy",
+    "Permissions-Policy",
+)
 
 
 @dataclass
@@ -232,6 +246,11 @@ def test_a_lost_database_is_a_retryable_503(city, analyst_token, tmp_path):
     assert json.loads(answer.body) == {
         "error": {"code": "unavailable", "message": "数据库暂不可用，请稍后重试 (database unavailable, retry)"}
     }
+    # Like every other 503: when to retry, and the security headers (the review found neither).
+    assert answer.header("Retry-After") == "2"
+    assert answer.header("X-Content-Type-Options") == "nosniff"
+    assert answer.header("X-Frame-Options") == "DENY"
+    assert "script-src 'self'" in answer.header("Content-Security-Policy")
 
 
 def test_every_other_url_is_django(analyst_token):
