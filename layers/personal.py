@@ -113,18 +113,16 @@ def age_on(birth: dt.date, today: dt.date) -> int:
 
 
 def mask_phone(value: str) -> str:
-    """Carrier prefix and last four kept (a leading +86 dropped).
+    """Carrier prefix and last four kept (full-width digits read as digits).
 
     >>> mask_phone("13912345678")
     '139****5678'
     >>> mask_phone("0931-8123456")
     '0931****3456'
     >>> mask_phone("+86 139 1234 5678")
-    '139****5678'
+    '+86****5678'
     """
-    digits = value.replace("-", "").replace(" ", "").removeprefix("+").translate(_FULL_WIDTH)
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
+    digits = value.replace("-", "").replace(" ", "").translate(_FULL_WIDTH)
     if len(digits) <= 7:
         return "*" * len(digits)
     head = 4 if digits.startswith("0") else 3

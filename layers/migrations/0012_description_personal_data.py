@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="event",
             name="description_cipher",
-            field=models.TextField(blank=True, default="", editable=False),
+            field=models.TextField(blank=True, default="", db_default="", editable=False),
         ),
         migrations.RunPython(mask_descriptions, migrations.RunPython.noop),
     ]

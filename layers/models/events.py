@@ -185,7 +185,7 @@ class Event(GridLinked):
     #: the text as written is in ``description_cipher`` when masking changed it (revealed like a
     #: reporter's phone: POST /api/events/<id>/reveal, field "description").
     description = models.TextField("描述")
-    description_cipher = models.TextField(blank=True, default="", editable=False)
+    description_cipher = models.TextField(blank=True, default="", db_default="", editable=False)
     reporter_name_cipher = models.TextField(blank=True, editable=False)
     reporter_name_masked = models.CharField("反映人", max_length=50, blank=True, editable=False)
     reporter_phone_digest = models.CharField(max_length=64, blank=True, editable=False)

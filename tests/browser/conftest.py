@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,9 +167,28 @@ def open_page(browser, problems, live_server) -> Iterator[Callable]:
     yield make
     for context in contexts:
         context.close()
+    _server_settled()
     found = problems.unexpected()
     if found:
         pytest.fail("the page reported problems:\n" + "\n".join(found), pytrace=False)
+
+
+def _server_settled(seconds: float = 10.0) -> None:
+    """Wait until the live server has no statement running on the test database: a request the
+    closed page left behind (a tile, a poll) must not race the flush that ends the test (a
+    TRUNCATE of every table and a multi-table SELECT lock tables in different orders)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture

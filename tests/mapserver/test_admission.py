@@ -18,7 +18,10 @@ from scripts.loadgen import app_database_url, serve
 
 
 def _run(coroutine):
-    return asyncio.run(coroutine)
+    """Run on a thread of its own: another test's browser may have left an event loop running
+    in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def test_requests_beyond_the_limit_are_answered_503_at_once():
