@@ -27,8 +27,8 @@ from layers.crs import to_wgs84
 from layers.models import Region
 from layers.services.areas import region_set_boundary
 
-from . import sources
-from .base import Importer, register
+from . import preview, sources
+from .base import Importer, Option, register
 from .report import ImportReport
 from .rowchecks import RowChecks
 
@@ -85,6 +85,17 @@ class BoundariesImporter(Importer):
     """``import_boundaries PATH --level LEVEL …``: set region boundaries from polygon features."""
 
     kind = "boundaries"
+    formats = preview.VECTOR_FORMATS
+    options = (
+        Option("level", "Level of the regions", kind="choice", choices=LEVELS, required=True),
+        Option("code_field", "Field with the 6-digit adcode or 12-digit code", default="adcode"),
+        Option("name_field", "Field with the name", default="name"),
+        Option("convert", "Digitised on a Chinese web map", kind="choice", choices=("", *CONVERSIONS)),
+        Option("source_crs", "CRS of a file that declares none (such as EPSG:4490)"),
+        Option("valid_from", "Valid from (default today)", kind="date"),
+        Option("layer", "GeoPackage layer (default the first)"),
+        Option("repair", "Repair invalid polygons", kind="bool", default="true"),
+    )
 
     def __init__(
         self,
@@ -253,3 +264,8 @@ class BoundariesImporter(Importer):
                     unchanged += not updated
                 bar.update(1)
         report.counts.update({"changed": changed, "unchanged": unchanged})
+
+    def preview(self, frame: pd.DataFrame, report: ImportReport) -> list[dict]:
+        return preview.polygon_features(
+            frame[GEOMETRY].to_numpy(), {"code": frame[CODE], "name": frame[NAME]}, role="boundary"
+        )
