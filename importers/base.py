@@ -169,7 +169,8 @@ def run_import(
     except StrictStop as stop:
         raise ImportFailed(f"{stop} (--strict: nothing was written)") from stop
     except SourceError as error:
-        raise ImportFailed(f"{error}; nothing was written") from error
+        # Named as the person knows the file (an upload is stored under a name of our own).
+        raise ImportFailed(f"{report.source}: {error.message}; nothing was written") from error
     report.counts["rejected"] = report.rejected_rows
     if report.rejections:
         target = report_path or report.default_path(settings.MINQING_REPORT_DIR, importer.kind)

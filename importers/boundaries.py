@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
+from django.utils.translation import gettext_noop
 
 import shapely
 from pyproj import CRS
@@ -87,14 +88,14 @@ class BoundariesImporter(Importer):
     kind = "boundaries"
     formats = preview.VECTOR_FORMATS
     options = (
-        Option("level", "Level of the regions", kind="choice", choices=LEVELS, required=True),
-        Option("code_field", "Field with the 6-digit adcode or 12-digit code", default="adcode"),
-        Option("name_field", "Field with the name", default="name"),
-        Option("convert", "Digitised on a Chinese web map", kind="choice", choices=("", *CONVERSIONS)),
-        Option("source_crs", "CRS of a file that declares none (such as EPSG:4490)"),
-        Option("valid_from", "Valid from (default today)", kind="date"),
-        Option("layer", "GeoPackage layer (default the first)"),
-        Option("repair", "Repair invalid polygons", kind="bool", default="true"),
+        Option("level", gettext_noop("Level of the regions"), kind="choice", choices=LEVELS, required=True),
+        Option("code_field", gettext_noop("Field with the 6-digit adcode or 12-digit code"), default="adcode"),
+        Option("name_field", gettext_noop("Field with the name"), default="name"),
+        Option("convert", gettext_noop("Digitised on a Chinese web map"), kind="choice", choices=("", *CONVERSIONS)),
+        Option("source_crs", gettext_noop("CRS of a file that declares none (such as EPSG:4490)")),
+        Option("valid_from", gettext_noop("Valid from (default today)"), kind="date"),
+        Option("layer", gettext_noop("GeoPackage layer (default the first)")),
+        Option("repair", gettext_noop("Repair invalid polygons"), kind="bool", default="true"),
     )
 
     def __init__(

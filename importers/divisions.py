@@ -12,6 +12,7 @@ from functools import reduce
 from pathlib import Path
 
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 from layers.models import Region
 from layers.services.areas import regions_upsert
@@ -65,7 +66,7 @@ class DivisionsImporter(Importer):
 
     kind = "divisions"
     formats = preview.TABLE_FORMATS
-    options = (Option("encoding", "Text encoding of a CSV", kind="choice", choices=ENCODING_CHOICES),)
+    options = (Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),)
 
     def __init__(self, *, encoding: str | None = None) -> None:
         sources.check_encoding(encoding)

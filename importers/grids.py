@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 import geopandas as gpd
 import shapely
@@ -70,11 +71,13 @@ class GridImporter(Importer):
     formats = preview.VECTOR_FORMATS
     checks_topology = True
     options = (
-        Option("valid_from", "Valid from (default today)", kind="date"),
-        Option("convert", "Digitised on a Chinese web map", kind="choice", choices=("", *CONVERSIONS)),
-        Option("source_crs", "CRS of a file that declares none (such as EPSG:4490)"),
-        Option("layer", "GeoPackage layer (default the first)"),
-        Option("repair", "Repair invalid polygons (within the area tolerance)", kind="bool", default="true"),
+        Option("valid_from", gettext_noop("Valid from (default today)"), kind="date"),
+        Option("convert", gettext_noop("Digitised on a Chinese web map"), kind="choice", choices=("", *CONVERSIONS)),
+        Option("source_crs", gettext_noop("CRS of a file that declares none (such as EPSG:4490)")),
+        Option("layer", gettext_noop("GeoPackage layer (default the first)")),
+        Option(
+            "repair", gettext_noop("Repair invalid polygons (within the area tolerance)"), kind="bool", default="true"
+        ),
     )
 
     def __init__(

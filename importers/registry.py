@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 from layers import personal
 from layers.checksums import credit_code_problem, id_number_problem
@@ -33,8 +34,10 @@ class TableImporter(Importer):
     aliases: dict[str, str] = {}
     formats = preview.TABLE_FORMATS
     options = (
-        Option("encoding", "Text encoding of a CSV", kind="choice", choices=ENCODING_CHOICES),
-        Option("crs", "Coordinates of lon/lat", kind="choice", choices=tuple(CLIENT_CRS), default="wgs84"),
+        Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),
+        Option(
+            "crs", gettext_noop("Coordinates of lon/lat"), kind="choice", choices=tuple(CLIENT_CRS), default="wgs84"
+        ),
     )
 
     def __init__(self, *, encoding: str | None = None, crs: str = "wgs84") -> None:
@@ -157,7 +160,7 @@ _CARE_TAGS = {value: value for value in Person.CareTag.values} | {
 @register
 class PersonImporter(TableImporter):
     kind = "persons"
-    options = (Option("encoding", "Text encoding of a CSV", kind="choice", choices=ENCODING_CHOICES),)
+    options = (Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),)
     masked_fields = {"id_number": personal.mask_id_number, "phone": personal.mask_phone}
     required = ("name", "id_number", "residence")
     optional = ("phone", "care_tags", "address_code", "dwelling_code")
