@@ -78,6 +78,12 @@ class GridImporter(Importer):
         Option(
             "repair", gettext_noop("Repair invalid polygons (within the area tolerance)"), kind="bool", default="true"
         ),
+        # Shapefile field names stop at 10 characters (parent_cod, community_): map them here.
+        Option("code_field", gettext_noop("Attribute with the grid code"), default="code"),
+        Option("name_field", gettext_noop("Attribute with the name"), default="name"),
+        Option("level_field", gettext_noop("Attribute with the level"), default="level"),
+        Option("parent_field", gettext_noop("Attribute with the parent grid's code"), default="parent_code"),
+        Option("community_field", gettext_noop("Attribute with the community code"), default="community_code"),
     )
 
     def __init__(
@@ -254,14 +260,15 @@ class GridImporter(Importer):
     def preview(self, frame, report: ImportReport) -> list[dict]:
         """The grids as drawn (simplified), the registry rows a redraw moves to another grid, and
         the topology problems with their places."""
+        # In drawing order: the grids below, the points and problems on top of them.
         return [
-            *preview.topology_features(report.topology),
-            *preview.relinked_features(getattr(self, "_relinked", [])),
             *preview.polygon_features(
                 frame.geometry.values,
                 {"code": frame["code"], "name": frame["name"], "level": frame["level"]},
                 role="grid",
             ),
+            *preview.relinked_features(getattr(self, "_relinked", [])),
+            *preview.topology_features(report.topology),
         ]
 
 

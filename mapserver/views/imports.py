@@ -16,6 +16,8 @@ import goes on when the browser closes. Who may import is decided in one place,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -131,6 +133,8 @@ class ImportCommit(ImportView):
     )
     def post(self, request: Request, job_id: int) -> Response:
         form = request.data
+        if not isinstance(form, Mapping):
+            raise BadParameter("body", "must be a JSON object or a form, such as {\"max_rejected\": \"25\"}")
         reject_unknown(form, ("max_rejected", "accept_topology"))
         max_rejected = params.parse_rejection_limit(form, "max_rejected")
         accept_topology = params.parse_bool(form, "accept_topology", default=False)

@@ -278,6 +278,15 @@ def test_a_bad_commit_request_is_a_400_naming_the_field(world, steward, body, me
     )
 
 
+def test_a_commit_body_that_is_not_an_object_is_a_400(world, steward):
+    job = upload(steward, file=csv_file(GOOD)).json()
+    response = steward.generic("POST", f"/api/imports/{job['id']}/commit", "null", content_type="application/json")
+    assert (response.status_code, response.json()["error"]["message"]) == (
+        400,
+        'body: must be a JSON object or a form, such as {"max_rejected": "25"}',
+    )
+
+
 def test_what_cannot_be_committed_is_a_409(world, steward):
     queued = upload(steward, file=csv_file(GOOD)).json()
     response = steward.post(f"/api/imports/{queued['id']}/commit", {}, format="json")

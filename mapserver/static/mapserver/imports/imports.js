@@ -161,6 +161,12 @@
   function renderJob(job) {
     var changed = !current || current.status !== job.status || current.commit !== job.commit;
     current = job;
+    // The list polls less often: keep the selected job's line in step.
+    var line = document.querySelector('#jobs li[data-id="' + job.id + '"] .im-job-state');
+    if (line) {
+      line.textContent = statusText(job);
+      line.dataset.status = job.status;
+    }
     $("job-title").textContent = jobTitle(job);
     var status = $("job-status");
     status.textContent = statusText(job);
@@ -207,7 +213,13 @@
   function renderCounts(job) {
     var counts = job.counts || {};
     var names = job.action === "commit" && job.status === "succeeded" ? Object.assign({}, COUNT_NAMES, COMMITTED_COUNT_NAMES) : COUNT_NAMES;
-    var rows = Object.keys(counts).map(function (key) {
+    // In the order of COUNT_NAMES (the job's JSON does not keep the importer's order), others after.
+    var order = Object.keys(COUNT_NAMES);
+    var keys = Object.keys(counts).sort(function (a, b) {
+      var i = order.indexOf(a), j = order.indexOf(b);
+      return (i < 0 ? order.length : i) - (j < 0 ? order.length : j) || (a < b ? -1 : 1);
+    });
+    var rows = keys.map(function (key) {
       return el("tr", { dataset: { count: key } }, el("th", { scope: "row" }, names[key] || key), el("td", {}, M.formatNumber(counts[key])));
     });
     var body = $("job-counts").tBodies[0];
@@ -336,17 +348,14 @@
     M.fetchJSON(url, { timeoutMs: 60000 }).then(function (collection) {
       if (previewShown !== url) { return; }
       previewLayer = L.geoJSON(collection, {
-        style: function (feature) { return STYLES[feature.properties.role] || STYLES.grid; },
+        // Leaflet applies this to the points' circle markers too: they keep their own colours.
+        style: function (feature) { return feature.geometry.type === "Point" ? {} : (STYLES[feature.properties.role] || STYLES.grid); },
         pointToLayer: function (feature, latlng) {
           var colour = POINT_COLOURS[feature.properties.role] || "#2e86de";
           return L.circleMarker(latlng, { radius: feature.properties.role === "relinked" ? 6 : 4, color: "#ffffff", weight: 1, fillColor: colour, fillOpacity: 0.9 });
         },
         onEachFeature: function (feature, layer) { layer.bindPopup(popupText(feature.properties)); }
       }).addTo(map);
-      // Problems on top: drawn last.
-      previewLayer.eachLayer(function (layer) {
-        if (layer.feature.properties.role === "problem" && layer.bringToFront) { layer.bringToFront(); }
-      });
       var bounds = previewLayer.getBounds();
       if (bounds.isValid()) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 17 }); }
       $("map-note").textContent = interpolate(gettext("%(count)s features shown."), { count: M.formatNumber(collection.features.length) }, true);
