@@ -165,7 +165,7 @@ def import_job_commit(*, dry_run: ImportJob, user, max_rejected: RejectionLimit,
         if dry_run.status not in ImportJob.FINISHED:
             raise JobConflict(f"the dry run (job {dry_run.pk}) is still {dry_run.status}; wait for it to finish")
         if dry_run.status == ImportJob.Status.FAILED and dry_run.failure_kind not in ("rejected", "topology"):
-            raise JobConflict(f"the dry run (job {dry_run.pk}) could not read the file: {dry_run.message}")
+            raise JobConflict(f"the dry run (job {dry_run.pk}) failed, there is nothing to commit: {dry_run.message}")
         other = dry_run.commits.exclude(status=ImportJob.Status.FAILED).order_by("-id").first()
         if other is not None:
             state = "committed" if other.status == ImportJob.Status.SUCCEEDED else f"being committed ({other.status})"

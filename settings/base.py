@@ -201,8 +201,8 @@ MINQING_IMPORT_MAX_BYTES = int(os.environ.get("MINQING_IMPORT_MAX_BYTES", str(10
 MINQING_IMPORT_POLL_SECONDS = float(os.environ.get("MINQING_IMPORT_POLL_SECONDS", "1.0"))
 MINQING_IMPORT_PROGRESS_SECONDS = float(os.environ.get("MINQING_IMPORT_PROGRESS_SECONDS", "1.0"))
 MINQING_IMPORT_ATTEMPTS = int(os.environ.get("MINQING_IMPORT_ATTEMPTS", "2"))
-# Features of an import's map preview at most (grids, boundaries, points, relinked points, topology
-# problems together); points beyond it are sampled. Default 5,000.
+# Features of each kind in an import's map preview at most (grids or boundaries, points, topology
+# problems; half as many relinked rows); points beyond it are sampled evenly. Default 5,000.
 MINQING_IMPORT_PREVIEW_FEATURES = int(os.environ.get("MINQING_IMPORT_PREVIEW_FEATURES", "5000"))
 
 # The city the demo and the address matcher assume when a text names none: 12-digit code.

@@ -134,7 +134,7 @@ class ImportCommit(ImportView):
     def post(self, request: Request, job_id: int) -> Response:
         form = request.data
         if not isinstance(form, Mapping):
-            raise BadParameter("body", "must be a JSON object or a form, such as {\"max_rejected\": \"25\"}")
+            raise BadParameter("body", 'must be a JSON object or a form, such as {"max_rejected": "25"}')
         reject_unknown(form, ("max_rejected", "accept_topology"))
         max_rejected = params.parse_rejection_limit(form, "max_rejected")
         accept_topology = params.parse_bool(form, "accept_topology", default=False)

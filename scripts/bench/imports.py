@@ -6,9 +6,9 @@ to its small grid (8,700 grids) and upserts; the bare pipeline only COPYs and in
 
 import_readers: a live city's readers during a city-scale import. The address table holds
 ``rows`` addresses; while a third as many new ones are imported (committed, through the importer),
-another session reads single addresses by id and by code, as the map wall, the tablets and the
-geocoder do, one every few milliseconds; the p99 of those reads over the whole import, against a
-budget of 50 ms.
+another process reads single addresses by id and by code, as the map wall, the tablets and the
+geocoder do, one due every 5 ms; the p99 of those reads over the whole import (each timed from
+when it was due), against a budget of 50 ms.
 """
 
 from __future__ import annotations

@@ -74,7 +74,10 @@ def files(tmp_path) -> dict[str, Path]:
     addresses = write_xlsx(
         folder / "addresses.xlsx",
         ["地址编码", "经度", "纬度", "道路", "门牌号"],
-        [[code, f"{lon:.7f}", f"{lat:.7f}", "畅家巷", f"{n}号"] for n, (code, (lon, lat)) in enumerate(points.items(), 1)]
+        [
+            [code, f"{lon:.7f}", f"{lat:.7f}", "畅家巷", f"{n}号"]
+            for n, (code, (lon, lat)) in enumerate(points.items(), 1)
+        ]
         + [["A9", "not-a-number", "36.05", "畅家巷", "9号"]],
     )
     persons = write_csv(
@@ -125,7 +128,9 @@ def dry_run(page, kind: str, path: Path, **options: str) -> int:
     page.set_input_files("#u-file", str(path))
     page.click("#u-submit")
     expect(page.locator("#job-title")).to_contain_text(path.name)
-    expect(page.locator("#job-status")).to_have_attribute("data-status", re.compile("^(succeeded|failed)$"), timeout=60_000)
+    expect(page.locator("#job-status")).to_have_attribute(
+        "data-status", re.compile("^(succeeded|failed)$"), timeout=60_000
+    )
     return int(re.search(r"#job-(\d+)$", page.url)[1])
 
 

@@ -299,7 +299,8 @@ def test_what_cannot_be_committed_is_a_409(world, steward):
     response = steward.post(f"/api/imports/{unusable['id']}/commit", {}, format="json")
     assert (response.status_code, response.json()["error"]["message"]) == (
         409,
-        f"the dry run (job {unusable['id']}) could not read the file: addresses.csv: missing column(s) lon, lat; "
+        f"the dry run (job {unusable['id']}) failed, there is nothing to commit: addresses.csv: missing column(s) "
+        "lon, lat; "
         "the header has code, name; nothing was written",
     )
     assert steward.post("/api/imports/99999/commit", {}, format="json").status_code == 404
