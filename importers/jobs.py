@@ -41,6 +41,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.models import Max
 from django.utils import timezone
 
 from layers.audit import Actor, acting_as
@@ -441,18 +442,23 @@ def import_jobs_work(
 # --- reading ----------------------------------------------------------------------------------
 
 
+def _jobs():
+    # The latest commit of each dry run comes with it (one query for a whole list).
+    return ImportJob.objects.select_related("created_by").annotate(latest_commit=Max("commits__id"))
+
+
 def import_jobs_recent(*, limit: int = 30) -> list[ImportJob]:
-    return list(ImportJob.objects.select_related("created_by").order_by("-id")[:limit])
+    return list(_jobs().order_by("-id")[:limit])
 
 
 def import_job_get(*, job_id: int) -> ImportJob | None:
-    return ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    return _jobs().filter(pk=job_id).first()
 
 
 def import_job_describe(job: ImportJob, *, urls: Mapping[str, str]) -> dict:
     """A job as the import page reads it; ``urls`` are its links (self, report, preview, commit)."""
-    latest_commit = None
-    if job.action == ImportJob.Action.DRY_RUN:
+    latest_commit = getattr(job, "latest_commit", None)
+    if latest_commit is None and job.action == ImportJob.Action.DRY_RUN and not hasattr(job, "latest_commit"):
         latest_commit = job.commits.order_by("-id").values_list("id", flat=True).first()
     return {
         "id": job.pk,

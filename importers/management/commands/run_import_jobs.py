@@ -33,5 +33,10 @@ class Command(BaseCommand):
         log = getattr(self.stdout, "_out", self.stdout)
         if not options["once"]:
             self.stdout.write("import worker: waiting for jobs")
-        ran = import_jobs_work(once=options["once"], stop=stop, log=log, poll=options["poll"])
+        try:
+            ran = import_jobs_work(once=options["once"], stop=stop, log=log, poll=options["poll"])
+        except KeyboardInterrupt:
+            # Ctrl-C in `make run`: a job cut short was rolled back and is queued again at the next start.
+            self.stdout.write("import worker: interrupted")
+            return
         self.stdout.write(f"import worker: {ran} job(s) run")
