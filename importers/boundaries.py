@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
+from django.utils.translation import gettext_noop
 
 import shapely
 from pyproj import CRS
@@ -27,8 +28,8 @@ from layers.crs import to_wgs84
 from layers.models import Region
 from layers.services.areas import region_set_boundary
 
-from . import sources
-from .base import Importer, register
+from . import preview, sources
+from .base import Importer, Option, register
 from .report import ImportReport
 from .rowchecks import RowChecks
 
@@ -85,6 +86,17 @@ class BoundariesImporter(Importer):
     """``import_boundaries PATH --level LEVEL …``: set region boundaries from polygon features."""
 
     kind = "boundaries"
+    formats = preview.VECTOR_FORMATS
+    options = (
+        Option("level", gettext_noop("Level of the regions"), kind="choice", choices=LEVELS, required=True),
+        Option("code_field", gettext_noop("Field with the 6-digit adcode or 12-digit code"), default="adcode"),
+        Option("name_field", gettext_noop("Field with the name"), default="name"),
+        Option("convert", gettext_noop("Digitised on a Chinese web map"), kind="choice", choices=("", *CONVERSIONS)),
+        Option("source_crs", gettext_noop("CRS of a file that declares none (such as EPSG:4490)")),
+        Option("valid_from", gettext_noop("Valid from (default today)"), kind="date"),
+        Option("layer", gettext_noop("GeoPackage layer (default the first)")),
+        Option("repair", gettext_noop("Repair invalid polygons"), kind="bool", default="true"),
+    )
 
     def __init__(
         self,
@@ -253,3 +265,8 @@ class BoundariesImporter(Importer):
                     unchanged += not updated
                 bar.update(1)
         report.counts.update({"changed": changed, "unchanged": unchanged})
+
+    def preview(self, frame: pd.DataFrame, report: ImportReport) -> list[dict]:
+        return preview.polygon_features(
+            frame[GEOMETRY].to_numpy(), {"code": frame[CODE], "name": frame[NAME]}, role="boundary"
+        )

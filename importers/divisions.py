@@ -12,16 +12,19 @@ from functools import reduce
 from pathlib import Path
 
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 from layers.models import Region
 from layers.services.areas import regions_upsert
 
-from . import sources
-from .base import Importer, register
+from . import preview, sources
+from .base import Importer, Option, register
 from .report import ImportReport
 from .rowchecks import RowChecks
 
 COLUMNS = ("code", "name", "level", "parent_code")
+#: Encodings the import page offers ("": UTF-8, then GBK/GB18030, detected).
+ENCODING_CHOICES = ("", "utf-8", "gbk", "gb18030")
 LEVELS = tuple(Region.Level.values)
 
 #: How a code of each level looks, as told to the user when level and code disagree.
@@ -62,6 +65,8 @@ class DivisionsImporter(Importer):
     """``import_divisions PATH [--encoding NAME]``: create or update Region rows by code."""
 
     kind = "divisions"
+    formats = preview.TABLE_FORMATS
+    options = (Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),)
 
     def __init__(self, *, encoding: str | None = None) -> None:
         sources.check_encoding(encoding)

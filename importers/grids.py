@@ -14,17 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
+from django.utils.translation import gettext_noop
 
 import geopandas as gpd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Geod
 from pyproj.exceptions import CRSError
 
 from layers.crs import to_wgs84
 from layers.models import Grid, Region
-from layers.services.grids import GridUpsertError, grids_upsert
+from layers.services.grids import GridTopologyRefused, GridUpsertError, grids_upsert
 
-from .base import Importer, ImportFailed, register
+from . import preview
+from .base import Importer, ImportFailed, Option, register
 from .report import ImportReport
 from .sources import ROW, SourceError, read_features
 
@@ -57,6 +60,7 @@ _TYPE_NAMES = dict(
     )
 ) | {-1: ""}
 _ABOVE = {"medium": "large", "small": "medium"}
+_GEOD = Geod(ellps="WGS84")
 
 
 @register
@@ -64,6 +68,23 @@ class GridImporter(Importer):
     """Grids from a vector file; options are checked here, before any data is read."""
 
     kind = "grids"
+    formats = preview.VECTOR_FORMATS
+    checks_topology = True
+    options = (
+        Option("valid_from", gettext_noop("Valid from (default today)"), kind="date"),
+        Option("convert", gettext_noop("Digitised on a Chinese web map"), kind="choice", choices=("", *CONVERSIONS)),
+        Option("source_crs", gettext_noop("CRS of a file that declares none (such as EPSG:4490)")),
+        Option("layer", gettext_noop("GeoPackage layer (default the first)")),
+        Option(
+            "repair", gettext_noop("Repair invalid polygons (within the area tolerance)"), kind="bool", default="true"
+        ),
+        # Shapefile field names stop at 10 characters (parent_cod, community_): map them here.
+        Option("code_field", gettext_noop("Attribute with the grid code"), default="code"),
+        Option("name_field", gettext_noop("Attribute with the name"), default="name"),
+        Option("level_field", gettext_noop("Attribute with the level"), default="level"),
+        Option("parent_field", gettext_noop("Attribute with the parent grid's code"), default="parent_code"),
+        Option("community_field", gettext_noop("Attribute with the community code"), default="community_code"),
+    )
 
     def __init__(
         self,
@@ -78,6 +99,7 @@ class GridImporter(Importer):
         level_field: str = "level",
         parent_field: str = "parent_code",
         community_field: str = "community_code",
+        accept_topology: bool = False,
     ) -> None:
         if isinstance(valid_from, str):
             try:
@@ -96,6 +118,7 @@ class GridImporter(Importer):
         self.convert = convert
         self.layer = layer
         self.repair = repair
+        self.accept_topology = accept_topology
         self.fields = {
             "code": code_field, "name": name_field, "level": level_field,
             "parent_code": parent_field, "community_code": community_field,
@@ -161,34 +184,99 @@ class GridImporter(Importer):
             values=types,
         )
         geometry = shapely.force_2d(frame.geometry.values)
-        invalid = ~shapely.is_valid(geometry)
+        drawn = pd.Series(geometry.copy(), index=frame.index)
+        invalid = pd.Series(~shapely.is_valid(geometry), index=frame.index)
         reasons = "invalid geometry: " + pd.Series(shapely.is_valid_reason(geometry), index=frame.index)
-        if self.repair:
-            # make_valid keeps every vertex; it may add lines or points, which are dropped.
-            geometry[invalid] = _polygonal(shapely.make_valid(geometry[invalid]))
-        frame = frame.assign(geometry=gpd.GeoSeries(geometry, index=frame.index, crs=4326))
         if not self.repair:
             return _reject_rows(frame, report, invalid, "geometry", reasons + " (--no-repair)", values=types)
+        # make_valid keeps every vertex; it may add lines or points, which are dropped.
+        geometry[invalid.to_numpy()] = _polygonal(shapely.make_valid(geometry[invalid.to_numpy()]))
+        frame = frame.assign(geometry=gpd.GeoSeries(geometry, index=frame.index, crs=4326))
         lost = invalid & shapely.is_empty(geometry)
-        fixed = frame.loc[invalid & ~lost, ROW].tolist()
         frame = _reject_rows(
             frame, report, lost, "geometry", reasons + "; nothing polygonal is left after repair", values=types
         )
+        # A repair that changes the area much is a different polygon from the one drawn (a
+        # bow-tie becomes two triangles and leaves a gap): the surveyor must fix it.
+        invalid = invalid[frame.index]
+        before = pd.Series(0.0, index=frame.index)
+        after = pd.Series(0.0, index=frame.index)
+        before[invalid] = [_area_m2(g) for g in drawn[invalid[invalid].index]]
+        after[invalid] = [_area_m2(g) for g in frame.geometry[invalid]]
+        change = (after - before).abs() / np.maximum(np.maximum(after, before), 1e-9)
+        limit = settings.MINQING_REPAIR_MAX_AREA_CHANGE
+        frame = _reject_rows(
+            frame,
+            report,
+            invalid & (change > limit),
+            "geometry",
+            reasons
+            + "; repairing it would change its area by "
+            + (change * 100).round().astype(int).astype(str)
+            + "% ("
+            + before.map("{:,.0f}".format)
+            + " → "
+            + after.map("{:,.0f}".format)
+            + f" m², more than {limit:.0%}); fix the polygon",
+            values=types,
+        )
+        fixed = frame.loc[invalid[frame.index], ROW].tolist()
         if fixed:
             report.notes.append(
                 f"{len(fixed)} invalid geometr{'y' if len(fixed) == 1 else 'ies'} repaired with make_valid "
-                f"(row {', '.join(map(str, fixed))}); pass --no-repair to reject them instead"
+                f"(row {', '.join(map(str, fixed))}; area changed by at most {limit:.0%}); "
+                "pass --no-repair to reject them instead"
             )
         return frame
 
     def write(self, frame, report: ImportReport) -> None:
         rows = pd.DataFrame({name: frame[name].to_numpy() for name in ATTRIBUTES})
         rows["boundary_wkb"] = shapely.to_wkb(frame.geometry.values, hex=True, output_dimension=2)
-        try:
-            result = grids_upsert(frame=rows, valid_from=self.valid_from, source=report.source)
-        except GridUpsertError as error:
-            raise ImportFailed(f"{report.source}: {error}; nothing was written") from error
+        with self.progress(len(rows), "write grids, check topology, relink") as stage:
+            try:
+                result = grids_upsert(
+                    frame=rows,
+                    valid_from=self.valid_from,
+                    source=report.source,
+                    accept_topology=self.accept_topology,
+                    relink_sample=settings.MINQING_IMPORT_PREVIEW_FEATURES // 2,
+                )
+            except GridUpsertError as error:
+                raise ImportFailed(f"{report.source}: {error}; nothing was written") from error
+            except GridTopologyRefused as refused:
+                result = refused.result
+                report.fail(
+                    "topology",
+                    f"{len(refused.topology)} topology problem(s) (gaps, overlaps or grids outside their parent) "
+                    "the grids would bring; nothing was written",
+                )
+            stage.update(len(rows))
         report.counts.update({key: result[key] for key in ("created", "updated", "redrawn", "unchanged", "relinked")})
+        report.topology = result["topology"]
+        if result["topology"] and report.failure is None:
+            report.notes.append(f"{len(result['topology'])} topology problem(s) accepted (--accept-topology)")
+        self._relinked = result["relinked_sample"]
+
+    def preview(self, frame, report: ImportReport) -> list[dict]:
+        """The grids as drawn (simplified), the registry rows a redraw moves to another grid, and
+        the topology problems with their places."""
+        # In drawing order: the grids below, the points and problems on top of them.
+        return [
+            *preview.polygon_features(
+                frame.geometry.values,
+                {"code": frame["code"], "name": frame["name"], "level": frame["level"]},
+                role="grid",
+            ),
+            *preview.relinked_features(getattr(self, "_relinked", [])),
+            *preview.topology_features(report.topology),
+        ]
+
+
+def _area_m2(geometry) -> float:
+    """Area on the WGS84 spheroid (m²) of a polygon in lon/lat; of an invalid one, what its rings
+    enclose with their signs (a bow-tie's two lobes cancel out)."""
+    area, _ = _GEOD.geometry_area_perimeter(geometry)
+    return abs(area)
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -210,8 +298,11 @@ def _reject_rows(frame, report: ImportReport, mask, field_name: str, reasons, *,
     the values to report (default: the field's)."""
     mask = pd.Series(np.asarray(mask, dtype=bool), index=frame.index)
     if mask.any():
-        reasons = reasons if isinstance(reasons, pd.Series) else pd.Series(reasons, index=frame.index)
-        values = frame[field_name] if values is None else values
+        # Values and reasons may be given for more rows than are left (earlier checks dropped some).
+        reasons = (
+            reasons.reindex(frame.index) if isinstance(reasons, pd.Series) else pd.Series(reasons, index=frame.index)
+        )
+        values = frame[field_name] if values is None else values.reindex(frame.index)
         for row, value, reason in zip(frame.loc[mask, ROW], values[mask], reasons[mask], strict=True):
             report.reject(row, field_name, value, reason)
     return frame.loc[~mask]

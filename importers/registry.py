@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 from layers import personal
 from layers.checksums import credit_code_problem, id_number_problem
@@ -16,7 +17,9 @@ from layers.crs import CLIENT_CRS
 from layers.models import Address, Person, Unit
 from layers.services import registry as services
 
-from .base import Importer, register
+from . import preview
+from .base import Importer, Option, register
+from .divisions import ENCODING_CHOICES
 from .report import ImportReport
 from .rowchecks import RowChecks
 from .sources import ROW, check_encoding, read_table, require_columns
@@ -29,6 +32,13 @@ class TableImporter(Importer):
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
+    formats = preview.TABLE_FORMATS
+    options = (
+        Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),
+        Option(
+            "crs", gettext_noop("Coordinates of lon/lat"), kind="choice", choices=tuple(CLIENT_CRS), default="wgs84"
+        ),
+    )
 
     def __init__(self, *, encoding: str | None = None, crs: str = "wgs84") -> None:
         check_encoding(encoding)
@@ -100,10 +110,15 @@ class AddressImporter(TableImporter):
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
         frame = frame.rename(columns=_ADDRESS_PARTS)
-        with self.progress(len(frame), "addresses") as bar:
+        with self.progress(len(frame), "write addresses") as bar:
             report.counts.update(
                 services.addresses_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
             )
+
+    def preview(self, frame: pd.DataFrame, report: ImportReport) -> list[dict]:
+        return preview.point_features(
+            frame["lon"].astype(float), frame["lat"].astype(float), {"code": frame["code"]}, role="address"
+        )
 
 
 #: Address parts in their order in a standard address: column → Address field.
@@ -145,6 +160,7 @@ _CARE_TAGS = {value: value for value in Person.CareTag.values} | {
 @register
 class PersonImporter(TableImporter):
     kind = "persons"
+    options = (Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),)
     masked_fields = {"id_number": personal.mask_id_number, "phone": personal.mask_phone}
     required = ("name", "id_number", "residence")
     optional = ("phone", "care_tags", "address_code", "dwelling_code")
@@ -181,7 +197,7 @@ class PersonImporter(TableImporter):
         return clean.assign(residence=residence[clean.index], care_tags=clean["care_tags"].map(_normalise_care_tags))
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
-        with self.progress(len(frame), "persons") as bar:
+        with self.progress(len(frame), "write persons") as bar:
             report.counts.update(
                 services.persons_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
             )
@@ -239,7 +255,16 @@ class UnitImporter(TableImporter):
         return in_wgs84(clean.assign(kind=kind[clean.index]), self.crs)
 
     def write(self, frame: pd.DataFrame, report: ImportReport) -> None:
-        with self.progress(len(frame), "units") as bar:
+        with self.progress(len(frame), "write units") as bar:
             report.counts.update(
                 services.units_upsert(frame=frame, on_batch=bar.update, on_reject=self._reject_callback(report))
             )
+
+    def preview(self, frame: pd.DataFrame, report: ImportReport) -> list[dict]:
+        located = frame["lon"].astype(float).notna()
+        return preview.point_features(
+            frame.loc[located, "lon"].astype(float),
+            frame.loc[located, "lat"].astype(float),
+            {"credit_code": frame.loc[located, "credit_code"], "name": frame.loc[located, "name"]},
+            role="unit",
+        )

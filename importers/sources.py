@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -36,6 +37,7 @@ class SourceError(Exception):
     def __init__(self, path: Path | str, message: str) -> None:
         super().__init__(f"{Path(path).name}: {message}")
         self.path = Path(path)
+        self.message = message
 
 
 def check_encoding(encoding: str | None) -> str | None:
@@ -270,3 +272,27 @@ def check_archive(path: Path | str) -> None:
     limit = settings.MINQING_ARCHIVE_MAX_BYTES
     if total > limit:
         raise SourceError(path, f"the archive expands to {total:,} bytes; at most {limit:,} are accepted")
+
+
+# --- uploads and job outputs ----------------------------------------------------------------------
+
+
+def store_upload(chunks, path: Path) -> str:
+    """Write an upload's chunks to ``path`` (a new file); return the SHA-256 of its bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("xb") as out:
+        for chunk in chunks:
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, value: object) -> None:
+    Path(path).write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+
+
+def open_output(path: Path):
+    """A job's output file (rejection report, map preview) opened for sending."""
+    return Path(path).open("rb")

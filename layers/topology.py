@@ -43,13 +43,21 @@ class Problem:
 # Shapes are repaired on the fly only when invalid (GEOS refuses to intersect invalid ones);
 # the sibling and parent joins are equality joins on ids, so no spatial index is needed.
 _SQL = """
-WITH shapes AS MATERIALIZED (
+WITH picked AS MATERIALIZED (
+    SELECT g.id FROM layers_grid g JOIN layers_region c ON c.id = g.community_id
+    WHERE %(communities)s::text[] IS NULL OR c.code = ANY(%(communities)s::text[])
+),
+-- the picked grids and their parents (a parent is looked at, not checked itself)
+shapes AS MATERIALIZED (
     SELECT g.id, g.code, g.level, g.parent_id, g.community_id, c.code AS community_code,
+           g.id IN (SELECT id FROM picked) AS picked,
            CASE WHEN ST_IsValid(g.boundary) THEN g.boundary ELSE ST_MakeValid(g.boundary) END AS boundary
     FROM layers_grid g JOIN layers_region c ON c.id = g.community_id
+    WHERE %(communities)s::text[] IS NULL OR g.id IN (SELECT id FROM picked)
+       OR g.id IN (SELECT parent_id FROM layers_grid WHERE id IN (SELECT id FROM picked))
 ),
 grids AS (
-    SELECT * FROM shapes WHERE %(community)s::text IS NULL OR community_code = %(community)s
+    SELECT * FROM shapes WHERE picked
 ),
 communities AS (
     SELECT c.id, c.code,
@@ -105,21 +113,29 @@ ORDER BY m.kind, m.level, m.codes, m.area_m2 DESC
 
 
 def grid_topology_problems(
-    *, level: str | None = None, community_code: str | None = None, tolerance_m: float = 1.0
+    *,
+    level: str | None = None,
+    community_code: str | None = None,
+    community_codes: list[str] | None = None,
+    tolerance_m: float = 1.0,
 ) -> list[Problem]:
     """Every overlap, gap, outside_parent and outside_community part of the grids.
 
     ``level`` keeps the problems of grids of that level (a gap's level is the level of the
-    children that leave it); ``community_code`` keeps those of one community's grids. Sorted by
-    kind, level and codes.
+    children that leave it); ``community_code`` keeps those of one community's grids,
+    ``community_codes`` those of several (an import checks the communities it touches). Sorted
+    by kind, level and codes.
     """
     if tolerance_m < 0:
         raise ValueError(f"tolerance_m must be zero or more, not {tolerance_m}")
+    communities = list(community_codes) if community_codes is not None else None
+    if community_code is not None:
+        communities = [*(communities or []), community_code]
     rows = fetch(
         _SQL,
         {
             "level": level,
-            "community": community_code,
+            "communities": communities,
             "min_area": tolerance_m * tolerance_m,
             "half_width": tolerance_m / 2,
         },
@@ -128,6 +144,29 @@ def grid_topology_problems(
         Problem(kind, level, tuple(codes), float(area), float(lon), float(lat), wkt)
         for kind, level, codes, area, lon, lat, wkt in rows
     ]
+
+
+def problems_added(before: list[Problem], after: list[Problem], *, tolerance_m: float = 1.0) -> list[Problem]:
+    """The parts of ``after`` that a change brought: problems of grids (kind, level, codes) that
+    ``before`` did not have, or whose area grew by more than ``tolerance_m``².
+
+    >>> old = Problem("gap", "small", ("M1",), 50.0, 0, 0, "")
+    >>> grown, other = Problem("gap", "small", ("M1",), 80.0, 0, 0, ""), Problem("overlap", "small", ("A", "B"), 9.0, 0, 0, "")
+    >>> [p.kind for p in problems_added([old], [grown, other])], problems_added([grown], [old])
+    (['gap', 'overlap'], [])
+    """
+    area_before: dict[tuple, float] = {}
+    for problem in before:
+        key = (problem.kind, problem.level, problem.codes)
+        area_before[key] = area_before.get(key, 0.0) + problem.area_m2
+    area_after: dict[tuple, float] = {}
+    for problem in after:
+        key = (problem.kind, problem.level, problem.codes)
+        area_after[key] = area_after.get(key, 0.0) + problem.area_m2
+    grown = {
+        key for key, area in area_after.items() if key not in area_before or area > area_before[key] + tolerance_m**2
+    }
+    return [problem for problem in after if (problem.kind, problem.level, problem.codes) in grown]
 
 
 def problems_geojson(problems: list[Problem]) -> dict:

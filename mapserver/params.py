@@ -473,3 +473,57 @@ def parse_purpose(query: Mapping, name: str = "purpose", *, default=_MISSING) ->
     if any(ord(c) < 32 for c in raw):
         raise BadParameter(name, "must be one line of text (no control characters)")
     return raw
+
+
+def parse_bool(query: Mapping, name: str, *, default=_MISSING) -> bool:
+    """``true``/``false`` (also ``1``/``0``, ``on``/``off``, as HTML forms send checkboxes)."""
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    value = str(raw).lower()
+    if value in ("true", "1", "on", "yes"):
+        return True
+    if value in ("false", "0", "off", "no"):
+        return False
+    raise BadParameter(name, f"must be true or false, got {str(raw)[:40]!r}")
+
+
+def parse_rejection_limit(query: Mapping, name: str = "max_rejected"):
+    """Rejected rows a person accepts: a number of rows (``25``) or a percentage (``2.5%``)."""
+    from importers.report import RejectionLimit
+
+    raw = _raw(query, name, default="0")
+    try:
+        return RejectionLimit.parse(str(raw))
+    except ValueError as error:
+        raise BadParameter(name, str(error)) from None
+
+
+def parse_importer_options(query: Mapping, options: Sequence) -> dict[str, object]:
+    """The parameters an importer declares (:class:`importers.base.Option`) as the keywords of
+    its ``__init__`` (JSON values: dates as YYYY-MM-DD); a blank optional one is left to the
+    importer's default."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    parsed: dict[str, object] = {}
+    for option in options:
+        default = _MISSING if option.required else None
+        if option.kind == "choice":
+            value = parse_choice(query, option.name, tuple(c for c in option.choices if c), default=default)
+        elif option.kind == "date":
+            day = parse_date_param(query, option.name, default=default)
+            value = day.isoformat() if day is not None else None  # kept as JSON on the job
+        elif option.kind == "bool":
+            value = parse_bool(query, option.name, default=default)
+        else:
+            value = parse_text(query, option.name, max_length=100, default=default)
+        if value is None:
+            continue
+        if option.name == "source_crs":
+            try:
+                CRS.from_user_input(value)
+            except CRSError:
+                raise BadParameter(option.name, f"not a known CRS, got {value[:40]!r} (try EPSG:4490)") from None
+        parsed[option.name] = value
+    return parsed

@@ -2,8 +2,9 @@
 limits, login lockout, rate limits, and the request the audit log names its actor from.
 
 * :class:`HardeningMiddleware` refuses a request body larger than ``MINQING_REQUEST_MAX_BYTES``
-  from its declared length, before a byte is read (413), and a query string of more parameters
-  than Django reads (400), and adds the Content-Security-Policy
+  (or the larger limit a view declares, such as the import page's uploads) from its declared
+  length, before a byte is read (413), and a query string of more parameters than Django reads
+  (400), and adds the Content-Security-Policy
   (``script-src 'self'``: no inline script) and Permissions-Policy headers. A template that
   cannot avoid an inline script (django-leaflet's admin widget) reads ``request.csp_nonce``;
   the nonce is then added to ``script-src`` for that response only. HSTS, nosniff,
@@ -134,12 +135,29 @@ class HardeningMiddleware:
         limit = settings.MINQING_REQUEST_MAX_BYTES
         if declared <= limit:
             return None
+        limit = max(limit, _view_limit(request))
+        if declared <= limit:
+            return None
         return render_error(
             request,
             PayloadTooLarge(
                 f"请求过大 (request body of {declared:,} bytes; the limit is {limit:,} bytes)", limit=limit
             ),
         )
+
+
+def _view_limit(request: HttpRequest) -> int:
+    """The larger body limit a view declares (``request_max_bytes_setting``: the name of the
+    setting holding it, such as the import page's upload limit), or 0. Only looked up for a
+    body over the general limit, so other requests pay nothing for it."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        view = resolve(request.path_info).func
+    except Resolver404:
+        return 0
+    name = getattr(getattr(view, "view_class", view), "request_max_bytes_setting", None)
+    return int(getattr(settings, name)) if name else 0
 
 
 class AuditRequestMiddleware:

@@ -144,3 +144,15 @@ urlpatterns += [
     path("api/persons/<int:person_id>/reveal", personal_views.PersonReveal.as_view(), name="api-person-reveal"),
     path("api/events/<int:event_id>/reveal", personal_views.EventReveal.as_view(), name="api-event-reveal"),
 ]
+
+# The data steward's import page: uploads, background dry runs and commits.
+from .views import imports as import_views  # noqa: E402
+
+urlpatterns += [
+    path("imports/", import_views.import_page, name="imports"),
+    path("api/imports", import_views.ImportList.as_view(), name="api-imports"),
+    path("api/imports/<int:job_id>", import_views.ImportDetail.as_view(), name="api-import"),
+    path("api/imports/<int:job_id>/commit", import_views.ImportCommit.as_view(), name="api-import-commit"),
+    path("api/imports/<int:job_id>/report.csv", import_views.ImportReportFile.as_view(), name="api-import-report"),
+    path("api/imports/<int:job_id>/preview.geojson", import_views.ImportPreview.as_view(), name="api-import-preview"),
+]

@@ -10,7 +10,13 @@ if ! $py manage.py shell -v0 -c "import sys; from layers.models import Grid; sys
   $py manage.py generate_demo_events --seed 1 --if-empty
 fi
 $py manage.py ensure_demo_users
-echo "run: serving http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/)"
+# The import worker runs the import page's jobs in the background (one line per stage in this
+# log); it stops with the server, and a job it leaves unfinished is queued again at the next start.
+PYTHONUNBUFFERED=1 $py manage.py run_import_jobs &
+worker=$!
+trap 'kill "$worker" 2>/dev/null || true' EXIT
+echo "run: serving http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/, imports: http://127.0.0.1:8000/imports/)"
 # The production entry point (mapserver/asgi.py): vector tiles on the asynchronous tile server,
-# everything else Django (scripts/serve.sh: two processes for the two cores).
-exec bash scripts/serve.sh
+# everything else Django (scripts/serve.sh: two processes for the two cores). Not exec'd: the
+# trap above stops the import worker when the server stops.
+bash scripts/serve.sh

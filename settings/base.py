@@ -206,6 +206,32 @@ MINQING_IMPORT_BATCH_ROWS = int(os.environ.get("MINQING_IMPORT_BATCH_ROWS", "200
 # Where importers write their rejection reports unless --report names a file. Default var/reports.
 MINQING_REPORT_DIR = Path(os.environ.get("MINQING_REPORT_DIR", VAR_DIR / "reports"))
 
+# Grid imports refuse gaps, overlaps and grids outside their parent that they would bring, inside
+# their transaction; parts narrower than this (digitising slivers along shared edges) or smaller
+# than its square are ignored, as by check_grids (metres). Default 1.
+MINQING_TOPOLOGY_TOLERANCE_M = float(os.environ.get("MINQING_TOPOLOGY_TOLERANCE_M", "1.0"))
+
+# An invalid polygon is repaired (make_valid) only when the repair changes its area by at most
+# this fraction of it; beyond, the row is rejected with the reason (a self-crossing "bow-tie"
+# repaired into two triangles is not what the surveyor drew). Fraction, default 0.01 (1 %).
+MINQING_REPAIR_MAX_AREA_CHANGE = float(os.environ.get("MINQING_REPAIR_MAX_AREA_CHANGE", "0.01"))
+
+# Uploads of the import page (/imports/) and the worker that runs them (run_import_jobs): files
+# are kept under MINQING_IMPORT_DIR (default var/imports), one folder per job with its
+# rejection report and map preview; an upload may be at most MINQING_IMPORT_MAX_BYTES (bytes,
+# default 1 GiB: a city's address table as CSV is a few hundred MB). The worker looks for
+# queued jobs every MINQING_IMPORT_POLL_SECONDS (default 1) and records a job's progress at
+# most every MINQING_IMPORT_PROGRESS_SECONDS (default 1). A job whose worker died is run again
+# until it has been started MINQING_IMPORT_ATTEMPTS times (default 2), then marked failed.
+MINQING_IMPORT_DIR = Path(os.environ.get("MINQING_IMPORT_DIR", VAR_DIR / "imports"))
+MINQING_IMPORT_MAX_BYTES = int(os.environ.get("MINQING_IMPORT_MAX_BYTES", str(1024**3)))
+MINQING_IMPORT_POLL_SECONDS = float(os.environ.get("MINQING_IMPORT_POLL_SECONDS", "1.0"))
+MINQING_IMPORT_PROGRESS_SECONDS = float(os.environ.get("MINQING_IMPORT_PROGRESS_SECONDS", "1.0"))
+MINQING_IMPORT_ATTEMPTS = int(os.environ.get("MINQING_IMPORT_ATTEMPTS", "2"))
+# Features of each kind in an import's map preview at most (grids or boundaries, points, topology
+# problems; half as many relinked rows); points beyond it are sampled evenly. Default 5,000.
+MINQING_IMPORT_PREVIEW_FEATURES = int(os.environ.get("MINQING_IMPORT_PREVIEW_FEATURES", "5000"))
+
 # The city the demo and the address matcher assume when a text names none: 12-digit code.
 # Default 620100000000 (兰州市).
 MINQING_CITY_CODE = os.environ.get("MINQING_CITY_CODE", "620100000000")

@@ -3,13 +3,17 @@
 Loading goes COPY → temporary (unlogged) staging table → one ``INSERT … SELECT`` that computes
 geometry, links and keys on the way in; an UPDATE over the loaded table afterwards would cost
 several times the load itself (reference/performance-anchors.md §7).
+
+Nothing here takes a lock stronger than a row's: the map wall, the tablets and the geocoder read
+the tables while a city is imported. Dropping a table's indexes for a big load and building them
+again after would be faster, but inside the import's transaction that holds an ACCESS EXCLUSIVE
+lock until the commit: a plain read by id would wait for the whole import.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -67,34 +71,3 @@ def fetch(sql: str, params: list | tuple | dict | None = None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-@contextmanager
-def indexes_deferred(table: str, *, incoming_rows: int):
-    """Around a load that adds at least a fifth of ``table`` (and 50,000 rows), drop its secondary
-    indexes and build them again afterwards.
-
-    One sorted build per index is several times cheaper than updating every index row by row,
-    which is most of the cost of a big INSERT into a well-indexed table. Primary keys and the
-    indexes behind constraints stay (ON CONFLICT needs them). This runs inside the import's
-    transaction, so a rollback restores the indexes; readers of ``table`` wait until it commits.
-    """
-    current = fetch("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [table])[0][0]
-    if incoming_rows < max(50_000, current // 5):
-        yield
-        return
-    definitions = fetch(
-        """SELECT i.indexname, i.indexdef FROM pg_indexes i
-           WHERE i.schemaname = current_schema() AND i.tablename = %s
-             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = format('%%I', i.indexname)::regclass)""",
-        [table],
-    )
-    for name, _ in definitions:
-        execute(f'DROP INDEX "{name}"')
-    yield
-    # Django's foreign keys are deferred; their pending checks must run before an index build.
-    execute("SET CONSTRAINTS ALL IMMEDIATE")
-    execute("SET LOCAL maintenance_work_mem = '512MB'")
-    for _, definition in definitions:
-        execute(definition)
-    execute("SET CONSTRAINTS ALL DEFERRED")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.db import transaction
 
 from ..models import BoundaryVersion, Grid
+from ..topology import Problem, grid_topology_problems, problems_added
 from .bulk import analyze, copy_frame, create_staging, execute, fetch
-from .linking import relink_area
+from .linking import Sample, relink_area
 
 #: Columns of the frame :func:`grids_upsert` takes; ``boundary_wkb`` is hex WKB in WGS84.
 FRAME_COLUMNS = {
@@ -46,7 +48,29 @@ class GridUpsertError(ValueError):
         super().__init__(f"{len(problems)} grid(s) refused: {listed}{more}")
 
 
-def grids_upsert(*, frame: pd.DataFrame, valid_from: dt.date, source: str = "") -> dict:
+class GridTopologyRefused(ValueError):
+    """The grids would leave gaps, overlaps or grids outside their parent; nothing was written.
+
+    ``topology`` lists the problem parts (with their places); ``result`` holds what the upsert
+    would have done (the counts of :func:`grids_upsert`, the relink sample).
+    """
+
+    def __init__(self, topology: list[Problem], result: dict) -> None:
+        self.topology = topology
+        self.result = result
+        listed = "; ".join(problem.describe() for problem in topology[:5])
+        more = f" (and {len(topology) - 5} more)" if len(topology) > 5 else ""
+        super().__init__(f"{len(topology)} topology problem(s) the import would leave: {listed}{more}")
+
+
+def grids_upsert(
+    *,
+    frame: pd.DataFrame,
+    valid_from: dt.date,
+    source: str = "",
+    accept_topology: bool = False,
+    relink_sample: int = 0,
+) -> dict:
     """Create or update the grids in ``frame`` (columns :data:`FRAME_COLUMNS`) by code.
 
     Parents are resolved by code, from the frame or the database. A grid whose boundary changed
@@ -55,16 +79,25 @@ def grids_upsert(*, frame: pd.DataFrame, valid_from: dt.date, source: str = "") 
     inside the envelope of every changed shape (old and new boundaries of redrawn grids, new
     small grids, grids that moved to another parent or community) are relinked.
 
-    Returns ``{"created", "updated", "redrawn", "unchanged", "relinked", "envelope"}``, where
-    ``relinked`` counts registry rows whose links changed and ``envelope`` is the WKT that was
-    relinked ('' when nothing needed it). Raises :class:`GridUpsertError` before writing
-    anything when a row cannot be stored. Atomic: all rows or none.
+    The topology of every community the rows touch is checked inside the transaction, before
+    and after the write (:mod:`layers.topology`, ``MINQING_TOPOLOGY_TOLERANCE_M``): gaps,
+    overlaps and grids outside their parent or community that the write brings (new ones, or
+    old ones grown) raise :class:`GridTopologyRefused` and nothing is written, unless
+    ``accept_topology`` is set; problems the grids already had do not stop it.
+
+    Returns ``{"created", "updated", "redrawn", "unchanged", "relinked", "envelope", "topology",
+    "relinked_sample"}``, where ``relinked`` counts registry rows whose links changed,
+    ``envelope`` is the WKT that was relinked ('' when nothing needed it), ``topology`` the
+    problems brought (accepted) and ``relinked_sample`` up to ``relink_sample`` addresses and
+    units that moved to another grid, as ``(lon, lat, table, old grid id, new grid id)``.
+    Raises :class:`GridUpsertError` before writing anything when a row cannot be stored.
+    Atomic: all rows or none.
     """
     with transaction.atomic():
-        return _upsert(frame, valid_from, source)
+        return _upsert(frame, valid_from, source, accept_topology, relink_sample)
 
 
-def _upsert(frame: pd.DataFrame, valid_from: dt.date, source: str) -> dict:
+def _upsert(frame: pd.DataFrame, valid_from: dt.date, source: str, accept_topology: bool, relink_sample: int) -> dict:
     create_staging(_STAGING, FRAME_COLUMNS)
     copy_frame(_STAGING, frame, FRAME_COLUMNS)
     # One pass that decodes geometry and resolves every key, so the checks and the writes below
@@ -89,6 +122,9 @@ def _upsert(frame: pd.DataFrame, valid_from: dt.date, source: str) -> dict:
     problems = _refusals(valid_from)
     if problems:
         raise GridUpsertError(problems)
+    communities = _touched_communities()
+    tolerance = settings.MINQING_TOPOLOGY_TOLERANCE_M
+    before = grid_topology_problems(community_codes=communities, tolerance_m=tolerance)
 
     # Archive before the update overwrites the old shapes.
     redrawn = execute(
@@ -122,16 +158,33 @@ def _upsert(frame: pd.DataFrame, valid_from: dt.date, source: str) -> dict:
         created += sum(1 for (inserted,) in rows if inserted)
         updated += sum(1 for (inserted,) in rows if not inserted)
 
+    after = grid_topology_problems(community_codes=communities, tolerance_m=tolerance)
     envelope = _relink_envelope()
-    relinked = relink_area(envelope) if envelope else {}
-    return {
+    sample = Sample(relink_sample)
+    relinked = relink_area(envelope, sample=sample) if envelope else {}
+    result = {
         "created": created,
         "updated": updated,
         "redrawn": redrawn,
         "unchanged": len(frame) - created - updated,
         "relinked": sum(relinked.values()),
         "envelope": envelope,
+        "topology": problems_added(before, after, tolerance_m=tolerance),
+        "relinked_sample": sample.rows,
     }
+    # Refused after the relink, so that a dry run shows both what would move and why it stops.
+    if result["topology"] and not accept_topology:
+        raise GridTopologyRefused(result["topology"], result)
+    return result
+
+
+def _touched_communities() -> list[str]:
+    """Codes of the communities the incoming grids belong to, now or before."""
+    rows = fetch(
+        f"""SELECT community_code FROM {_INCOMING} WHERE community_id IS NOT NULL
+            UNION SELECT c.code FROM {_INCOMING} i JOIN layers_region c ON c.id = i.old_community_id"""
+    )
+    return sorted(code for (code,) in rows)
 
 
 def _refusals(valid_from: dt.date) -> dict[str, str]:

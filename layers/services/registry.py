@@ -22,7 +22,7 @@ from layers.checksums import id_number_facts
 from layers.geocoding.points import grid_assign_points
 
 from . import linking
-from .bulk import analyze, copy_frame, create_staging, fetch, indexes_deferred
+from .bulk import analyze, copy_frame, create_staging, fetch
 
 OnBatch = Callable[[int], None] | None
 #: Called with (row, field, value, reason) for each staged row refused by a database-level check.
@@ -113,24 +113,23 @@ def addresses_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject
     copy_frame("staging_address", frame, ADDRESS_STAGING, on_batch=on_batch)
     _drop_unknown("staging_address", "building_code", "layers_building", "code", on_reject, "building")
     columns = ", ".join(_ADDRESS_TEXT)
-    with indexes_deferred("layers_address", incoming_rows=len(frame)):
-        counts = _upsert(
-            f"""
-            INSERT INTO layers_address ({columns}, location, building_id, {_LINKS})
-            SELECT {", ".join(f"s.{c}" for c in _ADDRESS_TEXT)},
-                   ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), b.id,
-                   c.grid_id, c.grid_medium_id, c.grid_large_id, c.community_id, c.street_id,
-                   coalesce(c.district_code, '')
-            FROM staging_address s
-            LEFT JOIN layers_grid_chain c ON c.grid_id = s.grid_id
-            LEFT JOIN layers_building b ON b.code = s.building_code AND s.building_code <> ''
-            ON CONFLICT (code) DO UPDATE SET
-                {", ".join(f"{c} = EXCLUDED.{c}" for c in _ADDRESS_TEXT if c != "code")},
-                location = EXCLUDED.location, building_id = EXCLUDED.building_id,
-                {", ".join(f"{c} = EXCLUDED.{c}" for c in _LINKS.split(", "))}
-            """,
-            unlinked=True,
-        )
+    counts = _upsert(
+        f"""
+        INSERT INTO layers_address ({columns}, location, building_id, {_LINKS})
+        SELECT {", ".join(f"s.{c}" for c in _ADDRESS_TEXT)},
+               ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), b.id,
+               c.grid_id, c.grid_medium_id, c.grid_large_id, c.community_id, c.street_id,
+               coalesce(c.district_code, '')
+        FROM staging_address s
+        LEFT JOIN layers_grid_chain c ON c.grid_id = s.grid_id
+        LEFT JOIN layers_building b ON b.code = s.building_code AND s.building_code <> ''
+        ON CONFLICT (code) DO UPDATE SET
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in _ADDRESS_TEXT if c != "code")},
+            location = EXCLUDED.location, building_id = EXCLUDED.building_id,
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in _LINKS.split(", "))}
+        """,
+        unlinked=True,
+    )
     if counts["updated"]:
         # Persons and dwellings at a moved address follow it.
         where = "t.address_id IN (SELECT a.id FROM layers_address a JOIN staging_address s USING (code))"
@@ -286,9 +285,8 @@ def persons_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject: 
     _drop_unknown("staging_person", "dwelling_code", "layers_dwelling", "code", on_reject, "dwelling")
     _drop_unknown("staging_person", "address_code", "layers_address", "code", on_reject, "address")
     personal_columns = [c for c in PERSON_STAGING if c not in ("id", "address_code", "dwelling_code", "care_tags")]
-    with indexes_deferred("layers_person", incoming_rows=len(frame)):
-        return _upsert(
-            f"""
+    return _upsert(
+        f"""
         INSERT INTO layers_person ({", ".join(personal_columns)}, care_tags, dwelling_id, address_id, {_LINKS})
         SELECT {", ".join(f"s.{c}" for c in personal_columns)}, s.care_tags::varchar[], d.id, a.id,
                a.grid_id, a.grid_medium_id, a.grid_large_id, a.community_id, a.street_id, coalesce(a.district_code, '')
@@ -301,7 +299,7 @@ def persons_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject: 
             care_tags = EXCLUDED.care_tags, dwelling_id = EXCLUDED.dwelling_id, address_id = EXCLUDED.address_id,
             {", ".join(f"{c} = EXCLUDED.{c}" for c in _LINKS.split(", "))}
         """
-        )
+    )
 
 
 UNIT_STAGING = {

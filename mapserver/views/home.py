@@ -20,6 +20,7 @@ ENTRY_POINTS = (
     ("/wall/", "指挥中心 Command center", "大屏：全市态势、事件、热力图 (map wall)"),
     ("/grid/", "网格员 Grid worker", "我的网格、房屋、人口、事件 (my grid)"),
     ("/analyst/", "分析员 Analyst", "图层目录、筛选、导出 (layers, filters, exports)"),
+    ("/imports/", "数据管理 Data steward", "导入区划、边界、网格、地址、人口、单位：试运行、拒绝报告、提交 (imports)"),
     ("/admin/", "数据管理 Data steward", "区划、网格、地址、房屋、人口、单位，带地图 (admin with maps)"),
     ("/api/whoami", "JSON API", "当前用户；会话登录或 Authorization: Token <key> (who am I)"),
     ("/api/schema/", "OpenAPI", "API 说明 (API schema)"),

@@ -3,10 +3,18 @@ COPY → staging → INSERT … SELECT pipeline, into the same table with the sa
 
 Ours reads and validates the CSV, converts and checks coordinates, COPYs, links every address
 to its small grid (8,700 grids) and upserts; the bare pipeline only COPYs and inserts.
+
+import_readers: a live city's readers during a city-scale import. The address table holds
+``rows`` addresses; while a third as many new ones are imported (committed, through the importer),
+another process reads single addresses by id and by code, as the map wall, the tablets and the
+geocoder do, one due every 5 ms; the p99 of those reads over the whole import (each timed from
+when it was due), against a budget of 50 ms.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import statistics
 import time
 from pathlib import Path
 
@@ -90,9 +98,10 @@ def ensure_city_grids() -> None:
         )
 
 
-def address_csv(rows: int, *, seed: int = 7) -> Path:
-    """A deterministic CSV of ``rows`` standard addresses spread over the benchmark city."""
-    path = settings.VAR_DIR / "bench" / f"addresses_{rows}.csv"
+def address_csv(rows: int, *, seed: int = 7, first: int = 0) -> Path:
+    """A deterministic CSV of ``rows`` standard addresses spread over the benchmark city, codes
+    numbered from ``first``."""
+    path = settings.VAR_DIR / "bench" / (f"addresses_{rows}.csv" if not first else f"addresses_{rows}_from_{first}.csv")
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +115,7 @@ def address_csv(rows: int, *, seed: int = 7) -> Path:
     room = (floor * 100 + rng.integers(1, 5, rows)).astype(str)
     frame = pd.DataFrame(
         {
-            "code": [f"620102{i:010d}" for i in range(rows)],
+            "code": [f"620102{i:010d}" for i in range(first, first + rows)],
             "district": "城关区",
             "street": "基准街道",
             "road": road,
@@ -205,7 +214,6 @@ def import_addresses(*, repeats: int, rows: int) -> list[Result]:
     ensure_city_grids()
     path = address_csv(rows)
     importer = AddressImporter()
-    importer.show_progress = False
     ours = rows / median_seconds(lambda: run_import(importer, path, commit=True), repeats=repeats, before=_truncate)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FILTER (WHERE grid_id IS NOT NULL), count(*) FROM layers_address")
@@ -222,3 +230,95 @@ def import_addresses(*, repeats: int, rows: int) -> list[Result]:
         Result("import_addresses", "rows/s", ours, "COPY + INSERT…SELECT (bare)", bare, 0.7, scale, note),
         Result("import_addresses", "rows/s", ours, "psycopg2 executemany", naive, 4.0, scale, "executemany timed once"),
     ]
+
+
+#: Interval of the reader's schedule (seconds): 200 reads a second.
+READ_INTERVAL = 0.005
+
+
+def _read_addresses(params: dict, stop, ids: tuple[int, int], codes: list[str], results) -> None:
+    """In a process of its own (as the wall's and the tablets' servers are): read one address
+    at a time, alternately by id and by code, on a fixed schedule (one every READ_INTERVAL)
+    until ``stop``, then send the latencies through ``results``. Each read's latency runs from
+    the time it was due, not from when it was sent: a read stuck behind a lock for ten seconds
+    delays the two thousand reads due meanwhile, as it would delay the wall's and the tablets'
+    requests (counted from sending, one stuck read would be one slow sample among thousands and
+    the p99 would hide the stall)."""
+    import psycopg2
+
+    rng = np.random.default_rng(5)
+    latencies: list[float] = []
+    # Autocommit and no "with connection" block (psycopg2 opens a transaction for one): each read
+    # is its own transaction, as a web request's is, and holds no lock between reads.
+    reader = psycopg2.connect(**params)
+    reader.autocommit = True
+    try:
+        cursor = reader.cursor()
+        due = time.perf_counter()
+        while not stop.is_set():
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            if len(latencies) % 2:
+                key = "id", int(rng.integers(ids[0], ids[1] + 1))
+            else:
+                key = "code", codes[int(rng.integers(0, len(codes)))]
+            cursor.execute(f"SELECT id, code, full_text, grid_id FROM layers_address WHERE {key[0]} = %s", [key[1]])
+            cursor.fetchall()
+            done = time.perf_counter()
+            # Every read that fell due while this one waited counts from its own due time.
+            while due <= done:
+                latencies.append(done - due)
+                due += READ_INTERVAL
+    finally:
+        reader.close()
+    results.send(latencies)
+
+
+@benchmark("import_readers", data="synthetic")
+def import_readers(*, repeats: int, rows: int) -> list[Result]:
+    ensure_city_grids()
+    base, extra = address_csv(rows), address_csv(rows // 3, seed=8, first=rows)
+    importer = AddressImporter()
+    _truncate()
+    run_import(importer, base, commit=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE layers_address")
+        cursor.execute("SELECT min(id), max(id) FROM layers_address")
+        ids = cursor.fetchone()
+    codes = [f"620102{i:010d}" for i in range(0, rows, max(1, rows // 10_000))]
+    p99s, p50s, worst, reads, seconds = [], [], [], [], []
+    for _ in range(repeats):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM layers_address WHERE code >= %s", [f"620102{rows:010d}"])
+            cursor.execute("VACUUM ANALYZE layers_address")
+        context = multiprocessing.get_context("fork")
+        stop, (receive, send) = context.Event(), context.Pipe(duplex=False)
+        reader = context.Process(
+            target=_read_addresses, args=(connection.get_connection_params(), stop, ids, codes, send)
+        )
+        reader.start()
+        time.sleep(1.0)  # the reader's own baseline before the import starts
+        start = time.perf_counter()
+        report = run_import(importer, extra, commit=True)
+        seconds.append(time.perf_counter() - start)
+        time.sleep(0.5)
+        stop.set()
+        latencies = receive.recv()
+        reader.join()
+        assert report.counts["created"] == rows // 3, report.counts
+        ordered = sorted(latencies)
+        p99s.append(ordered[int(0.99 * (len(ordered) - 1))])
+        p50s.append(statistics.median(ordered))
+        worst.append(ordered[-1])
+        reads.append(len(ordered))
+    p99 = statistics.median(p99s)
+    scale = f"{rows // 3:,} new addresses into {rows:,}, 8,700 grids"
+    note = (
+        f"reads by id and by code due every {READ_INTERVAL * 1000:g} ms from another process during the import, "
+        "latency from the time each was due "
+        f"(median of {repeats}: {statistics.median(reads):,.0f} reads, p50 {statistics.median(p50s) * 1000:.2f} ms, "
+        f"p99 {p99 * 1000:.2f} ms, slowest {statistics.median(worst) * 1000:.0f} ms; the import took "
+        f"{statistics.median(seconds):.1f} s)"
+    )
+    return [Result("import_readers", "1/p99 (1/s)", 1 / p99, "target p99 50 ms", 1 / 0.050, 1.0, scale, note)]

@@ -233,7 +233,7 @@ def test_a_row_with_several_problems_gets_one_reason_and_the_report_lists_rows_i
             row("A5", ("0", "0")),
         ],
     )
-    lines = run_command("import_addresses", path, "--commit")
+    lines = run_command("import_addresses", path, "--commit", "--max-rejected", "5")
     assert lines[0] == ("addresses.csv: committed: rows 7, created 2, updated 0, outside_grids 1, rejected 5")
     assert lines[1] == f"  rejected rows listed in {tmp_path / 'r.csv'}"
     assert rejection_csv(tmp_path / "r.csv") == [
@@ -310,7 +310,7 @@ def test_an_xlsx_workbook_imports_with_its_row_numbers(tmp_path, grids):
     path = write_xlsx(
         tmp_path / "addresses.xlsx", CHINESE_HEADER, [*CHINESE_ROWS, ["GS-0003", "abc", *CHINESE_ROWS[0][2:]]]
     )
-    lines = run_command("import_addresses", path, "--commit")
+    lines = run_command("import_addresses", path, "--commit", "--max-rejected", "1")
     assert lines[0] == "addresses.xlsx: committed: rows 3, created 2, updated 0, outside_grids 0, rejected 1"
     assert rejection_csv(tmp_path / "r.csv")[1:] == [["4", "lon", "abc", "not a number"]]
     assert Address.objects.get(code="GS-0001").location.coords == pytest.approx(tuple(map(float, IN_WEST)), abs=1e-9)

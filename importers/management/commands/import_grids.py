@@ -1,4 +1,6 @@
-"""``import_grids PATH``: the three-level grids from GeoJSON, Shapefile or GeoPackage."""
+"""``import_grids PATH [--accept-topology] …``: the three-level grids from GeoJSON, Shapefile or
+GeoPackage; refuses (exit status 4) grids that would bring gaps, overlaps or grids outside their
+parent unless told to accept them."""
 
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ class Command(ImportCommand):
         parser.add_argument("--convert", choices=CONVERSIONS, help="the file was digitised on GCJ-02 or BD-09 maps")
         parser.add_argument("--layer", help="layer of a GeoPackage holding several")
         parser.add_argument("--no-repair", action="store_true", help="reject invalid polygons instead of repairing")
+        parser.add_argument(
+            "--accept-topology",
+            action="store_true",
+            help="commit even when the grids bring gaps, overlaps or grids outside their parent (default: exit 4)",
+        )
         for name, default in (
             ("code", "code"),
             ("name", "name"),
@@ -41,4 +48,5 @@ class Command(ImportCommand):
             level_field=options["level_field"],
             parent_field=options["parent_field"],
             community_field=options["community_field"],
+            accept_topology=options["accept_topology"],
         )

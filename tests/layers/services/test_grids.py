@@ -45,12 +45,16 @@ def moved_edge() -> list[dict]:
 def test_upsert_creates_the_tree_then_leaves_identical_rows_alone(community):
     assert grids_upsert(frame=frame(layout()), valid_from=DAY1) | {"envelope": ""} == {
         "created": 14, "updated": 0, "redrawn": 0, "unchanged": 0, "relinked": 0, "envelope": "",
+        "topology": [], "relinked_sample": [],
     }  # fmt: skip
     west = Grid.objects.select_related("parent__parent").get(code=WEST)
     assert (west.parent.code, west.parent.parent.code, west.valid_from) == (M11, COMMUNITY + "01", DAY1)
     assert west.boundary.srid == 4326 and west.boundary.geom_type == "MultiPolygon"
     again = grids_upsert(frame=frame(layout()), valid_from=DAY2)
-    assert again == {"created": 0, "updated": 0, "redrawn": 0, "unchanged": 14, "relinked": 0, "envelope": ""}
+    assert again == {
+        "created": 0, "updated": 0, "redrawn": 0, "unchanged": 14, "relinked": 0, "envelope": "",
+        "topology": [], "relinked_sample": [],
+    }  # fmt: skip
     assert Grid.objects.get(code=WEST).valid_from == DAY1
 
 
@@ -89,7 +93,7 @@ def test_grid_redraw_archives_and_relinks_one_grid(community):
     rows = layout()
     grids = by_code(rows)
     grids[EAST]["geometry"] = box(300, 0, 500, 500)  # leaves 250–300 m uncovered
-    grids_upsert(frame=frame(rows), valid_from=DAY1)
+    grids_upsert(frame=frame(rows), valid_from=DAY1, accept_topology=True)
     orphan = address("A-orphan", 275, 100)
     linking.relink_all()
     assert Address.objects.get(pk=orphan.pk).grid_id is None

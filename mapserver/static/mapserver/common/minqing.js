@@ -6,6 +6,7 @@
  *    of Django's JavaScriptCatalog directly, so that makemessages extracts the msgids)
  *   lang, locale          the page language ("zh-hans" | "en") and the matching Intl locale
  *   fetchJSON(url, opts)  fetch with CSRF header, timeout and our JSON error body → Minqing.HttpError
+ *                         (a FormData body is sent as multipart, for uploads)
  *   Poller                run an async task every N ms, never overlapping, backing off on errors
  *   el(tag, attrs, ...children)  build DOM without innerHTML (text is always text)
  *   formatNumber, formatPercent, formatDateTime
@@ -54,7 +55,7 @@
   HttpError.prototype = Object.create(Error.prototype);
   HttpError.prototype.constructor = HttpError;
 
-  /* fetchJSON(url, {method, body (object → JSON), headers, timeoutMs (default 10000), signal}).
+  /* fetchJSON(url, {method, body (object → JSON; a FormData as it is), headers, timeoutMs (default 10000), signal}).
    * Resolves with the parsed JSON (null for 204); rejects with HttpError. A 401/403 also fires
    * a "minqing:session-expired" / "minqing:forbidden" event on window so a page can say so. */
   function fetchJSON(url, options) {
@@ -71,7 +72,9 @@
     var init = { method: method, headers: headers, credentials: "same-origin", signal: controller.signal };
     if (method !== "GET" && method !== "HEAD") {
       headers["X-CSRFToken"] = csrfToken();
-      if (options.body !== undefined) {
+      if (options.body instanceof FormData) {
+        init.body = options.body;  // multipart: the browser writes the Content-Type with its boundary
+      } else if (options.body !== undefined) {
         headers["Content-Type"] = "application/json";
         init.body = JSON.stringify(options.body);
       }
