@@ -368,6 +368,13 @@ MIDDLEWARE.insert(
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 AUTHENTICATION_BACKENDS = ["mapserver.security.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 
+# Where the audit log's chain head is kept outside the database (layers/audit.py): appended by
+# `manage.py anchor_audit_log` (run it from a timer, e.g. every 5 minutes) and by every successful
+# `verify_audit_log`, which checks the log against every anchor here, so a truncated or rewritten
+# log is found without an operator's --anchor. Keep it on another disk than the database and out
+# of the database's backups. Empty: no anchors. Default var/audit/anchors.jsonl.
+MINQING_AUDIT_ANCHOR_FILE = os.environ.get("MINQING_AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit" / "anchors.jsonl"))
+
 # Addresses (or networks, CIDR) of the reverse proxies in front of the site, comma-separated,
 # e.g. "127.0.0.1" for nginx on the same host. Only a request whose connection comes from one of
 # them has its X-Forwarded-For and X-Forwarded-Proto read (mapserver.security.ProxyHeadersMiddleware:
