@@ -23,13 +23,13 @@ from functools import cache
 
 from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.contrib.staticfiles import finders
-from django.db import connection
 
 import folium
 
 from layers.access import Reader
 from layers.catalog import layer_get
 from layers.models import Dwelling, Event, Grid, Person, Region, Unit
+from layers.reading import reading
 from layers.scope import Scope
 from layers.services.events import OPEN_STATUSES
 
@@ -139,7 +139,7 @@ def print_area_readable(*, area: PrintArea, scope: Scope) -> bool:
     if scope.is_city:
         return True
     in_scope, params = scope.grids("t")
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM layers_grid t WHERE t.level = 'small' AND ({area.grids_sql}) AND {in_scope})",
             [*area.grids_params, *params],
@@ -187,7 +187,7 @@ def print_points(*, area: PrintArea, layer_id: str, reader: Reader) -> dict:
             ORDER BY {layer.id_sql}
             LIMIT %s
         ) points"""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, [*params, MAX_POINTS])
         collection = json.loads(cursor.fetchone()[0]) or empty
     for feature in collection["features"]:

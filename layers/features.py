@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connections, transaction
 
 from .catalog import Field, Filter, Layer, data_version
+from .reading import reading
 from .scope import Scope
 
 #: Decimal places of coordinates in GeoJSON (7 ≈ 1 cm).
@@ -143,7 +144,7 @@ def features_page(
                count(*) FILTER (WHERE n <= {limit}),
                CASE WHEN count(*) > {limit} THEN max(id) FILTER (WHERE n <= {limit}) END
         FROM (SELECT id, feature, row_number() OVER (ORDER BY id) AS n FROM page) p"""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, params)
         text, returned, next_after = cursor.fetchone()
     return f"[{text}]", returned, next_after
@@ -153,7 +154,7 @@ def feature_get(*, layer: Layer, fields: Sequence[Field], scope: Scope, feature_
     """One feature's GeoJSON text, or ``None`` when the layer has no such id in ``scope`` (a
     feature outside the scope is not told apart from one that does not exist)."""
     selection = selection_build(layer=layer, scope=scope)
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(
             f"SELECT {feature_sql(layer, fields)}::text {selection.from_where} AND {layer.id_sql} = %s",
             [*selection.params, feature_id],
@@ -187,14 +188,23 @@ def features_stream(
         property_filters=property_filters,
     )
     sql = f"SELECT {feature_text_sql(layer, fields)} {selection.from_where} ORDER BY {layer.id_sql}"
+    # The database is chosen now, while the request's read routing holds; the chunks are made
+    # later, when the server sends them (with the connection of the thread that sends them).
+    return _feature_chunks(reading().alias, sql, selection.params, batch=batch, on_rows=on_rows)
+
+
+def _feature_chunks(
+    alias: str, sql: str, params: list, *, batch: int, on_rows: Callable[[int], None] | None
+) -> Iterator[str]:
     yield '{"type":"FeatureCollection","features":[\n'
+    source = connections[alias]
     # A named (server-side) cursor lives in a transaction; leaving the generator early (a client
     # that hangs up) rolls it back and closes the cursor.
-    with transaction.atomic():
-        connection.ensure_connection()
-        with connection.connection.cursor(name=f"features_{uuid.uuid4().hex}") as cursor:
+    with transaction.atomic(using=alias):
+        source.ensure_connection()
+        with source.connection.cursor(name=f"features_{uuid.uuid4().hex}") as cursor:
             cursor.itersize = batch
-            cursor.execute(sql, selection.params)
+            cursor.execute(sql, params)
             separator = ""
             while rows := cursor.fetchmany(batch):
                 if on_rows is not None:
@@ -224,7 +234,7 @@ def layer_extent(
     by data version and scope key."""
     selection = selection_build(layer=layer, scope=scope)
     time = f"min({layer.datetime_sql}), max({layer.datetime_sql})" if layer.datetime_sql else "NULL, NULL"
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(
             f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1 FROM (
                     SELECT ST_Extent({layer.geometry_sql}), {time} {selection.from_where}) x(e, t0, t1)""",

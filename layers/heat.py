@@ -24,11 +24,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db import connection
 
 from basemaps import heat
 from layers.catalog import data_version, layer_get
 from layers.scope import Scope
+
+from .reading import reading
 
 #: Tiles at this zoom or below read the cached count blocks instead of querying. At z12 a city
 #: of ~100 km holds ~150 occupied blocks of 256 KB (about 40 MB); each zoom down a quarter of it.
@@ -117,7 +118,7 @@ def _read_points(
         where += f" AND {layer.geometry_sql} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
         values += list(lonlat_box)
     sql = f"SELECT ST_AsBinary(ST_Collect({layer.geometry_sql}), 'NDR') FROM {layer.source} WHERE {where}"
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, values)
         wkb = cursor.fetchone()[0]
     if wkb is None:

@@ -21,13 +21,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
 from scipy import sparse
 from scipy.special import ndtr
 
 from layers.catalog import data_version, layer_get
 from layers.heat import _condition
 from layers.scope import Scope
+
+from .reading import reading
 
 #: Two-sided critical values of the standard normal.
 Z99, Z95 = 2.576, 1.960
@@ -71,7 +72,7 @@ def grid_event_counts(*, family: str, since: dt.datetime | None, until: dt.datet
                ON p.grid_id = g.id
         WHERE g.level = 'small' AND {grids_in_scope}
         ORDER BY g.id"""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, [*values, *person_values, *grid_values])
         rows = cursor.fetchall()
     return GridCounts(
@@ -95,7 +96,7 @@ def _city_adjacency() -> tuple[np.ndarray, sparse.csr_matrix]:
     cached = _adjacency_cache.get(version)
     if cached is not None:
         return cached
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute("SELECT id FROM layers_grid WHERE level = 'small' ORDER BY id")
         ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
         cursor.execute(
@@ -197,7 +198,7 @@ def grid_hotspots(*, family: str, since: dt.datetime | None, until: dt.datetime 
 
 def grid_geometries(ids: list[int]) -> dict[int, str]:
     """GeoJSON text (WGS84, 7 decimals) of the grids ``ids``."""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute("SELECT id, ST_AsGeoJSON(boundary, 7) FROM layers_grid WHERE id = ANY(%s)", [list(ids)])
         return dict(cursor.fetchall())
 
@@ -215,7 +216,7 @@ def grid_early_warnings(*, family: str, now: dt.datetime, scope: Scope) -> list[
     sql = f"""
         SELECT t.grid_id, floor(extract(epoch FROM (%s - t.received_at)) / 604800)::int AS week, count(*)
         FROM {events.source} WHERE {where} AND t.grid_id IS NOT NULL GROUP BY 1, 2"""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, [now, *values])
         rows = cursor.fetchall()
     if not rows:
@@ -233,7 +234,7 @@ def grid_early_warnings(*, family: str, now: dt.datetime, scope: Scope) -> list[
     if not alarm.any():
         return []
     chosen = [grid_ids[i] for i in np.flatnonzero(alarm)]
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute("SELECT id, code, name FROM layers_grid WHERE id = ANY(%s)", [chosen])
         names = {r[0]: (r[1], r[2]) for r in cursor.fetchall()}
     warnings = [

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from django.db import connection
-
 from basemaps.tiles import pixel_size, tile_bounds, tile_lonlat_bounds
 from layers.catalog import Field, Layer
 from layers.scope import Scope
+
+from .reading import reading
 
 #: Tile extent in MVT units and the buffer around it (same units), the usual 4096 / 64.
 EXTENT = 4096
@@ -99,7 +99,7 @@ def tile_render(
 ) -> bytes:
     """The encoded tile (possibly empty bytes when no feature touches it), from one query."""
     sql, params = tile_sql(layer=layer, z=z, x=x, y=y, filters=filters, fields=fields, scope=scope)
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""

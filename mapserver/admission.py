@@ -18,6 +18,7 @@ import json
 from django.conf import settings
 
 from .errors import JSON_PREFIXES
+from .metrics import DJANGO_ACTIVE, SHED
 from .security import edge_headers
 
 #: What a shed request is told (JSON under the API prefixes, a page elsewhere).
@@ -38,13 +39,16 @@ class Admission:
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:
+            SHED.inc()
             await self._busy(scope, send)
             return
         self.active += 1
+        DJANGO_ACTIVE.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.active -= 1
+            DJANGO_ACTIVE.dec()
 
     async def _busy(self, scope: dict, send) -> None:
         accept = dict(scope.get("headers", [])).get(b"accept", b"").decode("latin-1")

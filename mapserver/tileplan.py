@@ -27,6 +27,7 @@ from layers.catalog import Field, Layer, layer_get
 
 from . import params
 from .errors import NotFound, PermissionDenied
+from .metrics import TILE_CACHE
 
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 
@@ -107,7 +108,9 @@ def tile_cached(digest: str) -> bytes | None:
     """The cached tile, or ``None`` on a miss or with the cache turned off."""
     if settings.MINQING_TILE_CACHE_SECONDS <= 0:
         return None
-    return caches["tiles"].get(f"tile:{digest}")
+    body = caches["tiles"].get(f"tile:{digest}")
+    TILE_CACHE.labels("miss" if body is None else "hit").inc()
+    return body
 
 
 def tile_keep(digest: str, body: bytes) -> None:

@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from importlib import import_module
 from types import SimpleNamespace
@@ -39,10 +40,13 @@ from django.utils.crypto import constant_time_compare
 from layers.access import READER_SQL, READERS, Reader, reader_from_row
 from layers.catalog import DATA_VERSION_SQL, DATA_VERSIONS
 from layers.errors import DomainError
+from layers.reading import REPLICA
 from layers.tiles import tile_sql
 
 from .auth import NO_CREDENTIALS, TOKEN_USER_SQL, ReaderNotAuthenticated, token_key, token_user
 from .errors import BadParameter, MinqingError, ServerError, ServiceUnavailable, reference
+from .metrics import observe
+from .routing import WROTE_COOKIE, wrote_recently
 from .security import edge_headers
 from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
 
@@ -50,6 +54,8 @@ logger = logging.getLogger("minqing.tiles")
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
+#: The route label of its answers in the metrics (as Django's pattern reads).
+TILE_ROUTE = "tiles/<str:layer>/<str:z>/<str:x>/<str:y>.pbf"
 #: The URL this server answers, as Django's ``<str:…>`` converters match it (no slashes inside).
 TILE_PATH = re.compile(r"^/tiles/(?P<layer>[^/]+)/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.pbf$")
 
@@ -97,6 +103,8 @@ class TileServer:
         self.fallback = fallback
         self._database = database or django_database
         self._pool: asyncpg.Pool | None = None
+        self._replica_pool: asyncpg.Pool | None = None
+        self._replica_database = django_database(REPLICA) if REPLICA in settings.DATABASES else None
         self._pool_lock = asyncio.Lock()
         self._session_store = import_module(engine).SessionStore
         self._edge_headers = edge_headers()
@@ -109,11 +117,13 @@ class TileServer:
         if match is None:
             await self.fallback(scope, receive, send)
             return
+        start = time.perf_counter()
         status, headers, body = await self._answer(scope, **match.groupdict())
         # The headers Django's middleware would add, on tiles and errors alike.
         headers = self._edge_headers | headers
         await send({"type": "http.response.start", "status": status, "headers": _encoded(headers)})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        observe(TILE_ROUTE, scope["method"], status, time.perf_counter() - start)
 
     # --- lifespan and the pool ------------------------------------------------------------------
 
@@ -127,9 +137,10 @@ class TileServer:
                     logger.warning("tile server: database unavailable at start-up: %s", error)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._pool is not None:
-                    await self._pool.close()
-                    self._pool = None
+                for pool in (self._pool, self._replica_pool):
+                    if pool is not None:
+                        await pool.close()
+                self._pool = self._replica_pool = None
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -215,9 +226,38 @@ class TileServer:
                     fields=ask.fields,
                     scope=reader.scope,
                 )
-                body = bytes(await connection.fetchval(numbered(sql), *params) or b"")
+                body = await self._render(connection, headers, reader, numbered(sql), params)
                 tile_keep(digest, body)
         return 200, tile_headers(ask, etag=etag, length=len(body)), body
+
+    async def _render(
+        self, primary: asyncpg.Connection, headers: dict, reader: Reader, sql: str, params: list
+    ) -> bytes:
+        """The tile's bytes, from a replica when one is configured and reachable and the reader
+        has not written within the read-your-writes window (mapserver.routing), else from the
+        primary connection already in hand."""
+        cookie = parse_cookie(headers.get("cookie", "")).get(WROTE_COOKIE)
+        if self._replica_database is not None and not wrote_recently(cookie=cookie, user_id=reader.user_id):
+            try:
+                pool = self._replica_pool or await self._connect_replica()
+                async with pool.acquire() as replica:
+                    return bytes(await replica.fetchval(sql, *params) or b"")
+            except _UNAVAILABLE as error:
+                logger.warning("tile server: replica unavailable, reading from the primary: %s", error)
+        return bytes(await primary.fetchval(sql, *params) or b"")
+
+    async def _connect_replica(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._replica_pool is None:
+                self._replica_pool = await asyncpg.create_pool(
+                    **self._replica_database,
+                    reset=_session_left_as_it_is,
+                    min_size=1,
+                    max_size=settings.MINQING_TILE_POOL_SIZE,
+                    timeout=5,
+                    command_timeout=settings.MINQING_TILE_QUERY_SECONDS,
+                )
+            return self._replica_pool
 
     # --- the reader -----------------------------------------------------------------------------
 
@@ -267,10 +307,10 @@ async def _session_left_as_it_is(connection: asyncpg.Connection) -> None:
     default reset statement would be a round trip to PostgreSQL per tile for nothing."""
 
 
-def django_database() -> dict:
-    """asyncpg's connection options for Django's default database (a Unix socket directory in
+def django_database(alias: str = "default") -> dict:
+    """asyncpg's connection options for one of Django's databases (a Unix socket directory in
     ``HOST`` works as it does for psycopg)."""
-    db = connections["default"].settings_dict
+    db = connections[alias].settings_dict
     return {
         "host": db["HOST"] or None,
         "port": int(db["PORT"]) if db["PORT"] else None,

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from . import metrics
 from .schema import SchemaView
 from .views import events, geocode, home, locate, tiles
 from .views import open311 as georeport
@@ -10,6 +11,10 @@ from .views import open311 as georeport
 urlpatterns = [
     path("", home.home, name="home"),
     path("admin/", admin.site.urls),
+    # Operations: liveness, readiness, Prometheus metrics (mapserver/metrics.py).
+    path("healthz", metrics.healthz, name="healthz"),
+    path("readyz", metrics.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     # The schema is public: intake systems read it before they have a token.
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/whoami", home.WhoAmI.as_view(), name="api-whoami"),

@@ -65,6 +65,27 @@ def _database_from_environment() -> dict:
 
 
 DATABASES = {"default": _database_from_environment()}
+# Streaming replicas for the read-only surfaces (layers/reading.py, mapserver/routing.py): a URL
+# reaching them (production: HAProxy's replica port, which drops a replica lagging beyond its
+# bound), as the application's role. Unset: every read from DATABASE_URL. In tests the alias
+# mirrors the default database.
+if os.environ.get("MINQING_REPLICA_DATABASE_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["MINQING_REPLICA_DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+    ) | {"ENGINE": "django.contrib.gis.db.backends.postgis", "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["layers.reading.ReadRouter"]
+# After a write, a client's reads go to the primary for this long, so that they see it whatever
+# the replicas' lag (seconds). Default 10.
+MINQING_READ_YOUR_WRITES_SECONDS = float(os.environ.get("MINQING_READ_YOUR_WRITES_SECONDS", "10"))
+# A replica that could not be reached is not tried again for this long; reads go to the primary
+# meanwhile (seconds). Default 5.
+MINQING_REPLICA_RETRY_SECONDS = float(os.environ.get("MINQING_REPLICA_RETRY_SECONDS", "5"))
+# Replay lag beyond which /readyz calls the replica not ready (bytes of WAL). HAProxy's check
+# (scripts/stack) takes such a replica out of the read pool at the same bound. Default 16 MiB.
+MINQING_REPLICA_MAX_LAG_BYTES = int(os.environ.get("MINQING_REPLICA_MAX_LAG_BYTES", str(16 * 1024 * 1024)))
+# Addresses that may read /metrics (Prometheus on this host, or through the proxy's own address);
+# anyone else gets a 404. Comma-separated. Default 127.0.0.1,::1.
+MINQING_METRICS_ALLOWED = [a.strip() for a in os.environ.get("MINQING_METRICS_ALLOWED", "127.0.0.1,::1").split(",")]
 # Name of the throwaway database pytest creates; distinct names let several suites run at once.
 # Default test_minqing.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MINQING_TEST_DATABASE", "test_minqing")}
@@ -90,7 +111,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: the client address and scheme from trusted proxies only (mapserver/security.py).
+    # Outermost: every request counted and timed by route (mapserver/metrics.py).
+    "mapserver.metrics.MetricsMiddleware",
+    # The client address and scheme from trusted proxies only (mapserver/security.py).
     "mapserver.security.ProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.reader: the request's one access decision (roles, permissions, data scope).
     "mapserver.auth.ReaderMiddleware",
+    # Which database the request's reads use (a replica for the read-only surfaces).
+    "mapserver.routing.ReadRoutingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mapserver.errors.ErrorMiddleware",

@@ -24,10 +24,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
 from django.utils import timezone
 
 from ..models import Grid, Region
+from ..reading import reading
 from ..scope import Scope, named_parameters
 from ..services.events import OPEN_STATUSES
 
@@ -53,7 +53,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _fetch(sql: str, values: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, values)
         return cursor.fetchall()
 

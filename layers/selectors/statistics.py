@@ -30,11 +30,11 @@ import json
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 
 from ..errors import InvalidInput
 from ..models import Category, Event, Family, Grid, Region
+from ..reading import reading
 from ..scope import Scope
 
 #: Statuses counted as closed (办结); the rest are open.
@@ -243,7 +243,7 @@ def area_statistics(
             'events_outside_areas', (SELECT coalesce(sum(events), 0) FROM ev) - (SELECT events FROM totals)
         )::text"""
     params = (*chain_params, *event_area_params, *filters.event_params, *person_params)
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, params)
         return json.loads(cursor.fetchone()[0])
 
@@ -322,7 +322,7 @@ def event_series(
         until,
         interval,
     )
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, params)
         buckets = json.loads(cursor.fetchone()[0])
     if len(buckets) > MAX_BUCKETS:

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
-from django.db import connection
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
@@ -43,6 +42,7 @@ from layers import personal
 from layers.audit import actor_of, audit_record
 from layers.catalog import Field, Layer
 from layers.features import features_rows_sql, features_stream, selection_build
+from layers.reading import reading
 from layers.scope import Scope
 
 from .. import params
@@ -94,7 +94,7 @@ def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dic
     sql = features_rows_sql(selection=selection, fields=fields, geometry=geometry)
     target = tempfile.TemporaryFile()
     target.write("\ufeff".encode())  # a BOM, so that spreadsheet programs read the Chinese as UTF-8
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         bound = cursor.mogrify(sql, selection.params).decode()
         cursor.copy_expert(f"COPY ({bound}) TO STDOUT WITH (FORMAT csv, HEADER, ENCODING 'UTF8')", target)
         rows = cursor.rowcount
@@ -106,7 +106,7 @@ def _frame(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict) 
     """One query, read as a GeoDataFrame (geometry from WKB)."""
     selection = selection_build(layer=layer, scope=scope, **chosen)
     sql = features_rows_sql(selection=selection, fields=fields, geometry="ST_AsBinary({g}) AS geometry")
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, selection.params)
         frame = pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
     geometry = shapely.from_wkb([bytes(g) if g is not None else None for g in frame.pop("geometry")])
@@ -255,7 +255,7 @@ def _personal_export(
         )
     selection = selection_build(layer=layer, scope=scope, **chosen)
     limit = settings.MINQING_PERSONAL_EXPORT_MAX_ROWS
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(f"SELECT count(*) {selection.from_where}", selection.params)
         count = cursor.fetchone()[0]
     if count > limit:
