@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db import connection
 
 from .memo import Remembered
+from .reading import reading
 from .scope import CITY, NOTHING, SCOPE_SQL, Scope, scope_from_row
 
 #: Roles by duty. The command center dispatches and checks; handlers work cases in the field or at
@@ -223,10 +223,11 @@ def reader_for_user(user_id: int, *, superuser: bool) -> Reader:
     statement and remembered briefly in this process."""
     # The superuser flag comes with the user row on every request: keyed by it, a change counts
     # at once.
-    key = (connection.settings_dict["NAME"], user_id, superuser)
+    source = reading()
+    key = (source.settings_dict["NAME"], user_id, superuser)
     reader = READERS.get(key)
     if reader is None:
-        with connection.cursor() as cursor:
+        with source.cursor() as cursor:
             cursor.execute(READER_SQL, [user_id, user_id, user_id])
             reader = reader_from_row(user_id, cursor.fetchone())
         READERS.put(key, reader)

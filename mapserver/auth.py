@@ -28,7 +28,6 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +37,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
 
 from layers.access import ANONYMOUS, Reader, reader_for_user
+from layers.reading import reading
 
 from .errors import NotAuthenticated, render_error
 
@@ -97,8 +97,10 @@ def request_user(request: HttpRequest) -> tuple[int, bool] | None:
     key = token_key(get_authorization_header(request))
     if key is None:
         return None
-    # One plain statement: the ORM's query building costs as much as a tile query.
-    with connection.cursor() as cursor:
+    # One plain statement: the ORM's query building costs as much as a tile query. Where the
+    # request reads from a replica, so does this: the read-only surfaces keep answering while a
+    # failover replaces the primary.
+    with reading().cursor() as cursor:
         cursor.execute(TOKEN_USER_SQL, [key])
         return token_user(cursor.fetchone())
 

@@ -2,7 +2,8 @@
 access log that keeps the request line keeps the key. :func:`redact` blanks the values of
 credential parameters in a URL or a request line; :class:`RedactCredentials` applies it to
 every record of a logger (uvicorn's access log and Django's request log, see
-scripts/uvicorn-logging.json and settings/base.py ``LOGGING``).
+scripts/uvicorn-logging*.json and settings/base.py ``LOGGING``); :class:`JsonFormatter` writes
+them as JSON lines where a log shipper reads them (``MINQING_LOG_FORMAT=json``).
 
 Standard library only: uvicorn configures its logging before the application (and Django) is
 loaded.
@@ -10,6 +11,7 @@ loaded.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -45,3 +47,20 @@ class RedactCredentials(logging.Filter):
         elif isinstance(record.args, dict):
             record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (time, level, logger, message, and the exception if any), for a
+    log shipper to read without parsing prose. Credentials are blanked by the filter above,
+    which runs before any formatter."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)

@@ -88,10 +88,10 @@ class DatabaseFigures:
             with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 cursor.execute(_BACKLOG_SQL)
                 for status, count in cursor.fetchall():
-                    backlog.add_metric([status], count)
+                    backlog.add_metric([str(status)], count)
                 cursor.execute(_LAG_SQL)
                 for name, behind, state in cursor.fetchall():
-                    lag.add_metric([name, state], behind)
+                    lag.add_metric([str(name or ""), str(state or "")], behind)
         except DatabaseError:
             return  # the database away: /readyz says so; the process figures still answer
         yield backlog

@@ -128,6 +128,8 @@ SELECT format('ALTER ROLE %I LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATI
               :'owner', :'owner_pw') \gexec
 SELECT format('ALTER ROLE %I LOGIN NOCREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
               :'app', :'app_pw') \gexec
+-- Replication lag and activity for /metrics and /readyz (pg_monitor: statistics, no data).
+SELECT format('GRANT pg_monitor TO %I', :'app') \gexec
 SQL
     } | psql_super postgres
     # PostGIS and pg_trgm in the template: every database made afterwards (the test database too,

@@ -23,6 +23,7 @@ import queue
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,8 @@ class LoadReport:
     outcomes: list[Outcome]
     seconds: float
     rate: float
+    #: When the first report was due (``time.monotonic()``): report i was due at started + i / rate.
+    started: float = 0.0
     #: The first answer seen with each status: (Retry-After header or None, body).
     samples: dict[int, tuple[str | None, bytes]] = field(default_factory=dict)
 
@@ -272,22 +275,32 @@ def paced_load(
     clients: int = 12,
     give_up_after: float = 30.0,
     on_progress: Callable[[float], None] | None = None,
+    tls: ssl.SSLContext | None = None,
+    host: str = "127.0.0.1",
 ) -> LoadReport:
     """Send ``bodies`` to POST /api/events at ``rate`` per second (open loop) and return what
     each report's client saw. A report whose answer is a 503 or no answer is sent again, same key
     and body, until ``give_up_after`` seconds past its due time. ``on_progress(elapsed)`` runs
-    in the pacing thread about once a second (the fault test restarts the database from it)."""
+    in the pacing thread about once a second (the fault test restarts the database from it).
+    With ``tls``, HTTPS to ``host`` through a front proxy (which sets the forwarding headers);
+    without, plain HTTP to the application, saying it came through a TLS proxy."""
     jobs: queue.Queue = queue.Queue()
     outcomes = [Outcome(index=i, key=f"{run}-{i:06d}") for i in range(len(bodies))]
     samples: dict[int, tuple[str | None, bytes]] = {}
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", **PROXY_HEADERS}
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    if tls is None:
+        headers |= PROXY_HEADERS
 
     def send(connection: http.client.HTTPConnection | None, outcome: Outcome, due: float):
         """One report until its final answer; returns the connection to keep for the next one."""
         while True:
             try:
                 if connection is None:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    connection = (
+                        http.client.HTTPSConnection(host, port, timeout=30, context=tls)
+                        if tls is not None
+                        else http.client.HTTPConnection(host, port, timeout=30)
+                    )
                 connection.request(
                     "POST", "/api/events", bodies[outcome.index], {**headers, "Idempotency-Key": outcome.key}
                 )
@@ -343,7 +356,7 @@ def paced_load(
         thread.join(give_up_after + 60)
     answered = [start + o.latency + o.index / rate for o in outcomes if o.statuses]
     finished = (max(answered) if answered else time.monotonic()) - start
-    return LoadReport(outcomes=outcomes, seconds=finished, rate=rate, samples=samples)
+    return LoadReport(outcomes=outcomes, seconds=finished, rate=rate, samples=samples, started=start)
 
 
 # --- a throwaway PostgreSQL cluster ---------------------------------------------------------------

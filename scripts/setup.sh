@@ -12,6 +12,11 @@ debian_packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeo
 # screenshots show Chinese text, not boxes; libatomic1 for the node binary inside Playwright's
 # Python package (its driver), which a minimal Debian lacks.
 debian_packages+=(gettext chromium fonts-wqy-microhei libatomic1)
+# The production stack and its drills (scripts/stack): Patroni on etcd for replicated PostGIS,
+# pgBackRest for backups and point-in-time restore, HAProxy to the primary and the replicas,
+# nginx (with brotli) for TLS, compression and static files, openssl for the drills' certificate.
+debian_packages+=(patroni python3-etcd etcd-server etcd-client pgbackrest haproxy nginx
+                  libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static openssl)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -28,9 +33,19 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
-  # policy-rc.d keeps apt from starting the distribution's own cluster on :5432; the project
-  # runs its own cluster under var/ (scripts/db.sh).
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # A policy-rc.d that says no keeps apt from starting the packages' own services (a cluster on
+  # :5432, nginx on :80, etcd on :2379): the project runs its own, unprivileged, under var/.
+  policy=/usr/sbin/policy-rc.d
+  ours=
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    ours=1
+  fi
+  installed=0
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || installed=$?
+  if [ -n "$ours" ]; then as_root rm -f "$policy"; fi
+  [ "$installed" -eq 0 ] || exit "$installed"
 fi
 
 # The virtualenv is rebuilt only when requirements.txt changed since the last install.

@@ -160,7 +160,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where collectstatic gathers the static files for the front proxy to serve (production; the
+# development server serves them itself). Default var/static.
+STATIC_ROOT = Path(os.environ.get("MINQING_STATIC_ROOT", VAR_DIR / "static"))
 
 # --- Front-end pages and languages (issue 5) ------------------------------------------------------
 # Front-end packages come from npm (package.json + package-lock.json at the repository root,
@@ -303,11 +305,23 @@ MINQING_DATA_VERSION_SECONDS = float(os.environ.get("MINQING_DATA_VERSION_SECOND
 
 # Logs never carry credentials (an Open311 api_key in a logged URL): every record passes the
 # redacting filter (mapserver/logs.py; uvicorn's access log too, scripts/uvicorn-logging.json).
+# MINQING_LOG_FORMAT: "text" (default) or "json" (one JSON object per line, for a log shipper;
+# scripts/serve.sh gives uvicorn's own logs the same form).
+MINQING_LOG_FORMAT = os.environ.get("MINQING_LOG_FORMAT", "text")
+if MINQING_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"MINQING_LOG_FORMAT must be text or json, got {MINQING_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "mapserver.logs.RedactCredentials"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
+    "formatters": {"json": {"()": "mapserver.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact"],
+            **({"formatter": "json"} if MINQING_LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 

@@ -38,6 +38,8 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 # Plain HTTP is redirected to HTTPS, and browsers are told to use HTTPS only for a year.
 SECURE_SSL_REDIRECT = True
+# Health checks and the metrics scraper talk to the application's own port, in plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
