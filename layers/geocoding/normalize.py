@@ -32,8 +32,9 @@ _DIGITS = {
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUMERAL = "零〇○一二两三四五六七八九十百千"
 # A Chinese numeral is only a number where a counting unit follows it: 三单元, 五〇一室,
-# 一千零八号. Elsewhere it is part of a name (七里河, 三期, 五泉山) and stays as written.
-_POSITIONAL = re.compile(rf"第?([{_NUMERAL}]+)(?=号|號|栋|幢|座|楼|单元|门|层|室|房|户|弄|#)")
+# 一千零八号, and the phase of a compound (二期 and 2期 are one compound). Elsewhere it is part of
+# a name (七里河, 五泉山, 二十里铺) and stays as written.
+_POSITIONAL = re.compile(rf"第?([{_NUMERAL}]+)(?=号|號|栋|幢|座|楼|单|门|层|室|房|户|弄|#|期)")
 _TRADITIONAL = str.maketrans({"號": "号", "樓": "楼", "門": "门", "層": "层", "單": "单", "區": "区", "縣": "县"})
 _REMARK = re.compile(r"[（(\[【][^）)\]】]*[）)\]】]")
 _HASH_BUILDING = re.compile(r"([0-9A-Z]+)#楼?")
@@ -41,11 +42,14 @@ _SPACE = re.compile(r"\s+")
 _SPLIT = re.compile(r"(?<=\d)[^0-9A-Z\u3400-\u9fff]+(?=\d)")
 _NOISE = re.compile(r"[^0-9A-Z\u3007\u3400-\u9fff-]+")
 # A room number left without its 室 at the end (…1单元五〇二).
-_TRAILING = re.compile(rf"(单元|门|层|栋|幢|座|楼|号)([{_NUMERAL}]+)$")
+_TRAILING = re.compile(rf"(单元|单|门|层|栋|幢|座|楼|号)([{_NUMERAL}]+)$")
 _SYNONYMS = (
     # The order matters: 号楼 before 号, 单元/门 before 楼.
-    (re.compile(r"([0-9A-Z]+)(?:号楼|栋|幢|座|号院)"), r"\1" + BUILDING),
-    (re.compile(r"(\d+)(?:单元|门)"), r"\1" + ENTRANCE),
+    (re.compile(r"([0-9A-Z]+)(?:号楼|栋|幢|座)"), r"\1" + BUILDING),
+    # 3号院 is the courtyard, i.e. the door of the compound.
+    (re.compile(r"(\d+)号院"), r"\1" + DOOR),
+    # 单 alone is the short way to write 单元 (3单502室).
+    (re.compile(r"(\d+)(?:单元|单|门)"), r"\1" + ENTRANCE),
     # N楼 followed by an entrance is a building (3楼2单元); elsewhere (黄河印象25楼) a floor.
     (re.compile(r"(\d+)楼(?=\d+" + ENTRANCE + ")"), r"\1" + BUILDING),
     (re.compile(r"(\d+)(?:层|楼)"), r"\1" + FLOOR),

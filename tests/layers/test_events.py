@@ -14,7 +14,7 @@ from django.utils import timezone
 from layers import personal
 from layers.crs import wgs84_to_gcj02
 from layers.errors import InvalidInput, StaleVersion, TransitionNotAllowed
-from layers.geocoding.matcher import address_index_reset
+from layers.geocoding.index import address_index_reset
 from layers.models import Address, Event, EventCluster, EventTransition
 from layers.services import events as events_service
 from layers.services.clusters import clusters_rebuild

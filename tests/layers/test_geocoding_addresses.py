@@ -10,7 +10,7 @@ import pytest
 from django.contrib.gis.geos import Point
 
 from layers.geocoding.addresses import address_geocode, addresses_geocode
-from layers.geocoding.matcher import address_index, address_index_reset
+from layers.geocoding.index import address_index, address_index_reset
 from layers.geocoding.normalize import address_normalize, chinese_numeral_value, number_key, road_key
 from layers.geocoding.parser import address_parse
 from layers.models import Address

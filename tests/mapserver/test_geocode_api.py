@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from layers.geocoding.matcher import address_index_reset
+from layers.geocoding.index import address_index_reset
 
 GEOCODE = "/api/geocode"
 
