@@ -52,6 +52,9 @@ MATCH_SCORE = 75.0
 #: How far a confident answer's score must stand above the best candidate in any other small
 #: grid. One component of the text left unmatched costs at least this much (a floor excepted).
 AMBIGUITY_MARGIN = 5.0
+#: Similarity of a road one edit from a road the text names exactly, where the named compound
+#: lies (a typo that made one road's name of another's).
+NEIGHBOUR = 0.5
 #: Points a row loses for each of its building, entrance and room the text does not name.
 COARSER_BONUS = 0.5
 _NUMBERS = ("door", "building", "entrance", "floor", "room")
@@ -81,6 +84,7 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
     roads = reading.roads
     pieces: list[np.ndarray] = []
     method = ""
+    typo = any(s < 1 for _, s in roads)
     blocks: list[tuple[int, int]] = []
     if door >= 0 and roads:
         blocks = [index.block_rows(road, door) for road, _ in roads]
@@ -91,6 +95,7 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
             near_blocks = [index.block_rows(road, door) for road, _ in near]
             roads = roads + [r for r, (start, end) in zip(near, near_blocks, strict=True) if end > start]
             blocks += near_blocks
+            typo = any(end > start for start, end in near_blocks)
         blocks = [(start, end) for start, end in blocks if end > start]
         pieces += [np.arange(start, end) for start, end in blocks]
         method = "road_door" if blocks else ""
@@ -104,17 +109,15 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
         method = method or "compound"
     if outside and len(roads) == 1 and roads[0][1] == 1:
         # The compound lies on another road: one a typo away from the named one still counts
-        # for something (北山路 typed for 中山路).
-        roads = roads + index.gazetteer.roads.near(index.words["road"][roads[0][0]])
+        # for something (北山路 typed for 中山路), but far less than the road named exactly.
+        near = index.gazetteer.roads.near(index.words["road"][roads[0][0]])
+        roads = roads + [(road, NEIGHBOUR) for road, _ in near]
     if not pieces:
         for road, _ in roads:
             start, end = index.road_rows(road)
             pieces.append(np.arange(start, end))
         method = "road" if pieces else ""
-    if method and (
-        (method != "compound" and any(s < 1 for _, s in roads))
-        or (method == "compound" and any(s < 1 for _, s in reading.compounds))
-    ):
+    if method and (typo if method != "compound" else any(s < 1 for _, s in reading.compounds)):
         method += "_typo"
     return pieces, method, roads
 

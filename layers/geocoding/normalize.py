@@ -19,6 +19,7 @@ _DIGITS = {
     "〇": 0,
     "○": 0,
     "一": 1,
+    "幺": 1,  # 1 as it is spoken in numbers (三零幺室)
     "二": 2,
     "两": 2,
     "三": 3,
@@ -30,7 +31,7 @@ _DIGITS = {
     "九": 9,
 }
 _UNITS = {"十": 10, "百": 100, "千": 1000}
-_NUMERAL = "零〇○一二两三四五六七八九十百千"
+_NUMERAL = "零〇○一幺二两三四五六七八九十百千"
 # A Chinese numeral is only a number where a counting unit follows it: 三单元, 五〇一室,
 # 一千零八号, and the phase of a compound (二期 and 2期 are one compound). Elsewhere it is part of
 # a name (七里河, 五泉山, 二十里铺) and stays as written.
@@ -41,6 +42,8 @@ _HASH_BUILDING = re.compile(r"([0-9A-Z]+)#楼?")
 _SPACE = re.compile(r"\s+")
 _SPLIT = re.compile(r"(?<=\d)[^0-9A-Z\u3400-\u9fff]+(?=\d)")
 _NOISE = re.compile(r"[^0-9A-Z\u3007\u3400-\u9fff-]+")
+# A hyphen joins numbers (2-1-301); elsewhere (92号-碧桂佳园) it only separates words.
+_LONE_HYPHEN = re.compile(r"(?<![0-9A-Z])-+|-+(?![0-9A-Z])")
 # A room number left without its 室 at the end (…1单元五〇二).
 _TRAILING = re.compile(rf"(单元|单|门|层|栋|幢|座|楼|号)([{_NUMERAL}]+)$")
 _SYNONYMS = (
@@ -52,7 +55,8 @@ _SYNONYMS = (
     (re.compile(r"(\d+)(?:单元|单|门)"), r"\1" + ENTRANCE),
     # N楼 followed by an entrance is a building (3楼2单元); elsewhere (黄河印象25楼) a floor.
     (re.compile(r"(\d+)楼(?=\d+" + ENTRANCE + ")"), r"\1" + BUILDING),
-    (re.compile(r"(\d+)(?:层|楼)"), r"\1" + FLOOR),
+    # …104楼道堆放杂物: 楼道, 楼梯, 楼上 are words of their own, not a floor.
+    (re.compile(r"(\d+)(?:层|楼(?![道梯上下顶前后里外]))"), r"\1" + FLOOR),
     (re.compile(r"(\d+)(?:室|房|户)"), r"\1" + ROOM),
 )
 
@@ -98,7 +102,7 @@ def address_normalize(text: str) -> str:
     text = _HASH_BUILDING.sub(r"\1" + BUILDING, text)  # 3#楼, 3#: the building
     # Punctuation between two numbers still separates them (7112, 3楼): keep a hyphen there.
     text = _SPLIT.sub("-", text)
-    text = _NOISE.sub("", text)
+    text = _LONE_HYPHEN.sub("", _NOISE.sub("", text))
     for pattern, replacement in _SYNONYMS:
         text = pattern.sub(replacement, text)
     return text

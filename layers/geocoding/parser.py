@@ -142,8 +142,8 @@ def _phase(text: str, start: int, end: int, item: _Item, gazetteer: gz.Gazetteer
     name = text[start:end]
     for stop in range(match.end(), end, -1):
         piece = text[end:stop]
-        if piece.isdigit():
-            continue
+        if piece.isdigit() or (piece[-1].isdigit() and stop < len(text) and not text[stop].isdigit()):
+            continue  # digits before a unit word are that unit's number (五泉花园期 | 2栋)
         near = [(c, v) for c, v in gazetteer.compounds.near(name + piece) if gazetteer.compounds.words[c] != name]
         if near:
             item.text, item.resolved = name + piece, near
@@ -256,6 +256,7 @@ def _choose(items: list[_Item], gazetteer: gz.Gazetteer) -> None:
             # 嘉兴 + a road of the city: a province's or prefecture's short form opening the
             # address names the place, unless the words after it make a name of the city's.
             upper = any(LEVEL_OF_CODE[len(code)] in ("province", "city") for code in abroad.codes)
+            upper = upper or (len(item.text) == 2 and item.text.endswith(("县", "市", "旗")))  # 代县, 环县
             if upper and (after.kind != "text" or not _resolves_with(item, after, gazetteer)):
                 item.entity = previous_foreign = abroad
                 continue
@@ -279,7 +280,7 @@ def _merge_text(items: list[_Item]) -> None:
             k += 1
 
 
-_NUMERALS = "零〇一二两三四五六七八九十百千"
+_NUMERALS = "零〇○一幺二两三四五六七八九十百千"
 _NUMERAL_RUN = re.compile(f"[{_NUMERALS}]+")
 # A road and its door in Chinese numerals with no 号 (东湖西巷二十三, 兴里街三).
 _ROAD_NUMERAL = re.compile(f"(.*(?:路|街|巷|弄|道))([{_NUMERALS}]+)$")
