@@ -92,16 +92,14 @@ def score(queries_: list[Query], answers: list[tuple[bool, bool, list[tuple[str,
             continue
         grid = grids.get(query.grid, "")
         tally.truly_ambiguous += query.ambiguous
-
-        def right(code: str, small: str) -> bool:
-            return (code == query.code) if query.code else small == grid
-
+        # The expected address, or (a text that fits several rows of one grid) any of that grid.
+        right = [(code == query.code) if query.code else small == grid for code, small in listed]
         if query.ambiguous:
             tally.top1 += (not confident) and ambiguous
             tally.top3 += ((not confident) and ambiguous) or any(small == grid for _, small in listed[:3])
         else:
-            tally.top1 += confident and bool(listed) and right(*listed[0])
-            tally.top3 += any(right(code, small) for code, small in listed[:3])
+            tally.top1 += confident and bool(listed) and right[0]
+            tally.top3 += any(right[:3])
         tally.wrong_grid += confident and bool(listed) and listed[0][1] != grid
     return tallies
 
