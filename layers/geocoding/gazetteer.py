@@ -45,17 +45,44 @@ class Entity(NamedTuple):
     codes: tuple[str, ...] = ()
 
 
-@lru_cache(maxsize=8192)
-def _sounds(char: str) -> frozenset[str]:
-    """The readings of one character without tones (阳 → {yang}); empty for non-Han."""
-    from pypinyin.pinyin_dict import pinyin_dict  # imported on the first typo: 0.2 s, 40k readings
+#: Readings of the common characters (GB 2312), carried by the gazetteer so that a process that
+#: opens the index reads homophones without importing pypinyin's 40,000-character table (0.2 s).
+_READINGS: dict[str, str] = {}
 
-    readings = pinyin_dict.get(ord(char), "")
+
+def _plain(readings: str) -> set[str]:
+    """pīn,yīn → {pin, yin}: the readings without tones."""
     plain = set()
     for reading in readings.split(","):
         decomposed = unicodedata.normalize("NFD", reading)
         plain.add("".join(c for c in decomposed if not unicodedata.combining(c)).replace("ü", "v"))
-    return frozenset(filter(None, plain))
+    return {p for p in plain if p}
+
+
+def reading_table() -> dict[str, str]:
+    """Character → its readings without tones, comma-joined, for the GB 2312 characters."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    table = {}
+    for code, readings in pinyin_dict.items():
+        char = chr(code)
+        try:
+            char.encode("gb2312")
+        except UnicodeEncodeError:
+            continue
+        table[char] = ",".join(sorted(_plain(readings)))
+    return table
+
+
+@lru_cache(maxsize=8192)
+def _sounds(char: str) -> frozenset[str]:
+    """The readings of one character without tones (阳 → {yang}); empty for non-Han."""
+    known = _READINGS.get(char)
+    if known is not None:
+        return frozenset(known.split(","))
+    from pypinyin.pinyin_dict import pinyin_dict  # a rare character: the whole table, once
+
+    return frozenset(_plain(pinyin_dict.get(ord(char), "")))
 
 
 def homophone(a: str, b: str) -> bool:
@@ -95,7 +122,7 @@ class Lexicon:
     def near(self, text: str) -> list[tuple[int, float]]:
         """Codes of the words one edit (substitution, insertion, deletion, adjacent swap) from
         ``text``, with their similarity (:data:`HOMOPHONE` or :data:`TYPO`), best first."""
-        if len(text) < self.MIN_TYPO_LENGTH - 1:
+        if len(text) < self.MIN_TYPO_LENGTH:
             return []
         found: set[int] = set()
         if text in self._deletions:  # a character left out of the text
@@ -150,12 +177,14 @@ def community_aliases(name: str) -> tuple[str, set[str]]:
             base = name[: -len(tail)]
             village = base if base.endswith("村") else base + "村"
             return village, aliases | {village, village + "委会", village.removesuffix("村") + "村民委员会"}
-    for tail in _COMMUNITY_TAILS:
-        if name.endswith(tail):
-            base = name[: -len(tail)]
+    for tail in (*_COMMUNITY_TAILS, ""):
+        if name.endswith(tail) and (tail or name.endswith("社区")):
+            base = name[: -len(tail)] if tail else name
             community = base if base.endswith("社区") else base + "社区"
             stem = community.removesuffix("社区")
             return community, aliases | {community, stem + "居委会", community + "居委会"}
+    if name.endswith("村"):
+        return name, aliases | {name + "委会", name.removesuffix("村") + "村民委员会"}
     return name, aliases
 
 
@@ -182,6 +211,8 @@ class Gazetteer:
         ``compounds`` the index's vocabularies (already normalised keys, by code); ``normalize``
         the normaliser names are folded with."""
         self.foreign = foreign
+        self.readings = reading_table()
+        _READINGS.update(self.readings)
         self.roads = Lexicon(roads)
         self.compounds = Lexicon(compounds)
         names: dict[str, list[tuple]] = {}
@@ -240,6 +271,10 @@ class Gazetteer:
         for surface in self.names:
             lengths.setdefault(surface[:2], set()).add(len(surface))
         self.lengths = {head: tuple(sorted(found, reverse=True)) for head, found in lengths.items()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        _READINGS.update(self.readings)
 
     def scan(self, text: str) -> list[tuple[int, int, tuple[Entity, ...]]]:
         """The names in ``text``, leftmost and longest first, as (start, end, meanings)."""

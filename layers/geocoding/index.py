@@ -20,8 +20,9 @@ insert/update/delete counters of the address, grid and region tables (the index 
 grids' and regions' names too), ``max(id)`` of the addresses, and when the server started and
 its statistics were last reset (counters start again from zero then). Committed counters reach
 the statistics at most about a second after the commit, so another process's edits show within
-about a second. A transaction that has itself changed those tables gets a private index of its
-own, built in memory and never written to disk (tests, imports that geocode before they commit).
+about a second; a connection's own committed edits are flushed to the statistics before it reads
+them. A transaction that has itself changed those tables gets a private index of its own, built in
+memory and never written to disk (tests, imports that geocode before they commit).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ WHERE c.oid IN ('layers_address'::regclass, 'layers_grid'::regclass, 'layers_reg
 class DataVersion:
     database: str
     committed: tuple  # server start, statistics reset, max(id), per-table file node and counters
-    pending: int  # rows this transaction changed in those tables (0 outside a writing transaction)
+    pending: int  # rows changed by this connection that the statistics do not count yet (its transaction's)
 
     @property
     def key(self) -> str:
@@ -133,6 +134,13 @@ def address_data_version() -> DataVersion:
     with connection.cursor() as cursor:
         cursor.execute(_VERSION_SQL)
         database, started, reset, max_id, tables, pending = cursor.fetchone()
+        if pending and not connection.in_atomic_block:
+            # Outside a transaction these are this connection's own committed edits, whose
+            # statistics wait for the next flush (up to a second): flush them (when the backend
+            # is idle, i.e. between these two statements) rather than build a private index.
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute(_VERSION_SQL)
+            database, started, reset, max_id, tables, pending = cursor.fetchone()
     return DataVersion(database, (started, reset, max_id, tables), int(pending or 0))
 
 

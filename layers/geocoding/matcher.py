@@ -107,7 +107,7 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
         pieces.append(rows.astype(np.int64))
         outside += len(rows)
         method = method or "compound"
-    if outside and len(roads) == 1 and roads[0][1] == 1:
+    if outside and len(roads) == 1 and roads[0][1] == 1 and not _compound_on_road(index, blocks, reading.compounds):
         # The compound lies on another road: one a typo away from the named one still counts
         # for something (北山路 typed for 中山路), but far less than the road named exactly.
         near = index.gazetteer.roads.near(index.words["road"][roads[0][0]])
@@ -122,11 +122,21 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
     return pieces, method, roads
 
 
+def _compound_on_road(index: AddressIndex, blocks: list[tuple[int, int]], compounds: list[tuple[int, float]]) -> bool:
+    """Whether one of the named compounds is in the named road's blocks."""
+    codes = [code for code, _ in compounds]
+    return any(np.isin(index.matrix[start:end, COLUMN["compound"]], codes).any() for start, end in blocks)
+
+
 def _resolved(values: np.ndarray, resolved: list[tuple[int, float]]) -> np.ndarray:
-    similarity = np.zeros(len(values))
+    """The similarity of each row's code: its best in ``resolved``, else 0."""
+    if len(resolved) == 1:
+        return np.where(values == resolved[0][0], resolved[0][1], 0.0)
+    best: dict[int, float] = {}
     for code, value in resolved:
-        np.maximum(similarity, np.where(values == code, value, 0.0), out=similarity)
-    return similarity
+        best[code] = max(value, best.get(code, 0.0))
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array([best.get(code, 0.0) for code in distinct.tolist()])[inverse]
 
 
 def _fuzzy(values: np.ndarray, words: list[str], text: str) -> np.ndarray:
