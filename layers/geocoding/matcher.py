@@ -13,8 +13,9 @@ point for each, so the coarser address wins when the text is coarser.
 **Decision** (:func:`decide`), independent of how many candidates are asked for:
 
 * the rows with the best score tie; one row is the answer; rows of one building are answered by
-  the building's own address (precision ``building``: 3栋2单元 with no room names no room), rows of
-  one compound by its first building (``door`` or ``compound``);
+  the building's own address (precision ``building``: 3栋2单元 with no room names no room, and
+  neither does a room that happens to be the only one left), rows of one compound by its first
+  building (``door`` or ``compound``);
 * the answer is **ambiguous** — no match, every grid's best listed — when a row in another small
   grid scores within :data:`AMBIGUITY_MARGIN` of it: a confident answer in the wrong grid is the
   worst outcome, worse than asking a person;
@@ -247,6 +248,10 @@ def decide(index: AddressIndex, scored: Scored) -> Decision:
             finest = "door"
         else:
             finest = "road"
+    elif "room" not in scored.agree and index.matrix[row, COLUMN["room"]] != index.empty("room"):
+        # One room fits a text that names none (its building's only room in that entrance):
+        # still the building, not the room.
+        row, finest = _building_row(index, scored, at), "building"
     grid = index.links[scored.rows, 0]
     others = scored.scores[grid != index.links[row, 0]]
     ambiguous = len(others) > 0 and best - float(others.max()) < AMBIGUITY_MARGIN
