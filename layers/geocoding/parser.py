@@ -40,7 +40,9 @@ MAX_ROOM_DIGITS = 5
 #: An admin-only clause before the address is kept when it holds at most this many other characters.
 ADMIN_CLAUSE_NOISE = 2
 
-_CLAUSE = re.compile(r"(?<!\d)[,。;!?、:…~\n\r\t]+|[,。;!?、:…~\n\r\t]+(?!\s*\d)")
+# Sentence punctuation and brackets end a clause (金城花园（庆阳路123号）3号楼 keeps the road; a
+# remark in brackets with no address in it is left out like any other clause).
+_CLAUSE = re.compile(r"(?<!\d)[,。;!?、:…~\n\r\t()\[\]【】《》「」]+|[,。;!?、:…~\n\r\t()\[\]【】《》「」]+(?!\s*\d)")
 _TOKEN = re.compile(
     r"(?P<building>[0-9A-Z]+)栋|(?P<entrance>\d+)单元|(?P<floor>\d+)层|(?P<room>\d+)室"
     r"|(?P<door>\d+)[号弄]|(?P<bare>\d+(?:-\d+)*)(?![\d期])|(?P<text>.+?)(?=\d(?!\d*期)|[A-Z]+栋|$)"
