@@ -164,10 +164,12 @@ class Lexicon:
 def community_aliases(name: str) -> tuple[str, set[str]]:
     """How people say a community or village: its canonical name and the other spellings.
 
-    >>> community_aliases("畅家巷社区居委会")
-    ('畅家巷社区', {'畅家巷社区居委会', '畅家巷居委会', '畅家巷社区'})
-    >>> community_aliases("红沟村民委员会")
-    ('红沟村', {'红沟村民委员会', '红沟村委会', '红沟村'})
+    >>> canonical, aliases = community_aliases("畅家巷社区居委会")
+    >>> canonical, sorted(aliases)
+    ('畅家巷社区', ['畅家巷居委会', '畅家巷社区', '畅家巷社区居委会'])
+    >>> canonical, aliases = community_aliases("红沟村民委员会")
+    >>> canonical, sorted(aliases)
+    ('红沟村', ['红沟村', '红沟村委会', '红沟村民委员会'])
     >>> community_aliases("白道坪村村民委员会")[0], community_aliases("桥头社区委会")[0]
     ('白道坪村', '桥头社区')
     """

@@ -125,8 +125,8 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
 
 def _compound_on_road(index: AddressIndex, blocks: list[tuple[int, int]], compounds: list[tuple[int, float]]) -> bool:
     """Whether one of the named compounds is in the named road's blocks."""
-    codes = [code for code, _ in compounds]
-    return any(np.isin(index.matrix[start:end, COLUMN["compound"]], codes).any() for start, end in blocks)
+    column = COLUMN["compound"]
+    return any((index.matrix[start:end, column] == code).any() for start, end in blocks for code, _ in compounds)
 
 
 def _resolved(values: np.ndarray, resolved: list[tuple[int, float]]) -> np.ndarray:
@@ -176,8 +176,11 @@ def candidates_score(index: AddressIndex, reading: Reading) -> Scored | None:
             columns.append(COLUMN[component]), codes.append(resolved[0][0]), weights.append(weight)
             names.append(component)
         elif component == "community":
-            ids = reading.regions.get("community", ())
-            others.append((component, weight, np.isin(index.links[rows, 1], ids).astype(float), 1.0))
+            communities = index.links[rows, 1]
+            found = np.zeros(len(rows), dtype=bool)
+            for region in reading.regions.get("community", ()):
+                found |= communities == region
+            others.append((component, weight, found.astype(float), 1.0))
         elif component in _NUMBERS or component == "district" or index.code(component, value) >= 0:
             columns.append(COLUMN[component]), codes.append(index.code(component, value)), weights.append(weight)
             names.append(component)
@@ -300,9 +303,17 @@ def empty_chain() -> dict[str, dict[str, str] | None]:
 
 
 def grid_chain(index: AddressIndex, row: int) -> dict[str, dict[str, str] | None]:
-    """The areas of one address: district, street, community and the three grids."""
+    """The areas of one address: district, street, community and the three grids (shared by
+    every address of the same links: do not change it)."""
+    links = tuple(index.links[row].tolist())
+    chain = index.chains.get(links)
+    if chain is None:
+        chain = index.chains[links] = _grid_chain(index, *links)
+    return chain
+
+
+def _grid_chain(index: AddressIndex, grid_id: int, community_id: int, street_id: int) -> dict:
     chain = empty_chain()
-    grid_id, community_id, street_id = (int(v) for v in index.links[row])
     grid = index.grids.get(grid_id)
     for level in ("grid_small", "grid_medium", "grid_large"):
         if grid is None:

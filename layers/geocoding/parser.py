@@ -571,7 +571,7 @@ def address_parse(text: str) -> AddressParts:
     >>> address_parse("西藏拉萨城关区").foreign, address_parse("包河区兰州路青网科技园8号楼301室").foreign
     ('西藏自治区', '包河区')
     >>> address_parse("您好，我是城关区金昌路11号3栋2单元的住户，楼上漏水").as_dict()
-    {'district': '城关区', 'road': '金昌路', 'door': '11', 'building': '3', 'entrance': '2', 'prefix': '您好我是', \
+    {'district': '城关区', 'road': '金昌路', 'door': '11', 'building': '3', 'entrance': '2', 'prefix': '我是', \
 'rest': '的住户'}
     >>> address_parse("2单元301号").as_dict(), address_parse("3单502室").as_dict()
     ({'entrance': '2', 'room': '301'}, {'entrance': '3', 'room': '502'})
