@@ -182,6 +182,11 @@ def _answer(index: AddressIndex, text: str, limit: int, scope: Scope = CITY) -> 
             f"最佳候选分数 {best.score:g} 低于 {MATCH_SCORE:g} (best candidate scores {best.score:g}, "
             f"below {MATCH_SCORE:g}; precision {best.precision})"
         )
+    elif not decision.anchored:
+        answer.no_match_reason = (
+            f"道路和小区都只是猜测 (neither the road nor the compound is certain: {parts.road or parts.compound} "
+            f"may be {best.full_text}; best candidate scores {best.score:g})"
+        )
     return answer
 
 

@@ -28,6 +28,8 @@ PROVINCE, CITY, DISTRICT, STREET, COMMUNITY, ROAD, COMPOUND, FOREIGN = (
 #: Similarity of a name read through a one-character typo: a homophone (庆羊路 for 庆阳路) is the
 #: likelier slip of an operator typing pinyin.
 HOMOPHONE, TYPO = 0.9, 0.8
+#: Similarity of a name read through a typo at the end of other words (嘉 | 安西路 for 定西路).
+CUT_TYPO = 0.5
 
 _COMMUNITY_TAILS = ("社区居民委员会", "社区居委会", "居民委员会", "居委会", "委会")
 _VILLAGE_TAILS = ("村民委员会", "村委会")
@@ -157,6 +159,10 @@ class Lexicon:
                 if len(self.words[code]) > exact_length and not text.endswith(self.words[code])
             ]
             if near:
+                if length < len(text):
+                    # Words cut off before it and a typo in it: two guesses, a weaker reading
+                    # (a homophone, the likeliest slip, a little less so).
+                    near = [(code, TYPO if similarity >= HOMOPHONE else CUT_TYPO) for code, similarity in near]
                 return near, len(text) - length
         return exact, len(text) - exact_length
 

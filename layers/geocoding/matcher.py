@@ -19,8 +19,9 @@ point for each, so the coarser address wins when the text is coarser.
 * the answer is **ambiguous** — no match, every grid's best listed — when a row in another small
   grid scores within :data:`AMBIGUITY_MARGIN` of it: a confident answer in the wrong grid is the
   worst outcome, worse than asking a person;
-* below :data:`MATCH_SCORE` there is no match either; the candidates are listed with their
-  precision all the same, so a fallback is reported, never hidden.
+* below :data:`MATCH_SCORE` there is no match either, nor when neither the road nor the compound
+  is read surely enough (:data:`ANCHOR`); the candidates are listed with their precision all the
+  same, so a fallback is reported, never hidden.
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ MATCH_SCORE = 75.0
 #: grid. One component of the text left unmatched costs at least this much (a floor excepted).
 AMBIGUITY_MARGIN = 5.0
 #: Similarity of a road one edit from a road the text names exactly, where the named compound
-#: lies (a typo that made one road's name of another's).
+#: or door lies (a typo that made one road's name of another's): the text named a real road, so
+#: this reading needs the rest of the address to agree.
 NEIGHBOUR = 0.5
+#: A confident answer needs its road or its compound read at least this surely: exact, or
+#: through one typo (:data:`~layers.geocoding.gazetteer.TYPO`); a road guessed twice over (words
+#: cut off before a typo, or a real road's neighbour) is not enough on its own.
+ANCHOR = 0.8
 #: Points a row loses for each of its building, entrance and room the text does not name.
 COARSER_BONUS = 0.5
 _NUMBERS = ("door", "building", "entrance", "floor", "room")
@@ -72,9 +78,11 @@ class Scored:
     scores: np.ndarray
     agree: dict[str, np.ndarray]
     method: str
+    anchor: np.ndarray  # per row, how surely its road or compound is the one named (0–1)
 
     def take(self, keep: np.ndarray) -> Scored:
-        return Scored(self.rows[keep], self.scores[keep], {k: v[keep] for k, v in self.agree.items()}, self.method)
+        agree = {k: v[keep] for k, v in self.agree.items()}
+        return Scored(self.rows[keep], self.scores[keep], agree, self.method, self.anchor[keep])
 
 
 def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], str, list[tuple[int, float]]]:
@@ -92,7 +100,7 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
         if not any(end > start for start, end in blocks) and all(s == 1 for _, s in roads):
             # A known road without that door: a typo may have made one road's name of another's
             # (北山路 for 中山路); the roads one edit away that have the door.
-            near = index.gazetteer.roads.near(index.words["road"][roads[0][0]])
+            near = [(road, NEIGHBOUR) for road, _ in index.gazetteer.roads.near(index.words["road"][roads[0][0]])]
             near_blocks = [index.block_rows(road, door) for road, _ in near]
             roads = roads + [r for r, (start, end) in zip(near, near_blocks, strict=True) if end > start]
             blocks += near_blocks
@@ -100,15 +108,18 @@ def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], st
         blocks = [(start, end) for start, end in blocks if end > start]
         pieces += [np.arange(start, end) for start, end in blocks]
         method = "road_door" if blocks else ""
+    # A compound found in the named road's block is the one meant: rows of compounds of that
+    # name elsewhere (other districts) lack the road and the door, and can only lose.
+    on_road = bool(blocks) and _compound_on_road(index, blocks, reading.compounds)
     outside = 0
-    for compound, _ in reading.compounds:
+    for compound, _ in reading.compounds if not on_road else ():
         rows = index.compound_positions(compound)
         for start, end in blocks:  # a compound's rows are mostly inside its (road, door) block
             rows = rows[(rows < start) | (rows >= end)]
         pieces.append(rows.astype(np.int64))
         outside += len(rows)
         method = method or "compound"
-    if outside and len(roads) == 1 and roads[0][1] == 1 and not _compound_on_road(index, blocks, reading.compounds):
+    if outside and len(roads) == 1 and roads[0][1] == 1:
         # The compound lies on another road: one a typo away from the named one still counts
         # for something (北山路 typed for 中山路), but far less than the road named exactly.
         near = index.gazetteer.roads.near(index.words["road"][roads[0][0]])
@@ -157,17 +168,16 @@ def candidates_score(index: AddressIndex, reading: Reading) -> Scored | None:
     if len(rows) == 0:
         return None
     parts = reading.parts
-    block = index.matrix[rows]
+    contiguous = int(rows[-1]) - int(rows[0]) + 1 == len(rows) and int(rows[-1]) >= int(rows[0])
+    block = index.matrix[int(rows[0]) : int(rows[-1]) + 1] if contiguous else index.matrix[rows]
     # Components compared by code go through one comparison and one product; the others (a
     # name read through a typo, a community, a name the index does not know) one by one.
     columns, codes, weights, names = [], [], [], []
     others: list[tuple[str, float, np.ndarray, float]] = []  # component, weight, similarity, agrees from
-    total = 0.0
     for component, weight in WEIGHTS.items():
         value = getattr(parts, component)
         if not value:
             continue
-        total += weight
         resolved = roads if component == "road" else reading.compounds if component == "compound" else None
         if resolved and (len(resolved) > 1 or resolved[0][1] < 1):
             similarity = _resolved(block[:, COLUMN[component]], resolved)
@@ -187,22 +197,28 @@ def candidates_score(index: AddressIndex, reading: Reading) -> Scored | None:
         else:  # a street, road or compound the index does not know: how alike the names are
             similarity = _fuzzy(block[:, COLUMN[component]], index.words[component], value)
             others.append((component, weight, similarity, 0.999))
-    agree: dict[str, np.ndarray] = {}
-    if columns:
-        equal = block[:, columns] == np.array(codes, dtype=np.int32)
-        score = equal @ np.array(weights)
-        agree = {name: equal[:, j] for j, name in enumerate(names)}
-    else:
-        score = np.zeros(len(rows))
-    for component, weight, similarity, least in others:
-        score += weight * similarity
-        agree[component] = similarity >= least
-    if total:
-        score *= 100.0 / total
+    total = sum(weights) + sum(weight for _, weight, _, _ in others)
+    scale = 100.0 / total if total else 0.0
+    named = len(columns)
+    # A row's building, entrance or room the text does not name costs COARSER_BONUS: counted in
+    # the same product as a bonus for having none, less that bonus for every such part.
     coarser = [COLUMN[c] for c in ("building", "entrance", "room") if not getattr(parts, c)]
-    if coarser:
-        score -= COARSER_BONUS * (block[:, coarser] != index.empties[coarser]).sum(axis=1)
-    return Scored(rows, score, agree, method)
+    columns += coarser
+    codes += index.empties[coarser].tolist()
+    equal = block[:, columns] == np.array(codes, dtype=np.int32)
+    score = equal @ np.array([w * scale for w in weights] + [COARSER_BONUS] * len(coarser))
+    score -= COARSER_BONUS * len(coarser)
+    agree: dict[str, np.ndarray] = {name: equal[:, j] for j, name in enumerate(names[:named])}
+    anchor = np.zeros(len(rows))
+    for component in ("road", "compound"):
+        if component in agree:
+            np.maximum(anchor, agree[component], out=anchor)
+    for component, weight, similarity, least in others:
+        score += weight * scale * similarity
+        agree[component] = similarity >= least
+        if component in ("road", "compound"):
+            np.maximum(anchor, similarity, out=anchor)
+    return Scored(rows, score, agree, method, anchor)
 
 
 @dataclass
@@ -215,6 +231,7 @@ class Decision:
     precision: str
     tied: np.ndarray  # positions in the scored arrays the answer stands for
     ambiguous: bool
+    anchored: bool  # its road or compound is named exactly or through a plain typo
     agrees: list[str] = field(default_factory=list)
     differs: list[str] = field(default_factory=list)
 
@@ -260,7 +277,8 @@ def decide(index: AddressIndex, scored: Scored) -> Decision:
     ambiguous = len(others) > 0 and best - float(others.max()) < AMBIGUITY_MARGIN
     agrees = [c for c, values in scored.agree.items() if values[at]]
     differs = [c for c, values in scored.agree.items() if not values[at]]
-    return Decision(row, best, _precision(scored.agree, at, finest), tied, ambiguous, agrees, differs)
+    anchored = bool(scored.anchor[at] >= ANCHOR)
+    return Decision(row, best, _precision(scored.agree, at, finest), tied, ambiguous, anchored, agrees, differs)
 
 
 def ranked(scored: Scored, count: int, *, exclude: np.ndarray | None = None) -> np.ndarray:

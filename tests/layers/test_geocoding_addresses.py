@@ -155,19 +155,22 @@ def test_one_edit_lookup(text, near):
 
 
 @pytest.mark.parametrize(
-    ("text", "found", "start"),
+    ("text", "found", "start", "similarity"),
     [
-        ("老马牛肉面庆阳路", ["庆阳路"], 5),  # a business name before the road
-        ("我是庆羊路", ["庆阳路"], 2),  # a typo after other words
-        ("金家东街", ["金崖东街"], 0),  # a longer road within one edit beats the road 东街 at its end
-        ("张记五金南昌路", ["南昌路"], 4),  # 金南昌路 is not 金昌路 with a character too many
-        ("无此路", [], 3),
+        ("老马牛肉面庆阳路", ["庆阳路"], 5, 1.0),  # a business name before the road
+        ("庆羊路", ["庆阳路"], 0, 0.9),  # a homophone
+        ("我是庆羊路", ["庆阳路"], 2, 0.8),  # a homophone behind other words: a weaker reading
+        ("我是庆马路", ["庆阳路"], 2, 0.5),  # another typo behind other words: two guesses
+        ("金家东街", ["金崖东街"], 0, 0.8),  # a longer road within one edit beats the road 东街 at its end
+        ("张记五金南昌路", ["南昌路"], 4, 1.0),  # 金南昌路 is not 金昌路 with a character too many
+        ("无此路", [], 3, None),
     ],
 )
-def test_the_name_ending_a_text(text, found, start):
+def test_the_name_ending_a_text(text, found, start, similarity):
     lexicon = Lexicon(["东街", "金崖东街", "庆阳路", "南昌路", "金昌路"])
     words, at = lexicon.tail(text)
     assert ([lexicon.words[code] for code, _ in words], at) == (found, start)
+    assert {value for _, value in words} == ({similarity} if found else set())
 
 
 def test_homophones():
@@ -494,6 +497,12 @@ def test_same_compound_in_two_grids_is_ambiguous_until_the_text_says_which(addre
         ("张掖路街道", "没有找到道路或小区 (no known road or compound in the text)"),  # a name, but not here
         ("城关区幸福大路999号", "只匹配到城关区 (only the district matched; road or compound unknown)"),
         ("庆阳路777号", "最佳候选分数 52.1 低于 75 (best candidate scores 52.1, below 75; precision road)"),
+        # Words before a mistyped road: two guesses; the rest agreeing does not make it certain.
+        (
+            "城关区嘉庆马路123号3号楼2单元502室",
+            "道路和小区都只是猜测 (neither the road nor the compound is certain: 庆马路 may be "
+            "甘肃省兰州市城关区酒泉路街道庆阳路123号金城花园3号楼2单元502室; best candidate scores 87.2)",
+        ),
     ],
 )
 def test_no_match_says_why(addresses, text, reason):
