@@ -379,7 +379,10 @@ def _shared(version: DataVersion) -> AddressIndex:
     root = Path(settings.MINQING_GEOCODER_INDEX_DIR)
     target = root / version.key
     if (target / "meta.json").exists():
-        return index_open(target, version)
+        try:
+            return index_open(target, version)
+        except FileNotFoundError:
+            pass  # removed meanwhile by the builder of a newer version: build it again below
     root.mkdir(parents=True, exist_ok=True)
     with (root / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait and then open its copy
@@ -391,12 +394,22 @@ def _shared(version: DataVersion) -> AddressIndex:
                 index_save(index, staging)
                 del index
                 os.rename(staging, target)
+                # Older versions go; a newer one (published by a process that saw the statistics
+                # a moment later) stays.
+                published = target.stat().st_mtime
                 for old in root.glob(f"{version.database}-*"):
-                    if old != target:
+                    if old != target and _mtime(old) <= published:
                         shutil.rmtree(old, ignore_errors=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return index_open(target, version)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 _cache: dict[str, AddressIndex] = {}
