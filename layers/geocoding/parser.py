@@ -99,7 +99,7 @@ class Reading:
 # --- items: names, numbers and text, in order ------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     kind: str  # "name", one of the number kinds of _TOKEN, or "text"
     text: str
@@ -153,14 +153,14 @@ def _phase(text: str, start: int, end: int, item: _Item, gazetteer: gz.Gazetteer
     return end
 
 
+_PLACES = frozenset({gz.ROAD, gz.COMPOUND})
+
+
 def _is_strong(item: _Item) -> bool:
+    """A road, a compound, or a numbered door, building, entrance or room: the address is here."""
     if item.kind == "name":
-        return any(m.kind in (gz.ROAD, gz.COMPOUND) for m in item.meanings)
+        return not _PLACES.isdisjoint(m.kind for m in item.meanings)
     return item.kind in _STRONG_NUMBERS or (item.kind == "bare" and "-" in item.text)
-
-
-def _is_admin(item: _Item) -> bool:
-    return item.kind == "name" and not _is_strong(item)
 
 
 def _clauses(text: str, gazetteer: gz.Gazetteer) -> tuple[list[_Item], str]:
@@ -170,8 +170,11 @@ def _clauses(text: str, gazetteer: gz.Gazetteer) -> tuple[list[_Item], str]:
         normalized = address_normalize(raw)
         if normalized:
             clauses.append((normalized, _items(normalized, gazetteer, number)))
-    strong = [any(_is_strong(i) for i in items) for _, items in clauses]
-    admin = [any(_is_admin(i) for i in items) for _, items in clauses]
+    strong, admin = [], []
+    for _, items in clauses:
+        flags = [(item.kind == "name", _is_strong(item)) for item in items]
+        strong.append(any(is_strong for _, is_strong in flags))
+        admin.append(any(name and not is_strong for name, is_strong in flags))
     if any(strong):
         keep = list(strong)
         for k in range(len(clauses) - 2, -1, -1):
@@ -202,13 +205,12 @@ def _foreign_child(parent: gz.Entity, item: _Item | None) -> bool:
     return child is not None and is_ancestor(parent.codes, child.codes)
 
 
+_HOME_ADMIN = frozenset({gz.DISTRICT, gz.STREET, gz.COMMUNITY})
+
+
 def _choose(items: list[_Item], gazetteer: gz.Gazetteer) -> None:
     """Pick one meaning per name from its neighbours; a name that means nothing here becomes text."""
-    home_admin = any(
-        any(m.kind in (gz.DISTRICT, gz.STREET, gz.COMMUNITY) and not m.short for m in i.meanings)
-        for i in items
-        if i.kind == "name"
-    )
+    home_admin = any(m.kind in _HOME_ADMIN and not m.short for i in items if i.kind == "name" for m in i.meanings)
     previous_foreign: gz.Entity | None = None
     for k, item in enumerate(items):
         if item.kind != "name":
