@@ -64,6 +64,8 @@ NEIGHBOUR = 0.5
 ANCHOR = 0.8
 #: Points a row loses for each of its building, entrance and room the text does not name.
 COARSER_BONUS = 0.5
+#: A wanted code that no row has (components the text does not name).
+_UNWANTED = -3
 _NUMBERS = ("door", "building", "entrance", "floor", "room")
 _SAME_BUILDING = [COLUMN[c] for c in ("district", "road", "door", "compound", "building")]
 _SAME_COMPOUND = [COLUMN[c] for c in ("district", "road", "door", "compound")]
@@ -170,45 +172,47 @@ def candidates_score(index: AddressIndex, reading: Reading) -> Scored | None:
     parts = reading.parts
     contiguous = int(rows[-1]) - int(rows[0]) + 1 == len(rows) and int(rows[-1]) >= int(rows[0])
     block = index.matrix[int(rows[0]) : int(rows[-1]) + 1] if contiguous else index.matrix[rows]
-    # Components compared by code go through one comparison and one product; the others (a
-    # name read through a typo, a community, a name the index does not know) one by one.
-    columns, codes, weights, names = [], [], [], []
+    # Components compared by code go through one comparison of the whole block with a row of
+    # wanted codes and one product with their weights; the others (a name read through a typo,
+    # a community, a name the index does not know) one by one.
+    wanted = np.full(len(COLUMN), _UNWANTED, dtype=np.int32)
+    weights = np.zeros(len(COLUMN))
+    named: list[str] = []
     others: list[tuple[str, float, np.ndarray, float]] = []  # component, weight, similarity, agrees from
+    total = 0.0
     for component, weight in WEIGHTS.items():
         value = getattr(parts, component)
         if not value:
             continue
+        total += weight
         resolved = roads if component == "road" else reading.compounds if component == "compound" else None
         if resolved and (len(resolved) > 1 or resolved[0][1] < 1):
             similarity = _resolved(block[:, COLUMN[component]], resolved)
             others.append((component, weight, similarity, 1e-9))
-        elif resolved:
-            columns.append(COLUMN[component]), codes.append(resolved[0][0]), weights.append(weight)
-            names.append(component)
         elif component == "community":
             communities = index.links[rows, 1]
             found = np.zeros(len(rows), dtype=bool)
             for region in reading.regions.get("community", ()):
                 found |= communities == region
             others.append((component, weight, found.astype(float), 1.0))
-        elif component in _NUMBERS or component == "district" or index.code(component, value) >= 0:
-            columns.append(COLUMN[component]), codes.append(index.code(component, value)), weights.append(weight)
-            names.append(component)
-        else:  # a street, road or compound the index does not know: how alike the names are
-            similarity = _fuzzy(block[:, COLUMN[component]], index.words[component], value)
-            others.append((component, weight, similarity, 0.999))
-    total = sum(weights) + sum(weight for _, weight, _, _ in others)
+        else:
+            code = resolved[0][0] if resolved else index.code(component, value)
+            if resolved or code >= 0 or component in _NUMBERS or component == "district":
+                wanted[COLUMN[component]], weights[COLUMN[component]] = code, weight
+                named.append(component)
+            else:  # a street, road or compound the index does not know: how alike the names are
+                similarity = _fuzzy(block[:, COLUMN[component]], index.words[component], value)
+                others.append((component, weight, similarity, 0.999))
     scale = 100.0 / total if total else 0.0
-    named = len(columns)
+    weights *= scale
     # A row's building, entrance or room the text does not name costs COARSER_BONUS: counted in
     # the same product as a bonus for having none, less that bonus for every such part.
     coarser = [COLUMN[c] for c in ("building", "entrance", "room") if not getattr(parts, c)]
-    columns += coarser
-    codes += index.empties[coarser].tolist()
-    equal = block[:, columns] == np.array(codes, dtype=np.int32)
-    score = equal @ np.array([w * scale for w in weights] + [COARSER_BONUS] * len(coarser))
-    score -= COARSER_BONUS * len(coarser)
-    agree: dict[str, np.ndarray] = {name: equal[:, j] for j, name in enumerate(names[:named])}
+    for column in coarser:
+        wanted[column], weights[column] = index.empties[column], COARSER_BONUS
+    equal = block == wanted
+    score = equal @ weights - COARSER_BONUS * len(coarser)
+    agree: dict[str, np.ndarray] = {name: equal[:, COLUMN[name]] for name in named}
     anchor = np.zeros(len(rows))
     for component in ("road", "compound"):
         if component in agree:
