@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -50,6 +51,8 @@ from django.db import connection
 from .divisions import foreign_divisions
 from .gazetteer import Gazetteer
 from .normalize import address_normalize, number_key, road_key
+
+logger = logging.getLogger(__name__)
 
 #: Bumped whenever the files' layout changes, so an old index is rebuilt.
 FORMAT = 1
@@ -431,7 +434,15 @@ def address_index(*, check: bool = True) -> AddressIndex:
                 if version.pending:
                     index = address_index_build(version)  # this transaction's own edits: private
                 else:
-                    index = _shared(version)
+                    try:
+                        index = _shared(version)
+                    except OSError:
+                        # The index directory cannot be written (a read-only deployment, a full
+                        # disk): answer from a private index rather than not at all.
+                        logger.exception(
+                            "geocoder: cannot share the index under %s", settings.MINQING_GEOCODER_INDEX_DIR
+                        )
+                        index = address_index_build(version)
                 _cache[alias] = index
     return index
 

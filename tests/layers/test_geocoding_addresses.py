@@ -641,3 +641,13 @@ def test_a_new_data_version_replaces_the_copy_on_disk(committed):
     new = address_index().path
     assert new != old and new.exists() and not old.exists()
     assert [p.name for p in committed.iterdir() if not p.name.startswith(".")] == [new.name]
+
+
+def test_an_index_directory_that_cannot_be_written_still_answers(committed, settings, caplog):
+    """A read-only or full disk: the process answers from an index of its own, and says why."""
+    blocked = committed / "not-a-directory"
+    blocked.write_text("")
+    settings.MINQING_GEOCODER_INDEX_DIR = blocked
+    assert _best("金昌路11号3栋2单元601室") == ("H6", "room")
+    assert address_index().path is None
+    assert f"geocoder: cannot share the index under {blocked}" in caplog.text
