@@ -275,6 +275,12 @@ if (
 ):
     raise ImproperlyConfigured("MINQING_CITY_BBOX must be lon_min,lat_min,lon_max,lat_max with min < max")
 
+# The address matcher's index (layers/geocoding/index.py) is written here once per data version
+# and opened memory-mapped by every process, so workers share it and a restarted worker does not
+# rebuild it. About 0.4 GB per version at city scale (1.7 M addresses); older versions of the same
+# database are removed when a new one is published. Default var/geocoder.
+MINQING_GEOCODER_INDEX_DIR = Path(os.environ.get("MINQING_GEOCODER_INDEX_DIR", VAR_DIR / "geocoder"))
+
 # A located point nearer than this to the edge of its small grid is flagged "ambiguous": given GPS
 # and map-offset error it may belong to the neighbouring grid (metres). Default 30.
 MINQING_LOCATE_AMBIGUOUS_M = float(os.environ.get("MINQING_LOCATE_AMBIGUOUS_M", "30"))

@@ -1,16 +1,20 @@
 """Address text → standard address: the geocoding services.
 
 :func:`address_geocode` answers one text, :func:`addresses_geocode` a batch (optionally over
-several processes, which inherit the built index by fork). An answer always carries the
-normalised text and parsed components; its candidates are ranked by score (0–100) with the
-precision they reach. ``no_match_reason`` says why there is no match: a text in another province,
-city or district, no block for its road or compound, or a best score under ``MATCH_SCORE``. Low
-candidates are still listed (with their precision), so a fallback is reported, never hidden.
+several processes, which share the memory-mapped index). An answer carries the normalised
+address text, the components read from it, and candidates ranked by score (0–100) with the
+precision they reach and which components agree or differ, so every answer can be explained.
+
+``no_match_reason`` says why there is no confident match: a text naming a place elsewhere in
+China, no known road or compound, a best score under
+:data:`~layers.geocoding.matcher.MATCH_SCORE`, or candidates in several small grids that are
+equally likely (``ambiguous``: each grid's best is listed). The answer and its first candidate
+never depend on ``limit``: event intake (one candidate) and the API (five) agree.
 
 A reader's answer holds only the standard addresses of their data scope (:mod:`layers.scope`):
-the others are dropped before ranking, and a text whose every candidate lies outside answers "no
-match within your scope". A region matched at admin precision is reference data and stays. The
-services (event intake, re-geocoding) geocode for the whole city.
+the others are dropped before the decision, and a text whose every candidate lies outside answers
+"no known road or compound". A region matched at admin precision is reference data and stays.
+The services (event intake, re-geocoding) geocode for the whole city.
 """
 
 from __future__ import annotations
@@ -23,20 +27,22 @@ from functools import partial
 import numpy as np
 
 from ..scope import CITY, Scope
+from .index import AddressIndex, address_index
 from .matcher import (
-    AddressIndex,
+    AMBIGUITY_MARGIN,
+    MATCH_SCORE,
+    PRECISIONS,
     Scored,
-    address_index,
     admin_match,
     candidates_score,
+    decide,
+    empty_chain,
     grid_chain,
-    precision_of,
+    per_grid,
+    ranked,
+    region_chain,
 )
-from .normalize import address_normalize
-from .parser import address_parse_normalized
-
-#: The least score a best candidate needs to count as a match.
-MATCH_SCORE = 75.0
+from .parser import address_read
 
 
 @dataclass
@@ -48,6 +54,8 @@ class GeocodeCandidate:
     lon: float | None
     lat: float | None
     grids: dict[str, dict[str, str] | None]
+    agrees: list[str] = field(default_factory=list)  # components of the text this address has
+    differs: list[str] = field(default_factory=list)  # components of the text it does not
 
 
 @dataclass
@@ -58,6 +66,7 @@ class GeocodeAnswer:
     candidates: list[GeocodeCandidate] = field(default_factory=list)
     no_match_reason: str = ""
     method: str = ""
+    ambiguous: bool = False
 
     @property
     def matched(self) -> bool:
@@ -72,8 +81,7 @@ class GeocodeAnswer:
 
 
 def _in_scope(index: AddressIndex, scored: Scored, scope: Scope) -> Scored:
-    """The scored candidates that lie in ``scope``, their arrays cut alike."""
-    rows = scored.rows
+    """The scored candidates that lie in ``scope``."""
     street_district = None
     if scope.district_codes:
         # The index keeps no district per address: a district scope goes by the rows' streets.
@@ -82,64 +90,102 @@ def _in_scope(index: AddressIndex, scored: Scored, scope: Scope) -> Scored:
             for rid, region in index.regions.items()
             if region[3] == "street"
         }
+    links = index.links[scored.rows]
     keep = scope.mask(
-        grid_id=index.grid_id[rows],
-        community_id=index.community_id[rows],
-        street_id=index.street_id[rows],
-        street_district=street_district,
+        grid_id=links[:, 0], community_id=links[:, 1], street_id=links[:, 2], street_district=street_district
     )
-    return Scored(rows[keep], scored.scores[keep], {k: v[keep] for k, v in scored.matched.items()}, scored.method)
+    return scored.take(keep)
+
+
+def _candidate(index: AddressIndex, row: int, score: float, precision: str, agrees, differs) -> GeocodeCandidate:
+    lon, lat = (float(v) for v in index.lonlat[row])
+    return GeocodeCandidate(
+        code=index.address_code(row),
+        full_text=index.full_text(row),
+        score=round(score, 1),
+        precision=precision,
+        lon=lon,
+        lat=lat,
+        grids=grid_chain(index, row),
+        agrees=list(agrees),
+        differs=list(differs),
+    )
+
+
+def _listed(index: AddressIndex, scored: Scored, at: int) -> GeocodeCandidate:
+    agrees = [c for c, values in scored.agree.items() if values[at]]
+    differs = [c for c, values in scored.agree.items() if not values[at]]
+    precision = next((p for p in PRECISIONS if p in scored.agree and scored.agree[p][at]), "")
+    return _candidate(index, int(scored.rows[at]), float(scored.scores[at]), precision, agrees, differs)
+
+
+def _admin(index: AddressIndex, answer: GeocodeAnswer, reading) -> GeocodeAnswer:
+    admin = admin_match(index, reading)
+    if admin is None:
+        answer.no_match_reason = "没有找到道路或小区 (no known road or compound in the text)"
+        return answer
+    answer.method = "admin"
+    for region_id in admin.regions:
+        code, name = index.regions[region_id][:2]
+        chain = region_chain(index, region_id, empty_chain())
+        answer.candidates.append(GeocodeCandidate(code, name, 100.0, admin.level, None, None, chain, [admin.level]))
+    parts = reading.parts
+    if parts.road or parts.compound or parts.door:
+        for candidate in answer.candidates:
+            candidate.score = 0.0
+        name = answer.candidates[0].full_text
+        answer.no_match_reason = f"只匹配到{name} (only the {admin.level} matched; road or compound unknown)"
+    elif len(admin.regions) > 1:
+        answer.ambiguous = True
+        answer.no_match_reason = (
+            f"有{len(admin.regions)}个同名的{admin.level} (ambiguous: {len(admin.regions)} regions of that name)"
+        )
+    return answer
 
 
 def _answer(index: AddressIndex, text: str, limit: int, scope: Scope = CITY) -> GeocodeAnswer:
-    normalized = address_normalize(text)
-    parts = address_parse_normalized(normalized)
-    answer = GeocodeAnswer(query=text, normalized=normalized, parsed=parts.as_dict())
+    reading = address_read(text, index.gazetteer)
+    parts = reading.parts
+    answer = GeocodeAnswer(query=text, normalized=reading.normalized, parsed=parts.as_dict())
     if parts.foreign:
         answer.no_match_reason = f"外地地址 (outside Lanzhou): {parts.foreign}"
         return answer
-    scored = candidates_score(index, parts)
+    scored = candidates_score(index, reading)
     if scored is not None and not scope.is_city:
         scored = _in_scope(index, scored, scope)
-        if len(scored.rows) == 0:
-            # Answered as if no address matched: that one exists outside the reader's scope is
-            # itself something the scope keeps from them.
-            scored = None
+        # Answered as if no address matched: that one exists outside the reader's scope is
+        # itself something the scope keeps from them.
+        scored = scored if len(scored.rows) else None
     if scored is None:
-        admin = admin_match(index, parts)
-        if admin is None:
-            answer.no_match_reason = "没有找到道路或小区 (no known road or compound in the text)"
-            return answer
-        # The region itself, at its level; it has no point of its own.
-        answer.method = "admin"
-        answer.candidates = [GeocodeCandidate(admin.code, admin.name, 100.0, admin.level, None, None, admin.chain)]
-        if parts.road or parts.compound or parts.door:
-            answer.candidates[0].score = 0.0
-            answer.no_match_reason = f"只匹配到{admin.name} (only the {admin.level} matched; road or compound unknown)"
-        return answer
+        return _admin(index, answer, reading)
     answer.method = scored.method
-    count = min(limit, len(scored.rows))
-    # Best first; equal scores keep table order (the lower id), so answers are stable.
-    top = np.argpartition(-scored.scores, count - 1)[:count] if count < len(scored.rows) else np.arange(count)
-    top = top[np.lexsort((scored.rows[top], -scored.scores[top]))]
-    for at in top:
-        row = int(scored.rows[at])
-        answer.candidates.append(
-            GeocodeCandidate(
-                code=index.code[row].as_py(),
-                full_text=index.full_text[row].as_py(),
-                score=round(float(scored.scores[at]), 1),
-                precision=precision_of(parts, scored.matched, int(at)),
-                lon=float(index.lon[row]),
-                lat=float(index.lat[row]),
-                grids=grid_chain(index, row),
-            )
+    decision = decide(index, scored)
+    if decision.ambiguous:
+        answer.ambiguous = True
+        shown = per_grid(index, scored, limit)
+        answer.candidates = [_listed(index, scored, int(at)) for at in shown]
+        grids = len(np.unique(index.links[scored.rows[scored.scores > decision.score - AMBIGUITY_MARGIN], 0]))
+        answer.no_match_reason = (
+            f"{grids}个网格的候选同样可能 (ambiguous: candidates in {grids} small grids score within "
+            f"{AMBIGUITY_MARGIN:g} of the best, {decision.score:.1f})"
         )
+        return answer
+    answer.candidates.append(
+        _candidate(index, decision.row, decision.score, decision.precision, decision.agrees, decision.differs)
+    )
+    if limit > 1:
+        exclude = np.union1d(decision.tied, np.flatnonzero(scored.rows == decision.row))
+        answer.candidates += [_listed(index, scored, int(at)) for at in ranked(scored, limit - 1, exclude=exclude)]
     best = answer.candidates[0]
     if best.score < MATCH_SCORE:
         answer.no_match_reason = (
             f"最佳候选分数 {best.score:g} 低于 {MATCH_SCORE:g} (best candidate scores {best.score:g}, "
             f"below {MATCH_SCORE:g}; precision {best.precision})"
+        )
+    elif not decision.anchored:
+        answer.no_match_reason = (
+            f"道路和小区都只是猜测 (neither the road nor the compound is certain: {parts.road or parts.compound} "
+            f"may be {best.full_text}; best candidate scores {best.score:g})"
         )
     return answer
 
@@ -157,8 +203,8 @@ def _batch(texts: list[str], limit: int = 1) -> list[GeocodeAnswer]:
 
 def addresses_geocode(*, texts: list[str], workers: int = 1, limit: int = 1) -> list[GeocodeAnswer]:
     """Answers for many texts, in order, ``limit`` candidates each. With ``workers`` > 1 the
-    texts are shared out between this process and ``workers - 1`` forked ones, which reuse this
-    process's index (forked after it is built, so nothing is rebuilt or copied up front)."""
+    texts are shared out between this process and ``workers - 1`` forked ones, which read the
+    same index (memory-mapped pages, or this process's memory copy-on-write)."""
     index = address_index()
     if workers <= 1 or len(texts) < 1000:
         return [_answer(index, text, limit) for text in texts]

@@ -1,37 +1,40 @@
-"""The in-process address index and the matcher that scores candidates against it.
+"""Scoring the addresses a reading may mean, and deciding what to answer.
 
-The index is read from ``layers_address`` by one ``COPY (SELECT …) TO STDOUT`` into Arrow
-columns; every component becomes an integer code (its own vocabulary), and rows are sorted by
-(road, door) so a block is a slice. It is cached per process and rebuilt when
-:func:`address_table_version` changes: the table's file node (TRUNCATE), its ``max(id)`` and
-the insert/update/delete counters of the statistics collector, committed and of the current
-transaction. Committed counters reach the collector at most a second after the commit, so
-another process's edits show within about a second; a process's own edits show at once.
+**Candidates.** The rows of each (road, door) block the reading names and of each compound it
+names (exact or within one edit); only when neither gives rows, every row of the named roads.
 
-Matching: parse → resolve the road (exact, a known road ending the text for business-name
-prefixes, then rapidfuzz edit distance ≤ 1 over the road dictionary) → the (road, door) block,
-else the road's block, else the compound's (exact or fuzzy) → a vectorised weighted score of
-every row in the block → ranked candidates with a precision level.
+**Score.** Each component the text names counts with its weight (:data:`WEIGHTS`), times the
+row's agreement: 1 for an equal code, the similarity of a road or compound read through a typo
+(:data:`~layers.geocoding.gazetteer.HOMOPHONE`, :data:`~layers.geocoding.gazetteer.TYPO`),
+the string similarity of a street or compound the index does not know, 0 otherwise; the sum is
+scaled to 0–100. A row that has a building, entrance or room the text does not name loses half a
+point for each, so the coarser address wins when the text is coarser.
+
+**Decision** (:func:`decide`), independent of how many candidates are asked for:
+
+* the rows with the best score tie; one row is the answer; rows of one building are answered by
+  the building's own address (precision ``building``: 3栋2单元 with no room names no room, and
+  neither does a room that happens to be the only one left), rows of one compound by its first
+  building (``door`` or ``compound``);
+* the answer is **ambiguous** — no match, every grid's best listed — when a row in another small
+  grid scores within :data:`AMBIGUITY_MARGIN` of it: a confident answer in the wrong grid is the
+  worst outcome, worse than asking a person;
+* below :data:`MATCH_SCORE` there is no match either, nor when neither the road nor the compound
+  is read surely enough (:data:`ANCHOR`); the candidates are listed with their precision all the
+  same, so a fallback is reported, never hidden.
 """
 
 from __future__ import annotations
 
-import io
-import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-from django.db import connection
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz import fuzz
 
-from .normalize import number_key, road_key
-from .parser import AddressParts
+from .index import COLUMN, AddressIndex
+from .parser import Reading
 
-#: Weight of each component in the 0–100 score (only components the query names count).
+#: Weight of each component in the 0–100 score (only components the text names count).
 WEIGHTS = {
     "district": 8.0,
     "street": 6.0,
@@ -45,303 +48,271 @@ WEIGHTS = {
     "room": 10.0,
 }
 #: Precision levels, finest first.
-PRECISIONS = ("room", "building", "door", "compound", "road", "community", "street", "district")
-#: Components compared by equality of their codes; the others (street, road, compound) fuzzily.
-_EXACT = ("district", "door", "building", "entrance", "floor", "room")
-#: Column of each component in :attr:`AddressIndex.matrix`.
-_COLUMN = {c: j for j, c in enumerate(("district", "street", "road", "door", "compound", *_EXACT[2:]))}
-_COLUMNS = (
-    "code district_name street_name road door_number compound_name building_number entrance floor room full_text"
-).split()
-_MISSING = -2  # a query value the index does not know: matches no row
-
-
-def address_table_version() -> tuple:
-    """A cheap key that changes whenever ``layers_address`` does (see the module docstring)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT current_database(), pg_relation_filenode('layers_address'),
-                   (SELECT max(id) FROM layers_address),
-                   pg_stat_get_tuples_inserted(t.oid) + pg_stat_get_tuples_updated(t.oid)
-                     + pg_stat_get_tuples_deleted(t.oid),
-                   pg_stat_get_xact_tuples_inserted(t.oid) + pg_stat_get_xact_tuples_updated(t.oid)
-                     + pg_stat_get_xact_tuples_deleted(t.oid)
-            FROM (SELECT 'layers_address'::regclass::oid AS oid) t
-            """
-        )
-        return tuple(cursor.fetchone())
-
-
-@dataclass
-class Vocabulary:
-    codes: np.ndarray  # one int32 code per row
-    words: list[str]  # code → key
-    index: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, column: pa.Array, key=lambda v: v) -> Vocabulary:
-        """Codes for a string column, its values folded by ``key`` (done once per distinct value)."""
-        encoded = column.dictionary_encode()
-        raw = [key(v or "") for v in encoded.dictionary.to_pylist()]
-        words = sorted(set(raw))
-        index = {w: i for i, w in enumerate(words)}
-        remap = np.array([index[w] for w in raw] or [0], dtype=np.int32)
-        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
-        return cls(remap[indices] if len(raw) else np.zeros(len(column), np.int32), words, index)
-
-    @property
-    def code_of_empty(self) -> int:
-        return self.index.get("", _MISSING)
-
-    def code(self, value: str) -> int:
-        return self.index.get(value, _MISSING) if value else -1
-
-
-@dataclass
-class AddressIndex:
-    version: tuple
-    build_seconds: float
-    size: int
-    code: pa.Array
-    full_text: pa.Array
-    lon: np.ndarray
-    lat: np.ndarray
-    grid_id: np.ndarray
-    community_id: np.ndarray
-    street_id: np.ndarray
-    vocab: dict[str, Vocabulary]
-    matrix: np.ndarray  # rows × components (see _COLUMN), int32 codes
-    by_road: np.ndarray  # row numbers sorted by (road, door)
-    road_slices: dict[int, tuple[int, int]]
-    block_slices: dict[tuple[int, int], tuple[int, int]]
-    by_compound: np.ndarray
-    compound_slices: dict[int, tuple[int, int]]
-    grids: dict[int, tuple[str, str, int | None]]  # id → code, name, parent id
-    regions: dict[int, tuple[str, str, int | None, str]]  # id → code, name, parent id, level
-
-
-def _slices(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(keys) == 0:
-        return np.array([], np.int64), np.array([], np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return starts, np.r_[starts[1:], len(keys)]
-
-
-def address_index_build() -> AddressIndex:
-    """Reads the address table (one COPY) and builds the blocking index."""
-    started = time.perf_counter()
-    version = address_table_version()
-    buffer = io.BytesIO()
-    columns = ", ".join(_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY (SELECT {columns}, ST_X(location) AS lon, ST_Y(location) AS lat, "
-            f"coalesce(grid_id, -1) AS grid_id, coalesce(community_id, -1) AS community_id, "
-            f"coalesce(street_id, -1) AS street_id FROM layers_address ORDER BY id) "
-            f"TO STDOUT WITH (FORMAT csv, HEADER true)",
-            buffer,
-        )
-        cursor.execute("SELECT id, code, name, parent_id FROM layers_grid")
-        grids = {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
-        cursor.execute("SELECT id, code, name, parent_id, level FROM layers_region")
-        regions = {row[0]: (row[1], row[2], row[3], row[4]) for row in cursor.fetchall()}
-    buffer.seek(0)
-    types = {c: pa.string() for c in _COLUMNS} | {"lon": pa.float64(), "lat": pa.float64()}
-    table = pa_csv.read_csv(
-        buffer,
-        convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False),
-    ).combine_chunks()
-    del buffer
-
-    def column(name: str) -> pa.Array:
-        return table.column(name).combine_chunks()
-
-    vocab = {
-        "district": Vocabulary.of(column("district_name")),
-        "street": Vocabulary.of(column("street_name")),
-        "road": Vocabulary.of(column("road"), road_key),
-        "door": Vocabulary.of(column("door_number"), number_key),
-        "compound": Vocabulary.of(column("compound_name")),
-        "building": Vocabulary.of(column("building_number"), number_key),
-        "entrance": Vocabulary.of(column("entrance"), number_key),
-        "floor": Vocabulary.of(column("floor"), number_key),
-        "room": Vocabulary.of(column("room"), number_key),
-    }
-    road, door = vocab["road"].codes, vocab["door"].codes
-    by_road = np.lexsort((door, road))
-    road_sorted, door_sorted = road[by_road].astype(np.int64), door[by_road].astype(np.int64)
-    starts, ends = _slices(road_sorted)
-    road_slices = {int(road_sorted[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
-    starts, ends = _slices(road_sorted * (len(vocab["door"].words) + 1) + door_sorted)
-    block_slices = {
-        (int(road_sorted[s]), int(door_sorted[s])): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)
-    }
-    compound = vocab["compound"].codes
-    by_compound = np.argsort(compound, kind="stable")
-    starts, ends = _slices(compound[by_compound])
-    compound_slices = {int(compound[by_compound[s]]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
-    return AddressIndex(
-        version=version,
-        build_seconds=time.perf_counter() - started,
-        size=table.num_rows,
-        code=column("code"),
-        full_text=column("full_text"),
-        lon=column("lon").to_numpy(zero_copy_only=False),
-        lat=column("lat").to_numpy(zero_copy_only=False),
-        grid_id=column("grid_id").to_numpy(zero_copy_only=False),
-        community_id=column("community_id").to_numpy(zero_copy_only=False),
-        street_id=column("street_id").to_numpy(zero_copy_only=False),
-        vocab=vocab,
-        matrix=np.column_stack([vocab[c].codes for c in _COLUMN]),
-        by_road=by_road,
-        road_slices=road_slices,
-        block_slices=block_slices,
-        by_compound=by_compound,
-        compound_slices=compound_slices,
-        grids=grids,
-        regions=regions,
-    )
-
-
-_cache: dict[str, AddressIndex] = {}
-_lock = threading.Lock()
-
-
-def address_index(*, check: bool = True) -> AddressIndex:
-    """This process's index, rebuilt first if the table changed (``check=False`` skips the
-    version query, for a batch that already checked)."""
-    alias = connection.alias
-    index = _cache.get(alias)
-    if index is not None and not check:
-        return index
-    version = address_table_version()
-    if index is None or index.version != version:
-        with _lock:
-            index = _cache.get(alias)
-            if index is None or index.version != version:
-                index = _cache[alias] = address_index_build()
-    return index
-
-
-def address_index_reset() -> None:
-    """Forget the cached index (tests; after a bulk load in the same process)."""
-    _cache.clear()
+PRECISIONS = ("room", "building", "door", "compound", "road", "community", "street", "district", "city")
+#: The least score a best candidate needs to count as a match.
+MATCH_SCORE = 75.0
+#: How far a confident answer's score must stand above the best candidate in any other small
+#: grid. One component of the text left unmatched costs at least this much (a floor excepted).
+AMBIGUITY_MARGIN = 5.0
+#: Similarity of a road one edit from a road the text names exactly, where the named compound
+#: or door lies (a typo that made one road's name of another's): the text named a real road, so
+#: this reading needs the rest of the address to agree.
+NEIGHBOUR = 0.5
+#: A confident answer needs its road or its compound read at least this surely: exact, or
+#: through one typo (:data:`~layers.geocoding.gazetteer.TYPO`); a road guessed twice over (words
+#: cut off before a typo, or a real road's neighbour) is not enough on its own.
+ANCHOR = 0.8
+#: Points a row loses for each of its building, entrance and room the text does not name.
+COARSER_BONUS = 0.5
+#: A wanted code that no row has (components the text does not name).
+_UNWANTED = -3
+_NUMBERS = ("door", "building", "entrance", "floor", "room")
+_SAME_BUILDING = [COLUMN[c] for c in ("district", "road", "door", "compound", "building")]
+_SAME_COMPOUND = [COLUMN[c] for c in ("district", "road", "door", "compound")]
 
 
 @dataclass
 class Scored:
+    """Candidate rows (distinct, in no particular order), their scores, and per named component
+    whether each agrees."""
+
     rows: np.ndarray
     scores: np.ndarray
-    matched: dict[str, np.ndarray]  # component → bool per row
+    agree: dict[str, np.ndarray]
     method: str
+    anchor: np.ndarray  # per row, how surely its road or compound is the one named (0–1)
+
+    def take(self, keep: np.ndarray) -> Scored:
+        agree = {k: v[keep] for k, v in self.agree.items()}
+        return Scored(self.rows[keep], self.scores[keep], agree, self.method, self.anchor[keep])
 
 
-def _roads(index: AddressIndex, parts: AddressParts) -> tuple[list[tuple[int, float]], str]:
-    """The road codes the query may mean, with their similarity, and how they were found."""
-    vocab = index.vocab["road"]
-    key = road_key(parts.road)
-    if not key:
-        return [], ""
-    if key in vocab.index:
-        return [(vocab.index[key], 1.0)], "road"
-    # A typo: every road one edit away (a 3-character name has many), the block scores decide.
-    found = process.extract(key, vocab.words, scorer=Levenshtein.distance, score_cutoff=1, limit=50)
-    if found:
-        return [(i, 1.0 - d / len(key)) for _, d, i in found], "road_typo"
-    # A business name or remark run into the road (老马牛肉面麻启街): a known road ends the text.
-    for start in range(1, len(key) - 1):
-        if key[start:] in vocab.index:
-            return [(vocab.index[key[start:]], 1.0)], "road_suffix"
-    return [], ""
+def _pieces(index: AddressIndex, reading: Reading) -> tuple[list[np.ndarray], str, list[tuple[int, float]]]:
+    """The candidate rows in disjoint pieces, how they were found, and the roads they were
+    found on with their similarity."""
+    parts = reading.parts
+    door = index.code("door", parts.door)
+    roads = reading.roads
+    pieces: list[np.ndarray] = []
+    method = ""
+    typo = any(s < 1 for _, s in roads)
+    blocks: list[tuple[int, int]] = []
+    if door >= 0 and roads:
+        blocks = [index.block_rows(road, door) for road, _ in roads]
+        if not any(end > start for start, end in blocks) and all(s == 1 for _, s in roads):
+            # A known road without that door: a typo may have made one road's name of another's
+            # (北山路 for 中山路); the roads one edit away that have the door.
+            near = [(road, NEIGHBOUR) for road, _ in index.gazetteer.roads.near(index.words["road"][roads[0][0]])]
+            near_blocks = [index.block_rows(road, door) for road, _ in near]
+            roads = roads + [r for r, (start, end) in zip(near, near_blocks, strict=True) if end > start]
+            blocks += near_blocks
+            typo = any(end > start for start, end in near_blocks)
+        blocks = [(start, end) for start, end in blocks if end > start]
+        pieces += [np.arange(start, end) for start, end in blocks]
+        method = "road_door" if blocks else ""
+    # A compound found in the named road's block is the one meant: rows of compounds of that
+    # name elsewhere (other districts) lack the road and the door, and can only lose.
+    on_road = bool(blocks) and _compound_on_road(index, blocks, reading.compounds)
+    outside = 0
+    for compound, _ in reading.compounds if not on_road else ():
+        rows = index.compound_positions(compound)
+        for start, end in blocks:  # a compound's rows are mostly inside its (road, door) block
+            rows = rows[(rows < start) | (rows >= end)]
+        pieces.append(rows.astype(np.int64))
+        outside += len(rows)
+        method = method or "compound"
+    if outside and len(roads) == 1 and roads[0][1] == 1:
+        # The compound lies on another road: one a typo away from the named one still counts
+        # for something (北山路 typed for 中山路), but far less than the road named exactly.
+        near = index.gazetteer.roads.near(index.words["road"][roads[0][0]])
+        roads = roads + [(road, NEIGHBOUR) for road, _ in near]
+    if not pieces:
+        for road, _ in roads:
+            start, end = index.road_rows(road)
+            pieces.append(np.arange(start, end))
+        method = "road" if pieces else ""
+    if method and (typo if method != "compound" else any(s < 1 for _, s in reading.compounds)):
+        method += "_typo"
+    return pieces, method, roads
 
 
-def _compounds(index: AddressIndex, name: str) -> list[tuple[int, float]]:
-    vocab = index.vocab["compound"]
-    if not name:
-        return []
-    if name in vocab.index:
-        return [(vocab.index[name], 1.0)]
-    found = process.extract(name, vocab.words, scorer=fuzz.ratio, score_cutoff=80, limit=3)
-    return [(i, s / 100) for _, s, i in found]
+def _compound_on_road(index: AddressIndex, blocks: list[tuple[int, int]], compounds: list[tuple[int, float]]) -> bool:
+    """Whether one of the named compounds is in the named road's blocks."""
+    column = COLUMN["compound"]
+    return any((index.matrix[start:end, column] == code).any() for start, end in blocks for code, _ in compounds)
 
 
-def candidates_score(index: AddressIndex, parts: AddressParts) -> Scored | None:
-    """Every row of the query's block, scored 0–100; None when no block was found."""
-    blocks: list[tuple[np.ndarray, dict[str, float]]] = []
-    roads, method = _roads(index, parts)
-    door = index.vocab["door"].code(parts.door)
-    if len(roads) > 1 and door >= 0 and any((road, door) in index.block_slices for road, _ in roads):
-        # Of the roads a typo may mean, those with the query's door number.
-        roads = [(road, similarity) for road, similarity in roads if (road, door) in index.block_slices]
-    for road, similarity in roads:
-        if door >= 0 and (road, door) in index.block_slices:
-            start, end = index.block_slices[road, door]
-            method = method if method != "road" else "road_door"
-        else:
-            start, end = index.road_slices[road]
-        blocks.append((index.by_road[start:end], {"road": similarity}))
-    if not blocks:
-        for compound, similarity in _compounds(index, parts.compound):
-            start, end = index.compound_slices[compound]
-            blocks.append((index.by_compound[start:end], {"compound": similarity}))
-            method = "compound"
-    if not blocks:
+def _resolved(values: np.ndarray, resolved: list[tuple[int, float]]) -> np.ndarray:
+    """The similarity of each row's code: its best in ``resolved``, else 0."""
+    if len(resolved) == 1:
+        return np.where(values == resolved[0][0], resolved[0][1], 0.0)
+    best: dict[int, float] = {}
+    for code, value in resolved:
+        best[code] = max(value, best.get(code, 0.0))
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array([best.get(code, 0.0) for code in distinct.tolist()])[inverse]
+
+
+def _fuzzy(values: np.ndarray, words: list[str], text: str) -> np.ndarray:
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array([fuzz.ratio(text, words[c]) / 100 for c in distinct.tolist()])[inverse]
+
+
+def candidates_score(index: AddressIndex, reading: Reading) -> Scored | None:
+    """Every candidate row of the reading, scored 0–100; None when it names no known road or
+    compound (see the module docstring)."""
+    pieces, method, roads = _pieces(index, reading)
+    if not pieces:
         return None
-    rows = np.concatenate([b[0] for b in blocks])
-    fixed = [np.full(len(block), sims.get("road", sims.get("compound", 1.0))) for block, sims in blocks]
-    fixed_component = "road" if "road" in blocks[0][1] else "compound"
+    # The pieces are disjoint: blocks of different roads, compound rows outside those blocks,
+    # or whole roads when there is nothing else.
+    rows = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    if len(rows) == 0:
+        return None
+    parts = reading.parts
+    contiguous = int(rows[-1]) - int(rows[0]) + 1 == len(rows) and int(rows[-1]) >= int(rows[0])
+    block = index.matrix[int(rows[0]) : int(rows[-1]) + 1] if contiguous else index.matrix[rows]
+    # Components compared by code go through one comparison of the whole block with a row of
+    # wanted codes and one product with their weights; the others (a name read through a typo,
+    # a community, a name the index does not know) one by one.
+    wanted = np.full(len(COLUMN), _UNWANTED, dtype=np.int32)
+    weights = np.zeros(len(COLUMN))
+    named: list[str] = []
+    others: list[tuple[str, float, np.ndarray, float]] = []  # component, weight, similarity, agrees from
     total = 0.0
-    score = np.zeros(len(rows))
-    matched: dict[str, np.ndarray] = {}
-    block = index.matrix[rows]  # one gather: every component code of every candidate
     for component, weight in WEIGHTS.items():
         value = getattr(parts, component)
         if not value:
             continue
         total += weight
-        if component == fixed_component:
-            similarity = np.concatenate(fixed)
-            matched[component] = similarity > 0
+        resolved = roads if component == "road" else reading.compounds if component == "compound" else None
+        if resolved and (len(resolved) > 1 or resolved[0][1] < 1):
+            similarity = _resolved(block[:, COLUMN[component]], resolved)
+            others.append((component, weight, similarity, 1e-9))
         elif component == "community":
-            ids = [i for i, r in index.regions.items() if r[3] == "community" and r[1] == value]
-            similarity = matched[component] = np.isin(index.community_id[rows], ids)
-        elif component in _EXACT:
-            similarity = matched[component] = block[:, _COLUMN[component]] == index.vocab[component].code(value)
-        else:  # street, compound, road of a compound block: fuzzy, once per distinct value
-            words = index.vocab[component].words
-            codes = block[:, _COLUMN[component]]
-            if len(codes) <= 512:
-                table: dict[int, float] = {}
-                similarity = np.array(
-                    [
-                        table[c] if c in table else table.setdefault(c, fuzz.ratio(value, words[c]) / 100)
-                        for c in codes.tolist()
-                    ]
-                )
-            else:
-                distinct, inverse = np.unique(codes, return_inverse=True)
-                similarity = np.array([fuzz.ratio(value, words[c]) / 100 for c in distinct])[inverse]
-            matched[component] = similarity >= 0.999
-        score += weight * similarity
-    score = 100 * score / total if total else score
-    for component in ("building", "entrance", "room"):
-        if not getattr(parts, component):
-            # A level the query leaves out prefers the address that has none (a building's door
-            # address over its rooms), by less than any real difference.
-            score -= 0.5 * (block[:, _COLUMN[component]] != index.vocab[component].code_of_empty)
-    return Scored(rows, score, matched, method)
+            communities = index.links[rows, 1]
+            found = np.zeros(len(rows), dtype=bool)
+            for region in reading.regions.get("community", ()):
+                found |= communities == region
+            others.append((component, weight, found.astype(float), 1.0))
+        else:
+            code = resolved[0][0] if resolved else index.code(component, value)
+            if resolved or code >= 0 or component in _NUMBERS or component == "district":
+                wanted[COLUMN[component]], weights[COLUMN[component]] = code, weight
+                named.append(component)
+            else:  # a street, road or compound the index does not know: how alike the names are
+                similarity = _fuzzy(block[:, COLUMN[component]], index.words[component], value)
+                others.append((component, weight, similarity, 0.999))
+    scale = 100.0 / total if total else 0.0
+    weights *= scale
+    # A row's building, entrance or room the text does not name costs COARSER_BONUS: counted in
+    # the same product as a bonus for having none, less that bonus for every such part.
+    coarser = [COLUMN[c] for c in ("building", "entrance", "room") if not getattr(parts, c)]
+    for column in coarser:
+        wanted[column], weights[column] = index.empties[column], COARSER_BONUS
+    equal = block == wanted
+    score = equal @ weights - COARSER_BONUS * len(coarser)
+    agree: dict[str, np.ndarray] = {name: equal[:, COLUMN[name]] for name in named}
+    anchor = np.zeros(len(rows))
+    for component in ("road", "compound"):
+        if component in agree:
+            np.maximum(anchor, agree[component], out=anchor)
+    for component, weight, similarity, least in others:
+        score += weight * scale * similarity
+        agree[component] = similarity >= least
+        if component in ("road", "compound"):
+            np.maximum(anchor, similarity, out=anchor)
+    return Scored(rows, score, agree, method, anchor)
 
 
-def precision_of(parts: AddressParts, matched: dict[str, np.ndarray], at: int) -> str:
-    """The finest level the query named and the candidate agrees with."""
-    for level in PRECISIONS:
-        if level in matched and matched[level][at]:
+@dataclass
+class Decision:
+    """What to answer: the row (``rows[at]`` of the scored candidates, or a building's own row),
+    its score and precision, the rows it stands for, and whether another grid is as likely."""
+
+    row: int
+    score: float
+    precision: str
+    tied: np.ndarray  # positions in the scored arrays the answer stands for
+    ambiguous: bool
+    anchored: bool  # its road or compound is named exactly or through a plain typo
+    agrees: list[str] = field(default_factory=list)
+    differs: list[str] = field(default_factory=list)
+
+
+def _precision(agree: dict[str, np.ndarray], at: int, finest: str) -> str:
+    for level in PRECISIONS[PRECISIONS.index(finest) :]:
+        if level in agree and agree[level][at]:
             return level
     return ""
 
 
-def _region_chain(index: AddressIndex, region_id: int, chain: dict) -> dict:
+def _building_row(index: AddressIndex, scored: Scored, at: int) -> int:
+    """The building's own address (no entrance, no room) among the candidates, else ``at``'s row."""
+    block = index.matrix[scored.rows]
+    same = (block[:, _SAME_BUILDING] == index.matrix[scored.rows[at], _SAME_BUILDING]).all(axis=1)
+    own = same & (block[:, COLUMN["entrance"]] == index.empty("entrance"))
+    own &= block[:, COLUMN["room"]] == index.empty("room")
+    found = np.flatnonzero(own)
+    return int(scored.rows[found].min()) if len(found) else int(scored.rows[at])
+
+
+def decide(index: AddressIndex, scored: Scored) -> Decision:
+    """The answer among the scored candidates (see the module docstring)."""
+    best = float(scored.scores.max())
+    tied = np.flatnonzero(scored.scores >= best - 1e-6)
+    at = int(tied[np.argmin(scored.rows[tied])])  # the lowest row: the same whatever the order
+    finest = "room"
+    row = int(scored.rows[at])
+    if len(tied) > 1:
+        values = index.matrix[scored.rows[tied]]
+        if (values[:, _SAME_BUILDING] == values[0, _SAME_BUILDING]).all():
+            row, finest = _building_row(index, scored, at), "building"
+        elif (values[:, _SAME_COMPOUND] == values[0, _SAME_COMPOUND]).all():
+            finest = "door"
+        else:
+            finest = "road"
+    elif "room" not in scored.agree and index.matrix[row, COLUMN["room"]] != index.empty("room"):
+        # One room fits a text that names none (its building's only room in that entrance):
+        # still the building, not the room.
+        row, finest = _building_row(index, scored, at), "building"
+    grid = index.links[scored.rows, 0]
+    others = scored.scores[grid != index.links[row, 0]]
+    ambiguous = len(others) > 0 and best - float(others.max()) < AMBIGUITY_MARGIN
+    agrees = [c for c, values in scored.agree.items() if values[at]]
+    differs = [c for c, values in scored.agree.items() if not values[at]]
+    anchored = bool(scored.anchor[at] >= ANCHOR)
+    return Decision(row, best, _precision(scored.agree, at, finest), tied, ambiguous, anchored, agrees, differs)
+
+
+def ranked(scored: Scored, count: int, *, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``count`` best candidates, best first, ties by row (so the first n of
+    a longer list are the list of n), leaving out ``exclude``."""
+    scores = scored.scores
+    keep = np.ones(len(scores), dtype=bool)
+    if exclude is not None:
+        keep[exclude] = False
+    positions = np.flatnonzero(keep)
+    if len(positions) > count:
+        # Everything that scores at least the count-th best, ties included, then a stable order.
+        threshold = np.partition(scores[positions], len(positions) - count)[len(positions) - count]
+        positions = positions[scores[positions] >= threshold]
+    order = np.lexsort((scored.rows[positions], -scores[positions]))
+    return positions[order][:count]
+
+
+def per_grid(index: AddressIndex, scored: Scored, count: int) -> np.ndarray:
+    """Positions of each small grid's best candidate, best first, at most ``count``."""
+    shortlist = ranked(scored, min(len(scored.rows), 50 * count))
+    grids = index.links[scored.rows[shortlist], 0]
+    _, first = np.unique(grids, return_index=True)
+    return shortlist[np.sort(first)][:count]
+
+
+# --- areas ----------------------------------------------------------------------------------------
+
+
+def region_chain(index: AddressIndex, region_id: int, chain: dict) -> dict:
     region = index.regions.get(region_id)
     while region is not None and region[3] != "city":
         chain[region[3]] = {"code": region[0], "name": region[1]}
@@ -349,36 +320,58 @@ def _region_chain(index: AddressIndex, region_id: int, chain: dict) -> dict:
     return chain
 
 
-def _empty_chain() -> dict[str, dict[str, str] | None]:
+def empty_chain() -> dict[str, dict[str, str] | None]:
     return dict.fromkeys(("district", "street", "community", "grid_large", "grid_medium", "grid_small"))
 
 
 def grid_chain(index: AddressIndex, row: int) -> dict[str, dict[str, str] | None]:
-    """The areas of one address: district, street, community and the three grids."""
-    chain = _empty_chain()
-    grid = index.grids.get(int(index.grid_id[row]))
+    """The areas of one address: district, street, community and the three grids (shared by
+    every address of the same links: do not change it)."""
+    links = tuple(index.links[row].tolist())
+    chain = index.chains.get(links)
+    if chain is None:
+        chain = index.chains[links] = _grid_chain(index, *links)
+    return chain
+
+
+def _grid_chain(index: AddressIndex, grid_id: int, community_id: int, street_id: int) -> dict:
+    chain = empty_chain()
+    grid = index.grids.get(grid_id)
     for level in ("grid_small", "grid_medium", "grid_large"):
         if grid is None:
             break
         chain[level] = {"code": grid[0], "name": grid[1]}
         grid = index.grids.get(grid[2]) if grid[2] else None
-    region_id = int(index.community_id[row])
-    return _region_chain(index, region_id if region_id >= 0 else int(index.street_id[row]), chain)
+    return region_chain(index, community_id if community_id >= 0 else street_id, chain)
 
 
 @dataclass
 class AdminMatch:
+    """The regions a text names when it names no road or compound: the finest level, and every
+    region of that level the text may mean (more than one is ambiguous)."""
+
     level: str
-    code: str
-    name: str
-    chain: dict[str, dict[str, str] | None]
+    regions: list[int]
 
 
-def admin_match(index: AddressIndex, parts: AddressParts) -> AdminMatch | None:
-    """For a query that names no known road or compound: the finest region it names."""
-    for level in ("community", "street", "district"):
-        name = getattr(parts, level)
-        for region_id, region in index.regions.items() if name else ():
-            if region[3] == level and region[1] == name:
-                return AdminMatch(level, region[0], region[1], _region_chain(index, region_id, _empty_chain()))
+def admin_match(index: AddressIndex, reading: Reading) -> AdminMatch | None:
+    """The finest region level the text names, narrowed by the coarser ones it names."""
+
+    def ancestors(region_id: int) -> set[int]:
+        seen = set()
+        region = index.regions.get(region_id)
+        while region is not None and region[2]:
+            seen.add(region[2])
+            region = index.regions.get(region[2])
+        return seen
+
+    named = reading.regions
+    coarser_levels = {"community": ("street", "district"), "street": ("district",), "district": (), "city": ()}
+    for level, coarser in coarser_levels.items():
+        ids = [i for i in named.get(level, ()) if i in index.regions]
+        for other in coarser:
+            if named.get(other):
+                ids = [i for i in ids if ancestors(i) & set(named[other])] or ids
+        if ids:
+            return AdminMatch(level, sorted(ids))
     return None

@@ -40,7 +40,12 @@ GEOCODE_RESPONSE = inline_serializer(
         "parsed": serializers.DictField(child=serializers.CharField(), help_text="components the parser found"),
         "matched": serializers.BooleanField(),
         "no_match_reason": serializers.CharField(help_text="empty when matched"),
-        "method": serializers.CharField(help_text="road_door, road, road_suffix, road_typo, compound or admin"),
+        "ambiguous": serializers.BooleanField(
+            help_text="no match because candidates in several small grids (or regions) are equally likely"
+        ),
+        "method": serializers.CharField(
+            help_text="road_door, road, compound, each with _typo when a name was read through a typo; admin"
+        ),
         "candidates": inline_serializer(
             name="GeocodeCandidate",
             many=True,
@@ -51,6 +56,12 @@ GEOCODE_RESPONSE = inline_serializer(
                 "precision": serializers.ChoiceField(choices=list(PRECISIONS)),
                 "lon": serializers.FloatField(allow_null=True),
                 "lat": serializers.FloatField(allow_null=True),
+                "agrees": serializers.ListField(
+                    child=serializers.CharField(), help_text="components of the text this candidate has"
+                ),
+                "differs": serializers.ListField(
+                    child=serializers.CharField(), help_text="components of the text this candidate does not have"
+                ),
                 "grids": inline_serializer(
                     name="GeocodeGrids",
                     fields={
@@ -72,9 +83,10 @@ class Geocode(APIView):
         summary="Geocode a Chinese address text to standard addresses",
         description=(
             "Normalises the text (full-width digits, Chinese numerals, 號/号, 栋/幢/号楼/座, 单元/门, 室/房, 弄/巷), "
-            "parses it into components and ranks standard addresses by a weighted score with the precision "
-            "reached (room, building, door, compound, road, community, street, district). A text naming "
-            "another province, city or district answers no match with the reason."
+            "reads the address out of the text (a sentence around it is left out), ranks standard addresses by "
+            "a weighted score with the precision reached (room, building, door, compound, road, community, "
+            "street, district, city) and says which components agree. A text naming a place elsewhere in China, "
+            "or whose best candidates lie in several small grids, answers no match with the reason."
         ),
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, required=True, description=f"at most {MAX_QUERY_LENGTH} chars"),

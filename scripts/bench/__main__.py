@@ -27,6 +27,7 @@ def main() -> int:
 
     from . import (
         geocode,  # noqa: F401  (registers the address matching benchmark)
+        geocode_noisy,  # noqa: F401  (registers the noisy-address families and the geocode API benchmarks)
         heat,  # noqa: F401  (registers the heat tile benchmark)
         imports,  # noqa: F401  (registers the import benchmarks)
         intake,  # noqa: F401  (registers the intake load benchmark)

@@ -15,7 +15,7 @@ from layers import personal
 from layers.access import SYSTEM
 from layers.crs import wgs84_to_gcj02
 from layers.errors import InvalidInput, StaleVersion, TransitionNotAllowed
-from layers.geocoding.matcher import address_index_reset
+from layers.geocoding.index import address_index_reset
 from layers.models import Address, Event, EventCluster, EventTransition
 from layers.services import events as events_service
 from layers.services.clusters import clusters_rebuild
@@ -586,6 +586,33 @@ def test_address_text_alone_is_geocoded_to_the_standard_address(area):
     assert (event.geocode_method, event.matched_address_id, event.needs_location) == ("address", address.pk, False)
     assert (event.grid, event.status) == (area["east"], "assigned")
     assert 0.75 <= event.geocode_confidence <= 1.0
+
+
+def test_an_address_naming_no_room_places_the_event_at_the_building(area):
+    """Intake asks the matcher for one candidate; it gets the API's answer: the building's own
+    address, never one of its rooms picked by a tie."""
+    rows = [("B-0", "", ""), ("B-101", "2单元", "101室"), ("B-102", "2单元", "102室"), ("B-601", "2单元", "601室")]
+    Address.objects.bulk_create(
+        Address(
+            code=code,
+            district_name="城关区",
+            street_name="酒泉路街道",
+            road="金昌路",
+            door_number="11号",
+            compound_name="雁滩苑四期",
+            building_number="3号楼",
+            entrance=entrance,
+            room=room,
+            full_text=f"甘肃省兰州市城关区酒泉路街道金昌路11号雁滩苑四期3号楼{entrance}{room}",
+            location=Point(*IN_EAST, srid=4326),
+            grid=area["east"],
+        )
+        for code, entrance, room in rows
+    )
+    address_index_reset()
+    event = report(at=None, address="您好，我是城关区金昌路11号3栋2单元的住户，楼上漏水")
+    assert (event.geocode_method, event.geocode_precision, event.matched_address.code) == ("address", "building", "B-0")
+    assert event.grid == area["east"]
 
 
 def test_a_failing_address_matcher_loses_no_event(area, monkeypatch, caplog):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from layers.crs import wgs84_to_gcj02
-from layers.geocoding.matcher import address_index_reset
+from layers.geocoding.index import address_index_reset
 from layers.models import Address, Category, Event, EventTransition
 from layers.scope import CITY
 from layers.selectors.events import cursor_encode, events_query

@@ -22,7 +22,7 @@ from rasterio.io import MemoryFile
 
 from basemaps.tiles import lonlat_to_tile
 from layers import heat
-from layers.geocoding.matcher import address_index_reset
+from layers.geocoding.index import address_index_reset
 from layers.models import Event
 from tests.layers.scope_world import IN_EAST, IN_NORTH, IN_WEST, POINTS, scope_world
 
