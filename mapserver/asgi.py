@@ -17,12 +17,9 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
+# Static files are answered by WhiteNoise's middleware inside Django (compressed copies from
+# STATIC_ROOT, which scripts/run.sh fills with collectstatic), in development as in production.
 django_application = get_wsgi_application()
-if settings.DEBUG:
-    # What runserver does for development: static files from the apps and node packages.
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-
-    django_application = StaticFilesHandler(django_application)
 
 from mapserver.tileserver import TileServer  # noqa: E402  (needs the apps loaded)
 

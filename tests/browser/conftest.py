@@ -139,6 +139,28 @@ def browser() -> Iterator:
         chromium.close()
 
 
+def _through_django(application):
+    """The live server's "static handler": none. Static files then reach Django's middleware,
+    where WhiteNoise answers them from STATIC_ROOT with their gzip copies, as in production
+    (pytest-django's default serves the sources, uncompressed, beside the middleware)."""
+    return application
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """pytest-django's live server, serving static files as production does: collectstatic first
+    (only changed files are copied and compressed), then everything through the middleware."""
+    from django.core.management import call_command
+    from pytest_django.live_server_helper import LiveServer
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    server = LiveServer("localhost", start=False)
+    server.thread.static_handler = _through_django
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def problems() -> Problems:
     return Problems()
