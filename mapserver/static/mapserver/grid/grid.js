@@ -227,7 +227,7 @@
     var size = map.getSize();
     if (!size.x || !size.y) { fitted = false; return; }
     var b = state.pkg.grid.bbox;
-    map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [30, 30] });
+    map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [30, 30], animate: false });
     fitted = true;
   }
 
