@@ -32,9 +32,11 @@ from ..schema import error_response
 from .heat import reject_unknown
 from .pages import page_for
 
-#: How many events the wall's feed keeps, and how many cases per list it asks for.
+#: How many events the wall's feed keeps; how many cases per list the API answers by default and
+#: the wall asks for (it pages through them, a panel at a time).
 FEED_SIZE = 50
 CASES_LIMIT = 20
+WALL_CASES = 100
 
 WINDOW_PARAMETERS = [
     OpenApiParameter(
@@ -55,7 +57,7 @@ def wall(request: HttpRequest) -> HttpResponse:
         "zoom": settings.LEAFLET_CONFIG["DEFAULT_ZOOM"],
         "families": list(FAMILIES),
         "feedSize": FEED_SIZE,
-        "casesLimit": CASES_LIMIT,
+        "casesLimit": WALL_CASES,
         "statuses": {value: str(label) for value, label in Event.Status.choices},
         "urls": {
             "events": reverse("api-events"),

@@ -279,6 +279,13 @@ def axe() -> Callable:
         # not govern; the page itself never loads axe.
         if not page.evaluate("() => typeof window.axe === 'object'"):
             page.evaluate(source)
+        # Colours are checked as they settle: a fade in progress (a KPI that just changed, a new
+        # feed item) would be judged half transparent.
+        page.evaluate(
+            """() => Promise.race([
+                Promise.all(document.getAnimations().map(a => a.finished.catch(() => null))),
+                new Promise(resolve => setTimeout(resolve, 8000))])"""
+        )
         results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
         return [
             f"{violation['id']} ({violation['impact']}): {violation['help']} — "
