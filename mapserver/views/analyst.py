@@ -26,7 +26,7 @@ from basemaps.sources import basemaps_configured
 from layers.heat import FAMILIES
 from layers.models import Event
 from layers.scope import scope_for_user
-from layers.selectors import statistics
+from layers.selectors import dashboard, statistics
 from layers.services.users import Role
 
 from .. import params
@@ -187,6 +187,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
     config = {
         "center": settings.LEAFLET_CONFIG["DEFAULT_CENTER"],
         "zoom": settings.LEAFLET_CONFIG["DEFAULT_ZOOM"],
+        # The preview opens on the reader's data: the extent of the small grids in their scope.
+        "bounds": dashboard.map_bounds(scope=scope_for_user(request.user.pk)),
         "basemap": basemap.describe() if basemap is not None else None,
         "choices": statistics.filter_choices(),
         "levels": list(statistics.LEVELS),
