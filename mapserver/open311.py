@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from layers.models import Category, Event, KeywordRule, SlaRule
 from layers.scope import CITY, Scope, named_parameters
@@ -127,7 +128,9 @@ def service_name(*, code: str) -> str:
     """The name of the service a POST names; an unknown one is a bad parameter (400)."""
     name = Category.objects.filter(code=code).values_list("name", flat=True).first()
     if name is None:
-        raise BadParameter("service_code", f"unknown service {code[:40]!r}; see services.json")
+        raise BadParameter(
+            "service_code", _("unknown service %(value)s; see services.json") % {"value": f"{code[:40]!r}"}
+        )
     return name
 
 

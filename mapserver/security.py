@@ -26,6 +26,7 @@ from axes.helpers import get_cool_off
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
+from django.utils.translation import gettext as _
 
 from layers import audit
 
@@ -85,7 +86,9 @@ class HardeningMiddleware:
         return render_error(
             request,
             PayloadTooLarge(
-                f"请求过大 (request body of {declared:,} bytes; the limit is {limit:,} bytes)", limit=limit
+                _("The request body of %(size)s bytes is over the limit of %(limit)s bytes.")
+                % {"size": f"{declared:,}", "limit": f"{limit:,}"},
+                limit=limit,
             ),
         )
 

@@ -50,7 +50,15 @@ from .auth import (
     token_key,
     token_user,
 )
-from .errors import BadParameter, MinqingError, ServerError, ServiceUnavailable, reference
+from .errors import (
+    DATABASE_UNAVAILABLE,
+    BadParameter,
+    MinqingError,
+    ServerError,
+    ServiceUnavailable,
+    reference,
+    server_error_message,
+)
 from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
 
 logger = logging.getLogger("minqing.tiles")
@@ -176,13 +184,11 @@ class TileServer:
             return _error(BadParameter("query", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters"))
         except _UNAVAILABLE as error:
             logger.warning("tile server: database unavailable on %s: %s", scope["path"], error)
-            return _error(ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
+            return _error(ServiceUnavailable(str(DATABASE_UNAVAILABLE)))
         except Exception:
             ref = reference()
             logger.exception("unexpected error on %s %s, reference %s", scope["method"], scope["path"], ref)
-            return _error(
-                ServerError(f"服务器内部错误，请联系管理员并提供编号 (internal error, reference) {ref}", reference=ref)
-            )
+            return _error(ServerError(server_error_message(ref), reference=ref))
 
     async def _tile(
         self, connection: asyncpg.Connection, headers: dict, scope: dict, *, layer: str, z: str, x: str, y: str

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -43,7 +44,7 @@ FILTERS = ("region", "grid", "category", "status", "since", "until")
 def _require_analyst(request: Request) -> None:
     """The page's rule for its API: analysts, administrators and superusers (403 for the rest)."""
     if not user_has_role(request.user, (Role.ANALYST,)):
-        raise PermissionDenied("统计数据仅限分析员和管理员 (statistics are for analysts and administrators)")
+        raise PermissionDenied(_("Statistics are for analysts and administrators."))
 
 
 def filter_arguments(query: Mapping) -> dict:
@@ -58,7 +59,7 @@ def filter_arguments(query: Mapping) -> dict:
         "until": params.parse_datetime_param(query, "until", default=None),
     }
     if arguments["since"] is not None and arguments["until"] is not None and arguments["since"] >= arguments["until"]:
-        raise BadParameter("until", "must be after since")
+        raise BadParameter("until", _("must be after since"))
     return arguments
 
 

@@ -28,6 +28,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -84,7 +85,7 @@ def _reads_description(request: Request) -> bool:
 def _event_or_404(request: Request, event_id: int):
     event = worker_event_get(user_id=request.user.pk, event_id=event_id)
     if event is None:
-        raise NotFound(f"您的网格内没有这个事件 (no event with id {event_id} in your grids)", parameter="event_id")
+        raise NotFound(_("No event with id %(id)s in your grids.") % {"id": event_id}, parameter="event_id")
     return event
 
 
@@ -388,7 +389,7 @@ class GridEvents(APIView):
         )
         if detail is None:
             raise Conflict(
-                "client_id: 该编号已被另一条上报使用 (the client_id belongs to another report; send a new one)",
+                _("client_id: the id belongs to another report; send a new one"),
                 parameter="client_id",
             )
         where = grid_point_check(user_id=request.user.pk, lon=event.location.x, lat=event.location.y)
@@ -495,7 +496,7 @@ class GridPhoto(APIView):
     def get(self, request: Request, photo_id: int) -> HttpResponse:
         photo = worker_photo_get(user_id=request.user.pk, photo_id=photo_id)
         if photo is None:
-            raise NotFound(f"您的网格内没有这张照片 (no photo with id {photo_id} in your grids)", parameter="photo_id")
+            raise NotFound(_("No photo with id %(id)s in your grids.") % {"id": photo_id}, parameter="photo_id")
         response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
         response["Cache-Control"] = "private, max-age=86400"
         response["X-Content-Type-Options"] = "nosniff"

@@ -179,7 +179,7 @@ class AreaSummary(APIView):
         _, now, since, until = _window(request)
         area = dashboard.area_find(code=code)
         if area is None:
-            raise NotFound(f"没有这个网格或区划 (no such grid or region): {code}", area=code)
+            raise NotFound(_("No such grid or region: %(code)s") % {"code": code}, area=code)
         summary = dashboard.area_summary(
             area=area, scope=scope_for_user(request.user.pk), since=since, until=until, now=now
         )

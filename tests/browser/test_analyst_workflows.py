@@ -6,8 +6,8 @@ street, community and grid."""
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 
 import pytest
 from django.contrib.gis.db.models import Extent
