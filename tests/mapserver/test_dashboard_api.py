@@ -282,7 +282,7 @@ def test_summary_of_an_unknown_area_is_404(commander, city):
     assert response.json() == {
         "error": {
             "code": "not_found",
-            "message": "没有这个网格或区划 (no such grid or region): 620102999999",
+            "message": "No such grid or region: 620102999999",
             "area": "620102999999",
         }
     }

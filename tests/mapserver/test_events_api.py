@@ -390,7 +390,7 @@ def test_unknown_event_is_a_json_404(api, area):
     response = api.get("/api/events/987654321")
     assert response.status_code == 404
     assert response.json() == {
-        "error": {"code": "not_found", "message": "没有这个事件 (no event with id 987654321)", "parameter": "event_id"}
+        "error": {"code": "not_found", "message": "No event with id 987654321.", "parameter": "event_id"}
     }
     assert post(api, "/api/events/987654321/actions", {"action": "accept"}).status_code == 404
     # Beyond the id column's range: still a 404, not a database error.

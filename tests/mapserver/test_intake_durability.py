@@ -28,7 +28,7 @@ from mapserver import errors
 from tests.layers.event_world import IN_EAST, IN_WEST, world
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
-UNAVAILABLE = {"error": {"code": "unavailable", "message": "数据库暂不可用，请稍后重试 (database unavailable, retry)"}}
+UNAVAILABLE = {"error": {"code": "unavailable", "message": "The database is unavailable for the moment; retry shortly."}}
 
 
 @pytest.fixture
@@ -419,7 +419,7 @@ def test_a_connection_lost_mid_request_is_a_retryable_503(client, path, json_bod
             assert response.json() == UNAVAILABLE
         else:
             assert response["Content-Type"].startswith("text/html")
-            assert "数据库暂不可用，请稍后重试 (database unavailable, retry)" in response.content.decode()
+            assert "The database is unavailable for the moment; retry shortly." in response.content.decode()
         assert "(OperationalError: server closed the connection unexpectedly" in caplog.text
         assert "server closed" not in response.content.decode()
         # What a WSGI server does at each request's start: drop a connection that failed (the
@@ -465,11 +465,11 @@ def test_intake_while_the_database_is_down_is_a_503(client, token, unreachable_d
 @pytest.mark.parametrize(
     ("fmt", "content"),
     [
-        ("json", '[{"code": 503, "description": "数据库暂不可用，请稍后重试 (database unavailable, retry)"}]'),
+        ("json", '[{"code": 503, "description": "The database is unavailable for the moment; retry shortly."}]'),
         (
             "xml",
             "<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>503</code>"
-            "<description>数据库暂不可用，请稍后重试 (database unavailable, retry)</description></error></errors>",
+            "<description>The database is unavailable for the moment; retry shortly.</description></error></errors>",
         ),
     ],
 )

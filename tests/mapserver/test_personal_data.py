@@ -143,8 +143,8 @@ def test_reveal_a_resident(world, login, who, field, status, value):
         assert response.json() == {
             "error": {
                 "code": "permission_denied",
-                "message": f"查看个人信息明文需要相应权限 (revealing {field} needs the permission "
-                "layers.reveal_personal_data)",
+                "message": f"Revealing {field} needs the permission "
+                "layers.reveal_personal_data.",
             }
         }
         assert [(t, d) for _, t, d in audited("personal.reveal_denied")] == [
@@ -236,8 +236,8 @@ def test_a_purpose_without_the_permission_is_refused_and_audited(world, login):
         {
             "error": {
                 "code": "permission_denied",
-                "message": "导出个人信息需要相应权限 (exporting personal fields needs the permission "
-                "layers.export_personal_data)",
+                "message": "Exporting personal fields needs the permission "
+                "layers.export_personal_data.",
                 "parameter": "purpose",
             }
         },
