@@ -115,7 +115,7 @@ def test_long_case_lists_turn_pages_by_themselves(open_page, login, wall_world):
     pages = int(page.evaluate("document.getElementById('overdue-pager').textContent.match(/\\d+/g)[1]"))
     seen = set()
     for _ in range(pages):
-        seen |= set(page.locator(visible).evaluate_all("items => items.map(i => i.textContent)"))
+        seen |= set(page.locator(visible).evaluate_all("items => items.map(i => i.dataset.id)"))
         page.evaluate("MinqingWall.rotateCases()")
     assert len(seen) == total.count() >= len(overdue)
     # Nothing of a page is clipped: every shown item lies inside its list.

@@ -341,7 +341,7 @@
     var when = kind === "overdue"
       ? interpolate(gettext("%(h)s h overdue"), { h: M.formatNumber(item.overdue_hours, 1) }, true)
       : interpolate(gettext("escalated ×%(n)s"), { n: item.escalation_level }, true);
-    return el("li", { class: "is-" + kind, dataset: { lon: item.location ? item.location.lon : "", lat: item.location ? item.location.lat : "", code: item.grid ? item.grid.code : "" } },
+    return el("li", { class: "is-" + kind, dataset: { id: item.id, lon: item.location ? item.location.lon : "", lat: item.location ? item.location.lat : "", code: item.grid ? item.grid.code : "" } },
       el("span", { class: "what " + familyClass(item.category.code) }, item.category.name + " · " + (STATUS[item.status] || item.status)),
       el("span", { class: "when" }, when),
       el("span", { class: "where" }, areaText([item.street, item.community, item.grid]) || gettext("not located")));
