@@ -109,7 +109,7 @@ def cursor_decode(cursor: str) -> tuple[dt.datetime, int]:
     :class:`~layers.errors.InvalidInput` for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, event_id = text.partition("|")
+        stamp, _bar, event_id = text.partition("|")
         received_at = dt.datetime.fromisoformat(stamp)
         if received_at.tzinfo is None:
             raise ValueError("naive")

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -127,7 +128,7 @@ class DashboardKpis(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        _, now, since, until = _window(request)
+        _query, now, since, until = _window(request)
         kpis = dashboard.dashboard_kpis(scope=scope_for_user(request.user.pk), since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), "kpis": kpis})
 
@@ -160,7 +161,7 @@ class StreetRanking(APIView):
         responses={200: OpenApiTypes.OBJECT, 400: ERROR},
     )
     def get(self, request: Request) -> Response:
-        _, now, since, until = _window(request)
+        _query, now, since, until = _window(request)
         streets = dashboard.street_ranking(scope=scope_for_user(request.user.pk), since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), "streets": streets})
 
@@ -176,7 +177,7 @@ class AreaSummary(APIView):
     )
     def get(self, request: Request, code: str) -> Response:
         code = params.parse_area_code(code)
-        _, now, since, until = _window(request)
+        _query, now, since, until = _window(request)
         area = dashboard.area_find(code=code)
         if area is None:
             raise NotFound(_("No such grid or region: %(code)s") % {"code": code}, area=code)

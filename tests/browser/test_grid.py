@@ -114,13 +114,9 @@ def test_a_report_inside_and_one_outside_my_grid(tablet):
     tap(page, IN_EAST)
     page.wait_for_selector("#report-where[data-inside=false]")
     expect(page.locator("#report-where")).to_contain_text(EAST_CODE)
-    assert page.locator("#report-where").inner_text() == (
-        f"不在您的网格内，属于东小网格（{EAST_CODE}）"
-    )
+    assert page.locator("#report-where").inner_text() == (f"不在您的网格内，属于东小网格（{EAST_CODE}）")
     page.click("#report-submit")
-    expect(page.locator("#toast")).to_contain_text(
-        f"已上报。不在您的网格内，属于东小网格（{EAST_CODE}）"
-    )
+    expect(page.locator("#toast")).to_contain_text(f"已上报。不在您的网格内，属于东小网格（{EAST_CODE}）")
     wait_for_count(page, 0)
     expect(page.locator("#events-list .grid-card")).to_have_count(1)
     stored = dict(Event.objects.values_list("description", "grid__code"))

@@ -39,7 +39,14 @@ def test_the_grid_page_in_english_shows_every_coded_value_in_english(worker_page
     assert "Female" in text or "Male" in text
     assert "Registered resident" in text or "Floating resident" in text
     tags = set(page.locator("#residents-list .grid-tag").all_inner_texts())
-    assert tags and tags <= {"Elderly living alone", "Disabled", "Low income", "Left-behind child", "Veteran", "Key person"}
+    assert tags and tags <= {
+        "Elderly living alone",
+        "Disabled",
+        "Low income",
+        "Left-behind child",
+        "Veteran",
+        "Key person",
+    }
     page.click(".grid-tab[data-tab=households]")
     assert "Owner-occupied" in page.locator("#households-list").inner_text()
     options = page.locator("#report-category option").all_inner_texts()

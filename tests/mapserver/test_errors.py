@@ -105,6 +105,4 @@ def test_an_unknown_api_path_is_json_even_with_debug_on(client, settings):
     settings.DEBUG = True
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
-    assert response.json() == {
-        "error": {"code": "not_found", "message": "No such path: /api/no-such-thing"}
-    }
+    assert response.json() == {"error": {"code": "not_found", "message": "No such path: /api/no-such-thing"}}

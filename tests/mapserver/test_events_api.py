@@ -71,8 +71,8 @@ def test_create_with_coordinates(api, area):
     assert "Idempotent-Replay" not in response
     assert body["channel"] == "grid_patrol"
     assert body["external_id"] == "GP-0001"
-    assert body["category"] == {"code": "hazard.fire", "name": "消防隐患"}
-    assert (body["status"], body["department"]) == ("assigned", {"code": "fire", "name": "消防救援支队"})
+    assert body["category"] == {"code": "hazard.fire", "name": "Fire hazard"}  # the reader reads English
+    assert (body["status"], body["department"]) == ("assigned", {"code": "fire", "name": "Fire and rescue"})
     assert body["location"] == {"lon": round(IN_WEST[0], 7), "lat": round(IN_WEST[1], 7)}
     assert body["geocode"] == {"method": "coordinates", "confidence": 1.0, "precision": "point"}
     assert body["areas"] == {

@@ -119,8 +119,8 @@ def test_package_holds_my_grid_and_nothing_else(api, area, registry):
     assert len(body["residents"]) == registry["west"]["residents"] == 15
     assert body["counts"] == {"households": 6, "residents": 15, "care_residents": 2}
     assert body["limits"] == {"photo_max_bytes": 10 * 1024 * 1024, "gps_max_accuracy_m": 200.0}
-    assert {"code": "hazard.fire", "name": "消防隐患", "family": "hazard"} in body["categories"]
-    assert body["labels"]["care_tags"]["elderly_alone"] == "独居老人"
+    assert {"code": "hazard.fire", "name": "Fire hazard", "family": "hazard"} in body["categories"]
+    assert body["labels"]["care_tags"]["elderly_alone"] == "Elderly living alone"  # the reader reads English
     # The download is in the audit log: who took which grid's residents to a tablet.
     audit_flush()
     (entry,) = AuditEntry.objects.filter(action="export", target=f"grid:{area['west'].code}")
@@ -186,7 +186,7 @@ def test_package_of_another_grid_is_refused(api, area, query, status, message):
 
 def test_a_user_without_a_grid_gets_403(client, area, django_user_model):
     client.force_login(grid_worker(django_user_model, "no-grid", None))
-    expected = (403, "您不是任何小网格的网格员 (you are not the worker of any small grid)")
+    expected = (403, "You are not the worker of any small grid.")
     assert error(client.get("/api/grid/package")) == expected
     assert error(client.get("/api/grid/events")) == expected
 
@@ -502,9 +502,10 @@ def test_a_browser_session_writes_with_its_csrf_token(area, worker, media):
     )
     assert photo.status_code == 201
     malformed = post(browser, "/api/grid/events", "{", HTTP_X_CSRFTOKEN=token)
+    # A browser that states no language reads Chinese, the default.
     assert error(malformed) == (
         400,
-        "body: is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+        "body: 不是有效的 JSON：第 1 行第 2 列 Expecting property name enclosed in double quotes",
     )
     refused = post(browser, "/api/grid/events", report_body())
     assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
@@ -582,7 +583,7 @@ def test_a_client_id_of_someone_elses_report_opens_nothing(api, area, django_use
     assert response.status_code == 409
     assert response.json()["error"] == {
         "code": "conflict",
-        "message": "client_id: 该编号已被另一条上报使用 (the client_id belongs to another report; send a new one)",
+        "message": "client_id: the id belongs to another report; send a new one",
         "parameter": "client_id",
     }
     assert Event.objects.count() == 1

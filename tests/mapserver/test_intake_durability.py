@@ -28,7 +28,9 @@ from mapserver import errors
 from tests.layers.event_world import IN_EAST, IN_WEST, world
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
-UNAVAILABLE = {"error": {"code": "unavailable", "message": "The database is unavailable for the moment; retry shortly."}}
+UNAVAILABLE = {
+    "error": {"code": "unavailable", "message": "The database is unavailable for the moment; retry shortly."}
+}
 
 
 @pytest.fixture
@@ -525,10 +527,11 @@ def test_the_intake_answer_is_the_event_as_read_back(client, django_user_model, 
 
 
 @pytest.mark.parametrize("api_key", ["\x00", "a\x00b", "k" * 41])
-def test_an_api_key_that_cannot_be_a_token_is_a_401_not_a_500(client, area, api_key):
+def test_an_api_key_that_cannot_be_a_token_is_a_401_not_a_500(chinese_client, area, api_key):
     """Found by the fuzzer: a NUL in api_key reached the token query, which PostgreSQL refuses."""
     from django.utils import translation
 
+    client = chinese_client
     response = client.get("/open311/v2/services.json", {"api_key": api_key})
     assert response.status_code == 401
     with translation.override("zh-hans"):

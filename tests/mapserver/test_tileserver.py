@@ -229,9 +229,7 @@ def test_a_lost_database_is_a_retryable_503(city, analyst_token, tmp_path):
     )
     (answer,) = served([("GET", tile("grids_small"), {"Authorization": f"Token {analyst_token}"})], server=nowhere)
     assert answer.status == 503
-    assert json.loads(answer.body) == {
-        "error": {"code": "unavailable", "message": "数据库暂不可用，请稍后重试"}
-    }
+    assert json.loads(answer.body) == {"error": {"code": "unavailable", "message": "数据库暂不可用，请稍后重试"}}
 
 
 def test_every_other_url_is_django(analyst_token):

@@ -240,7 +240,10 @@
       state.fromCopy = false;
       showPackage(pkg);
       kvPut(packageKey(), { saved_at: new Date().toISOString(), pkg: pkg }).catch(function () { return null; });
-      cacheTiles(pkg.grid.bbox);
+      // The offline copy of my grid's basemap is fetched once the page is ready and in use:
+      // on a slow network it would otherwise compete with the page's own first requests.
+      tilesPending = pkg.grid.bbox;
+      if (document.body.dataset.ready === "true") { keepTilesSoon(); }
       return pkg;
     }, function (error) {
       if (error.status === 401) { sessionExpired(); }
@@ -309,6 +312,13 @@
   }
 
   /* Keep my grid's basemap tiles (with a margin) in the cache the service worker reads offline. */
+  var tilesPending = null;
+  function keepTilesSoon() {
+    var bbox = tilesPending;
+    tilesPending = null;
+    if (bbox) { setTimeout(function () { cacheTiles(bbox); }, 500); }
+  }
+
   function cacheTiles(bbox) {
     if (!("caches" in window) || !state.online) { return; }
     var dx = (bbox[2] - bbox[0]) * 0.25, dy = (bbox[3] - bbox[1]) * 0.25;
@@ -326,7 +336,7 @@
     caches.open("minqing-grid-tiles-v1").then(function (cache) {
       var done = 0;
       function next() {
-        if (!urls.length || !state.online) {
+        if (!urls.length || !state.online || state.leaving) {
           $("tiles-state").textContent = fmt(gettext("Offline map: %(n)s tiles kept"), { n: done });
           return null;
         }
@@ -864,6 +874,7 @@
   if (logout) {
     logout.addEventListener("submit", function (e) {
       e.preventDefault();
+      state.leaving = true;  // no more tiles fetched for a session about to end
       kvDelete(packageKey()).catch(function () { return null; }).then(function () { logout.submit(); });
     });
   }
@@ -882,6 +893,7 @@
   window.MinqingGrid = { map: map, state: state, sync: sync };
   queueLoad().then(loadPackage).then(sync).then(function () {
     document.body.dataset.ready = "true";
+    keepTilesSoon();
   }, function (error) {
     document.body.dataset.ready = "true";
     showError(String(error));
