@@ -153,7 +153,7 @@ def test_the_offline_map_draws_every_tile_it_kept(grid_page, problems):
     z18 from the service worker's cache (they carry Vary headers the cache lookup must ignore)."""
     problems.allow("ERR_INTERNET_DISCONNECTED")
     page = grid_page(*TABLET)
-    page.wait_for_selector("#tiles-state:has-text('已保存')")
+    page.wait_for_selector("#tiles-state:has-text('已保存')", timeout=60_000)
     assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     assert page.evaluate(
         """() => navigator.serviceWorker.controller ? true : new Promise(resolve =>
