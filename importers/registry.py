@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from django.utils import translation
 from django.utils.translation import gettext_noop
 
 from layers import personal
@@ -152,9 +153,16 @@ _RESIDENCE = {
     "流动": "floating",
     "流动人口": "floating",
 }
-_CARE_TAGS = {value: value for value in Person.CareTag.values} | {
-    label: value for value, label in Person.CareTag.choices
-}
+
+
+def _chinese_labels(choices) -> dict[str, str]:
+    """Chinese name → code of coded values (the names a city's spreadsheet holds), whatever the
+    active language: the choices' labels are English msgids translated by the catalog."""
+    with translation.override("zh-hans"):
+        return {str(label): value for value, label in choices}
+
+
+_CARE_TAGS = {value: value for value in Person.CareTag.values} | _chinese_labels(Person.CareTag.choices)
 
 
 @register
@@ -220,7 +228,7 @@ def _normalise_care_tags(value: str) -> str:
     return ";".join(dict.fromkeys(_CARE_TAGS[tag] for tag in _split_tags(value)))
 
 
-_UNIT_KINDS = {value: value for value in Unit.Kind.values} | {label: value for value, label in Unit.Kind.choices}
+_UNIT_KINDS = {value: value for value in Unit.Kind.values} | _chinese_labels(Unit.Kind.choices)
 
 
 @register

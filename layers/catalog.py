@@ -208,6 +208,9 @@ for _level, _zh, _min in (("large", "大网格", 10), ("medium", "中网格", 12
 #: pages without the field pay nothing. These layers list ``layers_grid`` in ``tables``: renaming
 #: a grid changes their rows' grid code.
 _GRID_JOIN = " LEFT JOIN layers_grid g ON g.id = t.grid_id"
+#: An event's street and community codes, joined like the grid's (aliases ``rs``, ``rc``): an
+#: analyst groups events by area in the export, and the link ids mean nothing outside.
+_AREA_JOINS = " LEFT JOIN layers_region rs ON rs.id = t.street_id LEFT JOIN layers_region rc ON rc.id = t.community_id"
 #: Registry rows and events: narrowed by their own link columns (alias t).
 _LINKED = ScopeRule("linked")
 _LINKS = (
@@ -337,7 +340,7 @@ register(
         title_en="Events",
         description="各渠道民情事件（反映人信息不发布）。Citizen events; reporter data is never published.",
         geometry_type="Point",
-        source="layers_event t JOIN layers_category c ON c.id = t.category_id",
+        source="layers_event t JOIN layers_category c ON c.id = t.category_id" + _GRID_JOIN + _AREA_JOINS,
         where="t.location IS NOT NULL",
         geometry_sql="t.location",
         fields=(
@@ -348,6 +351,9 @@ register(
             Field("received_at", "t.received_at", "datetime", "接收时间", "received at"),
             Field("deadline", "t.deadline", "datetime", "办理时限", "deadline"),
             Field("district_code", "t.district_code", "string", "区县编码", "district code"),
+            Field("street_code", "rs.code", "string", "街道编码", "street code"),
+            Field("community_code", "rc.code", "string", "社区编码", "community code"),
+            Field("grid_code", "g.code", "string", "小网格编码", "small grid code"),
             Field("description", "t.description", "string", "描述", "description", roles=_SENSITIVE_ROLES),
             # The reporter's contact, for an authorised export with a purpose only (never published).
             Field("reporter_name", "t.reporter_name_cipher", "string", "反映人", "reporter name", personal=True),
@@ -356,7 +362,7 @@ register(
         filters=_EVENT_FILTERS,
         datetime_sql="t.received_at",
         minzoom=10,
-        tables=("layers_event",),
+        tables=("layers_event", "layers_grid", "layers_region"),
         style={"color": "#e74c3c", "radius": 4},
     )
 )

@@ -7,6 +7,8 @@ layer renders them with its one renderer (409 for a refused transition, 400 for 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 
 class DomainError(Exception):
     """Base of the domain errors. ``message`` is meant for the user."""
@@ -61,7 +63,8 @@ class StaleVersion(DomainError):
 
     def __init__(self, expected: int, current: int) -> None:
         super().__init__(
-            f"事件已被他人修改 (the event changed: version {current}, you sent {expected}); reload and retry",
+            _("The event changed (version %(current)s, you sent %(expected)s): reload and retry.")
+            % {"current": current, "expected": expected},
             version=current,
         )
 

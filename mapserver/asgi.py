@@ -19,6 +19,8 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
+# Static files are answered by WhiteNoise's middleware inside Django (compressed copies from
+# STATIC_ROOT, which scripts/run.sh fills with collectstatic), in development as in production.
 django_application = get_wsgi_application()
 if not settings.DEBUG and settings.MINQING_DB_ROLE == "app":
     from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +31,6 @@ if not settings.DEBUG and settings.MINQING_DB_ROLE == "app":
     # to run a query.
     with ThreadPoolExecutor(max_workers=1) as startup:
         startup.submit(refuse_privileged_role).result()
-if settings.DEBUG:
-    # What runserver does for development: static files from the apps and node packages.
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-
-    django_application = StaticFilesHandler(django_application)
 
 from mapserver.admission import Admission  # noqa: E402  (needs the apps loaded)
 from mapserver.tileserver import TileServer  # noqa: E402

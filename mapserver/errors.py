@@ -16,6 +16,8 @@ import uuid
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import SimpleTemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_default_handler
 
@@ -83,8 +85,9 @@ class ServiceUnavailable(MinqingError):
     code = "unavailable"
 
 
-#: What the client reads when the database cannot be reached; the driver's text goes to the log.
-DATABASE_UNAVAILABLE = "数据库暂不可用，请稍后重试 (database unavailable, retry)"
+#: What the client reads when the database cannot be reached (in their language, when the answer
+#: is made); the driver's text goes to the log.
+DATABASE_UNAVAILABLE = gettext_lazy("The database is unavailable for the moment; retry shortly.")
 
 
 def database_unavailable(exception: BaseException | None) -> ServiceUnavailable | None:
@@ -94,7 +97,7 @@ def database_unavailable(exception: BaseException | None) -> ServiceUnavailable 
     from django.db import InterfaceError, OperationalError
 
     if isinstance(exception, OperationalError | InterfaceError):
-        return ServiceUnavailable(DATABASE_UNAVAILABLE, detail=f"{type(exception).__name__}: {exception}".strip())
+        return ServiceUnavailable(str(DATABASE_UNAVAILABLE), detail=f"{type(exception).__name__}: {exception}".strip())
     return None
 
 
@@ -119,9 +122,12 @@ class TooManyRequests(MinqingError):
 def throttled(wait: float | None) -> TooManyRequests:
     """A rate-limited request; ``wait`` is DRF's estimate in seconds (at least 1 is told)."""
     seconds = max(1, math.ceil(wait or 1))
-    return TooManyRequests(
-        f"请求过于频繁，请 {seconds} 秒后重试 (too many requests: retry in {seconds} s)", retry_after=seconds
-    )
+    return TooManyRequests(_("Too many requests: retry in %(seconds)s s.") % {"seconds": seconds}, retry_after=seconds)
+
+
+def server_error_message(reference: str) -> str:
+    """What a client reads for an unexpected failure: a reference to quote to the administrator."""
+    return _("Internal error: tell the administrator the reference %(reference)s.") % {"reference": reference}
 
 
 class ServerError(MinqingError):
@@ -183,7 +189,9 @@ def _body_refused(exception: Exception) -> MinqingError | None:
 
     if isinstance(exception, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return PayloadTooLarge(f"请求过大 (request body over the limit of {limit:,} bytes)", limit=limit)
+        return PayloadTooLarge(
+            _("The request body is over the limit of %(limit)s bytes.") % {"limit": f"{limit:,}"}, limit=limit
+        )
     if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
         return BadParameter("body", str(exception))
     return None
@@ -231,7 +239,7 @@ def reference() -> str:
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """``handler404``: an unknown path, in JSON under the API prefixes and as a page elsewhere."""
-    return render_error(request, NotFound(f"没有这个地址 (no such path): {request.path}"))
+    return render_error(request, NotFound(_("No such path: %(path)s") % {"path": request.path}))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -245,6 +253,4 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return render_error(request, unavailable)
     ref = reference()
     logger.error("unexpected error on %s %s, reference %s", request.method, request.path, ref, exc_info=True)
-    return render_error(
-        request, ServerError(f"服务器内部错误，请联系管理员并提供编号 (internal error, reference) {ref}", reference=ref)
-    )
+    return render_error(request, ServerError(server_error_message(ref), reference=ref))

@@ -25,7 +25,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from django.http import HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from layers.models import Category, Event, KeywordRule, SlaRule
 from layers.scope import CITY, Scope, named_parameters
@@ -127,7 +128,9 @@ def service_name(*, code: str) -> str:
     """The name of the service a POST names; an unknown one is a bad parameter (400)."""
     name = Category.objects.filter(code=code).values_list("name", flat=True).first()
     if name is None:
-        raise BadParameter("service_code", f"unknown service {code[:40]!r}; see services.json")
+        raise BadParameter(
+            "service_code", _("unknown service %(value)s; see services.json") % {"value": f"{code[:40]!r}"}
+        )
     return name
 
 
@@ -165,7 +168,10 @@ def _notice(department: str | None, level: str, deadline: dt.datetime | None, ne
         return "待人工定位后分拨 (waiting for manual location before dispatch)"
     if not department:
         return "待分拨 (waiting for dispatch)"
-    text = f"{department}办理，{LEVEL_LABELS.get(level, level)}级负责"
+    # GeoReport's status notes are Chinese text (as the department names are), whoever reads them.
+    with translation.override("zh-hans"):
+        level_name = str(LEVEL_LABELS.get(level, level))
+    text = f"{department}办理，{level_name}级负责"
     if deadline:
         text += f"，{timezone.localtime(deadline):%Y-%m-%d %H:%M}前办结"
     return text

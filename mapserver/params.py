@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from layers.crs import CLIENT_CRS
 
@@ -30,7 +31,7 @@ def _raw(query: Mapping, name: str, default=_MISSING):
     value = query.get(name, None)
     if value is None or (isinstance(value, str) and value.strip() == ""):
         if default is _MISSING:
-            raise BadParameter(name, "is required")
+            raise BadParameter(name, _("is required"))
         return default
     return value.strip() if isinstance(value, str) else value
 
@@ -43,11 +44,15 @@ def parse_float(query: Mapping, name: str, *, low: float, high: float, default=_
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise BadParameter(name, f"must be a number, got {str(raw)[:40]!r}") from None
+        raise BadParameter(name, _("must be a number, got %(value)s") % {"value": f"{str(raw)[:40]!r}"}) from None
     if not math.isfinite(value):
-        raise BadParameter(name, "must be a finite number")
+        raise BadParameter(name, _("must be a finite number"))
     if not low <= value <= high:
-        raise BadParameter(name, f"must be between {low:g} and {high:g}, got {value:g}")
+        raise BadParameter(
+            name,
+            _("must be between %(low)s and %(high)s, got %(value)s")
+            % {"low": f"{low:g}", "high": f"{high:g}", "value": f"{value:g}"},
+        )
     return value
 
 
@@ -58,13 +63,17 @@ def parse_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -> tupl
     try:
         lat_value = float(lat_raw)
     except (TypeError, ValueError):
-        raise BadParameter(lat, f"must be a number, got {str(lat_raw)[:40]!r}") from None
+        raise BadParameter(lat, _("must be a number, got %(value)s") % {"value": f"{str(lat_raw)[:40]!r}"}) from None
     if not math.isfinite(lat_value):
-        raise BadParameter(lat, "must be a finite number")
+        raise BadParameter(lat, _("must be a finite number"))
     if not -90 <= lat_value <= 90:
         if -90 <= lon_value <= 90 and -180 <= lat_value <= 180:
-            raise BadParameter(lat, f"must be between -90 and 90, got {lat_value:g}; are {lon} and {lat} swapped?")
-        raise BadParameter(lat, f"must be between -90 and 90, got {lat_value:g}")
+            raise BadParameter(
+                lat,
+                _("must be between -90 and 90, got %(lat_value)s; are %(lon)s and %(lat)s swapped?")
+                % {"lat_value": f"{lat_value:g}", "lon": lon, "lat": lat},
+            )
+        raise BadParameter(lat, _("must be between -90 and 90, got %(lat_value)s") % {"lat_value": f"{lat_value:g}"})
     return lon_value, lat_value
 
 
@@ -73,7 +82,11 @@ def parse_choice(query: Mapping, name: str, choices: Sequence[str], *, default=_
     if raw is default and default is not _MISSING:
         return raw
     if raw not in choices:
-        raise BadParameter(name, f"must be one of {', '.join(choices)}, got {str(raw)[:40]!r}")
+        raise BadParameter(
+            name,
+            _("must be one of %(value)s, got %(value2)s")
+            % {"value": ", ".join(choices), "value2": f"{str(raw)[:40]!r}"},
+        )
     return raw
 
 
@@ -90,9 +103,11 @@ def parse_int(query: Mapping, name: str, *, low: int, high: int, default=_MISSIN
     try:
         value = int(str(raw))
     except ValueError:
-        raise BadParameter(name, f"must be an integer, got {str(raw)[:40]!r}") from None
+        raise BadParameter(name, _("must be an integer, got %(value)s") % {"value": f"{str(raw)[:40]!r}"}) from None
     if not low <= value <= high:
-        raise BadParameter(name, f"must be between {low} and {high}, got {value}")
+        raise BadParameter(
+            name, _("must be between %(low)s and %(high)s, got %(value)s") % {"low": low, "high": high, "value": value}
+        )
     return value
 
 
@@ -101,12 +116,16 @@ def parse_text(query: Mapping, name: str, *, max_length: int, default=_MISSING) 
     if raw is default and default is not _MISSING:
         return raw
     if not isinstance(raw, str):
-        raise BadParameter(name, "must be text")
+        raise BadParameter(name, _("must be text"))
     if len(raw) > max_length:
-        raise BadParameter(name, f"must be at most {max_length} characters, got {len(raw)}")
+        raise BadParameter(
+            name,
+            _("must be at most %(max_length)s characters, got %(value)s")
+            % {"max_length": max_length, "value": len(raw)},
+        )
     if "\x00" in raw:
         # PostgreSQL text cannot hold NUL; the driver would refuse the query with a 500.
-        raise BadParameter(name, "must not contain NUL (\\u0000) characters")
+        raise BadParameter(name, _("must not contain NUL (\\u0000) characters"))
     return raw
 
 
@@ -120,7 +139,7 @@ def parse_date_param(query: Mapping, name: str, *, default=_MISSING) -> dt.date:
     except ValueError:
         value = None
     if value is None:
-        raise BadParameter(name, f"must be a date as YYYY-MM-DD, got {str(raw)[:40]!r}")
+        raise BadParameter(name, _("must be a date as YYYY-MM-DD, got %(value)s") % {"value": f"{str(raw)[:40]!r}"})
     return value
 
 
@@ -142,12 +161,18 @@ def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.d
         except ValueError:
             pass
         if day is None:
-            raise BadParameter(name, f"must be an ISO 8601 date-time, got {str(raw)[:40]!r}")
+            raise BadParameter(
+                name, _("must be an ISO 8601 date-time, got %(value)s") % {"value": f"{str(raw)[:40]!r}"}
+            )
         value = dt.datetime.combine(day, dt.time())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     if not DATE_YEARS[0] <= value.year <= DATE_YEARS[1]:
-        raise BadParameter(name, f"must lie between the years {DATE_YEARS[0]} and {DATE_YEARS[1]}, got {value.year}")
+        raise BadParameter(
+            name,
+            _("must lie between the years %(DATE_YEARS0)s and %(DATE_YEARS1)s, got %(value)s")
+            % {"DATE_YEARS0": DATE_YEARS[0], "DATE_YEARS1": DATE_YEARS[1], "value": value.year},
+        )
     return value
 
 
@@ -158,17 +183,17 @@ def parse_bbox(query: Mapping, name: str = "bbox") -> tuple[float, float, float,
         return None
     parts = str(raw).split(",")
     if len(parts) != 4:
-        raise BadParameter(name, "must be lon_min,lat_min,lon_max,lat_max")
+        raise BadParameter(name, _("must be lon_min,lat_min,lon_max,lat_max"))
     try:
         lon_min, lat_min, lon_max, lat_max = (float(part) for part in parts)
     except ValueError:
-        raise BadParameter(name, "must be four numbers: lon_min,lat_min,lon_max,lat_max") from None
+        raise BadParameter(name, _("must be four numbers: lon_min,lat_min,lon_max,lat_max")) from None
     if not all(math.isfinite(v) for v in (lon_min, lat_min, lon_max, lat_max)):
-        raise BadParameter(name, "must be four finite numbers")
+        raise BadParameter(name, _("must be four finite numbers"))
     if not (-180 <= lon_min <= 180 and -180 <= lon_max <= 180 and -90 <= lat_min <= 90 and -90 <= lat_max <= 90):
-        raise BadParameter(name, "must lie within -180,-90,180,90")
+        raise BadParameter(name, _("must lie within -180,-90,180,90"))
     if lon_min >= lon_max or lat_min >= lat_max:
-        raise BadParameter(name, "minimum must be below maximum")
+        raise BadParameter(name, _("minimum must be below maximum"))
     return lon_min, lat_min, lon_max, lat_max
 
 
@@ -182,9 +207,17 @@ def parse_china_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -
     lon_value, lat_value = parse_lon_lat(query, lon=lon, lat=lat)
     lon_min, lat_min, lon_max, lat_max = CHINA_BOX
     if not lon_min <= lon_value <= lon_max:
-        raise BadParameter(lon, f"{lon_value:g} is outside China (longitude {lon_min:g} to {lon_max:g})")
+        raise BadParameter(
+            lon,
+            _("%(lon_value)s is outside China (longitude %(lon_min)s to %(lon_max)s)")
+            % {"lon_value": f"{lon_value:g}", "lon_min": f"{lon_min:g}", "lon_max": f"{lon_max:g}"},
+        )
     if not lat_min <= lat_value <= lat_max:
-        raise BadParameter(lat, f"{lat_value:g} is outside China (latitude {lat_min:g} to {lat_max:g})")
+        raise BadParameter(
+            lat,
+            _("%(lat_value)s is outside China (latitude %(lat_min)s to %(lat_max)s)")
+            % {"lat_value": f"{lat_value:g}", "lat_min": f"{lat_min:g}", "lat_max": f"{lat_max:g}"},
+        )
     return lon_value, lat_value
 
 
@@ -209,7 +242,9 @@ def _json_problem(value: object) -> str | None:
     or a lone surrogate (``\\ud800``), which JSON's escapes can write but no text encoding can
     carry (the database would refuse it). Walks the value without recursion.
 
-    >>> _json_problem({"a": ["x"]}) is None, print(_json_problem({"a": ["x" + chr(0xD800)]}))
+    >>> from django.utils.translation import override
+    >>> with override("en"):
+    ...     _json_problem({"a": ["x"]}) is None, print(_json_problem({"a": ["x" + chr(0xD800)]}))
     a lone surrogate (\\ud800) in a string is not a character
     (True, None)
     """
@@ -220,7 +255,7 @@ def _json_problem(value: object) -> str | None:
             texts = (item,)
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                return f"nested deeper than {MAX_JSON_DEPTH} levels"
+                return _("nested deeper than %(levels)d levels") % {"levels": MAX_JSON_DEPTH}
             children = list(item.values()) if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in reversed(children))
             texts = tuple(item) if isinstance(item, dict) else ()
@@ -229,7 +264,9 @@ def _json_problem(value: object) -> str | None:
         for text in texts:
             surrogate = _SURROGATE.search(text)
             if surrogate is not None:
-                return f"a lone surrogate (\\u{ord(surrogate.group()):04x}) in a string is not a character"
+                return _("a lone surrogate (%(code)s) in a string is not a character") % {
+                    "code": f"\\u{ord(surrogate.group()):04x}"
+                }
     return None
 
 
@@ -241,22 +278,25 @@ def parse_json_object(raw: bytes, name: str = "body") -> dict:
     too deep for the reader, or beyond :data:`MAX_JSON_DEPTH`, and lone surrogates are refused
     here, naming the problem."""
     if not raw.strip():
-        raise BadParameter(name, "must be a JSON object, got an empty body")
+        raise BadParameter(name, _("must be a JSON object, got an empty body"))
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise BadParameter(
-            name, f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            name,
+            _("is not valid JSON: %(value)s at line %(value2)s column %(value3)s")
+            % {"value": error.msg, "value2": error.lineno, "value3": error.colno},
         ) from None
     except RecursionError:
-        raise BadParameter(name, f"is not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels") from None
+        problem = _("nested deeper than %(levels)d levels") % {"levels": MAX_JSON_DEPTH}
+        raise BadParameter(name, _("is not valid JSON: %(problem)s") % {"problem": problem}) from None
     except ValueError:  # bytes that are not UTF-8 (nor UTF-16/32)
-        raise BadParameter(name, "is not valid JSON: not UTF-8 text") from None
+        raise BadParameter(name, _("is not valid JSON: not UTF-8 text")) from None
     problem = _json_problem(value)
     if problem is not None:
-        raise BadParameter(name, f"is not valid JSON: {problem}")
+        raise BadParameter(name, _("is not valid JSON: %(problem)s") % {"problem": problem})
     if not isinstance(value, dict):
-        raise BadParameter(name, f"must be a JSON object, got {_json_type(value)}")
+        raise BadParameter(name, _("must be a JSON object, got %(value)s") % {"value": _json_type(value)})
     return value
 
 
@@ -270,7 +310,9 @@ def check_query_size(query_string: str) -> None:
 
     limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
     if limit is not None and query_string.count("&") >= limit and sum(1 for p in query_string.split("&") if p) > limit:
-        raise BadParameter("query", f"more than {limit:,} parameters (at most {limit:,} are read)")
+        raise BadParameter(
+            "query", _("more than %(limit)s parameters (at most %(limit)s are read)") % {"limit": f"{limit:,}"}
+        )
 
 
 def parse_object(body: Mapping, name: str, *, default=_MISSING) -> dict | None:
@@ -278,10 +320,10 @@ def parse_object(body: Mapping, name: str, *, default=_MISSING) -> dict | None:
     raw = body.get(name)
     if raw is None:
         if default is _MISSING:
-            raise BadParameter(name, "is required")
+            raise BadParameter(name, _("is required"))
         return default
     if not isinstance(raw, dict):
-        raise BadParameter(name, f"must be a JSON object, got {_json_type(raw)}")
+        raise BadParameter(name, _("must be a JSON object, got %(value)s") % {"value": _json_type(raw)})
     return {f"{name}.{key}": value for key, value in raw.items()}
 
 
@@ -310,7 +352,9 @@ def parse_client_id(query: Mapping, name: str = "client_id", *, default=_MISSING
     if raw is default and default is not _MISSING:
         return raw
     if not _CLIENT_ID.fullmatch(raw):
-        raise BadParameter(name, f"must be 8 to 60 letters, digits, '-' or '_' (a UUID), got {raw[:40]!r}")
+        raise BadParameter(
+            name, _("must be 8 to 60 letters, digits, '-' or '_' (a UUID), got %(value)s") % {"value": f"{raw[:40]!r}"}
+        )
     return raw
 
 
@@ -333,7 +377,9 @@ def parse_category(query: Mapping, name: str, *, default=_MISSING) -> str:
     if raw is default and default is not _MISSING:
         return raw
     if not re.fullmatch(_CATEGORY_PATTERN, raw):
-        raise BadParameter(name, f"must be a category family or code such as hazard.fire, got {raw[:40]!r}")
+        raise BadParameter(
+            name, _("must be a category family or code such as hazard.fire, got %(value)s") % {"value": f"{raw[:40]!r}"}
+        )
     return raw
 
 
@@ -344,7 +390,9 @@ def parse_layer_filters(query: Mapping, filters: Sequence) -> dict[str, object]:
     unknown = sorted(set(query) - set(accepted))
     if unknown:
         known = ", ".join(accepted) if accepted else "none"
-        raise BadParameter(", ".join(unknown), f"unknown query parameter; this layer accepts: {known}")
+        raise BadParameter(
+            ", ".join(unknown), _("unknown query parameter; this layer accepts: %(known)s") % {"known": known}
+        )
     values: dict[str, object] = {}
     for name, condition in accepted.items():
         if _raw(query, name, None) is None:
@@ -380,7 +428,10 @@ def parse_idempotency_key(headers: Mapping, name: str = "Idempotency-Key") -> st
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
     if not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise BadParameter(name, f"must be 1 to 255 visible ASCII characters (a UUID, say), got {raw[:40]!r}")
+        raise BadParameter(
+            name,
+            _("must be 1 to 255 visible ASCII characters (a UUID, say), got %(value)s") % {"value": f"{raw[:40]!r}"},
+        )
     return value
 
 
@@ -398,7 +449,7 @@ def parse_region_code(query: Mapping, name: str = "region", *, default=_MISSING)
     if raw is default and default is not _MISSING:
         return raw
     if not _REGION_CODE.fullmatch(str(raw)):
-        raise BadParameter(name, f"must be a 12-digit region code, got {str(raw)[:40]!r}")
+        raise BadParameter(name, _("must be a 12-digit region code, got %(value)s") % {"value": f"{str(raw)[:40]!r}"})
     return raw
 
 
@@ -410,7 +461,8 @@ def parse_grid_code(query: Mapping, name: str = "grid", *, default=_MISSING) -> 
     if not _GRID_CODE.fullmatch(str(raw)):
         raise BadParameter(
             name,
-            f"must be a grid code (a 12-digit community code and a serial, up to 24 characters), got {str(raw)[:40]!r}",
+            _("must be a grid code (a 12-digit community code and a serial, up to 24 characters), got %(value)s")
+            % {"value": f"{str(raw)[:40]!r}"},
         )
     return raw
 
@@ -435,20 +487,28 @@ def parse_window(query: Mapping, *, now: dt.datetime) -> tuple[dt.datetime, dt.d
     if since is None:
         since = local.replace(hour=0, minute=0, second=0, microsecond=0)
         if until is not None and until <= since:
-            raise BadParameter("since", "is required when until is not after the start of today")
+            raise BadParameter("since", _("is required when until is not after the start of today"))
     if until is None:
         until = max(now, since + dt.timedelta(seconds=1))
     if until <= since:
-        raise BadParameter("until", "must be after since")
+        raise BadParameter("until", _("must be after since"))
     if until - since > dt.timedelta(days=WINDOW_MAX_DAYS):
-        raise BadParameter("until", f"the window from since to until must be at most {WINDOW_MAX_DAYS} days")
+        raise BadParameter(
+            "until",
+            _("the window from since to until must be at most %(WINDOW_MAX_DAYS)s days")
+            % {"WINDOW_MAX_DAYS": WINDOW_MAX_DAYS},
+        )
     return since, until
 
 
 def parse_area_code(value: str, name: str = "code") -> str:
     """A region or grid code from a URL path (see :data:`_AREA_CODE`)."""
     if not _AREA_CODE.fullmatch(value or ""):
-        raise BadParameter(name, f"must be a region or grid code (4 to 24 letters, digits, _ or -), got {value[:40]!r}")
+        raise BadParameter(
+            name,
+            _("must be a region or grid code (4 to 24 letters, digits, _ or -), got %(value)s")
+            % {"value": f"{value[:40]!r}"},
+        )
     return value
 
 
@@ -469,9 +529,12 @@ def parse_purpose(query: Mapping, name: str = "purpose", *, default=_MISSING) ->
     if raw is default and default is not _MISSING:
         return raw
     if len(raw) < PURPOSE_MIN:
-        raise BadParameter(name, f"must say why the data is needed, at least {PURPOSE_MIN} characters")
+        raise BadParameter(
+            name,
+            _("must say why the data is needed, at least %(PURPOSE_MIN)s characters") % {"PURPOSE_MIN": PURPOSE_MIN},
+        )
     if any(ord(c) < 32 for c in raw):
-        raise BadParameter(name, "must be one line of text (no control characters)")
+        raise BadParameter(name, _("must be one line of text (no control characters)"))
     return raw
 
 

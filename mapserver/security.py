@@ -34,6 +34,7 @@ from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
+from django.utils.translation import gettext as _
 
 from layers import audit
 
@@ -141,7 +142,9 @@ class HardeningMiddleware:
         return render_error(
             request,
             PayloadTooLarge(
-                f"请求过大 (request body of {declared:,} bytes; the limit is {limit:,} bytes)", limit=limit
+                _("The request body of %(size)s bytes is over the limit of %(limit)s bytes.")
+                % {"size": f"{declared:,}", "limit": f"{limit:,}"},
+                limit=limit,
             ),
         )
 

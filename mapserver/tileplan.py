@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
+from django.utils.translation import gettext as _
 
 from basemaps.tiles import MAX_ZOOM
 from layers.access import Reader
@@ -54,9 +55,9 @@ def tile_ask(*, reader: Reader, layer_id: str, z: str, x: str, y: str, query: Ma
     400 naming a bad z/x/y or query parameter."""
     layer = layer_get(layer_id)
     if layer is None:
-        raise NotFound(f"没有这个图层 (no such layer): {layer_id}", layer=layer_id)
+        raise NotFound(_("No such layer: %(layer)s") % {"layer": layer_id}, layer=layer_id)
     if not layer.readable_by(reader.roles, superuser=reader.superuser):
-        raise PermissionDenied(f"无权读取图层 (may not read layer): {layer_id}", layer=layer_id)
+        raise PermissionDenied(_("You may not read the layer %(layer)s.") % {"layer": layer_id}, layer=layer_id)
     zoom, tx, ty = params.parse_tile(z, x, y, max_zoom=MAX_ZOOM)
     filters = params.parse_layer_filters(query, layer.filters)
     fields = layer.fields_for(reader.roles, superuser=reader.superuser)

@@ -44,8 +44,17 @@ from layers.reading import REPLICA
 from layers.tiles import tile_sql
 
 from .auth import NO_CREDENTIALS, TOKEN_USER_SQL, ReaderNotAuthenticated, token_key, token_user
-from .errors import BadParameter, MinqingError, ServerError, ServiceUnavailable, reference
+from .errors import (
+    DATABASE_UNAVAILABLE,
+    BadParameter,
+    MinqingError,
+    ServerError,
+    ServiceUnavailable,
+    reference,
+    server_error_message,
+)
 from .metrics import observe
+from .params import check_query_size
 from .routing import WROTE_COOKIE, wrote_recently
 from .security import edge_headers
 from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
@@ -180,17 +189,18 @@ class TileServer:
         except (MinqingError, DomainError) as error:
             return _error(error)
         except TooManyFieldsSent:
-            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-            return _error(BadParameter("query", f"more than {limit:,} parameters (at most {limit:,} are read)"))
+            try:
+                check_query_size(scope["query_string"].decode("latin-1"))
+            except BadParameter as error:
+                return _error(error)
+            raise
         except _UNAVAILABLE as error:
             logger.warning("tile server: database unavailable on %s: %s", scope["path"], error)
-            return _error(ServiceUnavailable("数据库暂不可用，请稍后重试 (database unavailable, retry)"))
+            return _error(ServiceUnavailable(str(DATABASE_UNAVAILABLE)))
         except Exception:
             ref = reference()
             logger.exception("unexpected error on %s %s, reference %s", scope["method"], scope["path"], ref)
-            return _error(
-                ServerError(f"服务器内部错误，请联系管理员并提供编号 (internal error, reference) {ref}", reference=ref)
-            )
+            return _error(ServerError(server_error_message(ref), reference=ref))
 
     async def _tile(
         self, connection: asyncpg.Connection, headers: dict, scope: dict, *, layer: str, z: str, x: str, y: str

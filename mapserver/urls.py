@@ -88,6 +88,7 @@ urlpatterns[:0] = [
 from django.contrib.auth import views as auth_views  # noqa: E402
 from django.templatetags.static import static  # noqa: E402
 from django.urls import include  # noqa: E402
+from django.views.decorators.gzip import gzip_page  # noqa: E402
 from django.views.generic import RedirectView  # noqa: E402
 from django.views.i18n import JavaScriptCatalog  # noqa: E402
 
@@ -100,7 +101,8 @@ urlpatterns += [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # set_language: POST language=zh-hans|en, next=<path>; stores the choice in a cookie.
     path("i18n/", include("django.conf.urls.i18n")),
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # The translations every page loads first (gzip: no secret in it, nothing of the request).
+    path("jsi18n/", gzip_page(JavaScriptCatalog.as_view()), name="javascript-catalog"),
     # Browsers ask for /favicon.ico on pages that name no icon (admin, error pages).
     path("favicon.ico", RedirectView.as_view(url=static("mapserver/common/favicon.svg"), permanent=True)),
 ]

@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 $py manage.py migrate --noinput -v0
+# Static files with their gzip copies into var/static, served from there (only changed files
+# are copied and compressed again).
+$py manage.py collectstatic --noinput -v0
 if ! $py manage.py shell -v0 -c "import sys; from layers.models import Grid; sys.exit(0 if Grid.objects.exists() else 1)"; then
   echo "run: the database is empty; generating the demo city (about a district, under two minutes)"
   $py manage.py generate_demo_city --scale demo --seed 1

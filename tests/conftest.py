@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import caches
+from django.utils import translation
 
 
 def shared_data_path(*parts: str) -> Path:
@@ -30,6 +31,33 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped and exitstatus == 0:
         session.exitstatus = 1
         reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped; a skipped test fails the run", red=True)
+
+
+@pytest.fixture(autouse=True)
+def english_when_called_directly():
+    """Services and selectors called by a test answer in English, the msgids (messages and
+    labels follow the active language; a request activates its reader's own). A test of the
+    Chinese text activates zh-hans itself."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def client():
+    """Django's test client, reading in English (``Accept-Language: en``): API messages and coded
+    values follow the reader's language, Chinese by default. A test of the Chinese answers sends
+    ``HTTP_ACCEPT_LANGUAGE="zh-hans"`` (or uses ``chinese_client``)."""
+    from django.test import Client
+
+    return Client(HTTP_ACCEPT_LANGUAGE="en")
+
+
+@pytest.fixture
+def chinese_client():
+    """A test client with no language of its own: the default, Chinese."""
+    from django.test import Client
+
+    return Client()
 
 
 @pytest.fixture(autouse=True)

@@ -8,14 +8,15 @@ held this point on that date" stays answerable without breaking foreign keys.
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Region(models.Model):
     class Level(models.TextChoices):
-        CITY = "city", "市"
-        DISTRICT = "district", "区县"
-        STREET = "street", "街道乡镇"
-        COMMUNITY = "community", "社区村"
+        CITY = "city", _("City")
+        DISTRICT = "district", _("District")
+        STREET = "street", _("Street or township")
+        COMMUNITY = "community", _("Community or village")
 
     #: The parent level each level hangs under; the city's parent is the province (not stored).
     PARENT_LEVEL = {Level.DISTRICT: Level.CITY, Level.STREET: Level.DISTRICT, Level.COMMUNITY: Level.STREET}
@@ -38,9 +39,9 @@ class Region(models.Model):
 
 class Grid(models.Model):
     class Level(models.TextChoices):
-        LARGE = "large", "大网格"
-        MEDIUM = "medium", "中网格"
-        SMALL = "small", "小网格"
+        LARGE = "large", _("Large grid")
+        MEDIUM = "medium", _("Medium grid")
+        SMALL = "small", _("Small grid")
 
     PARENT_LEVEL = {Level.MEDIUM: Level.LARGE, Level.SMALL: Level.MEDIUM}
 
@@ -74,8 +75,8 @@ class BoundaryVersion(models.Model):
     """A boundary that was replaced: which region or grid it belonged to and when it held."""
 
     class Subject(models.TextChoices):
-        REGION = "region", "行政区划"
-        GRID = "grid", "网格"
+        REGION = "region", _("Region")
+        GRID = "grid", _("Grid")
 
     subject = models.CharField(max_length=6, choices=Subject.choices)
     code = models.CharField(max_length=24)

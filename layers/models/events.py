@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .registry import Address, GridLinked
 
@@ -18,10 +19,10 @@ from .registry import Address, GridLinked
 class Level(models.TextChoices):
     """Who is responsible for an event, lowest first; escalation climbs this list."""
 
-    COMMUNITY = "community", "社区"
-    STREET = "street", "街道"
-    DISTRICT = "district", "区县"
-    CITY = "city", "市"
+    COMMUNITY = "community", _("Community")
+    STREET = "street", _("Street")
+    DISTRICT = "district", _("District")
+    CITY = "city", _("City")
 
 
 #: Responsible levels in escalation order.
@@ -31,12 +32,12 @@ LEVEL_ORDER = (Level.COMMUNITY, Level.STREET, Level.DISTRICT, Level.CITY)
 class Family(models.TextChoices):
     """The top of the category taxonomy; disputes and hazards are the two heatmap families."""
 
-    DISPUTE = "dispute", "矛盾纠纷"
-    HAZARD = "hazard", "安全隐患"
-    ENVIRONMENT = "environment", "环境卫生"
-    MUNICIPAL = "municipal", "市政设施"
-    CONSULTATION = "consultation", "咨询"
-    SUGGESTION = "suggestion", "建议"
+    DISPUTE = "dispute", _("Dispute")
+    HAZARD = "hazard", _("Safety hazard")
+    ENVIRONMENT = "environment", _("Environment and sanitation")
+    MUNICIPAL = "municipal", _("Municipal facility")
+    CONSULTATION = "consultation", _("Consultation")
+    SUGGESTION = "suggestion", _("Suggestion")
 
 
 class Department(models.Model):
@@ -152,31 +153,31 @@ class Event(GridLinked):
     """民情事件: one report from one channel, from receipt to closure."""
 
     class Channel(models.TextChoices):
-        HOTLINE = "hotline", "12345热线"
-        APP = "app", "小兰帮办"
-        WEB = "web", "网上留言"
-        MEDIATION = "mediation", "矛盾调解"
-        PETITION = "petition", "信访"
-        GRID_PATROL = "grid_patrol", "网格巡查"
-        DRONE_PATROL = "drone_patrol", "无人机巡查"
+        HOTLINE = "hotline", _("12345 hotline")
+        APP = "app", _("Xiaolan app")
+        WEB = "web", _("Web message")
+        MEDIATION = "mediation", _("Mediation")
+        PETITION = "petition", _("Petition")
+        GRID_PATROL = "grid_patrol", _("Grid patrol")
+        DRONE_PATROL = "drone_patrol", _("Drone patrol")
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "已接收"
-        TRIAGED = "triaged", "已分拨"
-        ASSIGNED = "assigned", "已派单"
-        IN_PROGRESS = "in_progress", "处置中"
-        RESOLVED = "resolved", "已办结"
-        VERIFIED = "verified", "已核查"
-        CLOSED = "closed", "已结案"
-        RETURNED = "returned", "驳回重办"
-        SUSPENDED = "suspended", "挂起"
-        REOPENED = "reopened", "重新办理"
+        RECEIVED = "received", _("Received")
+        TRIAGED = "triaged", _("Triaged")
+        ASSIGNED = "assigned", _("Assigned")
+        IN_PROGRESS = "in_progress", _("In progress")
+        RESOLVED = "resolved", _("Resolved")
+        VERIFIED = "verified", _("Verified")
+        CLOSED = "closed", _("Closed")
+        RETURNED = "returned", _("Returned")
+        SUSPENDED = "suspended", _("Suspended")
+        REOPENED = "reopened", _("Reopened")
 
     class GeocodeMethod(models.TextChoices):
-        COORDINATES = "coordinates", "坐标"
-        ADDRESS = "address", "地址匹配"
-        MANUAL = "manual", "人工定位"
-        NONE = "none", "未定位"
+        COORDINATES = "coordinates", _("Coordinates")
+        ADDRESS = "address", _("Address match")
+        MANUAL = "manual", _("Located by hand")
+        NONE = "none", _("Not located")
 
     channel = models.CharField("渠道", max_length=12, choices=Channel.choices)
     external_id = models.CharField("外部编号", max_length=64, blank=True)

@@ -9,6 +9,7 @@ tables ever be spread over Citus.
 
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.utils.translation import gettext_lazy as _
 
 from .areas import Grid, Region
 
@@ -84,12 +85,12 @@ class Building(GridLinked):
     """实有房屋: a building footprint; its dwellings are the 户室 inside it."""
 
     class Use(models.TextChoices):
-        RESIDENTIAL = "residential", "住宅"
-        COMMERCIAL = "commercial", "商业"
-        MIXED = "mixed", "商住"
-        PUBLIC = "public", "公共服务"
-        INDUSTRIAL = "industrial", "工业"
-        OTHER = "other", "其他"
+        RESIDENTIAL = "residential", _("Residential")
+        COMMERCIAL = "commercial", _("Commercial")
+        MIXED = "mixed", _("Mixed")
+        PUBLIC = "public", _("Public service")
+        INDUSTRIAL = "industrial", _("Industrial")
+        OTHER = "other", _("Other")
 
     code = models.CharField("房屋编码", max_length=32)
     name = models.CharField("名称", max_length=100, blank=True)
@@ -137,16 +138,16 @@ class Dwelling(GridLinked):
     """户室: one dwelling (or shop) inside a building, at a room-level address."""
 
     class Use(models.TextChoices):
-        RESIDENTIAL = "residential", "居住"
-        COMMERCIAL = "commercial", "经营"
-        OFFICE = "office", "办公"
-        OTHER = "other", "其他"
+        RESIDENTIAL = "residential", _("Dwelling")
+        COMMERCIAL = "commercial", _("Business")
+        OFFICE = "office", _("Office")
+        OTHER = "other", _("Other")
 
     class Occupancy(models.TextChoices):
-        OWNER = "owner", "自住"
-        RENTED = "rented", "出租"
-        VACANT = "vacant", "空置"
-        OTHER = "other", "其他"
+        OWNER = "owner", _("Owner-occupied")
+        RENTED = "rented", _("Rented")
+        VACANT = "vacant", _("Vacant")
+        OTHER = "other", _("Other")
 
     code = models.CharField("户室编码", max_length=40)
     building = models.ForeignKey(Building, models.SET_NULL, null=True, blank=True, related_name="dwellings")
@@ -169,20 +170,20 @@ class Person(GridLinked):
     an AES-GCM ciphertext and a keyed digest (for exact lookup and upsert) are stored."""
 
     class Gender(models.TextChoices):
-        MALE = "M", "男"
-        FEMALE = "F", "女"
+        MALE = "M", _("Male")
+        FEMALE = "F", _("Female")
 
     class Residence(models.TextChoices):
-        REGISTERED = "registered", "户籍人口"
-        FLOATING = "floating", "流动人口"
+        REGISTERED = "registered", _("Registered resident")
+        FLOATING = "floating", _("Floating resident")
 
     class CareTag(models.TextChoices):
-        ELDERLY_ALONE = "elderly_alone", "独居老人"
-        DISABLED = "disabled", "残疾人"
-        LOW_INCOME = "low_income", "低保户"
-        LEFT_BEHIND_CHILD = "left_behind_child", "留守儿童"
-        VETERAN = "veteran", "退役军人"
-        KEY_PERSON = "key_person", "重点人员"
+        ELDERLY_ALONE = "elderly_alone", _("Elderly living alone")
+        DISABLED = "disabled", _("Disabled")
+        LOW_INCOME = "low_income", _("Low income")
+        LEFT_BEHIND_CHILD = "left_behind_child", _("Left-behind child")
+        VETERAN = "veteran", _("Veteran")
+        KEY_PERSON = "key_person", _("Key person")
 
     name = models.CharField("姓名", max_length=50)
     id_number_digest = models.CharField(max_length=64, editable=False)
@@ -211,12 +212,12 @@ class Unit(GridLinked):
     """实有单位: a business or organisation, keyed by its unified social credit code."""
 
     class Kind(models.TextChoices):
-        ENTERPRISE = "enterprise", "企业"
-        INDIVIDUAL = "individual", "个体工商户"
-        GOVERNMENT = "government", "机关"
-        INSTITUTION = "institution", "事业单位"
-        SOCIAL = "social", "社会组织"
-        OTHER = "other", "其他"
+        ENTERPRISE = "enterprise", _("Enterprise")
+        INDIVIDUAL = "individual", _("Individual business")
+        GOVERNMENT = "government", _("Government body")
+        INSTITUTION = "institution", _("Public institution")
+        SOCIAL = "social", _("Social organisation")
+        OTHER = "other", _("Other")
 
     credit_code = models.CharField("统一社会信用代码", max_length=18)
     name = models.CharField("名称", max_length=200)

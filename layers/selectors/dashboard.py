@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from ..models import Grid, Region
+from ..names import localized
 from ..reading import reading
 from ..scope import Scope, named_parameters
 from ..services.events import OPEN_STATUSES
@@ -152,7 +153,7 @@ def dashboard_kpis(*, scope: Scope, since: dt.datetime, until: dt.datetime, now:
 _CASE_SQL = """
 SELECT e.id, c.code, c.name, c.family, e.status, e.responsible_level, e.escalation_level,
        e.deadline, e.received_at, d.name, s.code, s.name, m.code, m.name, g.code, g.name,
-       ST_X(e.location), ST_Y(e.location)
+       ST_X(e.location), ST_Y(e.location), c.name_en, d.name_en
 FROM layers_event e
 JOIN layers_category c ON c.id = e.category_id
 LEFT JOIN layers_department d ON d.id = e.department_id
@@ -166,17 +167,18 @@ LIMIT %(limit)s"""
 
 def _case(row: tuple, now: dt.datetime) -> dict:
     (event_id, code, name, family, status, level, escalations, deadline, received_at, department) = row[:10]
-    street_code, street_name, community_code, community_name, grid_code, grid_name, lon, lat = row[10:]
+    street_code, street_name, community_code, community_name, grid_code, grid_name, lon, lat = row[10:18]
+    name_en, department_en = row[18:]
     return {
         "id": event_id,
-        "category": {"code": code, "name": name, "family": family},
+        "category": {"code": code, "name": localized(name, name_en), "family": family},
         "status": status,
         "responsible_level": level,
         "escalation_level": escalations,
         "deadline": timezone.localtime(deadline).isoformat() if deadline else None,
         "overdue_hours": round((now - deadline).total_seconds() / 3600, 1) if deadline and deadline < now else 0.0,
         "received_at": timezone.localtime(received_at).isoformat(),
-        "department": department,
+        "department": localized(department, department_en),
         "street": {"code": street_code, "name": street_name} if street_code else None,
         "community": {"code": community_code, "name": community_name} if community_code else None,
         "grid": {"code": grid_code, "name": grid_name} if grid_code else None,

@@ -22,10 +22,12 @@ from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..catalog import layer_get
 from ..errors import InvalidInput
 from ..models import Category, Event, EventTransition, Family, Grid, Region
+from ..names import localized
 from ..scope import Scope
 from ..services.events import OPEN_STATUSES, allowed_actions
 
@@ -47,10 +49,12 @@ _FIELDS = (
     "external_id",
     "category__code",
     "category__name",
+    "category__name_en",
     "description",
     "status",
     "department__code",
     "department__name",
+    "department__name_en",
     "responsible_level",
     "joint_handling",
     "deadline",
@@ -105,13 +109,13 @@ def cursor_decode(cursor: str) -> tuple[dt.datetime, int]:
     :class:`~layers.errors.InvalidInput` for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, event_id = text.partition("|")
+        stamp, _bar, event_id = text.partition("|")
         received_at = dt.datetime.fromisoformat(stamp)
         if received_at.tzinfo is None:
             raise ValueError("naive")
         return received_at, int(event_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("cursor", "is not a cursor from this API; follow the 'next' link of a page") from None
+        raise InvalidInput("cursor", _("is not a cursor from this API; follow the 'next' link of a page")) from None
 
 
 # --- filters --------------------------------------------------------------------------------------
@@ -120,7 +124,7 @@ def cursor_decode(cursor: str) -> tuple[dt.datetime, int]:
 def _region_filter(code: str) -> Q:
     region = Region.objects.filter(code=code).values("id", "level").first()
     if region is None:
-        raise InvalidInput("region", f"unknown region code {code!r}")
+        raise InvalidInput("region", _("unknown region code %(code)s") % {"code": f"{code!r}"})
     level = region["level"]
     if level == Region.Level.COMMUNITY:
         return Q(community_id=region["id"])
@@ -137,7 +141,7 @@ def _region_filter(code: str) -> Q:
 def _grid_filter(code: str) -> Q:
     grid = Grid.objects.filter(code=code).values("id", "level").first()
     if grid is None:
-        raise InvalidInput("grid", f"unknown grid code {code!r}")
+        raise InvalidInput("grid", _("unknown grid code %(code)s") % {"code": f"{code!r}"})
     column = {Grid.Level.SMALL: "grid_id", Grid.Level.MEDIUM: "grid_medium_id", Grid.Level.LARGE: "grid_large_id"}
     return Q(**{column[grid["level"]]: grid["id"]})
 
@@ -147,7 +151,7 @@ def _category_filter(code: str) -> Q:
     # indexes instead of joining the taxonomy to filter.
     ids = list(Category.objects.filter(Q(code=code) if "." in code else Q(family=code)).values_list("id", flat=True))
     if not ids or ("." not in code and code not in Family.values):
-        raise InvalidInput("category", f"unknown category {code!r}")
+        raise InvalidInput("category", _("unknown category %(code)s") % {"code": f"{code!r}"})
     return Q(category_id__in=ids)
 
 
@@ -357,10 +361,10 @@ def _event(row: dict, districts: dict[str, str], names: dict, now: dt.datetime, 
         "id": row["id"],
         "channel": row["channel"],
         "external_id": row["external_id"],
-        "category": _pair(row["category__code"], row["category__name"]),
+        "category": _pair(row["category__code"], localized(row["category__name"], row["category__name_en"])),
         "description": row["description"] if with_description else None,
         "status": row["status"],
-        "department": _pair(row["department__code"], row["department__name"]),
+        "department": _pair(row["department__code"], localized(row["department__name"], row["department__name_en"])),
         "responsible_level": row["responsible_level"],
         "joint_handling": row["joint_handling"],
         "deadline": _iso(deadline),

@@ -24,11 +24,13 @@ import datetime as dt
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..access import Reader
 from ..errors import DomainError
 from ..geocoding.points import grid_locate
 from ..models import Building, Category, Dwelling, Event, EventPhoto, Grid, Person, Unit
+from ..names import localized
 from ..scope import Scope
 from ..services.events import OPEN_STATUSES, allowed_actions
 from .events import _serialize, event_detail, event_replay_readable, events_query
@@ -71,13 +73,13 @@ def worker_grid_get(*, reader: Reader, code: str | None = None) -> dict:
     or not such a grid exists: a worker learns nothing of other grids)."""
     grids = worker_grids(reader=reader)
     if not grids:
-        raise NotYourGrid("您不是任何小网格的网格员 (you are not the worker of any small grid)")
+        raise NotYourGrid(_("You are not the worker of any small grid."))
     if code is None:
         return grids[0]
     for grid in grids:
         if grid["code"] == code:
             return grid
-    raise NotYourGrid(f"网格 {code} 不是您负责的网格 (grid {code!r} is not one of your grids)", parameter="grid")
+    raise NotYourGrid(_("The grid %(code)s is not one of your grids.") % {"code": code}, parameter="grid")
 
 
 def worker_scope(*, reader: Reader) -> Scope:
@@ -108,11 +110,11 @@ def grid_point_check(*, reader: Reader, lon: float, lat: float) -> dict:
     grid = where.grid_small
     inside = grid is not None and grid.code in mine
     if inside:
-        message = f"在您的网格内：{grid.name} (inside your grid {grid.code})"
+        message = _("Inside your grid: %(name)s (%(code)s).") % {"name": grid.name, "code": grid.code}
     elif grid is not None:
-        message = f"不在您的网格内，属于{grid.name} (outside your grid; it lies in grid {grid.code})"
+        message = _("Outside your grid: it lies in %(name)s (%(code)s).") % {"name": grid.name, "code": grid.code}
     else:
-        message = "不在您的网格内，也不在任何网格内 (outside your grid and every other grid)"
+        message = _("Outside your grid and every other grid.")
     return {
         "inside": inside,
         "grid": {"code": grid.code, "name": grid.name} if grid is not None else None,
@@ -266,7 +268,10 @@ def grid_package(*, reader: Reader, grid: dict) -> dict:
         "households": households,
         "residents": residents,
         "events": worker_events(grid=grid, with_description=reader.reads_description),
-        "categories": list(Category.objects.order_by("code").values("code", "name", "family")),
+        "categories": [
+            {"code": c["code"], "name": localized(c["name"], c["name_en"]), "family": c["family"]}
+            for c in Category.objects.order_by("code").values("code", "name", "name_en", "family")
+        ],
         "labels": _labels(),
         "limits": {
             "photo_max_bytes": settings.MINQING_PHOTO_MAX_BYTES,

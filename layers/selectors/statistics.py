@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from ..errors import InvalidInput
 from ..models import Category, Event, Family, Grid, Region
@@ -87,7 +89,7 @@ class Filters:
 def _region_condition(code: str) -> tuple[str, tuple]:
     region = Region.objects.filter(code=code).values("id", "level").first()
     if region is None:
-        raise InvalidInput("region", f"unknown region code {code!r}")
+        raise InvalidInput("region", _("unknown region code %(code)s") % {"code": f"{code!r}"})
     level = region["level"]
     if level == Region.Level.COMMUNITY:
         return "{a}.community_id = %s", (region["id"],)
@@ -102,7 +104,7 @@ def _region_condition(code: str) -> tuple[str, tuple]:
 def _grid_condition(code: str) -> tuple[str, tuple]:
     grid = Grid.objects.filter(code=code).values("id", "level").first()
     if grid is None:
-        raise InvalidInput("grid", f"unknown grid code {code!r}")
+        raise InvalidInput("grid", _("unknown grid code %(code)s") % {"code": f"{code!r}"})
     column = {Grid.Level.SMALL: "grid_id", Grid.Level.MEDIUM: "grid_medium_id", Grid.Level.LARGE: "grid_large_id"}
     return f"{{a}}.{column[grid['level']]} = %s", (grid["id"],)
 
@@ -112,7 +114,7 @@ def _category_ids(code: str) -> list[int]:
     # few dozen rows, resolved to ids here so that the event scan needs no join.
     ids = list(Category.objects.filter(Q(code=code) if "." in code else Q(family=code)).values_list("id", flat=True))
     if not ids or ("." not in code and code not in Family.values):
-        raise InvalidInput("category", f"unknown category {code!r}")
+        raise InvalidInput("category", _("unknown category %(code)s") % {"code": f"{code!r}"})
     return ids
 
 
@@ -328,13 +330,21 @@ def event_series(
     if len(buckets) > MAX_BUCKETS:
         raise InvalidInput(
             "interval",
-            f"{interval} gives more than {MAX_BUCKETS} buckets for this time window; "
-            "choose a longer interval or a shorter window",
+            _(
+                "%(interval)s gives more than %(buckets)s buckets for this time window; "
+                "choose a longer interval or a shorter window"
+            )
+            % {"interval": interval, "buckets": MAX_BUCKETS},
         )
     return buckets
 
 
 # --- choices for the filters -------------------------------------------------------------------
+
+
+def _english(label) -> str:
+    with translation.override("en"):
+        return str(label)
 
 
 def filter_choices() -> dict:
@@ -345,5 +355,5 @@ def filter_choices() -> dict:
     return {
         "families": [c for c in categories if "." not in c["code"]],
         "categories": [c for c in categories if "." in c["code"]],
-        "statuses": [{"code": s.value, "name": s.label} for s in Event.Status],
+        "statuses": [{"code": s.value, "name": str(s.label), "name_en": _english(s.label)} for s in Event.Status],
     }

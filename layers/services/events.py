@@ -22,6 +22,7 @@ from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import personal
 from ..access import Reader, duty_for
@@ -192,14 +193,21 @@ def _address_placement(text: str) -> Placement | None:
 
 def _check_coordinates(lon: float | None, lat: float | None, crs: str) -> None:
     if (lon is None) != (lat is None):
-        raise InvalidInput("location", "lon and lat must be given together")
+        raise InvalidInput("location", _("lon and lat must be given together"))
     if crs not in CLIENT_CRS:
-        raise InvalidInput("crs", f"unknown CRS {crs!r}; expected one of {', '.join(CLIENT_CRS)}")
+        raise InvalidInput(
+            "crs",
+            _("unknown CRS %(crs)s; expected one of %(value)s") % {"crs": f"{crs!r}", "value": ", ".join(CLIENT_CRS)},
+        )
     if lon is None:
         return
     for name, value, bound in (("lon", lon, 180.0), ("lat", lat, 90.0)):
         if not isinstance(value, int | float) or not math.isfinite(value) or abs(value) > bound:
-            raise InvalidInput(f"location.{name}", f"expected a number in degrees within ±{bound:g}, got {value!r}")
+            raise InvalidInput(
+                f"location.{name}",
+                _("expected a number in degrees within ±%(bound)s, got %(value)s")
+                % {"bound": f"{bound:g}", "value": f"{value!r}"},
+            )
 
 
 def event_place(*, lon: float | None, lat: float | None, crs: str = "wgs84", address: str = "") -> Placement:
@@ -332,18 +340,26 @@ def _stored(channel: str, external_id: str) -> Event | None:
 
 def _check_intake(channel: str, external_id: str, category_code: str, description: str, address: str) -> Category:
     if channel not in Event.Channel.values:
-        raise InvalidInput("channel", f"unknown channel {channel!r}; expected one of {', '.join(Event.Channel.values)}")
+        raise InvalidInput(
+            "channel",
+            _("unknown channel %(channel)s; expected one of %(value)s")
+            % {"channel": f"{channel!r}", "value": ", ".join(Event.Channel.values)},
+        )
     if len(external_id) > 64:
-        raise InvalidInput("external_id", "longer than 64 characters")
+        raise InvalidInput("external_id", _("longer than 64 characters"))
     category = category_get(code=category_code)
     if category is None:
-        raise InvalidInput("category", f"unknown category {category_code!r}")
+        raise InvalidInput(
+            "category", _("unknown category %(category_code)s") % {"category_code": f"{category_code!r}"}
+        )
     if not description.strip():
-        raise InvalidInput("description", "must not be empty")
+        raise InvalidInput("description", _("must not be empty"))
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidInput("description", f"longer than {MAX_DESCRIPTION} characters")
+        raise InvalidInput(
+            "description", _("longer than %(MAX_DESCRIPTION)s characters") % {"MAX_DESCRIPTION": MAX_DESCRIPTION}
+        )
     if len(address) > MAX_ADDRESS:
-        raise InvalidInput("address", f"longer than {MAX_ADDRESS} characters")
+        raise InvalidInput("address", _("longer than %(MAX_ADDRESS)s characters") % {"MAX_ADDRESS": MAX_ADDRESS})
     return category
 
 
@@ -374,12 +390,16 @@ def event_create(
     now = timezone.now()
     if reported_at is not None:
         if timezone.is_naive(reported_at):
-            raise InvalidInput("reported_at", "needs a time zone offset, e.g. 2026-05-01T08:00:00+08:00")
+            raise InvalidInput("reported_at", _("needs a time zone offset, e.g. 2026-05-01T08:00:00+08:00"))
         if reported_at > now + REPORTED_AT_SKEW:
-            raise InvalidInput("reported_at", f"lies in the future ({reported_at.isoformat()})")
+            raise InvalidInput("reported_at", _("lies in the future (%(value)s)") % {"value": reported_at.isoformat()})
         if reported_at < REPORTED_AT_FLOOR:
             # A year-1 timestamp is stored but cannot be read back by the driver: refuse it here.
-            raise InvalidInput("reported_at", f"lies before {REPORTED_AT_FLOOR.date()} ({reported_at.isoformat()})")
+            raise InvalidInput(
+                "reported_at",
+                _("lies before %(value)s (%(value2)s)")
+                % {"value": REPORTED_AT_FLOOR.date(), "value2": reported_at.isoformat()},
+            )
     existing = _stored(channel, external_id)
     if existing is not None:
         return existing, False
@@ -455,7 +475,7 @@ def _do_triage(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
     if code and code != event.category.code:
         category = Category.objects.filter(code=code).first()
         if category is None:
-            raise InvalidInput("category", f"unknown category {code!r}")
+            raise InvalidInput("category", _("unknown category %(code)s") % {"code": f"{code!r}"})
         event.category = category
         event_dispatch(event=event)
     return {"category": event.category.code}
@@ -469,13 +489,15 @@ def _do_assign(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
     if code is not None:
         department = Department.objects.filter(code=code, active=True).first()
         if department is None:
-            raise InvalidInput("department", f"unknown department {code!r}")
+            raise InvalidInput("department", _("unknown department %(code)s") % {"code": f"{code!r}"})
         event.department = department
         event.joint_handling = code == COMMAND_CENTER
     if level is not None:
         if level not in Level.values:
             raise InvalidInput(
-                "responsible_level", f"unknown level {level!r}; expected one of {', '.join(Level.values)}"
+                "responsible_level",
+                _("unknown level %(level)s; expected one of %(value)s")
+                % {"level": f"{level!r}", "value": ", ".join(Level.values)},
             )
         event.responsible_level = level
     event.deadline = sla_deadline(family=event.category.family, level=event.responsible_level, start=event.received_at)
@@ -499,7 +521,7 @@ def _do_close(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
 def _needs_reason(action: str) -> Handler:
     def handler(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
         if not reason.strip():
-            raise InvalidInput("reason", f"{action} needs a reason")
+            raise InvalidInput("reason", _("%(action)s needs a reason") % {"action": action})
         if action == "return":
             event.resolved_at = None
         return {}
@@ -520,7 +542,9 @@ def _do_resume(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
 
 def _satisfaction(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise InvalidInput("satisfaction", f"expected an integer from 1 to 5, got {value!r}")
+        raise InvalidInput(
+            "satisfaction", _("expected an integer from 1 to 5, got %(value)s") % {"value": f"{value!r}"}
+        )
     return value
 
 
@@ -533,7 +557,8 @@ def _do_reopen(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
     score = _satisfaction(data["satisfaction"]) if "satisfaction" in data else event.satisfaction
     if score is None or score > 2:
         raise InvalidInput(
-            "satisfaction", f"reopening needs an unsatisfied citizen (satisfaction 1 or 2), got {score!r}"
+            "satisfaction",
+            _("reopening needs an unsatisfied citizen (satisfaction 1 or 2), got %(score)s") % {"score": f"{score!r}"},
         )
     event.satisfaction = score
     event.reopen_count += 1
@@ -545,7 +570,7 @@ def _do_reopen(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
 def _do_locate(event: Event, data: dict, now: dt.datetime, reason: str) -> dict:
     lon, lat, crs = data.get("lon"), data.get("lat"), data.get("crs", "wgs84")
     if lon is None or lat is None:
-        raise InvalidInput("location", "lon and lat are required")
+        raise InvalidInput("location", _("lon and lat are required"))
     placement = event_place(lon=lon, lat=lat, crs=crs)
     _apply_placement(event, placement)
     event.geocode_method = Event.GeocodeMethod.MANUAL
@@ -561,7 +586,7 @@ def _do_escalate(event: Event, data: dict, now: dt.datetime, reason: str) -> dic
     previous = event.responsible_level
     level = level_next(previous)
     if level is None:
-        raise InvalidInput("responsible_level", "already at city level; cannot escalate further")
+        raise InvalidInput("responsible_level", _("already at city level; cannot escalate further"))
     event.responsible_level = level
     event.escalation_level += 1
     event.deadline = sla_deadline(family=event.category.family, level=level, start=now)
@@ -632,7 +657,11 @@ def event_act(
     data, and :class:`~layers.errors.StaleVersion` for an outdated ``version``."""
     step = TRANSITIONS.get(action)
     if step is None:
-        raise InvalidInput("action", f"unknown action {action!r}; expected one of {', '.join(sorted(TRANSITIONS))}")
+        raise InvalidInput(
+            "action",
+            _("unknown action %(action)s; expected one of %(value)s")
+            % {"action": f"{action!r}", "value": ", ".join(sorted(TRANSITIONS))},
+        )
     data = dict(data or {})
     now = timezone.now()
     with transaction.atomic():

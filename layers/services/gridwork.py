@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from ..access import ACTIONS, Reader
@@ -97,16 +98,19 @@ def grid_event_report(
     Idempotent per ``client_id`` (see the module docstring). Raises
     :class:`~layers.errors.InvalidInput` naming the field."""
     if source not in SOURCES:
-        raise InvalidInput("source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
+        raise InvalidInput(
+            "source",
+            _("must be one of %(value)s, got %(source)s") % {"value": ", ".join(SOURCES), "source": f"{source!r}"},
+        )
     if source == "gps":
         limit = settings.MINQING_GPS_MAX_ACCURACY_M
         if accuracy_m is None:
-            raise InvalidInput("location.accuracy_m", "is required for a GPS fix")
+            raise InvalidInput("location.accuracy_m", _("is required for a GPS fix"))
         if accuracy_m > limit:
             raise InvalidInput(
                 "location.accuracy_m",
-                f"GPS 定位精度 {accuracy_m:,.0f} 米，超过 {limit:,.0f} 米，请在地图上点选位置 "
-                f"(a fix accurate to {accuracy_m:,.0f} m is too vague; at most {limit:,.0f} m: tap the map instead)",
+                _("a fix accurate to %(accuracy)s m is too vague; at most %(limit)s m: tap the map instead")
+                % {"accuracy": f"{accuracy_m:,.0f}", "limit": f"{limit:,.0f}"},
             )
     return event_create(
         channel=CHANNEL,
@@ -129,16 +133,19 @@ def grid_event_act(
     ``note`` is :func:`event_note_add`. Returns the event as it is afterwards. Raises what
     :func:`~layers.services.events.event_act` raises, and :class:`~layers.errors.InvalidInput`."""
     if action not in WORKER_STEPS:
-        raise InvalidInput("action", f"must be one of {', '.join(WORKER_STEPS)}, got {action!r}")
+        raise InvalidInput(
+            "action",
+            _("must be one of %(value)s, got %(action)s") % {"value": ", ".join(WORKER_STEPS), "action": f"{action!r}"},
+        )
     if len(note) > MAX_NOTE:
-        raise InvalidInput("note", f"longer than {MAX_NOTE} characters")
+        raise InvalidInput("note", _("longer than %(MAX_NOTE)s characters") % {"MAX_NOTE": MAX_NOTE})
     if action == "note":
         if not reader.may_take(ACTIONS["note"]):
             raise ActionNotPermitted("note", event.status, roles=sorted(ACTIONS["note"].roles))
         event_note_add(event=event, actor=actor, note=note)
         return Event.objects.get(pk=event.pk)
     if action == "resolve" and not note.strip():
-        raise InvalidInput("note", "办结需要填写处理情况 (resolve needs a note saying what was done)")
+        raise InvalidInput("note", _("resolve needs a note saying what was done"))
     return event_act(event=event, action=action, reader=reader, actor=actor, reason=note.strip(), version=version)
 
 
@@ -148,9 +155,9 @@ def event_note_add(*, event: Event, actor, note: str) -> EventTransition:
     The event row is locked while the note is written, so the note lands between the steps that
     came before and after it. Raises :class:`~layers.errors.InvalidInput` for an empty or long note."""
     if not note.strip():
-        raise InvalidInput("note", "must not be empty")
+        raise InvalidInput("note", _("must not be empty"))
     if len(note) > MAX_NOTE:
-        raise InvalidInput("note", f"longer than {MAX_NOTE} characters")
+        raise InvalidInput("note", _("longer than %(MAX_NOTE)s characters") % {"MAX_NOTE": MAX_NOTE})
     with transaction.atomic():
         current = Event.objects.select_for_update().only("id", "status").get(pk=event.pk)
         return _log(current, actor=actor, action="note", reason=note.strip(), data={})
@@ -181,23 +188,25 @@ def photo_check(*, content: BinaryIO, size: int) -> tuple[str, int, int]:
     if size > limit:
         raise PhotoTooLarge(size, limit)
     if size == 0:
-        raise InvalidInput("photo", "is empty; send a JPEG, PNG or WebP photo")
+        raise InvalidInput("photo", _("is empty; send a JPEG, PNG or WebP photo"))
     try:
         with Image.open(content) as image:
             kind = image.format
             if kind not in PHOTO_FORMATS:
-                raise InvalidInput("photo", f"must be a JPEG, PNG or WebP image, got {kind}")
+                raise InvalidInput("photo", _("must be a JPEG, PNG or WebP image, got %(kind)s") % {"kind": kind})
             width, height = image.size
             if width * height > PHOTO_MAX_PIXELS:
                 raise InvalidInput(
-                    "photo", f"{width}×{height} pixels is too large; at most {PHOTO_MAX_PIXELS // 1_000_000} megapixels"
+                    "photo",
+                    _("%(width)s×%(height)s pixels is too large; at most %(value)s megapixels")
+                    % {"width": width, "height": height, "value": PHOTO_MAX_PIXELS // 1_000_000},
                 )
             image.load()
     except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise InvalidInput("photo", "is not an image; send a JPEG, PNG or WebP photo") from None
+        raise InvalidInput("photo", _("is not an image; send a JPEG, PNG or WebP photo")) from None
     except (OSError, SyntaxError, ValueError):
         # Pillow reports a truncated or corrupt file as OSError (and a few decoders as the others).
-        raise InvalidInput("photo", "is a damaged or truncated image; take the photo again") from None
+        raise InvalidInput("photo", _("is a damaged or truncated image; take the photo again")) from None
     return PHOTO_FORMATS[kind], width, height
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from .. import personal
 from ..access import Reader
@@ -71,12 +72,18 @@ def personal_data_reveal(*, reader: Reader, user, subject: str, object_id: int, 
     not exist, lies outside the user's data scope or holds no such value."""
     where = REVEALABLE.get((subject, field))
     if where is None:
-        raise InvalidInput("field", f"must be one of {', '.join(revealable_fields(subject))}, got {field[:40]!r}")
+        raise InvalidInput(
+            "field",
+            _("must be one of %(value)s, got %(value2)s")
+            % {"value": ", ".join(revealable_fields(subject)), "value2": f"{field[:40]!r}"},
+        )
     purpose = purpose.strip()
     if len(purpose) < 2:
-        raise InvalidInput("purpose", "must say why the data is needed, at least 2 characters")
+        raise InvalidInput("purpose", _("must say why the data is needed, at least 2 characters"))
     if not 0 < object_id < 2**63:
-        raise RecordNotFound(f"没有这条记录 (no {subject} with id {object_id})", parameter="id")
+        raise RecordNotFound(
+            _("No %(subject)s with id %(id)s.") % {"subject": subject, "id": object_id}, parameter="id"
+        )
     target = f"{subject}:{object_id}"
     if not reader.may_reveal or (field == "description" and not reader.reads_description):
         audit_record(
@@ -85,12 +92,17 @@ def personal_data_reveal(*, reader: Reader, user, subject: str, object_id: int, 
             detail={"field": field, "purpose": purpose},
             actor=actor_of(user),
         )
-        raise NotPermitted(f"查看个人信息明文需要相应权限 (revealing {field} needs the permission {REVEAL_PERMISSION})")
+        raise NotPermitted(
+            _("Revealing %(field)s needs the permission %(permission)s.")
+            % {"field": field, "permission": REVEAL_PERMISSION}
+        )
     scope = reader.scope
     with transaction.atomic():
         row = where.model.objects.filter(scope.q(), pk=object_id).values_list(where.cipher, where.masked).first()
         if row is None:
-            raise RecordNotFound(f"没有这条记录 (no {subject} with id {object_id})", parameter="id")
+            raise RecordNotFound(
+                _("No %(subject)s with id %(id)s.") % {"subject": subject, "id": object_id}, parameter="id"
+            )
         cipher, masked = row
         if not cipher:
             raise RecordNotFound(f"{field}: {subject} {object_id} has none on record", parameter="field")

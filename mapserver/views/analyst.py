@@ -15,6 +15,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -25,7 +27,7 @@ from rest_framework.views import APIView
 from basemaps.sources import basemaps_configured
 from layers.heat import FAMILIES
 from layers.models import Event
-from layers.selectors import statistics
+from layers.selectors import dashboard, statistics
 from layers.services.users import Role
 
 from .. import params
@@ -41,9 +43,7 @@ FILTERS = ("region", "grid", "category", "status", "since", "until")
 
 
 #: The page's rule for its API: analysts, administrators and superusers (403 for the rest).
-ANALYSTS = roles_required(
-    Role.ANALYST, message="统计数据仅限分析员和管理员 (statistics are for analysts and administrators)"
-)
+ANALYSTS = roles_required(Role.ANALYST, message=gettext_lazy("Statistics are for analysts and administrators."))
 
 
 def filter_arguments(query: Mapping) -> dict:
@@ -58,7 +58,7 @@ def filter_arguments(query: Mapping) -> dict:
         "until": params.parse_datetime_param(query, "until", default=None),
     }
     if arguments["since"] is not None and arguments["until"] is not None and arguments["since"] >= arguments["until"]:
-        raise BadParameter("until", "must be after since")
+        raise BadParameter("until", _("must be after since"))
     return arguments
 
 
@@ -187,6 +187,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
     config = {
         "center": settings.LEAFLET_CONFIG["DEFAULT_CENTER"],
         "zoom": settings.LEAFLET_CONFIG["DEFAULT_ZOOM"],
+        # The preview opens on the reader's data: the extent of the small grids in their scope.
+        "bounds": dashboard.map_bounds(scope=request.reader.scope),
         "basemap": basemap.describe() if basemap is not None else None,
         "choices": statistics.filter_choices(),
         "levels": list(statistics.LEVELS),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -55,23 +56,35 @@ class BasemapTile(APIView):
     @extend_schema(operation_id="basemap_tile", summary="One basemap tile", responses={(200, "image/png"): bytes})
     def get(self, request: Request, name: str, z: str, x: str, y: str, ext: str) -> HttpResponse:
         if not NAME_PATTERN.fullmatch(name):
-            raise BadParameter("name", f"must be 1-40 characters of a-z, 0-9, _ and -, got {name[:40]!r}")
+            raise BadParameter(
+                "name", _("must be 1-40 characters of a-z, 0-9, _ and -, got %(value)s") % {"value": f"{name[:40]!r}"}
+            )
         basemap = basemap_get(name)
         if basemap is None:
-            raise NotFound(f"没有这个底图 (no such basemap): {name}")
+            raise NotFound(_("No such basemap: %(name)s") % {"name": name})
         if not basemap.served:
-            raise NotFound(f"底图 {name} 由客户端直接加载 (basemap {name} is fetched by the client): {basemap.url()}")
+            raise NotFound(
+                _("The basemap %(name)s is fetched by the client: %(url)s") % {"name": name, "url": basemap.url()}
+            )
         zoom = params.parse_int({"z": z}, "z", low=0, high=MAX_ZOOM)
         if not basemap.minzoom <= zoom <= basemap.maxzoom:
-            raise BadParameter("z", f"must be between {basemap.minzoom} and {basemap.maxzoom}, got {zoom}")
+            raise BadParameter(
+                "z",
+                _("must be between %(value)s and %(value2)s, got %(zoom)s")
+                % {"value": basemap.minzoom, "value2": basemap.maxzoom, "zoom": zoom},
+            )
         last = tile_count(zoom) - 1
         column = params.parse_int({"x": x}, "x", low=0, high=last)
         row = params.parse_int({"y": y}, "y", low=0, high=last)
         if ext != basemap.extension:
-            raise BadParameter("ext", f"must be {basemap.extension}, got {ext[:10]!r}")
+            raise BadParameter(
+                "ext", _("must be %(value)s, got %(value2)s") % {"value": basemap.extension, "value2": f"{ext[:10]!r}"}
+            )
         tile = basemap.tile(zoom, column, row)
         if tile is None:
-            raise NotFound(f"底图 {name} 没有这个瓦片 (no tile): {zoom}/{column}/{row}")
+            raise NotFound(
+                _("The basemap %(name)s has no tile %(tile)s") % {"name": name, "tile": f"{zoom}/{column}/{row}"}
+            )
         etag = '"' + hashlib.blake2b(tile.content, digest_size=12).hexdigest() + '"'
         if request.headers.get("If-None-Match") == etag:
             response = HttpResponse(status=304)

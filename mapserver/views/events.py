@@ -9,6 +9,7 @@ transition the status does not allow), rendered by the same error tree.
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -53,7 +54,7 @@ def intake_arguments(body: dict) -> dict:
     location = params.parse_json_location(body)
     address = params.parse_text(body, "address", max_length=MAX_ADDRESS, default="")
     if location is None and not address:
-        raise BadParameter("location", "a location or an address is required (or both)")
+        raise BadParameter("location", _("a location or an address is required (or both)"))
     lon, lat, crs = location if location is not None else (None, None, "wgs84")
     reported_at = params.parse_datetime_param(body, "reported_at", default=None)
     reporter = params.parse_object(body, "reporter", default={})
@@ -332,7 +333,7 @@ class EventDetail(APIView):
             event_id=event_id, scope=request.reader.scope, with_description=request.reader.reads_description
         )
         if body is None:
-            raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
+            raise NotFound(_("No event with id %(id)s.") % {"id": event_id}, parameter="event_id")
         return Response(body)
 
 
@@ -350,7 +351,7 @@ class EventActions(APIView):
     def post(self, request: Request, event_id: int) -> Response:
         event = event_get(event_id=event_id, scope=request.reader.scope)
         if event is None:
-            raise NotFound(f"没有这个事件 (no event with id {event_id})", parameter="event_id")
+            raise NotFound(_("No event with id %(id)s.") % {"id": event_id}, parameter="event_id")
         arguments = action_arguments(params.parse_json_object(request.body))
         event_act(event=event, reader=request.reader, actor=request.user, **arguments)
         # The event as the action left it, even if a new location took it out of the reader's

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -146,7 +147,11 @@ class Export(APIView):
     def get(self, request: Request, layer_id: str, fmt: str):
         layer = readable_layer(request, layer_id, what="layer")
         if fmt not in FORMATS:
-            raise BadParameter("format", f"must be one of {', '.join(FORMATS)}, got {fmt[:20]!r}")
+            raise BadParameter(
+                "format",
+                _("must be one of %(value)s, got %(value2)s")
+                % {"value": ", ".join(FORMATS), "value2": f"{fmt[:20]!r}"},
+            )
         fields = reader_fields(request, layer)
         # Only a layer with personal fields takes a purpose (anywhere else it is an unknown parameter).
         accepted = (*FILTER_PARAMETERS, "purpose") if layer.personal_fields else FILTER_PARAMETERS
@@ -206,7 +211,7 @@ class PrintMap(APIView):
 
     def get(self, request: Request, code: str) -> HttpResponse:
         if request.query_params:
-            raise BadParameter(sorted(request.query_params)[0], "is not a parameter here; this export takes none")
+            raise BadParameter(sorted(request.query_params)[0], _("is not a parameter here; this export takes none"))
         # Through the named parser: a NUL or a quote never reaches the lookup.
         area = printmap.print_area_get(code=params.parse_text({"code": code}, "code", max_length=40))
         scope = reader_scope(request)
@@ -250,7 +255,7 @@ def _personal_export(
             detail={"format": fmt, "filters": _filters(request), "purpose": purpose},
         )
         raise PermissionDenied(
-            "导出个人信息需要相应权限 (exporting personal fields needs the permission layers.export_personal_data)",
+            _("Exporting personal fields needs the permission layers.export_personal_data."),
             parameter="purpose",
         )
     selection = selection_build(layer=layer, scope=scope, **chosen)

@@ -14,6 +14,7 @@ import math
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -36,7 +37,7 @@ def reject_unknown(query, allowed: tuple[str, ...]) -> None:
     """400 naming the first query parameter the surface does not read."""
     unknown = sorted(set(query) - set(allowed))
     if unknown:
-        raise BadParameter(unknown[0], f"is not a parameter here; known: {', '.join(allowed)}")
+        raise BadParameter(unknown[0], _("is not a parameter here; known: %(value)s") % {"value": ", ".join(allowed)})
 
 
 def filter_arguments(query) -> dict:
@@ -45,7 +46,7 @@ def filter_arguments(query) -> dict:
     since = params.parse_datetime_param(query, "since", default=None)
     until = params.parse_datetime_param(query, "until", default=None)
     if since is not None and until is not None and since >= until:
-        raise BadParameter("until", "must be after since")
+        raise BadParameter("until", _("must be after since"))
     return {"family": family, "since": since, "until": until}
 
 
@@ -101,7 +102,7 @@ class HeatGeoTiff(APIView):
         filters = filter_arguments(query)
         bbox = params.parse_bbox(query)
         if bbox is None:
-            raise BadParameter("bbox", "is required")
+            raise BadParameter("bbox", _("is required"))
         resolution = params.parse_float(query, "resolution_m", low=0.5, high=10_000.0, default=50.0)
         (xmin, xmax), (ymin, ymax) = (
             (float(v) for v in pair) for pair in surfaces.lonlat_to_mercator([bbox[0], bbox[2]], [bbox[1], bbox[3]])
@@ -110,7 +111,8 @@ class HeatGeoTiff(APIView):
         if max(width, height) > MAX_RASTER_SIDE:
             raise BadParameter(
                 "resolution_m",
-                f"gives {width}×{height} pixels, more than {MAX_RASTER_SIDE} a side; use a coarser resolution",
+                _("gives %(width)s×%(height)s pixels, more than %(MAX_RASTER_SIDE)s a side; use a coarser resolution")
+                % {"width": width, "height": height, "MAX_RASTER_SIDE": MAX_RASTER_SIDE},
             )
         bounds = (xmin, ymax - height * resolution, xmin + width * resolution, ymax)
         surface = heat.heat_raster(**filters, scope=request.reader.scope, bounds=bounds, resolution_m=resolution)

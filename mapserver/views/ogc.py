@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -76,7 +77,7 @@ def parse_datetime_range(query: Mapping, layer: Layer, name: str = "datetime"):
     if raw is None or raw.strip() == "":
         return None
     if not layer.datetime_sql:
-        raise BadParameter(name, f"collection {layer.id!r} has no time")
+        raise BadParameter(name, _("collection %(value)s has no time") % {"value": f"{layer.id!r}"})
     raw = raw.strip()
     if "/" not in raw:
         start = params.parse_datetime_param({name: raw}, name)
@@ -85,12 +86,14 @@ def parse_datetime_range(query: Mapping, layer: Layer, name: str = "datetime"):
         return start, start
     parts = raw.split("/")
     if len(parts) != 2 or all(part.strip() in ("", "..") for part in parts):
-        raise BadParameter(name, f"must be an instant or start/end (.. for an open end), got {raw[:40]!r}")
+        raise BadParameter(
+            name, _("must be an instant or start/end (.. for an open end), got %(value)s") % {"value": f"{raw[:40]!r}"}
+        )
     start, end = (
         None if part.strip() in ("", "..") else params.parse_datetime_param({name: part}, name) for part in parts
     )
     if start is not None and end is not None and start > end:
-        raise BadParameter(name, "start must not be after end")
+        raise BadParameter(name, _("start must not be after end"))
     return start, end
 
 
@@ -113,7 +116,8 @@ def parse_feature_filters(
     if unknown:
         raise BadParameter(
             ", ".join(n[:40] for n in unknown),
-            f"unknown parameter; {layer.id} accepts {', '.join(sorted(known))}",
+            _("unknown parameter; %(layer)s accepts %(names)s")
+            % {"layer": layer.id, "names": ", ".join(sorted(known))},
         )
     return {
         "bbox": params.parse_bbox(query),
@@ -135,7 +139,10 @@ def _format(query: Mapping) -> str:
 def _only(query: Mapping, *names: str) -> None:
     unknown = sorted(name for name in query if name not in names)
     if unknown:
-        raise BadParameter(", ".join(n[:40] for n in unknown), f"unknown parameter; accepted: {', '.join(names)}")
+        raise BadParameter(
+            ", ".join(n[:40] for n in unknown),
+            _("unknown parameter; accepted: %(names)s") % {"names": ", ".join(names)},
+        )
 
 
 # --- documents ------------------------------------------------------------------------------------

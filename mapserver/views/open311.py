@@ -23,6 +23,7 @@ import re
 
 from django.conf import settings
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -171,9 +172,14 @@ def _parse_ids(query) -> list[int] | None:
     ids = [part.strip() for part in raw.split(",") if part.strip()]
     bad = next((part for part in ids if not re.fullmatch(r"[0-9]{1,18}", part)), None)
     if bad is not None:
-        raise BadParameter("service_request_id", f"must be comma-separated request ids, got {bad[:40]!r}")
+        raise BadParameter(
+            "service_request_id", _("must be comma-separated request ids, got %(value)s") % {"value": f"{bad[:40]!r}"}
+        )
     if len(ids) > open311.MAX_REQUESTS:
-        raise BadParameter("service_request_id", f"at most {open311.MAX_REQUESTS} ids, got {len(ids)}")
+        raise BadParameter(
+            "service_request_id",
+            _("at most %(value)s ids, got %(value2)s") % {"value": open311.MAX_REQUESTS, "value2": len(ids)},
+        )
     return [int(part) for part in ids]
 
 
@@ -188,11 +194,13 @@ def _location(data, scope: Scope) -> dict:
     if address_id:
         found = Address.objects.filter(scope.q(), code=address_id).values_list("location", "full_text").first()
         if found is None:
-            raise BadParameter("address_id", f"unknown standard address {address_id!r}")
+            raise BadParameter(
+                "address_id", _("unknown standard address %(address_id)s") % {"address_id": f"{address_id!r}"}
+            )
         point, full_text = found
         return {"lon": point.x, "lat": point.y, "address": address or full_text}
     if not address:
-        raise BadParameter("lat", "lat and long, address_string or address_id is required")
+        raise BadParameter("lat", _("lat and long, address_string or address_id is required"))
     return {"lon": None, "lat": None, "address": address}
 
 
@@ -257,7 +265,7 @@ class Requests(Open311View):
         start = params.parse_datetime_param(query, "start_date", default=None)
         end = params.parse_datetime_param(query, "end_date", default=None)
         if start and end and start > end:
-            raise BadParameter("end_date", "must not be before start_date")
+            raise BadParameter("end_date", _("must not be before start_date"))
         status = params.parse_choice(query, "status", ("open", "closed"), default=None)
         rows = open311.requests_list(
             scope=request.reader.scope,
@@ -346,7 +354,9 @@ class RequestDetail(Open311View):
     )
     def get(self, request: Request, pk: str, fmt: str):
         if not re.fullmatch(r"[0-9]{1,18}", pk):
-            raise BadParameter("service_request_id", f"must be a request id (digits), got {pk[:40]!r}")
+            raise BadParameter(
+                "service_request_id", _("must be a request id (digits), got %(value)s") % {"value": f"{pk[:40]!r}"}
+            )
         return open311.respond(
             [
                 open311.request_get(

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -45,9 +46,9 @@ CENTER_ZOOM = 14
 def _readable_layer(request: Request, layer_id: str) -> Layer:
     layer = layer_get(layer_id)
     if layer is None:
-        raise NotFound(f"没有这个图层 (no such layer): {layer_id}", layer=layer_id)
+        raise NotFound(_("No such layer: %(layer)s") % {"layer": layer_id}, layer=layer_id)
     if not request.reader.reads_layer(layer):
-        raise PermissionDenied(f"无权读取图层 (may not read layer): {layer_id}", layer=layer_id)
+        raise PermissionDenied(_("You may not read the layer %(layer)s.") % {"layer": layer_id}, layer=layer_id)
     return layer
 
 

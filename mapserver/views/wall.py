@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -31,9 +32,11 @@ from ..schema import error_response
 from .heat import reject_unknown
 from .pages import page_for
 
-#: How many events the wall's feed keeps, and how many cases per list it asks for.
+#: How many events the wall's feed keeps; how many cases per list the API answers by default and
+#: the wall asks for (it pages through them, a panel at a time).
 FEED_SIZE = 50
 CASES_LIMIT = 20
+WALL_CASES = 100
 
 WINDOW_PARAMETERS = [
     OpenApiParameter(
@@ -54,7 +57,7 @@ def wall(request: HttpRequest) -> HttpResponse:
         "zoom": settings.LEAFLET_CONFIG["DEFAULT_ZOOM"],
         "families": list(FAMILIES),
         "feedSize": FEED_SIZE,
-        "casesLimit": CASES_LIMIT,
+        "casesLimit": WALL_CASES,
         "statuses": {value: str(label) for value, label in Event.Status.choices},
         "urls": {
             "events": reverse("api-events"),
@@ -124,7 +127,7 @@ class DashboardKpis(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        _, now, since, until = _window(request)
+        _query, now, since, until = _window(request)
         kpis = dashboard.dashboard_kpis(scope=request.reader.scope, since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), "kpis": kpis})
 
@@ -157,7 +160,7 @@ class StreetRanking(APIView):
         responses={200: OpenApiTypes.OBJECT, 400: ERROR},
     )
     def get(self, request: Request) -> Response:
-        _, now, since, until = _window(request)
+        _query, now, since, until = _window(request)
         streets = dashboard.street_ranking(scope=request.reader.scope, since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), "streets": streets})
 
@@ -173,10 +176,10 @@ class AreaSummary(APIView):
     )
     def get(self, request: Request, code: str) -> Response:
         code = params.parse_area_code(code)
-        _, now, since, until = _window(request)
+        _query, now, since, until = _window(request)
         area = dashboard.area_find(code=code)
         if area is None:
-            raise NotFound(f"没有这个网格或区划 (no such grid or region): {code}", area=code)
+            raise NotFound(_("No such grid or region: %(code)s") % {"code": code}, area=code)
         summary = dashboard.area_summary(area=area, scope=request.reader.scope, since=since, until=until, now=now)
         return Response({**_stamps(since, until, now), **summary})
 

@@ -179,7 +179,7 @@ def test_mbtiles_tile_with_tms_rows(reader, configured):
     # XYZ row 1 is TMS row 0, which the file lacks.
     missing = reader.get("/basemaps/mb/1/0/1.png")
     assert missing.status_code == 404
-    assert missing.json()["error"]["message"] == "底图 mb 没有这个瓦片 (no tile): 1/0/1"
+    assert missing.json()["error"]["message"] == "The basemap mb has no tile 1/0/1"
 
 
 def test_pmtiles_raster_and_vector_archives(reader, settings, pmtiles_raster, pmtiles_vector):
@@ -271,11 +271,11 @@ def test_offline_draws_district_outlines(reader, configured, tiny_city):
         ),
         ("/basemaps/Ortho/1/0/0.png", 400, "name: must be 1-40 characters of a-z, 0-9, _ and -, got 'Ortho'"),
         ("/basemaps/ortho.tif/1/0/0.png", 400, "name: must be 1-40 characters of a-z, 0-9, _ and -, got 'ortho.tif'"),
-        ("/basemaps/nope/1/0/0.png", 404, "没有这个底图 (no such basemap): nope"),
+        ("/basemaps/nope/1/0/0.png", 404, "No such basemap: nope"),
         (
             "/basemaps/osm/1/0/0.png",
             404,
-            "底图 osm 由客户端直接加载 (basemap osm is fetched by the client): https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "The basemap osm is fetched by the client: https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         ),
         ("/basemaps/ortho/a/0/0.png", 400, "z: must be an integer, got 'a'"),
         ("/basemaps/ortho/23/0/0.png", 400, "z: must be between 0 and 22, got 23"),

@@ -17,6 +17,10 @@ Fixtures
 - ``role_user(role)``: creates (on the test database) a user named after the role with the demo
   password and that role's group; ``demo_users()`` creates all five demo users.
 - ``screenshot(page, name)``: writes ``var/screenshots/<name>-<w>x<h>.png`` and returns its path.
+- ``axe(page)``: runs axe-core (npm, node_modules/axe-core; injected by the test, never a CDN) on
+  the page and returns its serious and critical violations, one line each (``[]`` when clean).
+- ``network(page, kbps=400, latency_ms=400)``: Chromium's network emulation for the page (a
+  DevTools session through Playwright); ``network(page, None)`` lifts it.
 
 Every test here carries the ``browser`` marker (``pytest -m browser`` runs only these,
 ``-m "not browser"`` leaves them out); ``make test`` runs them with the rest.
@@ -40,6 +44,10 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("MINQING_CHROMIUM", "/usr/bin/chromium")
+#: axe-core from npm (package.json): the accessibility rules the pages are checked against.
+AXE = Path(settings.MINQING_NODE_MODULES) / "axe-core" / "axe.min.js"
+#: Impacts that fail a page (axe's scale: minor, moderate, serious, critical).
+AXE_FAILING = ("serious", "critical")
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 #: Schemes that never touch the network.
@@ -138,6 +146,28 @@ def browser() -> Iterator:
         )
         yield chromium
         chromium.close()
+
+
+def _through_django(application):
+    """The live server's "static handler": none. Static files then reach Django's middleware,
+    where WhiteNoise answers them from STATIC_ROOT with their gzip copies, as in production
+    (pytest-django's default serves the sources, uncompressed, beside the middleware)."""
+    return application
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """pytest-django's live server, serving static files as production does: collectstatic first
+    (only changed files are copied and compressed), then everything through the middleware."""
+    from django.core.management import call_command
+    from pytest_django.live_server_helper import LiveServer
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    server = LiveServer("localhost", start=False)
+    server.thread.static_handler = _through_django
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -255,3 +285,59 @@ def screenshot() -> Callable:
         return path
 
     return take
+
+
+@pytest.fixture
+def axe() -> Callable:
+    """``axe(page)`` → the page's serious and critical axe-core violations, one line each."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: npm ci installs axe-core (package.json)")
+    source = AXE.read_text(encoding="utf-8")
+
+    def check(page) -> list[str]:
+        # Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does
+        # not govern; the page itself never loads axe.
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(source)
+        # Colours are checked as they settle: a fade in progress (a KPI that just changed, a new
+        # feed item) would be judged half transparent.
+        page.evaluate(
+            """() => Promise.race([
+                Promise.all(document.getAnimations().map(a => a.finished.catch(() => null))),
+                new Promise(resolve => setTimeout(resolve, 8000))])"""
+        )
+        results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+        return [
+            f"{violation['id']} ({violation['impact']}): {violation['help']} — "
+            + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+            for violation in results["violations"]
+            if violation["impact"] in AXE_FAILING
+        ]
+
+    return check
+
+
+@pytest.fixture
+def network() -> Callable:
+    """``network(page, kbps=400, latency_ms=400)``: throttle the page's network the way Chromium's
+    DevTools do (both directions, latency added per request); ``network(page, None)`` lifts it."""
+    sessions = {}
+
+    def emulate(page, kbps: float | None = 400, latency_ms: float = 400):
+        session = sessions.get(id(page)) or page.context.new_cdp_session(page)
+        sessions[id(page)] = session
+        session.send("Network.enable")
+        if kbps is None:
+            session.send(
+                "Network.emulateNetworkConditions",
+                {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+            )
+            return session
+        rate = kbps * 1000 / 8  # bytes per second
+        session.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": latency_ms, "downloadThroughput": rate, "uploadThroughput": rate},
+        )
+        return session
+
+    return emulate

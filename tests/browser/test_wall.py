@@ -116,7 +116,7 @@ def test_a_posted_event_shows_on_the_wall_within_5_seconds(browser, open_page, l
 def test_window_switch_and_family_change_the_heat_tile_url(open_page, login, wall_world):
     """今日 → 近7天 → 自定义 → 安全隐患 → 时间回放: each asks for heat tiles of its window."""
     page = open_wall(open_page, login)
-    assert f"family=dispute&since={today()}" in page.evaluate("MinqingWall.heat._url")
+    assert f"family=dispute&since={today()}" in page.evaluate("MinqingWall.heatUrl()")
     week_ago = (timezone.localtime().date() - dt.timedelta(days=6)).isoformat()
     with page.expect_request(lambda r: "/tiles/heat/" in r.url and f"since={week_ago}" in r.url):
         page.click('#window-switch button[data-window="7d"]')
@@ -141,7 +141,7 @@ def test_window_switch_and_family_change_the_heat_tile_url(open_page, login, wal
     expect(page.locator("#timelapse-label")).to_be_visible()
     page.click("#timelapse")
     expect(page.locator("#timelapse-label")).to_be_hidden()
-    assert "since=2026-01-05&until=2026-01-12" in page.evaluate("MinqingWall.heat._url")
+    assert "since=2026-01-05&until=2026-01-12" in page.evaluate("MinqingWall.heatUrl()")
 
 
 def test_clicking_a_grid_on_the_map_shows_its_summary(open_page, login, wall_world, screenshot):

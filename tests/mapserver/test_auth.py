@@ -32,8 +32,9 @@ def demo(db) -> dict[str, str]:
         ({"HTTP_AUTHORIZATION": "Token x", "HTTP_ACCEPT_LANGUAGE": "en"}, "Invalid token."),
     ],
 )
-def test_unauthenticated_calls_get_401_json(client, demo, headers, message):
-    response = client.get(WHOAMI, **headers)
+def test_unauthenticated_calls_get_401_json(chinese_client, demo, headers, message):
+    """In the default language (Chinese) unless the caller asks for English."""
+    response = chinese_client.get(WHOAMI, **headers)
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"error": {"code": "not_authenticated", "message": message}}

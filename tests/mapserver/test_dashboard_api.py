@@ -171,7 +171,7 @@ def test_cases_lists_overdue_and_escalated_most_urgent_first(commander, events, 
     assert [case["id"] for case in body["escalated"]["results"]] == [events["E6"].pk, events["E4"].pk]
     assert (body["overdue"]["total"], body["escalated"]["total"]) == (2, 2)
     first = body["overdue"]["results"][0]
-    assert first["category"] == {"code": "hazard.fire", "name": "消防隐患", "family": "hazard"}
+    assert first["category"] == {"code": "hazard.fire", "name": "Fire hazard", "family": "hazard"}
     assert first["street"] == {"code": "620102001000", "name": "酒泉路街道"}
     assert first["grid"] == {"code": city.grids["east"].code, "name": "东小网格"}
     assert 1.9 <= first["overdue_hours"] <= 2.1
@@ -282,7 +282,7 @@ def test_summary_of_an_unknown_area_is_404(commander, city):
     assert response.json() == {
         "error": {
             "code": "not_found",
-            "message": "没有这个网格或区划 (no such grid or region): 620102999999",
+            "message": "No such grid or region: 620102999999",
             "area": "620102999999",
         }
     }

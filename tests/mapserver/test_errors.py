@@ -24,7 +24,7 @@ def test_unknown_machine_path_is_json_404(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"error": {"code": "not_found", "message": f"没有这个地址 (no such path): {path}"}}
+    assert response.json() == {"error": {"code": "not_found", "message": f"No such path: {path}"}}
 
 
 def test_unknown_page_is_an_html_404(client):
@@ -33,7 +33,7 @@ def test_unknown_page_is_an_html_404(client):
     assert response["Content-Type"].startswith("text/html")
     html = response.content.decode()
     assert "<h1>404</h1>" in html
-    assert "没有这个地址 (no such path): /no-such-page/" in html
+    assert "No such path: /no-such-page/" in html
     assert '<a href="/">返回首页 Home</a>' in html
 
 
@@ -63,7 +63,7 @@ def test_handler500_answers_json_for_the_api_without_a_traceback(caplog):
     assert body == {
         "error": {
             "code": "server_error",
-            "message": f"服务器内部错误，请联系管理员并提供编号 (internal error, reference) {ref}",
+            "message": f"Internal error: tell the administrator the reference {ref}.",
             "reference": ref,
         }
     }
@@ -80,7 +80,7 @@ def test_handler500_answers_a_page_elsewhere():
     assert response.status_code == 500
     html = response.content.decode()
     assert "<h1>500</h1>" in html
-    assert "服务器内部错误" in html
+    assert "Internal error: tell the administrator the reference" in html
     assert HIDDEN not in html and "Traceback" not in html
 
 
@@ -105,6 +105,4 @@ def test_an_unknown_api_path_is_json_even_with_debug_on(client, settings):
     settings.DEBUG = True
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
-    assert response.json() == {
-        "error": {"code": "not_found", "message": "没有这个地址 (no such path): /api/no-such-thing"}
-    }
+    assert response.json() == {"error": {"code": "not_found", "message": "No such path: /api/no-such-thing"}}

@@ -91,8 +91,8 @@ def test_create_with_coordinates(api, area):
     assert "Idempotent-Replay" not in response
     assert body["channel"] == "grid_patrol"
     assert body["external_id"] == "GP-0001"
-    assert body["category"] == {"code": "hazard.fire", "name": "消防隐患"}
-    assert (body["status"], body["department"]) == ("assigned", {"code": "fire", "name": "消防救援支队"})
+    assert body["category"] == {"code": "hazard.fire", "name": "Fire hazard"}  # the reader reads English
+    assert (body["status"], body["department"]) == ("assigned", {"code": "fire", "name": "Fire and rescue"})
     assert body["location"] == {"lon": round(IN_WEST[0], 7), "lat": round(IN_WEST[1], 7)}
     assert body["geocode"] == {"method": "coordinates", "confidence": 1.0, "precision": "point"}
     assert body["areas"] == {
@@ -410,7 +410,7 @@ def test_unknown_event_is_a_json_404(api, area):
     response = api.get("/api/events/987654321")
     assert response.status_code == 404
     assert response.json() == {
-        "error": {"code": "not_found", "message": "没有这个事件 (no event with id 987654321)", "parameter": "event_id"}
+        "error": {"code": "not_found", "message": "No event with id 987654321.", "parameter": "event_id"}
     }
     assert post(api, "/api/events/987654321/actions", {"action": "accept"}).status_code == 404
     # Beyond the id column's range: still a 404, not a database error.

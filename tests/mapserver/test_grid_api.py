@@ -119,8 +119,8 @@ def test_package_holds_my_grid_and_nothing_else(api, area, registry):
     assert len(body["residents"]) == registry["west"]["residents"] == 15
     assert body["counts"] == {"households": 6, "residents": 15, "care_residents": 2}
     assert body["limits"] == {"photo_max_bytes": 10 * 1024 * 1024, "gps_max_accuracy_m": 200.0}
-    assert {"code": "hazard.fire", "name": "消防隐患", "family": "hazard"} in body["categories"]
-    assert body["labels"]["care_tags"]["elderly_alone"] == "独居老人"
+    assert {"code": "hazard.fire", "name": "Fire hazard", "family": "hazard"} in body["categories"]
+    assert body["labels"]["care_tags"]["elderly_alone"] == "Elderly living alone"  # the reader reads English
     # The download is in the audit log: who took which grid's residents to a tablet.
     audit_flush()
     (entry,) = AuditEntry.objects.filter(action="export", target=f"grid:{area['west'].code}")
@@ -178,8 +178,8 @@ def test_package_of_500_households_is_at_most_2_mb(api, area):
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
-        ("?grid=620102001001010102", 403, "网格 620102001001010102 不是您负责的网格 (grid '620102001001010102' is not one of your grids)"),
-        ("?grid=999", 403, "网格 999 不是您负责的网格 (grid '999' is not one of your grids)"),
+        ("?grid=620102001001010102", 403, "The grid 620102001001010102 is not one of your grids."),
+        ("?grid=999", 403, "The grid 999 is not one of your grids."),
         ("?grid=" + "9" * 25, 400, "grid: must be at most 24 characters, got 25"),
     ],
 )  # fmt: skip
@@ -190,7 +190,7 @@ def test_package_of_another_grid_is_refused(api, area, query, status, message):
 
 def test_a_user_without_a_grid_gets_403(client, area, django_user_model):
     client.force_login(grid_worker(django_user_model, "no-grid", None))
-    expected = (403, "您不是任何小网格的网格员 (you are not the worker of any small grid)")
+    expected = (403, "You are not the worker of any small grid.")
     assert error(client.get("/api/grid/package")) == expected
     assert error(client.get("/api/grid/events")) == expected
 
@@ -224,9 +224,9 @@ def test_session_names_me_my_grids_and_a_csrf_token(api, area):
 @pytest.mark.parametrize(
     ("point", "inside", "grid", "message"),
     [
-        (IN_WEST, True, "620102001001010101", "在您的网格内：西小网格 (inside your grid 620102001001010101)"),
-        (IN_EAST, False, "620102001001010102", "不在您的网格内，属于东小网格 (outside your grid; it lies in grid 620102001001010102)"),
-        (NOWHERE, False, None, "不在您的网格内，也不在任何网格内 (outside your grid and every other grid)"),
+        (IN_WEST, True, "620102001001010101", "Inside your grid: 西小网格 (620102001001010101)."),
+        (IN_EAST, False, "620102001001010102", "Outside your grid: it lies in 东小网格 (620102001001010102)."),
+        (NOWHERE, False, None, "Outside your grid and every other grid."),
     ],
 )  # fmt: skip
 def test_locate_says_whether_a_point_is_in_my_grid(api, point, inside, grid, message):
@@ -256,7 +256,7 @@ def test_report_inside_my_grid(api, area):
     assert response.status_code == 201
     answer = response.json()
     assert answer["where"]["inside"] is True
-    assert answer["where"]["message"] == "在您的网格内：西小网格 (inside your grid 620102001001010101)"
+    assert answer["where"]["message"] == "Inside your grid: 西小网格 (620102001001010101)."
     event = answer["event"]
     assert (event["channel"], event["external_id"]) == ("grid_patrol", "GW-" + body["client_id"])
     assert event["areas"]["grid_small"]["code"] == area["west"].code
@@ -273,7 +273,7 @@ def test_report_outside_my_grid_is_stored_and_says_so(api, area):
     assert response.status_code == 201
     where = response.json()["where"]
     assert (where["inside"], where["grid"]) == (False, {"code": area["east"].code, "name": "东小网格"})
-    assert where["message"] == "不在您的网格内，属于东小网格 (outside your grid; it lies in grid 620102001001010102)"
+    assert where["message"] == "Outside your grid: it lies in 东小网格 (620102001001010102)."
     # Stored and dispatched to the east grid, but not on my plate.
     assert api.get("/api/grid/events").json()["results"] == []
 
@@ -314,8 +314,7 @@ def test_a_report_made_offline_keeps_its_time(api, area):
         ({"location": {"lon": 103.83, "lat": 36.06, "source": "gps", "accuracy_m": -1}}, "location.accuracy_m: must be between 0 and 1e+07, got -1"),
         (
             {"location": {"lon": 103.83, "lat": 36.06, "source": "gps", "accuracy_m": 2000}},
-            "location.accuracy_m: GPS 定位精度 2,000 米，超过 200 米，请在地图上点选位置 "
-            "(a fix accurate to 2,000 m is too vague; at most 200 m: tap the map instead)",
+            "location.accuracy_m: a fix accurate to 2,000 m is too vague; at most 200 m: tap the map instead",
         ),
         ({"reported_at": "yesterday"}, "reported_at: must be an ISO 8601 date-time, got 'yesterday'"),
         ({"reported_at": "2099-01-01T00:00:00+08:00"}, "reported_at: lies in the future (2099-01-01T00:00:00+08:00)"),
@@ -399,7 +398,7 @@ def test_an_action_sent_twice_is_applied_once(api, area):
         ({"action": "note"}, 400, "note: must not be empty"),
         ({"action": "note", "note": "x" * 2001}, 400, "note: must be at most 2000 characters, got 2001"),
         ({"action": "resolve", "note": "done"}, 409, "状态 assigned 下不能执行 resolve (action 'resolve' is not allowed from status 'assigned'; allowed: accept, escalate, locate, return, start, suspend)"),
-        ({"action": "accept", "version": 99}, 409, "事件已被他人修改 (the event changed: version 2, you sent 99); reload and retry"),
+        ({"action": "accept", "version": 99}, 409, "The event changed (version 2, you sent 99): reload and retry."),
         ({"action": "accept", "client_id": "short"}, 400, "client_id: must be 8 to 60 letters, digits, '-' or '_' (a UUID), got 'short'"),
     ],
 )  # fmt: skip
@@ -414,13 +413,13 @@ def test_resolve_needs_a_note(api, area):
     act(api, event.pk, action="accept")
     assert error(act(api, event.pk, action="resolve")) == (
         400,
-        "note: 办结需要填写处理情况 (resolve needs a note saying what was done)",
+        "note: resolve needs a note saying what was done",
     )
 
 
 def test_another_grids_event_is_not_found(api, area, media):
     theirs = report(at=IN_EAST)
-    message = f"您的网格内没有这个事件 (no event with id {theirs.pk} in your grids)"
+    message = f"No event with id {theirs.pk} in your grids."
     assert error(api.get(f"/api/grid/events/{theirs.pk}")) == (404, message)
     assert error(act(api, theirs.pk, action="accept")) == (404, message)
     upload = api.post(f"/api/grid/events/{theirs.pk}/photos", image_bytes("JPEG"), content_type="image/jpeg")
@@ -479,7 +478,7 @@ def test_a_photo_sent_twice_is_stored_once(api, area, media):
         # Above the photo limit: our message, from the declared length, before the body is read.
         (15, "photo: 照片 15.0 MB，超过上限 10 MB (the photo is 15,728,640 bytes; at most 10,485,760 bytes are accepted)"),
         # Above every request's limit: the edge refuses it before the view (mapserver.security).
-        (30, "请求过大 (request body of 31,457,280 bytes; the limit is 20,971,520 bytes)"),
+        (30, "The request body of 31,457,280 bytes is over the limit of 20,971,520 bytes."),
     ],
 )  # fmt: skip
 def test_a_big_photo_is_refused_before_it_is_read(api, area, media, megabytes, message):
@@ -507,9 +506,10 @@ def test_a_browser_session_writes_with_its_csrf_token(area, worker, media):
     )
     assert photo.status_code == 201
     malformed = post(browser, "/api/grid/events", "{", HTTP_X_CSRFTOKEN=token)
+    # A browser that states no language reads Chinese, the default.
     assert error(malformed) == (
         400,
-        "body: is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+        "body: 不是有效的 JSON：第 1 行第 2 列 Expecting property name enclosed in double quotes",
     )
     refused = post(browser, "/api/grid/events", report_body())
     assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
@@ -559,7 +559,7 @@ def test_another_grids_photo_is_not_found(api, area, media, django_user_model, c
     client.force_login(django_user_model.objects.get(username="west-worker"))
     assert error(client.get(f"/api/grid/photos/{photo_id}")) == (
         404,
-        f"您的网格内没有这张照片 (no photo with id {photo_id} in your grids)",
+        f"No photo with id {photo_id} in your grids.",
     )
 
 
@@ -587,7 +587,7 @@ def test_a_client_id_of_someone_elses_report_opens_nothing(api, area, django_use
     assert response.status_code == 409
     assert response.json()["error"] == {
         "code": "conflict",
-        "message": "client_id: 该编号已被另一条上报使用 (the client_id belongs to another report; send a new one)",
+        "message": "client_id: the id belongs to another report; send a new one",
         "parameter": "client_id",
     }
     assert Event.objects.count() == 1

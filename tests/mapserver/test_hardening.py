@@ -144,7 +144,7 @@ def _throttled(response, *, georeport: bool = False) -> None:
     assert response.status_code == 429
     seconds = int(response["Retry-After"])
     assert 1 <= seconds <= 60
-    message = f"请求过于频繁，请 {seconds} 秒后重试 (too many requests: retry in {seconds} s)"
+    message = f"Too many requests: retry in {seconds} s."
     if georeport:  # Open311 answers GeoReport's error list
         assert response.json() == [{"code": 429, "description": message}]
         return
@@ -299,7 +299,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(client, account):
         {
             "error": {
                 "code": "payload_too_large",
-                "message": "请求过大 (request body of 31,457,280 bytes; the limit is 20,971,520 bytes)",
+                "message": "The request body of 31,457,280 bytes is over the limit of 20,971,520 bytes.",
                 "limit": 20971520,
             }
         },
@@ -316,7 +316,7 @@ def test_a_json_body_over_the_form_limit_is_413(client, account):
         {
             "error": {
                 "code": "payload_too_large",
-                "message": "请求过大 (request body over the limit of 2,621,440 bytes)",
+                "message": "The request body is over the limit of 2,621,440 bytes.",
                 "limit": 2621440,
             }
         },

@@ -28,7 +28,9 @@ from mapserver import errors
 from tests.layers.event_world import IN_EAST, IN_WEST, world
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
-UNAVAILABLE = {"error": {"code": "unavailable", "message": "数据库暂不可用，请稍后重试 (database unavailable, retry)"}}
+UNAVAILABLE = {
+    "error": {"code": "unavailable", "message": "The database is unavailable for the moment; retry shortly."}
+}
 
 
 @pytest.fixture
@@ -470,7 +472,7 @@ def test_a_connection_lost_mid_request_is_a_retryable_503(client, path, json_bod
             assert response.json() == UNAVAILABLE
         else:
             assert response["Content-Type"].startswith("text/html")
-            assert "数据库暂不可用，请稍后重试 (database unavailable, retry)" in response.content.decode()
+            assert "The database is unavailable for the moment; retry shortly." in response.content.decode()
         assert "(OperationalError: server closed the connection unexpectedly" in caplog.text
         assert "server closed" not in response.content.decode()
         # What a WSGI server does at each request's start: drop a connection that failed (the
@@ -516,11 +518,11 @@ def test_intake_while_the_database_is_down_is_a_503(client, token, unreachable_d
 @pytest.mark.parametrize(
     ("fmt", "content"),
     [
-        ("json", '[{"code": 503, "description": "数据库暂不可用，请稍后重试 (database unavailable, retry)"}]'),
+        ("json", '[{"code": 503, "description": "The database is unavailable for the moment; retry shortly."}]'),
         (
             "xml",
             "<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>503</code>"
-            "<description>数据库暂不可用，请稍后重试 (database unavailable, retry)</description></error></errors>",
+            "<description>The database is unavailable for the moment; retry shortly.</description></error></errors>",
         ),
     ],
 )
@@ -576,10 +578,11 @@ def test_the_intake_answer_is_the_event_as_read_back(client, django_user_model, 
 
 
 @pytest.mark.parametrize("api_key", ["\x00", "a\x00b", "k" * 41])
-def test_an_api_key_that_cannot_be_a_token_is_a_401_not_a_500(client, area, api_key):
+def test_an_api_key_that_cannot_be_a_token_is_a_401_not_a_500(chinese_client, area, api_key):
     """Found by the fuzzer: a NUL in api_key reached the token query, which PostgreSQL refuses."""
     from django.utils import translation
 
+    client = chinese_client
     response = client.get("/open311/v2/services.json", {"api_key": api_key})
     assert response.status_code == 401
     with translation.override("zh-hans"):

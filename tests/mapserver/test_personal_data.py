@@ -147,8 +147,7 @@ def test_reveal_a_resident(world, login, who, field, status, value):
         assert response.json() == {
             "error": {
                 "code": "permission_denied",
-                "message": f"查看个人信息明文需要相应权限 (revealing {field} needs the permission "
-                "layers.reveal_personal_data)",
+                "message": f"Revealing {field} needs the permission layers.reveal_personal_data.",
             }
         }
         assert [(t, d) for _, t, d in audited("personal.reveal_denied")] == [
@@ -156,7 +155,7 @@ def test_reveal_a_resident(world, login, who, field, status, value):
         ]
         assert audited("personal.reveal") == []
     else:
-        assert response.json()["error"]["message"] == f"没有这条记录 (no person with id {world.person.pk})"
+        assert response.json()["error"]["message"] == f"No person with id {world.person.pk}."
         assert audited("personal.reveal") == []
 
 
@@ -197,9 +196,9 @@ def test_reveal_an_event_reporter(world, login):
         ("persons/{id}", {"field": "phone", "purpose": "长" * 201}, 400, "purpose: must be at most 200 characters, got 201"),
         ("persons/{id}", {"field": "phone", "purpose": 5}, 400, "purpose: must be text"),
         ("persons/{id}", "[]", 400, "body: must be a JSON object, got an array"),
-        ("persons/999999999", {"field": "phone", "purpose": "核实"}, 404, "没有这条记录 (no person with id 999999999)"),
+        ("persons/999999999", {"field": "phone", "purpose": "核实"}, 404, "No person with id 999999999."),
         ("persons/99999999999999999999", {"field": "phone", "purpose": "核实"}, 404,
-         "没有这条记录 (no person with id 99999999999999999999)"),
+         "No person with id 99999999999999999999."),
     ],
 )  # fmt: skip
 def test_reveal_bad_requests(world, login, path, body, status, message):
@@ -298,8 +297,7 @@ def test_a_purpose_without_the_permission_is_refused_and_audited(world, login):
         {
             "error": {
                 "code": "permission_denied",
-                "message": "导出个人信息需要相应权限 (exporting personal fields needs the permission "
-                "layers.export_personal_data)",
+                "message": "Exporting personal fields needs the permission layers.export_personal_data.",
                 "parameter": "purpose",
             }
         },

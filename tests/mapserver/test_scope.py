@@ -83,7 +83,7 @@ def test_event_detail_outside_the_scope_is_404(as_reader, world, reader, grid):
         assert response.json() == {
             "error": {
                 "code": "not_found",
-                "message": f"没有这个事件 (no event with id {event.pk})",
+                "message": f"No event with id {event.pk}.",
                 "parameter": "event_id",
             }
         }

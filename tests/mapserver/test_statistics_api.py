@@ -370,7 +370,7 @@ def test_roles(client, django_user_model, town, groups, superuser, status):
         if status == 403:
             assert response.json()["error"] == {
                 "code": "permission_denied",
-                "message": "统计数据仅限分析员和管理员 (statistics are for analysts and administrators)",
+                "message": "Statistics are for analysts and administrators.",
             }
 
 

@@ -207,8 +207,8 @@ def test_events_filtered_by_category_status_and_time(city, analyst):
             "since",
             "since: must be an ISO 8601 date-time, got 'yesterday'",
         ),
-        ("/tiles/nowhere/14/1/1.pbf", 404, None, "没有这个图层 (no such layer): nowhere"),
-        ("/tiles/nowhere.json", 404, None, "没有这个图层 (no such layer): nowhere"),
+        ("/tiles/nowhere/14/1/1.pbf", 404, None, "No such layer: nowhere"),
+        ("/tiles/nowhere.json", 404, None, "No such layer: nowhere"),
         (
             "/tiles/events.json?limit=3",
             400,
@@ -238,7 +238,7 @@ def test_a_layer_limited_to_roles_is_forbidden_to_others(city, analyst, monkeypa
     monkeypatch.setitem(catalog.REGISTRY, "secret", secret)
     response = analyst.get(tile_url("secret"))
     assert response.status_code == 403
-    assert response.json()["error"]["message"] == "无权读取图层 (may not read layer): secret"
+    assert response.json()["error"]["message"] == "You may not read the layer secret."
     assert "secret" not in {layer["id"] for layer in analyst.get("/tiles/").json()["layers"]}
 
 

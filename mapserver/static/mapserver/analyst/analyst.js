@@ -263,12 +263,35 @@
     });
   }
 
+  /* The window's end before its start is the reader's slip, said in their language next to the
+   * dates; no request is sent and no figure of the previous filters stays on screen. */
+  function datesInverted() {
+    var inverted = !!(state.since && state.until && state.since > state.until);
+    $("f-until").setAttribute("aria-invalid", inverted ? "true" : "false");
+    if (inverted) {
+      var message = gettext("The end date is before the start date: choose an end on or after the start.");
+      showError({ message: message });
+      Object.keys(requests).forEach(function (kind) { if (requests[kind]) { requests[kind].abort(); requests[kind] = null; } });
+      Array.prototype.forEach.call(document.querySelectorAll("[data-kpi]"), function (node) { node.textContent = "—"; });
+      $("stats-table").tBodies[0].replaceChildren();
+      if ($("stats-table").tFoot) { $("stats-table").deleteTFoot(); }
+      $("table-note").textContent = "";
+      setState($("table-state"), "error", message);
+      setState($("series-state"), "error", message);
+      setState($("ranking-state"), "error", message);
+      seriesChart.clear();
+      rankingChart.clear();
+    }
+    return inverted;
+  }
+
   var changeTimer = null;
   /* A filter changed: re-draw everything that depends on the filters (after a short pause, so a
    * burst of changes costs one round of requests). */
   function filtersChanged() {
     clearTimeout(changeTimer);
     changeTimer = setTimeout(function () {
+      if (datesInverted()) { return; }
       writeLocation();
       markQuick();
       refreshMap();
@@ -364,6 +387,14 @@
   /* --- the preview map --------------------------------------------------------------------- */
 
   var map = L.map("preview-map", { zoomControl: true, attributionControl: true }).setView(config.center, config.zoom);
+  // The attribution names the data as text: Leaflet's default prefix is a link out of the app.
+  map.attributionControl.setPrefix(false);
+  /* The whole of the reader's data (the extent of their small grids), when no area is chosen. */
+  function fitData() {
+    var b = config.bounds;
+    if (b) { map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [12, 12], animate: false }); }
+  }
+  fitData();
   if (config.basemap) {
     L.tileLayer(config.basemap.url, {
       attribution: config.basemap.attribution,
@@ -433,7 +464,7 @@
     var collection = state.grid ? "grids_small" : state.community ? "regions_community" : state.street ? "regions_street" : "";
     var code = state.grid || state.community || state.street;
     if (highlight) { map.removeLayer(highlight); highlight = null; }
-    if (!collection) { return; }
+    if (!collection) { fitData(); return; }
     var url = withQuery(urls.ogcItems.replace("LAYER", collection), { f: "json", code: code, limit: 1 });
     M.fetchJSON(url).then(function (body) {
       if (mine !== highlightRequest || !body.features.length) { return; }
@@ -525,7 +556,8 @@
   /* --- statistics --------------------------------------------------------------------------- */
 
   var seriesChart = echarts.init($("series-chart"));
-  var rankingChart = echarts.init($("ranking-chart"));
+  // SVG: the ranking's names are text on the page (read by screen readers and the tests).
+  var rankingChart = echarts.init($("ranking-chart"), null, { renderer: "svg" });
   window.addEventListener("resize", function () { seriesChart.resize(); rankingChart.resize(); });
 
   var requests = { areas: null, series: null };
@@ -629,8 +661,10 @@
     } else {
       setState($("table-state"), null);
       sortedAreas().forEach(function (area) {
+        // The row is clicked with a mouse; its name is a button, so the keyboard reaches it too.
         var row = el("tr", { dataset: { code: area.code }, title: gettext("Filter by this area"), onclick: function () { chooseArea(area); } },
-          el("td", null, area.name), el("td", null, area.parent ? area.parent.name : "—"));
+          el("td", null, el("button", { type: "button", class: "an-row-pick", "aria-label": interpolate(gettext("Filter by %(area)s"), { area: area.name }, true) }, area.name)),
+          el("td", null, area.parent ? area.parent.name : "—"));
         COLUMNS.forEach(function (key) { row.appendChild(el("td", { class: "num" }, cell(key, area[key]))); });
         tbody.appendChild(row);
       });
@@ -642,6 +676,25 @@
     $("table-note").textContent = body.events_outside_areas
       ? interpolate(gettext("%(count)s more events lie in no area (waiting for a location, or outside every grid)."), { count: M.formatNumber(body.events_outside_areas) }, true)
       : "";
+  }
+
+  /* At most ``limit`` characters per name, each still told from the others: a long name keeps
+   * its start and its end ("畅家巷…1-2-3小网格": community and grid number), since the small
+   * grids of a community differ only at the end. Names that still collide get more of the end. */
+  var RANKING_LABEL_CHARS = 12;
+  function shortNames(names, limit) {
+    function cut(name, tail) {
+      if (name.length <= limit) { return name; }
+      var head = limit - 1 - tail;
+      return name.slice(0, Math.max(0, head)) + "…" + name.slice(name.length - tail);
+    }
+    var tail = Math.ceil((limit - 1) / 2);
+    var labels = names.map(function (name) { return cut(name, tail); });
+    while (tail < limit - 1 && new Set(labels).size < new Set(names).size) {
+      tail += 1;
+      labels = names.map(function (name) { return cut(name, tail); });
+    }
+    return labels;
   }
 
   function renderRanking() {
@@ -659,9 +712,12 @@
     rankingChart.setOption({
       animation: false,
       grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: function (items) {
+        var area = top[items[0].dataIndex];
+        return echarts.format.encodeHTML(area.name) + "<br>" + echarts.format.encodeHTML(items[0].seriesName) + ": " + M.formatNumber(area[key], 2);
+      } },
       xAxis: { type: "value" },
-      yAxis: { type: "category", data: top.map(function (a) { return a.name; }), axisLabel: { width: 110, overflow: "truncate" } },
+      yAxis: { type: "category", data: shortNames(top.map(function (a) { return a.name; }), RANKING_LABEL_CHARS) },
       series: [{ type: "bar", name: byRate ? gettext("Per 1,000 residents") : gettext("Events"), data: top.map(function (a) { return a[key]; }), barMaxWidth: 28, itemStyle: { color: "#e6550d" } }]
     }, true);
   }
@@ -712,6 +768,9 @@
 
   /* --- start ------------------------------------------------------------------------------- */
 
+  // For the browser tests and for an analyst's console: the preview map.
+  window.MinqingAnalyst = { map: map };
+
   readLocation();
   fillChoices();
   markSegments();
@@ -721,7 +780,7 @@
     writeLocation();
     refreshHighlight();
     refreshLinks();
-    refreshStatistics();
+    if (!datesInverted()) { refreshStatistics(); }
   }, function (error) {
     showError(error);
     setState($("table-state"), "error", error.message);

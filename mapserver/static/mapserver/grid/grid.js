@@ -144,7 +144,14 @@
 
   /* ---------------------------------------------------------------- the map */
 
+  /* A phone (one column, tabs at the bottom, the map a tab of its own) or a tablet (map beside
+   * the lists); the same breakpoint as grid.css. */
+  var wide = window.matchMedia("(min-width: 760px)");
+  function isPhone() { return !wide.matches; }
+
   var map = L.map("grid-map", { preferCanvas: true, zoomControl: true, attributionControl: true });
+  // The attribution names the data as text: Leaflet's default prefix is a link out of the app.
+  map.attributionControl.setPrefix(false);
   L.tileLayer(config.basemap.url, {
     minZoom: config.basemap.minzoom,
     maxNativeZoom: config.basemap.maxzoom,
@@ -212,6 +219,18 @@
     return inside;
   }
 
+  /* My grid fills the map. A phone's map is hidden behind the lists at first (no size to fit
+   * in): then it is fitted when its tab first opens. */
+  var fitted = false;
+  function fitGrid() {
+    if (!state.pkg) { return; }
+    var size = map.getSize();
+    if (!size.x || !size.y) { fitted = false; return; }
+    var b = state.pkg.grid.bbox;
+    map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [30, 30], animate: false });
+    fitted = true;
+  }
+
   /* ---------------------------------------------------------------- the package */
 
   function packageKey() { return "package:" + config.username; }
@@ -221,7 +240,10 @@
       state.fromCopy = false;
       showPackage(pkg);
       kvPut(packageKey(), { saved_at: new Date().toISOString(), pkg: pkg }).catch(function () { return null; });
-      cacheTiles(pkg.grid.bbox);
+      // The offline copy of my grid's basemap is fetched once the page is ready and in use:
+      // on a slow network it would otherwise compete with the page's own first requests.
+      tilesPending = pkg.grid.bbox;
+      if (document.body.dataset.ready === "true") { keepTilesSoon(); }
       return pkg;
     }, function (error) {
       if (error.status === 401) { sessionExpired(); }
@@ -254,8 +276,7 @@
     layers.units.clearLayers().addData(pkg.units);
     bindPopups();
     if (firstTime) {
-      var b = pkg.grid.bbox;
-      map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [30, 30] });
+      fitGrid();
       fillCategories(pkg.categories);
     }
     state.events = pkg.events;
@@ -291,6 +312,13 @@
   }
 
   /* Keep my grid's basemap tiles (with a margin) in the cache the service worker reads offline. */
+  var tilesPending = null;
+  function keepTilesSoon() {
+    var bbox = tilesPending;
+    tilesPending = null;
+    if (bbox) { setTimeout(function () { cacheTiles(bbox); }, 500); }
+  }
+
   function cacheTiles(bbox) {
     if (!("caches" in window) || !state.online) { return; }
     var dx = (bbox[2] - bbox[0]) * 0.25, dy = (bbox[3] - bbox[1]) * 0.25;
@@ -308,12 +336,12 @@
     caches.open("minqing-grid-tiles-v1").then(function (cache) {
       var done = 0;
       function next() {
-        if (!urls.length || !state.online) {
+        if (!urls.length || !state.online || state.leaving) {
           $("tiles-state").textContent = fmt(gettext("Offline map: %(n)s tiles kept"), { n: done });
           return null;
         }
         var url = urls.shift();
-        return cache.match(url).then(function (hit) {
+        return cache.match(url, { ignoreVary: true }).then(function (hit) {
           if (hit) { return null; }
           return fetch(url, { credentials: "same-origin" }).then(function (response) {
             if (response.ok) { return cache.put(url, response); }
@@ -356,7 +384,12 @@
       if (event.location) {
         L.circleMarker([event.location.lat, event.location.lon], { radius: 9, color: "#c0392b", weight: 2, fillColor: "#e74c3c", fillOpacity: 0.85 })
           .bindTooltip(el("span", null, event.category ? event.category.name : ""))
-          .on("click", function () { selectEvent(event.id, true); })
+          .on("click", function () {
+            // While a place is being chosen, a tap on a marker is a tap on the map (the click
+            // goes on to the map, which sets the place); otherwise it opens the event's card.
+            if (state.tapping || state.tab === "report") { return; }
+            selectEvent(event.id, true);
+          })
           .addTo(layers.events);
       }
     });
@@ -400,6 +433,10 @@
         }
       }, names[action]));
     });
+    if (event.location) {
+      actions.appendChild(el("button", { type: "button", class: "grid-button grid-phone-only", "data-action": "map",
+        onclick: function () { selectEvent(event.id, "map"); } }, gettext("On the map")));
+    }
     card.appendChild(actions);
     if (state.openForm && state.openForm.split(":")[0] === String(event.id)) {
       card.appendChild(noteForm(event, state.openForm.split(":")[1]));
@@ -436,7 +473,11 @@
       card.classList.add("grid-selected");
       if (scroll) { showTab("events"); card.scrollIntoView({ block: "nearest" }); }
     }
-    if (event && event.location) { map.panTo([event.location.lat, event.location.lon]); }
+    if (event && event.location) {
+      // A phone shows the map in place of the list when asked to (the card's "On the map").
+      if (scroll === "map") { showTab("map"); }
+      map.panTo([event.location.lat, event.location.lon]);
+    }
   }
 
   function matches(filter, texts) {
@@ -490,18 +531,61 @@
 
   /* ---------------------------------------------------------------- tabs */
 
-  function showTab(name) {
+  /* Tabs: "map" (phones only: on a tablet the map is always beside the lists), "events",
+   * "report", "households", "residents". keepTapping: the map tab opened to choose a place. */
+  function showTab(name, keepTapping) {
+    if (name === "map" && !isPhone()) { name = "events"; }
+    var wasMap = document.body.dataset.tab === "map";
     state.tab = name;
+    document.body.dataset.tab = name;
     document.querySelectorAll(".grid-tab").forEach(function (tab) {
-      tab.setAttribute("aria-selected", tab.dataset.tab === name ? "true" : "false");
+      var selected = tab.dataset.tab === name;
+      tab.setAttribute("aria-selected", selected ? "true" : "false");
+      tab.tabIndex = selected ? 0 : -1;
     });
     ["events", "report", "households", "residents"].forEach(function (panel) {
       $("panel-" + panel).classList.toggle("mq-hidden", panel !== name);
     });
-    setTapping(name === "report" && state.tapping);
+    if (!keepTapping) { setTapping(name === "report" && state.tapping); }
+    if (name === "map" && !wasMap) {
+      map.invalidateSize();
+      if (!fitted) { fitGrid(); }
+    }
   }
-  document.querySelectorAll(".grid-tab").forEach(function (tab) {
+  var tabs = Array.prototype.slice.call(document.querySelectorAll(".grid-tab"));
+  tabs.forEach(function (tab) {
     tab.addEventListener("click", function () { showTab(tab.dataset.tab); });
+    // Arrow keys move between the tabs (the tab list pattern of WAI-ARIA).
+    tab.addEventListener("keydown", function (e) {
+      if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") { return; }
+      var shown = tabs.filter(function (t) { return t.offsetParent !== null; });
+      var next = shown[(shown.indexOf(tab) + (e.key === "ArrowRight" ? 1 : shown.length - 1)) % shown.length];
+      showTab(next.dataset.tab);
+      next.focus();
+      e.preventDefault();
+    });
+  });
+  // From a phone to a tablet's width (a turned tablet, a resized window): the map tab goes away.
+  wide.addEventListener("change", function () {
+    if (!isPhone() && state.tab === "map") { showTab("events"); }
+    map.invalidateSize();
+  });
+
+  /* The menu of the phone's top bar: language and account. */
+  var menu = $("grid-menu");
+  $("menu-toggle").addEventListener("click", function () {
+    var open = !menu.classList.contains("grid-menu-open");
+    menu.classList.toggle("grid-menu-open", open);
+    $("menu-toggle").setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
+  /* Full screen: the map over the whole window (a phone held up in the street). */
+  $("map-full").addEventListener("click", function () {
+    var full = !document.body.classList.contains("grid-map-fullscreen");
+    document.body.classList.toggle("grid-map-fullscreen", full);
+    $("map-full").setAttribute("aria-pressed", full ? "true" : "false");
+    $("map-full").textContent = full ? gettext("Exit full screen") : gettext("Full screen");
+    map.invalidateSize();
   });
 
   /* ---------------------------------------------------------------- reporting */
@@ -541,22 +625,30 @@
   }
 
   map.on("click", function (e) {
-    if (state.tab !== "report") { return; }
+    if (state.tab !== "report" && !state.tapping) { return; }
     map.closePopup();  // a tap on a building while reporting chooses the place, not the building
     setTapping(false);
     setPoint({ lon: e.latlng.lng, lat: e.latlng.lat, source: "tap" });
+    // A phone showed the map to choose the place: back to the form, with the place set.
+    if (state.tab === "map") { showTab("report"); }
   });
 
-  $("report-tap").addEventListener("click", function () {
+  /* Choosing the place on the map: on a phone the map tab opens for the tap. */
+  function chooseOnMap() {
     setTapping(true);
+    if (isPhone()) { showTab("map", true); }
+  }
+
+  $("report-tap").addEventListener("click", function () {
     $("report-message").textContent = "";
+    chooseOnMap();
   });
 
   $("report-gps").addEventListener("click", function () {
     var message = $("report-message");
     if (!navigator.geolocation) {
       message.textContent = gettext("This device has no GPS. Tap the map where the problem is.");
-      setTapping(true);
+      chooseOnMap();
       return;
     }
     message.textContent = gettext("Finding your position…");
@@ -566,7 +658,7 @@
         setPoint(null);
         message.textContent = fmt(gettext("The GPS fix is only accurate to %(accuracy)s m (at most %(limit)s m is accepted). Tap the map where the problem is."),
           { accuracy: M.formatNumber(accuracy), limit: M.formatNumber(limits.gpsMaxAccuracyM) });
-        setTapping(true);
+        setTapping(true);  // the message stays in view; the hint waits on the map tab
         return;
       }
       setPoint({ lon: position.coords.longitude, lat: position.coords.latitude, source: "gps", accuracy_m: Math.round(accuracy * 10) / 10 });
@@ -782,6 +874,7 @@
   if (logout) {
     logout.addEventListener("submit", function (e) {
       e.preventDefault();
+      state.leaving = true;  // no more tiles fetched for a session about to end
       kvDelete(packageKey()).catch(function () { return null; }).then(function () { logout.submit(); });
     });
   }
@@ -800,6 +893,7 @@
   window.MinqingGrid = { map: map, state: state, sync: sync };
   queueLoad().then(loadPackage).then(sync).then(function () {
     document.body.dataset.ready = "true";
+    keepTilesSoon();
   }, function (error) {
     document.body.dataset.ready = "true";
     showError(String(error));

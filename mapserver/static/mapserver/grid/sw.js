@@ -8,6 +8,9 @@
  *    version is a digest of those files, so a changed file means a new worker);
  *  - the JS translations (network first);
  *  - basemap tiles (cache first): the page stores my grid's tiles in "minqing-grid-tiles-v1".
+ * Lookups ignore Vary: the server answers tiles with "Vary: Accept, Accept-Language, Cookie" and
+ * static files with "Vary: Accept-Encoding", while the copies were stored under a bare URL (no
+ * Accept header) and a map's <img> asks with one, so a plain match finds nothing offline.
  * The grid package and the queue of writes live in IndexedDB, kept by the page (grid.js); API
  * requests and every non-GET request pass through untouched.
  */
@@ -54,7 +57,7 @@ function networkFirst(request, cacheName, key) {
     return response;
   }, function (error) {
     return caches.open(cacheName).then(function (cache) {
-      return cache.match(key || request, { ignoreSearch: !key });
+      return cache.match(key || request, { ignoreSearch: !key, ignoreVary: true });
     }).then(function (hit) {
       if (hit) { return hit; }
       throw error;
@@ -64,7 +67,7 @@ function networkFirst(request, cacheName, key) {
 
 function cacheFirst(request, cacheName) {
   return caches.open(cacheName).then(function (cache) {
-    return cache.match(request).then(function (hit) {
+    return cache.match(request, { ignoreVary: true }).then(function (hit) {
       if (hit) { return hit; }
       return fetch(request).then(function (response) {
         if (response.ok) { cache.put(request, response.clone()); }

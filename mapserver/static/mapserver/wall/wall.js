@@ -20,6 +20,9 @@
   var HOTSPOT_INTERVAL_MS = 300000;
   var TIMELAPSE_STEP_MS = 1500;
   var NEW_EVENT_MS = 60000;
+  var FEED_RETRY_MAX_MS = 4000;
+  var STATUS_INTERVAL_MS = 10000;
+  var CASES_ROTATE_MS = 8000;
 
   var STATUS = {
     received: gettext("Received"),
@@ -137,7 +140,17 @@
 
   var clock = document.getElementById("clock");
   var clockFormat = new Intl.DateTimeFormat(M.locale, { timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-  function tick() { clock.textContent = clockFormat.format(new Date()); }
+  function tick() {
+    clock.textContent = clockFormat.format(new Date());
+    // Past midnight yesterday's times need their date: the feed's times follow the clock.
+    var day = today();
+    if (day !== tick.day) {
+      tick.day = day;
+      Array.prototype.forEach.call(document.querySelectorAll("#feed time.when"), function (node) {
+        node.textContent = receivedText(node.getAttribute("datetime"));
+      });
+    }
+  }
   tick();
   intervals.push(setInterval(tick, 1000));
 
@@ -168,7 +181,40 @@
   // which matters on a 4K wall (about 300 tile requests at 256 px). A heat surface is smooth and
   // vector outlines are drawn at full resolution, so neither looks coarser.
   var BIG_TILES = { tileSize: 512, zoomOffset: -1 };
-  var heat = L.tileLayer(heatUrl(currentWindow()), Object.assign({ pane: "heat", opacity: 0.8, maxZoom: 19, attribution: gettext("Minqing Map") }, BIG_TILES));
+  /* The heat map is double-buffered: the picture on the wall stays until every tile of the next
+   * one (another window, the time-lapse's next day) has arrived behind it, then the two swap.
+   * One layer's setUrl drops its tiles first, and the wall showed no heat while they came. */
+  var HEAT_OPACITY = 0.8;
+  function heatLayer(url, opacity) {
+    return L.tileLayer(url, Object.assign({ pane: "heat", opacity: opacity, maxZoom: 19, attribution: gettext("Minqing Map") }, BIG_TILES));
+  }
+  var heat = heatLayer(heatUrl(currentWindow()), HEAT_OPACITY);  // the one shown
+  var heatNext = null;       // the one loading behind it (on the map only while it loads)
+  var heatWanted = heat._url;
+
+  /* Show the heat map of ``url`` once it has loaded; ``shown()`` is called when it is on screen. */
+  function showHeat(url, shown) {
+    heatWanted = url;
+    if (heatNext) { heatNext.off("load"); }
+    if (heat._url === url) {
+      if (heatNext) { map.removeLayer(heatNext); }
+      if (shown) { shown(); }
+      return;
+    }
+    heatNext = heatNext || heatLayer(url, 0);
+    var next = heatNext;
+    next.once("load", function () {
+      if (next._url !== heatWanted) { return; }
+      next.setOpacity(HEAT_OPACITY);
+      map.removeLayer(heat);
+      heatNext = heat;
+      heatNext.setOpacity(0);
+      heat = next;
+      if (shown) { shown(); }
+    });
+    if (map.hasLayer(next)) { next.setUrl(url); } else { next.setUrl(url, true); next.addTo(map); }
+  }
+  function heatLoading() { return heatWanted !== heat._url; }
 
   function heatUrl(w) {
     return cfg.urls.heatTile + query({ family: state.family, since: w.since, until: w.until });
@@ -295,7 +341,7 @@
     var when = kind === "overdue"
       ? interpolate(gettext("%(h)s h overdue"), { h: M.formatNumber(item.overdue_hours, 1) }, true)
       : interpolate(gettext("escalated ×%(n)s"), { n: item.escalation_level }, true);
-    return el("li", { class: "is-" + kind, dataset: { lon: item.location ? item.location.lon : "", lat: item.location ? item.location.lat : "", code: item.grid ? item.grid.code : "" } },
+    return el("li", { class: "is-" + kind, dataset: { id: item.id, lon: item.location ? item.location.lon : "", lat: item.location ? item.location.lat : "", code: item.grid ? item.grid.code : "" } },
       el("span", { class: "what " + familyClass(item.category.code) }, item.category.name + " · " + (STATUS[item.status] || item.status)),
       el("span", { class: "when" }, when),
       el("span", { class: "where" }, areaText([item.street, item.community, item.grid]) || gettext("not located")));
@@ -309,12 +355,52 @@
     node.replaceChildren.apply(node, items.map(make));
   }
 
+  /* The overdue and escalated lists hold more cases than their panels show: they turn pages by
+   * themselves every CASES_ROTATE_MS (a wall no one touches shows every case in turn), with
+   * "1/4" beside the title. A page is as many whole items as the panel holds. */
+  var caseLists = {
+    overdue: { list: document.getElementById("overdue-cases"), pager: document.getElementById("overdue-pager"), page: 0, pages: 1 },
+    escalated: { list: document.getElementById("escalated-cases"), pager: document.getElementById("escalated-pager"), page: 0, pages: 1 }
+  };
+
+  function paginate(entry) {
+    var items = Array.prototype.slice.call(entry.list.children);
+    items.forEach(function (item) { item.classList.remove("mq-hidden"); });
+    var bottom = entry.list.getBoundingClientRect().bottom;
+    var fit = items.filter(function (item) { return item.getBoundingClientRect().bottom <= bottom + 1; }).length;
+    fit = Math.max(1, fit);
+    entry.size = fit;
+    entry.pages = Math.max(1, Math.ceil(items.length / fit));
+    entry.page = Math.min(entry.page, entry.pages - 1);
+    showPage(entry);
+  }
+
+  function showPage(entry) {
+    var start = entry.page * entry.size;
+    Array.prototype.forEach.call(entry.list.children, function (item, index) {
+      item.classList.toggle("mq-hidden", entry.pages > 1 && (index < start || index >= start + entry.size));
+    });
+    entry.pager.textContent = entry.pages > 1 ? interpolate(gettext("page %(page)s of %(pages)s"), { page: entry.page + 1, pages: entry.pages }, true) : "";
+  }
+
+  function rotateCases() {
+    Object.keys(caseLists).forEach(function (kind) {
+      var entry = caseLists[kind];
+      if (entry.pages < 2) { return; }
+      entry.page = (entry.page + 1) % entry.pages;
+      showPage(entry);
+    });
+  }
+  intervals.push(setInterval(rotateCases, CASES_ROTATE_MS));
+
   function loadCases() {
     return M.fetchJSON(cfg.urls.cases + query({ limit: cfg.casesLimit })).then(function (body) {
-      fillList(document.getElementById("overdue-cases"), body.overdue.results, function (item) { return caseItem(item, "overdue"); }, gettext("No overdue cases"));
-      fillList(document.getElementById("escalated-cases"), body.escalated.results, function (item) { return caseItem(item, "escalated"); }, gettext("No escalated cases"));
+      fillList(caseLists.overdue.list, body.overdue.results, function (item) { return caseItem(item, "overdue"); }, gettext("No overdue cases"));
+      fillList(caseLists.escalated.list, body.escalated.results, function (item) { return caseItem(item, "escalated"); }, gettext("No escalated cases"));
       document.getElementById("overdue-total").textContent = "(" + M.formatNumber(body.overdue.total) + ")";
       document.getElementById("escalated-total").textContent = "(" + M.formatNumber(body.escalated.total) + ")";
+      paginate(caseLists.overdue);
+      paginate(caseLists.escalated);
     });
   }
 
@@ -372,12 +458,25 @@
   var feedNode = document.getElementById("feed");
   var feed = []; // newest first: {id, item (li), marker}
 
+  /* The time of receipt: the time alone for today (Beijing time), with the date for an older
+   * event, so that yesterday's 22:49 is not read as a time of today. */
+  function receivedText(value) {
+    var sameDay = dayFormat.format(new Date(value)) === today();
+    return sameDay ? M.formatDateTime(value, { month: undefined, day: undefined }) : M.formatDateTime(value);
+  }
+
+  function whatText(event) {
+    return (event.category ? event.category.name : "—") + " · " + (STATUS[event.status] || event.status);
+  }
+
   function eventItem(event, fresh) {
     var family = event.category ? event.category.code : "";
-    return el("li", { class: fresh ? "is-new" : "", dataset: { id: event.id, lon: event.location ? event.location.lon : "", lat: event.location ? event.location.lat : "", code: event.areas && event.areas.grid ? event.areas.grid.code : "" } },
-      el("span", { class: "what " + familyClass(family) }, (event.category ? event.category.name : "—") + " · " + (STATUS[event.status] || event.status)),
-      el("span", { class: "when" }, M.formatDateTime(event.received_at, { month: undefined, day: undefined })),
-      el("span", { class: "where" }, areaText(event.areas ? [event.areas.street, event.areas.community, event.areas.grid] : []) || event.address_text || gettext("not located")));
+    var areas = event.areas || {};
+    var grid = areas.grid_small;
+    return el("li", { class: fresh ? "is-new" : "", dataset: { id: event.id, status: event.status, received: event.received_at, lon: event.location ? event.location.lon : "", lat: event.location ? event.location.lat : "", code: grid ? grid.code : "" } },
+      el("span", { class: "what " + familyClass(family) }, whatText(event)),
+      el("time", { class: "when", datetime: event.received_at }, receivedText(event.received_at)),
+      el("span", { class: "where" }, areaText([areas.street, areas.community, grid]) || event.address_text || gettext("not located")));
   }
 
   function eventMarker(event, fresh) {
@@ -411,12 +510,14 @@
     var added = events.filter(function (event) { return !known[event.id]; });
     if (!added.length) { return 0; }
     if (feedNode.querySelector(".mq-loading, .mq-empty")) { feedNode.replaceChildren(); }
-    // Oldest of the batch first, each put on top: the list stays newest first.
-    added.slice().reverse().forEach(function (event) {
-      var entry = { id: event.id, item: eventItem(event, fresh), marker: eventMarker(event, fresh) };
-      feedNode.insertBefore(entry.item, feedNode.firstChild);
+    // Each goes where its time of receipt puts it (newest first), whatever order they came in.
+    added.forEach(function (event) {
+      var entry = { id: event.id, received: event.received_at, item: eventItem(event, fresh), marker: eventMarker(event, fresh) };
+      var at = 0;
+      while (at < feed.length && (feed[at].received > entry.received || (feed[at].received === entry.received && feed[at].id > entry.id))) { at += 1; }
+      feedNode.insertBefore(entry.item, at < feed.length ? feed[at].item : null);
       if (entry.marker) { eventLayer.addLayer(entry.marker); }
-      feed.unshift(entry);
+      feed.splice(at, 0, entry);
       while (feed.length > cfg.feedSize) { dropOldest(); }
     });
     return added.length;
@@ -436,6 +537,25 @@
       }
       var added = addEvents(events, !first);
       if (added && !first) { scheduleFigures(); }
+    });
+  }
+
+  /* The events on the list change status (accepted, resolved, escalated …) after they arrived:
+   * every STATUS_INTERVAL_MS the shown ones are read again (one page: everything received since
+   * the oldest shown) and their status, colour and times brought up to date. */
+  function refreshFeed() {
+    if (!feed.length) { return Promise.resolve(); }
+    var oldest = feed[feed.length - 1].received;
+    return M.fetchJSON(cfg.urls.events + query({ since: oldest, limit: cfg.feedSize })).then(function (body) {
+      var byId = {};
+      body.results.forEach(function (event) { byId[event.id] = event; });
+      feed.forEach(function (entry) {
+        var event = byId[entry.id];
+        if (!event || entry.item.dataset.status === event.status) { return; }
+        entry.item.dataset.status = event.status;
+        entry.item.querySelector(".what").textContent = whatText(event);
+      });
+      addEvents(body.results, true);
     });
   }
 
@@ -562,7 +682,7 @@
   function changed() {
     state.generation += 1;
     stopTimelapse();
-    heat.setUrl(heatUrl(currentWindow()));
+    showHeat(heatUrl(currentWindow()));
     kpiPoller.poke();
     listsPoller.poke();
     hotPoller.poke();
@@ -624,9 +744,10 @@
     for (var day = first; day <= last; day = addDays(day, 1)) { days.push(day); }
     var index = 0;
     function step() {
+      // The next day only once this one is on the wall (a slow tile holds the step, never blanks it).
+      if (heatLoading()) { return; }
       var day = days[index % days.length];
-      heat.setUrl(heatUrl({ since: day, until: addDays(day, 1) }));
-      timelapseLabel.textContent = day;
+      showHeat(heatUrl({ since: day, until: addDays(day, 1) }), function () { timelapseLabel.textContent = day; });
       index += 1;
     }
     state.timelapse = setInterval(step, TIMELAPSE_STEP_MS);
@@ -641,7 +762,7 @@
     state.timelapse = null;
     timelapseLabel.classList.add("mq-hidden");
     timelapseButton.setAttribute("aria-pressed", "false");
-    heat.setUrl(heatUrl(currentWindow()));
+    showHeat(heatUrl(currentWindow()));
   }
 
   timelapseButton.addEventListener("click", function () {
@@ -650,11 +771,16 @@
 
   // --- start ---------------------------------------------------------------------------------------
 
-  var feedPoller = new M.Poller(pollFeed, { intervalMs: FEED_INTERVAL_MS, maxIntervalMs: 30000, onState: onFeedState });
+  // The feed backs off at most to FEED_RETRY_MAX_MS: a wall that lost its network for a while
+  // shows live data again within seconds of its return, not after a long backoff.
+  var feedPoller = new M.Poller(pollFeed, { intervalMs: FEED_INTERVAL_MS, maxIntervalMs: FEED_RETRY_MAX_MS, onState: onFeedState });
+  var statusPoller = new M.Poller(refreshFeed, { intervalMs: STATUS_INTERVAL_MS, maxIntervalMs: LISTS_INTERVAL_MS });
   var kpiPoller = new M.Poller(loadKpis, { intervalMs: KPI_INTERVAL_MS, maxIntervalMs: KPI_INTERVAL_MS });
   var listsPoller = new M.Poller(function () { return Promise.all([loadCases(), loadStreets()]); }, { intervalMs: LISTS_INTERVAL_MS, maxIntervalMs: LISTS_INTERVAL_MS });
   var hotPoller = new M.Poller(loadHotspots, { intervalMs: HOTSPOT_INTERVAL_MS, maxIntervalMs: HOTSPOT_INTERVAL_MS });
-  pollers.push(kpiPoller.start(), feedPoller.start(), listsPoller.start());
+  pollers.push(kpiPoller.start(), feedPoller.start(), listsPoller.start(), statusPoller.start());
+  // The browser knows when its network is back: everything is asked again at once.
+  window.addEventListener("online", function () { pollers.forEach(function (poller) { poller.poke(); }); });
   // The tiles come after the figures' requests are on their way: a browser opens six
   // connections to a host, and a map's first tiles would otherwise take them all.
   setTimeout(function () { baseLayers.forEach(function (layer) { layer.addTo(map); }); }, 0);
@@ -664,7 +790,12 @@
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { map.invalidateSize(); if (chart) { chart.resize(); } }, 200);
+    resizeTimer = setTimeout(function () {
+      map.invalidateSize();
+      if (chart) { chart.resize(); }
+      paginate(caseLists.overdue);
+      paginate(caseLists.escalated);
+    }, 200);
   });
 
   window.addEventListener("pagehide", function () {
@@ -677,8 +808,9 @@
   // For the browser tests and for an operator's console: read-only views of the wall's state.
   window.MinqingWall = {
     map: map,
-    heat: heat,
+    heatUrl: function () { return heatWanted; },
     feedSize: function () { return feed.length; },
+    rotateCases: rotateCases,
     markerCount: function () { return eventLayer.getLayers().length; },
     openSummary: openSummary
   };
