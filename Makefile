@@ -2,10 +2,13 @@
 #   make run    set everything up, load the demo city when the database is empty, serve :8000
 #   make test   set everything up, then the whole test suite on a real PostGIS
 #   make bench  benchmarks at city scale, each beside its peer (var/bench/); ARGS="name …" picks some
+#   make drill          the production stack under var/stack, the primary killed under load
+#   make restore-drill  the stack backed up, written on, restored to a point in time and verified
+#   make stack / make stack-down   the production stack under var/stack, for a single-machine trial
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup db run test bench lint stop
+.PHONY: setup db run test bench lint stop drill restore-drill stack stack-down
 
 setup:
 	@bash scripts/setup.sh
@@ -27,3 +30,15 @@ lint: setup
 
 stop:
 	@bash scripts/db.sh stop
+
+drill: setup
+	@.venv/bin/python -m scripts.stack drill $(ARGS)
+
+restore-drill: setup
+	@.venv/bin/python -m scripts.stack restore-drill $(ARGS)
+
+stack: setup
+	@.venv/bin/python -m scripts.stack up $(ARGS)
+
+stack-down:
+	@.venv/bin/python -m scripts.stack down $(ARGS)

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if options.command == "render":
             from .production import render_production
 
-            for path in render_production(production_layout(hosts=options.hosts.split(",")), options.production):
+            layout = production_layout(hosts=options.hosts.split(","), secrets=options.production / "secrets")
+            for path in render_production(layout, options.production):
                 print(f"render: {path}")
             return 0
         layout = local_layout()

@@ -61,6 +61,9 @@ class Layout:
     #: Production values differ: the same templates render both.
     production: bool = False
     extra: dict = field(default_factory=dict)
+    #: Where the secrets are made and kept (default ``root/secrets``; a production render keeps
+    #: them beside the rendered files for the operator to install).
+    secrets_root: Path | None = None
 
     # --- places --------------------------------------------------------------------------------
 
@@ -74,11 +77,11 @@ class Layout:
 
     @property
     def secrets(self) -> Path:
-        return self.root / "secrets"
+        return self.secrets_root or self.root / "secrets"
 
     @property
     def conf(self) -> Path:
-        return self.root / "conf"
+        return Path("/etc/minqing") if self.production else self.root / "conf"
 
     @property
     def etcd_data(self) -> Path:
@@ -188,7 +191,7 @@ class Layout:
             "owner_password": self.secret("owner"),
             "app_password": self.secret("app"),
             "pg_bin": "/usr/lib/postgresql/15/bin",
-            # A throwaway stack fsyncs like a real one: the drills prove crash safety.
+            "pg_hba_net": "samenet" if self.production else "127.0.0.1/32",
             "haproxy_servers_primary": self._haproxy_servers("/primary"),
             "haproxy_servers_replicas": self._haproxy_servers(f"/replica?lag={16 * 1024 * 1024}"),
             "pgbackrest_hosts": self._pgbackrest_hosts(),
@@ -258,7 +261,7 @@ def local_layout(*, root: Path | None = None, base: int | None = None, nodes: in
     )
 
 
-def production_layout(*, hosts: list[str], root: Path = Path("/var/lib/minqing")) -> Layout:
+def production_layout(*, hosts: list[str], secrets: Path, root: Path = Path("/var/lib/minqing")) -> Layout:
     """A real install: one database node per host (standard ports), the application, HAProxy
     and nginx on the first host; files in /var/lib/minqing and configuration in /etc."""
     return Layout(
@@ -286,6 +289,7 @@ def production_layout(*, hosts: list[str], root: Path = Path("/var/lib/minqing")
         host=hosts[0],
         server_name="minqing.example.gov.cn",
         production=True,
+        secrets_root=secrets,
     )
 
 

@@ -37,7 +37,6 @@ def _write(layout: Layout, name: str, text: str, *, mode: int = 0o600) -> None:
 
 def render_local(layout: Layout) -> None:
     """The configuration of the local stack, in ``conf/``."""
-    layout.extra.setdefault("pg_hba_net", "127.0.0.1/32")
     for node in layout.nodes:
         _write(layout, f"patroni-{node.name}.yml", layout.render("patroni.yml", node=node))
     _write(layout, "post_bootstrap.sh", layout.render("post_bootstrap.sh"), mode=0o700)
@@ -93,6 +92,20 @@ def primary_connection(layout: Layout, role: str = "owner", *, replicas: bool = 
         password=layout.secret(role),
         connect_timeout=3,
     )
+
+
+def superuser_sql(layout: Layout, sql: str) -> str:
+    """Run ``sql`` on the current primary as the cluster's superuser (peer authentication on the
+    node's own socket, as the stack's account); returns psql's unaligned output."""
+    primary = next((n for n in layout.nodes if engines.node_role(n) == "primary"), None)
+    if primary is None:
+        raise StackError("no primary")
+    result = subprocess.run(  # noqa: S603
+        engines.as_account(layout, [str(PG_BIN / "psql"), "-X", "-At", "-h", str(primary.sockets), "-p",
+                                    str(primary.pg_port), "-U", layout.account, "-d", "postgres", "-c", sql]),
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return result.stdout.strip()
 
 
 def _sql_ok(layout: Layout, *, replicas: bool = False) -> bool:
