@@ -11,6 +11,7 @@ import time
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from layers.access import SYSTEM
 from layers.models import Event
 from layers.services.events import event_act
 from tests.browser.test_wall import open_wall, wall_world  # noqa: F401  (the fixture)
@@ -35,7 +36,7 @@ def test_a_status_changed_after_arrival_is_shown_without_a_reload(open_page, log
     event = Event.objects.filter(status="assigned").order_by("id").first()
     item = page.locator(f"#feed li[data-id='{event.pk}']")
     expect(item.locator(".what")).to_contain_text("已派单")
-    event_act(event=event, action="accept", actor_label="test")
+    event_act(reader=SYSTEM, event=event, action="accept", actor_label="test")
     expect(item.locator(".what")).to_contain_text("处置中", timeout=15_000)
     expect(item).to_have_attribute("data-status", "in_progress")
 

@@ -43,7 +43,7 @@ def user_with(role: str | None, *, username: str | None = None, superuser: bool 
 
 
 def client_as(user) -> APIClient:
-    client = APIClient()
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
     client.force_authenticate(user)
     return client
 
