@@ -79,6 +79,10 @@ class Basemap:
     attribution: str = ""
     minzoom: int = 0
     maxzoom: int = MAX_ZOOM
+    #: Whether anyone may fetch its tiles without a login (the residents' and the public map's
+    #: pages draw on it). Default: the offline basemap (our own outlines, reference data) is,
+    #: any other (an orthophoto, a licensed file) is not unless its entry says ``"public": True``.
+    public: bool = False
     kind: ClassVar[str] = ""
     served: ClassVar[bool] = True
     #: Seconds a client or proxy may keep a tile.
@@ -100,6 +104,7 @@ class Basemap:
             "minzoom": self.minzoom,
             "maxzoom": self.maxzoom,
             "url": self.url(),
+            "public": self.public,
         }
 
     def tile(self, z: int, x: int, y: int) -> Tile | None:
@@ -122,6 +127,7 @@ def _common(entry: Mapping) -> dict:
         "attribution": entry.get("attribution", ""),
         "minzoom": entry.get("minzoom", 0),
         "maxzoom": entry.get("maxzoom", MAX_ZOOM),
+        "public": entry.get("public", entry.get("kind") == "offline"),
     }
 
 
@@ -312,6 +318,8 @@ def basemap_entry_errors(index: int, entry: object) -> list[str]:
     low, high = entry.get("minzoom", 0), entry.get("maxzoom", MAX_ZOOM)
     if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= MAX_ZOOM):
         errors.append(f"{where}: minzoom and maxzoom must be integers with 0 <= minzoom <= maxzoom <= {MAX_ZOOM}")
+    if not isinstance(entry.get("public", False), bool):
+        errors.append(f"{where}: public must be true or false, got {entry.get('public')!r}")
     return errors + [f"{where}: {message}" for message in cls.config_errors(entry)]
 
 
@@ -327,6 +335,11 @@ def basemaps_configured() -> dict[str, Basemap]:
 
 def basemap_get(name: str) -> Basemap | None:
     return basemaps_configured().get(name)
+
+
+def basemap_public() -> Basemap | None:
+    """The first basemap anyone may fetch (the residents' and the public map's pages), if any."""
+    return next((basemap for basemap in basemaps_configured().values() if basemap.public), None)
 
 
 def basemaps_check(app_configs=None, **kwargs) -> list[checks.Error]:

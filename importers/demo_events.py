@@ -435,10 +435,11 @@ def demo_events_write(
                 raise DemoEventsError(f"{others[0][0]:,} events are not demo events; refusing to replace them")
             # Deferred foreign-key checks pending in this transaction would block the TRUNCATE.
             execute("SET CONSTRAINTS ALL IMMEDIATE")
-            # Their photos and idempotency keys belong to the demo events and go with them.
+            # Their photos, idempotency keys and public summaries belong to the demo events and go
+            # with them (residents' tickets too, though a resident's report is no demo event).
             execute(
                 "TRUNCATE layers_eventtransition, layers_event, layers_eventcluster, layers_eventphoto, "
-                "layers_idempotencykey"
+                "layers_idempotencykey, layers_publicsummary, layers_residentticket"
             )
             execute("SET CONSTRAINTS ALL DEFERRED")
         step("events")

@@ -12,7 +12,10 @@ closed-loop action names the roles that may take it, by the status the case is i
 matters (``return`` refuses an assignment when the case is with a handler, a resolution when it
 is resolved). Two rules hold for everyone, superusers included: the user who resolved a case
 never verifies it or closes it, nor refuses their own resolution; and an action on a case
-outside the reader's scope never reaches this table (the case is not found).
+outside the reader's scope never reaches this table (the case is not found). A resident acts
+without an account: :data:`RESIDENT_READER` holds the resident's duties (rate, reopen), and only
+the residents' service builds it, after checking the case's follow-up token. Who writes and who
+approves the public summaries is :data:`SUMMARY_DUTIES` (never the author).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ DATA_STEWARD = "data_steward"
 ANALYST = "analyst"
 #: A group ``intake:<channel>`` is an intake system (the hotline's gateway, the citizen app …).
 INTAKE = "intake:*"
+#: The resident holding a case's follow-up link (小兰帮办). No user account holds it: only the
+#: reader :data:`RESIDENT_READER`, which the residents' service builds after checking the link's
+#: token, and which names no user (a group of this name gives a signed-in user nothing).
+RESIDENT = "resident:follow-up-link"
 
 _DISPATCH = frozenset({COMMAND_CENTER})
 _HANDLE = frozenset({GRID_WORKER, COMMUNITY_STAFF, STREET_STAFF})
@@ -74,9 +81,17 @@ ACTIONS: dict[str, Duty] = {
     "suspend": Duty(_DISPATCH, meaning="pause the deadline of a case that must wait"),
     "resume": Duty(_DISPATCH, meaning="resume a suspended case"),
     "escalate": Duty(_DISPATCH, meaning="raise a case one level by hand"),
-    "reopen": Duty(_DISPATCH | {INTAKE}, meaning="reopen a case the citizen says is not solved"),
-    "rate": Duty(_DISPATCH | {INTAKE}, meaning="record the citizen's satisfaction"),
+    "reopen": Duty(_DISPATCH | {INTAKE, RESIDENT}, meaning="reopen a case the citizen says is not solved"),
+    "rate": Duty(_DISPATCH | {INTAKE, RESIDENT}, meaning="record the citizen's satisfaction"),
     "locate": Duty(_DISPATCH | {DATA_STEWARD, GRID_WORKER}, meaning="place a case on the map"),
+}
+
+
+#: Who writes and who approves the public summary of a completed case (``/public/`` shows it
+#: only once approved). The author never approves their own summary.
+SUMMARY_DUTIES: dict[str, Duty] = {
+    "propose": Duty(_CHECK, meaning="write the public summary of a completed case"),
+    "moderate": Duty(_DISPATCH, meaning="approve or reject a public summary (not its author)"),
 }
 
 
@@ -118,14 +133,17 @@ class Reader:
         return "*" if self.superuser else ",".join(self.roles)
 
     def has_role(self, role: str) -> bool:
-        """Whether the reader holds ``role`` (``intake:*``: any intake system)."""
+        """Whether the reader holds ``role`` (``intake:*``: any intake system). The resident's
+        role is held only by a reader that names no user (:data:`RESIDENT_READER`)."""
         if role == INTAKE:
             return self.is_intake
+        if role == RESIDENT:
+            return self.user_id is None and RESIDENT in self.roles
         return role in self.roles
 
     def has_any_role(self, *roles: str) -> bool:
         """Whether the reader holds one of ``roles``; administrators and superusers hold all."""
-        return self.superuser or ADMINISTRATOR in self.roles or any(self.has_role(r) for r in roles)
+        return self.superuser or self.has_role(ADMINISTRATOR) or any(self.has_role(r) for r in roles)
 
     @property
     def is_intake(self) -> bool:
@@ -186,6 +204,10 @@ ANONYMOUS = Reader(user_id=None)
 #: The system itself (escalation timers, demo loads, management commands): every duty, the whole
 #: city. Never built from a request.
 SYSTEM = Reader(user_id=None, roles=(ADMINISTRATOR,), superuser=True, scope=CITY)
+#: A resident acting on their own case through its follow-up link: the resident's duties only
+#: (rate, reopen), no data scope. Built by :mod:`layers.services.residents` after the token is
+#: checked, never from a request's credentials.
+RESIDENT_READER = Reader(user_id=None, roles=(RESIDENT,), scope=NOTHING)
 
 # One statement for a user's access: the scope statement's columns, then the ``layers``
 # permission codenames held through a group or directly.

@@ -47,8 +47,10 @@ from .models import (
     Grid,
     KeywordRule,
     Person,
+    PublicSummary,
     ReaderScope,
     Region,
+    ResidentTicket,
     SlaRule,
     Unit,
 )
@@ -400,7 +402,8 @@ class EventAdmin(BigTableAdmin):
     list_display = ("id", "channel", "external_id", "category", "status", "department", "responsible_level",
                     "deadline", "received_at", "needs_location")  # fmt: skip
     list_filter = ("status", "channel", "category__family", "needs_location", "joint_handling", "responsible_level")
-    search_fields = ("external_id",)
+    # A resident quotes their ticket number (XL…) on the phone: found by it as by an external id.
+    search_fields = ("external_id", "resident_ticket__ticket")
     list_select_related = ("category", "department")
     raw_id_fields = ("category", "department", "cluster", "matched_address")
     date_hierarchy = "received_at"
@@ -432,6 +435,43 @@ class EventAdmin(BigTableAdmin):
                 reason="admin map",
                 data={"lon": obj.location.x, "lat": obj.location.y},
             )
+
+
+class ReadOnlyEventPartAdmin(ScopedAdmin):
+    """A row that belongs to one event, read here within the event's scope and changed only by
+    its service (the residents' follow-up link, the moderation page)."""
+
+    def in_scope(self, queryset, scope: Scope):
+        return queryset.filter(event__in=Event.objects.filter(scope.q()))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ResidentTicket)
+class ResidentTicketAdmin(ReadOnlyEventPartAdmin):
+    """Residents' tickets (the token's digest is never shown)."""
+
+    list_display = ("ticket", "event", "created_at", "answer", "answered_at")
+    search_fields = ("ticket",)
+    raw_id_fields = ("event",)
+    exclude = ("token_digest",)
+
+
+@admin.register(PublicSummary)
+class PublicSummaryAdmin(ReadOnlyEventPartAdmin):
+    """Public summaries: written and moderated on /moderation/ (not the author), read here."""
+
+    list_display = ("id", "event", "status", "author", "written_at", "moderator", "moderated_at")
+    list_filter = ("status",)
+    search_fields = ("text",)
+    raw_id_fields = ("event", "author", "moderator")
 
 
 @admin.register(EventCluster)

@@ -92,13 +92,21 @@ class NotPermitted(DomainError):
 
 class ActionNotPermitted(DomainError):
     """The reader's roles do not hold the duty of an action (README "Security", the role ×
-    action table), or they resolved the case they now want to check (403)."""
+    action table), or they resolved the case they now want to check, or wrote the public summary
+    they now want to moderate (403)."""
 
     status = 403
     code = "action_not_permitted"
 
-    def __init__(self, action: str, status: str, *, roles: list[str], resolver: bool = False) -> None:
-        if resolver:
+    def __init__(
+        self, action: str, status: str, *, roles: list[str], resolver: bool = False, author: bool = False
+    ) -> None:
+        if author:
+            message = (
+                f"不能审核自己撰写的摘要 (action {action!r}: the author of a public summary may not moderate it; "
+                "another moderator must)"
+            )
+        elif resolver:
             message = (
                 f"不能核查自己办结的事件 (action {action!r}: the user who resolved this case may not "
                 "check it; another checker must)"

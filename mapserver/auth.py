@@ -157,3 +157,31 @@ def roles_required(*roles: str, message: str) -> type[BasePermission]:
     RolesRequired.message = message
     RolesRequired.__name__ = f"RolesRequired({', '.join(roles)})"
     return RolesRequired
+
+
+class CsrfUnlessToken(BasePermission):
+    """Anyone, but an unsafe request carried by the browser's cookies needs the page's CSRF token
+    (``X-CSRFToken``), signed in or not: the residents' pages write without an account, and a
+    form on another site must not make each visitor's browser send a report from its own address
+    (which would also walk past the per-address limit). A request authenticated by a token is not
+    sent by a browser on its own, so it needs none (as DRF's session authentication decides)."""
+
+    def has_permission(self, request, view) -> bool:
+        from rest_framework.authentication import CSRFCheck
+
+        from .errors import PermissionDenied
+
+        if request.method in ("GET", "HEAD", "OPTIONS") or isinstance(
+            request.successful_authenticator, TokenAuthentication
+        ):
+            return True
+        check = CSRFCheck(lambda _request: None)
+        check.process_request(request._request)
+        refused = check.process_view(request._request, None, (), {})
+        if refused is not None:
+            raise PermissionDenied(
+                "页面已过期，请刷新后重试 (the page's security token is missing or expired: reload the page and try "
+                "again)",
+                reason="csrf",
+            )
+        return True

@@ -314,3 +314,107 @@ def respond(body, *, fmt: str, kind: str, status: int = 200) -> HttpResponse:
 def errors_body(status: int, description: str) -> list[dict]:
     """GeoReport's error shape: a list of ``{code, description}`` (the code is the HTTP status)."""
     return [{"code": status, "description": description}]
+
+
+# --- the public read (no key) -----------------------------------------------------------------
+# GeoReport lets anyone read requests. Without a key, only what the public map shows is read: a
+# case is published once a moderator approved its public summary (layers.selectors.public), and
+# then with public fields only — the summary as its description, no status notes, the community
+# (not the address) and a point inside the community, days (not times) of receipt and
+# resolution, so that nothing narrows it to a household. A filter by date compares those days,
+# never the hidden times (a search by minutes would otherwise recover them).
+
+_PUBLIC_REQUESTS_SQL = """
+SELECT e.id, c.code, c.name, p.text, d.name, dr.name, s.name, m.name,
+       (e.received_at AT TIME ZONE %(tz)s)::date AS received_day,
+       (e.resolved_at AT TIME ZONE %(tz)s)::date AS resolved_day,
+       round(ST_Y(pt.at)::numeric, 4), round(ST_X(pt.at)::numeric, 4)
+FROM layers_publicsummary p
+JOIN layers_event e ON e.id = p.event_id
+JOIN layers_category c ON c.id = e.category_id
+LEFT JOIN layers_department d ON d.id = e.department_id
+LEFT JOIN layers_region dr ON dr.code = e.district_code AND e.district_code <> ''
+LEFT JOIN layers_region s ON s.id = e.street_id
+LEFT JOIN layers_region m ON m.id = e.community_id
+LEFT JOIN LATERAL (SELECT ST_PointOnSurface(coalesce(m.boundary, s.boundary)) AS at) pt ON TRUE
+WHERE p.status = 'approved' AND e.status = ANY(%(done)s) AND {where}
+ORDER BY e.received_at DESC, e.id DESC
+LIMIT %(limit)s
+"""
+
+#: What GeoReport's service notice says of a published case.
+PUBLIC_NOTICE = "已办结，摘要经审核公开 (resolved; the summary was approved for publication)"
+
+
+def _day(value: dt.date | None) -> str | None:
+    if value is None:
+        return None
+    zone = timezone.get_default_timezone()
+    return dt.datetime.combine(value, dt.time(), tzinfo=zone).isoformat(timespec="seconds")
+
+
+def _public_request(row: tuple) -> dict:
+    pk, code, name, summary, department, district, street, community, received, resolved, lat, lon = row
+    return {
+        "service_request_id": str(pk),
+        "status": "closed",
+        "status_notes": "",
+        "service_name": name,
+        "service_code": code,
+        "description": summary,
+        "agency_responsible": department or "",
+        "service_notice": PUBLIC_NOTICE,
+        "requested_datetime": _day(received),
+        "updated_datetime": _day(resolved or received),
+        "expected_datetime": None,
+        "address": " ".join(part for part in (district, street, community) if part),
+        "address_id": "",
+        "zipcode": "",
+        "lat": float(lat) if lat is not None else None,
+        "long": float(lon) if lon is not None else None,
+        "media_url": "",
+    }
+
+
+def public_requests_list(
+    *,
+    ids: list[int] | None = None,
+    service_code: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    status: str | None = None,
+    limit: int = MAX_REQUESTS,
+) -> list[dict]:
+    """The requests anyone may read (see above), newest first, filtered as
+    :func:`requests_list` is; ``start``/``end`` compare the day of receipt (inclusive)."""
+    if status == "open":
+        return []  # only completed cases are ever published
+    clauses = ["TRUE"]
+    values: dict = {
+        "limit": limit,
+        "done": [str(s) for s in CLOSED_STATUSES],
+        "tz": timezone.get_default_timezone_name(),
+    }
+    if ids is not None:
+        clauses.append("e.id = ANY(%(ids)s)")
+        values["ids"] = ids
+    else:
+        if service_code is not None:
+            clauses.append("c.code = %(code)s")
+            values["code"] = service_code
+        if start is not None:
+            clauses.append("(e.received_at AT TIME ZONE %(tz)s)::date >= %(start)s")
+            values["start"] = timezone.localtime(start).date()
+        if end is not None:
+            clauses.append("(e.received_at AT TIME ZONE %(tz)s)::date <= %(end)s")
+            values["end"] = timezone.localtime(end).date()
+    rows = fetch(_PUBLIC_REQUESTS_SQL.format(where=" AND ".join(clauses)), values)
+    return [_public_request(row) for row in rows]
+
+
+def public_request_get(*, pk: int) -> dict:
+    """One published request; :class:`NotFound` for any other (unpublished ones included)."""
+    found = public_requests_list(ids=[pk], limit=1)
+    if not found:
+        raise NotFound(f"service_request_id: no service request {pk}")
+    return found[0]

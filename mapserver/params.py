@@ -590,3 +590,42 @@ def parse_importer_options(query: Mapping, options: Sequence) -> dict[str, objec
                 raise BadParameter(option.name, f"not a known CRS, got {value[:40]!r} (try EPSG:4490)") from None
         parsed[option.name] = value
     return parsed
+
+
+# --- the residents' side (小兰帮办) ------------------------------------------------------------------
+
+#: The header that carries a follow-up token: never in a URL (logs, history, Referer).
+FOLLOW_TOKEN_HEADER = "X-Follow-Token"  # noqa: S105 - a header name, not a secret
+
+
+def parse_follow_token(headers: Mapping, name: str = FOLLOW_TOKEN_HEADER) -> str:
+    """The follow-up token of a resident's case from its header; whether it opens a case is the
+    service's to say (a made-up token is a 404 like an unknown one)."""
+    raw = headers.get(name)
+    if raw is None or not raw.strip():
+        raise BadParameter(name, "is required: the token of the follow-up link (the part after #)")
+    value = raw.strip()
+    if len(value) > 100 or not value.isascii() or not value.isprintable():
+        raise BadParameter(name, "must be the token of a follow-up link (letters, digits, - and _)")
+    return value
+
+
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def parse_month(query: Mapping, name: str = "month", *, default=_MISSING) -> dt.date:
+    """A calendar month ``YYYY-MM`` as the date of its first day, within :data:`DATE_YEARS`.
+
+    >>> parse_month({"month": "2026-05"})
+    datetime.date(2026, 5, 1)
+    """
+    raw = _raw(query, name, default)
+    if raw is default and default is not _MISSING:
+        return raw
+    found = _MONTH.fullmatch(str(raw))
+    if found is None or not 1 <= int(found.group(2)) <= 12:
+        raise BadParameter(name, f"must be a month as YYYY-MM, got {str(raw)[:40]!r}")
+    year = int(found.group(1))
+    if not DATE_YEARS[0] <= year <= DATE_YEARS[1]:
+        raise BadParameter(name, f"must lie between the years {DATE_YEARS[0]} and {DATE_YEARS[1]}, got {year}")
+    return dt.date(year, int(found.group(2)), 1)

@@ -57,10 +57,14 @@ class AddressLocked(TooManyRequests):
 # --- headers and sizes ----------------------------------------------------------------------------
 
 
-def content_security_policy(*, nonce: str | None = None) -> str:
+def content_security_policy(*, nonce: str | None = None, frame_ancestors: list[str] | None = None) -> str:
     """The policy of every response: ``MINQING_CONTENT_SECURITY_POLICY`` with the hosts of the
-    XYZ basemaps (fetched by the browser) added to ``img-src``, and ``nonce`` to ``script-src``."""
+    XYZ basemaps (fetched by the browser) added to ``img-src``, and ``nonce`` to ``script-src``.
+    ``frame_ancestors`` replaces the policy's ``frame-ancestors`` (the one view that may be
+    framed: the public map's embeddable view)."""
     directives = {name: list(sources) for name, sources in settings.MINQING_CONTENT_SECURITY_POLICY.items()}
+    if frame_ancestors is not None:
+        directives["frame-ancestors"] = list(frame_ancestors)
     for basemap in settings.MINQING_BASEMAPS:
         if basemap.get("kind") == "xyz" and basemap.get("url"):
             parts = urlsplit(basemap["url"].replace("{s}", "a"))

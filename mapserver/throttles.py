@@ -51,3 +51,20 @@ class UserRate(_SettingsRate):
 
     def get_cache_key(self, request, view) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class ResidentWriteRate(_SettingsRate):
+    """Residents' writes without an account (``/api/resident/…`` POSTs: reports, photos,
+    answers), counted per client address (``REMOTE_ADDR`` as
+    ``mapserver.security.ProxyHeadersMiddleware`` settled it) on top of the general limits.
+    Reads are left to those."""
+
+    scope = "resident"
+
+    def allow_request(self, request, view) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -163,3 +163,32 @@ urlpatterns += [
     path("api/imports/<int:job_id>/report.csv", import_views.ImportReportFile.as_view(), name="api-import-report"),
     path("api/imports/<int:job_id>/preview.geojson", import_views.ImportPreview.as_view(), name="api-import-preview"),
 ]
+
+# The residents' side (小兰帮办): report, follow and rate a case; the public map and its feeds;
+# the moderation queue of the public summaries.
+from .views import moderation as moderation_views  # noqa: E402
+from .views import public as public_views  # noqa: E402
+from .views import residents as resident_views  # noqa: E402
+
+urlpatterns += [
+    path("report/", resident_views.report_page, name="report"),
+    path("report/follow/", resident_views.follow_page, name="report-follow"),
+    path("api/resident/categories", resident_views.ResidentCategories.as_view(), name="api-resident-categories"),
+    path("api/resident/place", resident_views.ResidentPlace.as_view(), name="api-resident-place"),
+    path("api/resident/geocode", resident_views.ResidentGeocode.as_view(), name="api-resident-geocode"),
+    path("api/resident/reports", resident_views.ResidentReports.as_view(), name="api-resident-reports"),
+    path("api/resident/case", resident_views.ResidentCase.as_view(), name="api-resident-case"),
+    path("api/resident/answer", resident_views.ResidentAnswer.as_view(), name="api-resident-answer"),
+    path("api/resident/photos", resident_views.ResidentPhotos.as_view(), name="api-resident-photos"),
+    path("api/resident/photos/<int:photo_id>", resident_views.ResidentPhoto.as_view(), name="api-resident-photo"),
+    path("public/", public_views.public_page, name="public"),
+    path("public/embed/", public_views.embed_page, name="public-embed"),
+    path("public/feed.json", public_views.feed_json, name="public-feed-json"),
+    path("public/feed.rss", public_views.feed_rss, name="public-feed-rss"),
+    path("api/public/month", public_views.PublicMonth.as_view(), name="api-public-month"),
+    path("api/public/cells", public_views.PublicCells.as_view(), name="api-public-cells"),
+    path("api/public/cases", public_views.PublicCases.as_view(), name="api-public-cases"),
+    path("moderation/", moderation_views.moderation_page, name="moderation"),
+    path("moderation/events/<int:event_id>/summary", moderation_views.summary_propose, name="moderation-propose"),
+    path("moderation/summaries/<int:summary_id>/decide", moderation_views.summary_decide, name="moderation-decide"),
+]

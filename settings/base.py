@@ -8,6 +8,7 @@ with no extra environment.
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -475,6 +476,9 @@ MINQING_THROTTLE_RATES = {
     "anon": os.environ.get("MINQING_THROTTLE_ANON", "120/min"),
     "user": os.environ.get("MINQING_THROTTLE_USER", "1200/min"),
     "intake": os.environ.get("MINQING_THROTTLE_INTAKE", "60000/min"),
+    # Residents' writes without an account (/report/: reports, photos, ratings), per client
+    # address, on top of "anon". Default 30/hour: a few reports with their photos.
+    "resident": os.environ.get("MINQING_THROTTLE_RESIDENT", "30/hour"),
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["mapserver.throttles.AnonymousRate", "mapserver.throttles.UserRate"]
 # The throttles count by REMOTE_ADDR, which ProxyHeadersMiddleware has already set to the client.
@@ -545,3 +549,40 @@ SESSION_COOKIE_AGE = int(float(os.environ.get("MINQING_SESSION_HOURS", "12")) * 
 # Most rows one export with personal fields may hold (exports with ?purpose= by a holder of
 # layers.export_personal_data): narrow the filters beyond this. Default 50,000.
 MINQING_PERSONAL_EXPORT_MAX_ROWS = int(os.environ.get("MINQING_PERSONAL_EXPORT_MAX_ROWS", "50000"))
+
+# --- The residents' side (小兰帮办: /report/, /public/) ---------------------------------------------
+# See README "Residents". Reports a resident may send with one phone number within the window
+# (counted in the database across every server process; 429 beyond). Defaults 5 reports, 24 hours.
+MINQING_RESIDENT_PHONE_REPORTS = int(os.environ.get("MINQING_RESIDENT_PHONE_REPORTS", "5"))
+MINQING_RESIDENT_PHONE_WINDOW_HOURS = float(os.environ.get("MINQING_RESIDENT_PHONE_WINDOW_HOURS", "24"))
+# Longest description a resident may write (characters). Default 2,000.
+MINQING_RESIDENT_DESCRIPTION_MAX = int(os.environ.get("MINQING_RESIDENT_DESCRIPTION_MAX", "2000"))
+# Photos a resident may attach to one report, and for how long after sending it (hours). Each is
+# checked like the grid worker's (JPEG/PNG/WebP, at most MINQING_PHOTO_MAX_BYTES). Defaults 3, 24.
+MINQING_RESIDENT_PHOTOS = int(os.environ.get("MINQING_RESIDENT_PHOTOS", "3"))
+MINQING_RESIDENT_PHOTO_HOURS = float(os.environ.get("MINQING_RESIDENT_PHOTO_HOURS", "24"))
+# Days after a resolution within which the resident may reopen the case as not solved. Default 7.
+MINQING_RESIDENT_REOPEN_DAYS = float(os.environ.get("MINQING_RESIDENT_REOPEN_DAYS", "7"))
+# Whether the follow-up page names the grid worker who handles the case (their full name, else
+# their username); otherwise it names the department, the level and the grid only. Default off.
+MINQING_RESIDENT_SHOW_HANDLER_NAMES = os.environ.get("MINQING_RESIDENT_SHOW_HANDLER_NAMES", "") == "1"
+# The public map's k-anonymity threshold: a count below it is never published on its own. A small
+# grid with fewer cases is merged into its community, then its street, then the city's remainder
+# (published as "fewer than k"); streets, categories and times follow the same rule. Default 5.
+MINQING_PUBLIC_MIN_COUNT = int(os.environ.get("MINQING_PUBLIC_MIN_COUNT", "5"))
+if MINQING_PUBLIC_MIN_COUNT < 2:
+    raise ImproperlyConfigured(f"MINQING_PUBLIC_MIN_COUNT must be at least 2, got {MINQING_PUBLIC_MIN_COUNT}")
+# Origins (scheme://host[:port]) that may embed the public map's embeddable view (/public/embed/)
+# in a frame, comma-separated, e.g. the media center's site. Every other page refuses framing.
+# Default: none (the embeddable view can then be framed by this site only).
+MINQING_PUBLIC_EMBED_ORIGINS = [
+    part.strip() for part in os.environ.get("MINQING_PUBLIC_EMBED_ORIGINS", "").split(",") if part.strip()
+]
+for _origin in MINQING_PUBLIC_EMBED_ORIGINS:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
+        raise ImproperlyConfigured(
+            f"MINQING_PUBLIC_EMBED_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}"
+        )
+# How long browsers and shared caches may keep the public map's answers and feeds (seconds).
+# Default 60.
+MINQING_PUBLIC_MAX_AGE = int(os.environ.get("MINQING_PUBLIC_MAX_AGE", "60"))

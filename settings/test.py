@@ -19,7 +19,12 @@ _db_options["options"] = f"{_db_options.get('options', '')} -c minqing.audit_tru
 MINQING_AUDIT_ANCHOR_FILE = ""
 
 # Rate limits high enough that no test trips them by accident (the throttle tests set low ones).
-MINQING_THROTTLE_RATES = {"anon": "100000/min", "user": "100000/min", "intake": "100000/min"}
+MINQING_THROTTLE_RATES = {
+    "anon": "100000/min",
+    "user": "100000/min",
+    "intake": "100000/min",
+    "resident": "100000/min",
+}
 
 # --- durable intake (issue 6) ------------------------------------------------------------------------
 # Tests edit keyword rules, categories and SLA hours and dispatch at once.

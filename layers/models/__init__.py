@@ -1,5 +1,6 @@
 """Models of the map: regions and grids (``areas``), the 一标三实 registry (``registry``) and
-events with their closed loop (``events``), and who may read which part of the city (``scope``)."""
+events with their closed loop (``events``), the residents' tickets and public summaries
+(``residents``), and who may read which part of the city (``scope``)."""
 
 from .areas import BoundaryVersion, Grid, Region
 from .audit import AuditChainHead, AuditEntry
@@ -17,6 +18,7 @@ from .events import (
 from .intake import IdempotencyKey
 from .photos import EventPhoto
 from .registry import Address, Building, Compound, Dwelling, Person, Unit
+from .residents import PublicSummary, ResidentTicket
 from .scope import ReaderScope
 
 __all__ = [
@@ -39,8 +41,10 @@ __all__ = [
     "KeywordRule",
     "Level",
     "Person",
+    "PublicSummary",
     "ReaderScope",
     "Region",
+    "ResidentTicket",
     "SlaRule",
     "Unit",
 ]

@@ -266,6 +266,12 @@ class Event(GridLinked):
                 condition=Q(status__in=["received", "triaged", "assigned", "in_progress", "returned", "reopened"]),
                 name="event_open_deadline",
             ),
+            # Residents' reports per phone in a recent window (the per-phone limit of /report/).
+            models.Index(
+                fields=["reporter_phone_digest", "received_at"],
+                condition=~Q(reporter_phone_digest=""),
+                name="event_reporter_phone",
+            ),
         ]
         verbose_name = verbose_name_plural = "民情事件 Event"
 

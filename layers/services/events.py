@@ -377,6 +377,7 @@ def event_create(
     reporter_name: str = "",
     reporter_phone: str = "",
     actor=None,
+    actor_label: str = "",
 ) -> tuple[Event, bool]:
     """Store a report and return ``(event, created)``.
 
@@ -384,7 +385,8 @@ def event_create(
     the stored event with ``created`` false and changes nothing. A report that cannot be located
     is stored all the same with ``needs_location`` set and status ``received``; a located one is
     dispatched at once (status ``assigned``) and joined to its duplicates' cluster. Every step is
-    in the transition log. Raises :class:`~layers.errors.InvalidInput` naming the field."""
+    in the transition log (the receipt names ``actor``, or ``actor_label`` for a sender with no
+    account, such as a resident). Raises :class:`~layers.errors.InvalidInput` naming the field."""
     external_id = external_id.strip()
     category = _check_intake(channel, external_id, category_code, description, address)
     now = timezone.now()
@@ -454,7 +456,7 @@ def event_create(
             to_status=S.RECEIVED,
             action="receive",
             actor=actor,
-            actor_label=_actor_label(actor, ""),
+            actor_label=_actor_label(actor, actor_label),
             at=now,
             data={"channel": channel, "external_id": external_id, "geocode_method": event.geocode_method},
         )

@@ -163,14 +163,14 @@ def event_note_add(*, event: Event, actor, note: str) -> EventTransition:
         return _log(current, actor=actor, action="note", reason=note.strip(), data={})
 
 
-def _log(event: Event, *, actor, action: str, reason: str, data: dict) -> EventTransition:
+def _log(event: Event, *, actor, action: str, reason: str, data: dict, label: str = "") -> EventTransition:
     return EventTransition.objects.create(
         event_id=event.pk,
         from_status=event.status,
         to_status=event.status,
         action=action,
         actor=actor,
-        actor_label=actor.get_username() if actor is not None else "system",
+        actor_label=label or (actor.get_username() if actor is not None else "system"),
         at=timezone.now(),
         reason=reason,
         data=data,
@@ -210,9 +210,12 @@ def photo_check(*, content: BinaryIO, size: int) -> tuple[str, int, int]:
     return PHOTO_FORMATS[kind], width, height
 
 
-def event_photo_add(*, event: Event, actor, content: bytes, client_id: str = "") -> tuple[EventPhoto, bool]:
+def event_photo_add(
+    *, event: Event, actor, content: bytes, client_id: str = "", actor_label: str = ""
+) -> tuple[EventPhoto, bool]:
     """Check a photo (:func:`photo_check`), store its file under ``MEDIA_ROOT`` and its row, log
-    it on the event, and return ``(photo, created)``.
+    it on the event (naming ``actor``, or ``actor_label`` for a sender with no account), and
+    return ``(photo, created)``.
 
     With a ``client_id`` the upload is idempotent: a resend (even one racing the first) returns
     the stored photo with ``created`` false and stores nothing. The file is removed again when the
@@ -237,7 +240,14 @@ def event_photo_add(*, event: Event, actor, content: bytes, client_id: str = "")
         with transaction.atomic():
             photo.save(force_insert=True)
             current = Event.objects.select_for_update().only("id", "status").get(pk=event.pk)
-            _log(current, actor=actor, action="photo", reason="", data={"photo": photo.pk, "size": photo.size})
+            _log(
+                current,
+                actor=actor,
+                action="photo",
+                reason="",
+                data={"photo": photo.pk, "size": photo.size},
+                label=actor_label,
+            )
     except IntegrityError:
         photo.file.delete(save=False)
         if not client_id:

@@ -12,7 +12,9 @@ import hashlib
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +35,7 @@ BASEMAP = inline_serializer(
         "minzoom": serializers.IntegerField(),
         "maxzoom": serializers.IntegerField(),
         "url": serializers.CharField(help_text="XYZ template with {z}, {x}, {y}"),
+        "public": serializers.BooleanField(help_text="its tiles need no login"),
     },
     many=True,
 )
@@ -51,7 +54,10 @@ class BasemapList(APIView):
 
 
 class BasemapTile(APIView):
-    """One tile of a basemap served here (offline, mbtiles, geotiff)."""
+    """One tile of a basemap served here (offline, mbtiles, geotiff). A public basemap's tiles
+    need no login (the residents' pages); any other's do."""
+
+    permission_classes = [AllowAny]
 
     @extend_schema(operation_id="basemap_tile", summary="One basemap tile", responses={(200, "image/png"): bytes})
     def get(self, request: Request, name: str, z: str, x: str, y: str, ext: str) -> HttpResponse:
@@ -62,6 +68,8 @@ class BasemapTile(APIView):
         basemap = basemap_get(name)
         if basemap is None:
             raise NotFound(_("No such basemap: %(name)s") % {"name": name})
+        if not basemap.public and request.reader.is_anonymous:
+            raise drf_exceptions.NotAuthenticated()  # as DRF answers it: 401 with WWW-Authenticate
         if not basemap.served:
             raise NotFound(
                 _("The basemap %(name)s is fetched by the client: %(url)s") % {"name": name, "url": basemap.url()}
@@ -92,8 +100,9 @@ class BasemapTile(APIView):
             response = HttpResponse(tile.content, content_type=tile.content_type)
             response["Content-Length"] = str(len(tile.content))
         response["ETag"] = etag
-        # Tiles follow the login (an orthophoto may not be public): private caches only.
-        response["Cache-Control"] = f"private, max-age={basemap.max_age}"
+        # Tiles of a basemap that is not public follow the login (an orthophoto may be licensed):
+        # private caches only.
+        response["Cache-Control"] = f"{'public' if basemap.public else 'private'}, max-age={basemap.max_age}"
         return response
 
 

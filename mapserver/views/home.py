@@ -17,9 +17,16 @@ from layers.services import users
 #: The front door's entry points (path, who, what), from DESIGN.md §5. Only those the URL map
 #: serves are listed, so the page never links to something that is not there yet.
 ENTRY_POINTS = (
+    (
+        "/report/",
+        "居民 Residents",
+        "小兰帮办：反映问题、跟进办理、评价 (report a problem, follow it, rate it; no account)",
+    ),
+    ("/public/", "公众 Public", "民情公开：各网格办理情况、街道响应时长、已办结案例 (what the city solves)"),
     ("/wall/", "指挥中心 Command center", "大屏：全市态势、事件、热力图 (map wall)"),
     ("/grid/", "网格员 Grid worker", "我的网格、房屋、人口、事件 (my grid)"),
     ("/analyst/", "分析员 Analyst", "图层目录、筛选、导出 (layers, filters, exports)"),
+    ("/moderation/", "指挥中心 Command center", "公开摘要审核 (public summaries: write and approve)"),
     ("/imports/", "数据管理 Data steward", "导入区划、边界、网格、地址、人口、单位：试运行、拒绝报告、提交 (imports)"),
     ("/admin/", "数据管理 Data steward", "区划、网格、地址、房屋、人口、单位，带地图 (admin with maps)"),
     ("/api/whoami", "JSON API", "当前用户；会话登录或 Authorization: Token <key> (who am I)"),

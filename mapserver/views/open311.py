@@ -2,6 +2,9 @@
 
 Authentication is the API's: a session or ``Authorization: Token <key>``, and, as GeoReport
 clients expect, the same DRF token in the ``api_key`` parameter (query string or form field).
+Reads need no key, as GeoReport intends: the services, and the requests the public map publishes
+(a moderator approved their public summary) with public fields only
+(:func:`mapserver.open311.public_requests_list`); a key reads the requests of its data scope.
 Every answer, errors included, is in the format the path's extension asks for; errors are
 GeoReport's list of ``{code, description}`` with a 4xx status.
 
@@ -30,6 +33,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -108,10 +112,20 @@ class ExtensionNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class ReadWithoutKey(BasePermission):
+    """GeoReport's reads are public, as the specification intends (without a key: public fields
+    of published requests only, :func:`mapserver.open311.public_requests_list`); a POST needs a
+    key (401 without)."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or bool(request.user and request.user.is_authenticated)
+
+
 class Open311View(APIView):
     """Base: answers and errors in the format of the path's extension."""
 
     authentication_classes = [ApiKeyAuthentication, TokenAuthentication, SessionAuthentication]
+    permission_classes = [ReadWithoutKey]
     parser_classes = [FormParser, MultiPartParser]
     # The path's extension picks the format, never the Accept header: a GeoReport client that
     # asks requests.xml with "Accept: text/xml" must not get DRF's 406.
@@ -267,6 +281,9 @@ class Requests(Open311View):
         if start and end and start > end:
             raise BadParameter("end_date", _("must not be before start_date"))
         status = params.parse_choice(query, "status", ("open", "closed"), default=None)
+        if request.reader.is_anonymous:
+            rows = open311.public_requests_list(ids=ids, service_code=code, start=start, end=end, status=status)
+            return open311.respond(rows, fmt=self.fmt, kind="requests")
         rows = open311.requests_list(
             scope=request.reader.scope,
             ids=ids,
@@ -357,6 +374,8 @@ class RequestDetail(Open311View):
             raise BadParameter(
                 "service_request_id", _("must be a request id (digits), got %(value)s") % {"value": f"{pk[:40]!r}"}
             )
+        if request.reader.is_anonymous:
+            return open311.respond([open311.public_request_get(pk=int(pk))], fmt=self.fmt, kind="requests")
         return open311.respond(
             [
                 open311.request_get(

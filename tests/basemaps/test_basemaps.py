@@ -155,15 +155,33 @@ def test_list(reader, configured):
         "minzoom": 0,
         "maxzoom": 22,
         "url": "/basemaps/offline/{z}/{x}/{y}.png",
+        "public": True,
     }
     assert basemaps[2]["url"] == "/basemaps/mb/{z}/{x}/{y}.png"
+    assert [b["public"] for b in basemaps] == [True, False, False, False]
     # The external template goes to the client as it is: the server never fetches it.
     assert basemaps[3]["url"] == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
-def test_login_required(client, configured):
+def test_login_required_but_for_a_public_basemaps_tiles(client, configured, settings):
+    """The offline basemap (our own outlines) is public by default: the residents' pages draw on
+    it; a file (an orthophoto may be licensed) needs a login unless its entry says public."""
     assert client.get("/basemaps/").status_code == 401
-    assert client.get("/basemaps/mb/1/0/0.png").status_code == 401
+    refused = client.get("/basemaps/mb/1/0/0.png")
+    assert (refused.status_code, refused["WWW-Authenticate"]) == (401, 'Token realm="api"')
+    offline = client.get("/basemaps/offline/1/0/0.png")
+    assert (offline.status_code, offline["Cache-Control"]) == (200, "public, max-age=300")
+    settings.MINQING_BASEMAPS = [
+        {**entry, "public": True} if entry["name"] == "mb" else entry for entry in settings.MINQING_BASEMAPS
+    ]
+    shared = client.get("/basemaps/mb/1/0/0.png")
+    assert (shared.status_code, shared["Cache-Control"]) == (200, "public, max-age=86400")
+    settings.MINQING_BASEMAPS = [{**settings.MINQING_BASEMAPS[0], "public": "yes"}]
+    from basemaps.sources import basemaps_check
+
+    assert [error.msg for error in basemaps_check()] == [
+        "MINQING_BASEMAPS[0] ('offline'): public must be true or false, got 'yes'"
+    ]
 
 
 def test_mbtiles_tile_with_tms_rows(reader, configured):
@@ -247,7 +265,7 @@ def test_offline_draws_district_outlines(reader, configured, tiny_city):
     x, y, column, row, z = tile_pixel(lon, lat, 12)
     response = reader.get(f"/basemaps/offline/{z}/{x}/{y}.png")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    assert response["Cache-Control"] == "private, max-age=300"
+    assert response["Cache-Control"] == "public, max-age=300"
     pixels = png_pixels(response.content)
     around = pixels[max(row - 2, 0) : row + 3, max(column - 2, 0) : column + 3].reshape(-1, 4)
     assert any(tuple(p) == district_color for p in around)
