@@ -30,7 +30,7 @@ import psycopg2
 from scripts.loadgen import LoadReport, intake_bodies, paced_load, points_in_box
 
 from . import engines, lifecycle
-from .engines import StackError, start, stop, wait_for
+from .engines import StackError, stop, wait_for
 from .layout import Layout, Node
 
 #: Run in the stack's database once it is seeded: an intake account, its token, the categories,
@@ -212,7 +212,7 @@ def _drill(layout: Layout, *, rate: float, seconds: float, kill_at: float, say) 
     rejoined = False
     if "node" in killed:
         node = killed["node"]
-        start(layout, f"patroni-{node.name}", ["patroni", str(layout.conf / f"patroni-{node.name}.yml")])
+        lifecycle.start_node(layout, node.name)
         try:
             wait_for(f"{node.name} rejoining as a replica", lambda: engines.node_role(node) == "replica", seconds=120)
             rejoined = True

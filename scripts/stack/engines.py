@@ -7,6 +7,7 @@ process id in ``pid/<name>.pid``. Waits are bounded and say what they waited for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,16 +37,17 @@ def start(layout: Layout, name: str, command: list[str], *, account: bool = True
     """Start ``command`` as a daemon named ``name``; returns its process id."""
     if running(layout, name):
         raise StackError(f"{name} is already running (pid file {layout.pids / name}.pid)")
-    log = (layout.logs / f"{name}.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603  (the stack's own engines, our arguments)
-        as_account(layout, command) if account else command,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    # The daemon keeps its own copy of the log's descriptor: ours is closed once it has started.
+    with (layout.logs / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603  (the stack's own engines, our arguments)
+            as_account(layout, command) if account else command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     (layout.pids / f"{name}.pid").write_text(str(process.pid))
     return process.pid
 
@@ -89,6 +91,10 @@ def stop(layout: Layout, name: str, *, timeout: float = 30.0, kill: bool = False
 
 
 def _group_alive(pid: int) -> bool:
+    # A leader this process started and that has exited stays a zombie, still a member of its
+    # group, until it is reaped: reap it first, or a stopped engine looks alive until the timeout.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         os.killpg(pid, 0)
     except ProcessLookupError:

@@ -129,7 +129,12 @@ def start_etcd(layout: Layout) -> None:
 
 
 def start_node(layout: Layout, name: str) -> None:
-    start(layout, f"patroni-{name}", ["patroni", str(layout.conf / f"patroni-{name}.yml")])
+    node = next(n for n in layout.nodes if n.name == name)
+    # pgBackRest's archive-push checks that it runs in its stanza's pg1-path; on one machine each
+    # node has its own data directory, so each node's PostgreSQL (and the archive_command it runs,
+    # which is the same on every node) is told its own: an environment option wins over the file.
+    start(layout, f"patroni-{name}", ["patroni", str(layout.conf / f"patroni-{name}.yml")],
+          env={"PGBACKREST_PG1_PATH": str(node.data)})  # fmt: skip
 
 
 def start_patroni(layout: Layout) -> None:
