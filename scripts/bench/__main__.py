@@ -33,6 +33,7 @@ def main() -> int:
         intake,  # noqa: F401  (registers the intake load benchmark)
         locate,  # noqa: F401  (registers the point → grid benchmarks)
         ogc,  # noqa: F401  (registers the OGC items and GeoJSON export benchmarks)
+        stack,  # noqa: F401  (registers the production stack's benchmarks)
         tiles,  # noqa: F401  (registers the vector tile benchmark)
     )
     from .harness import BENCHMARKS, DATA, write_reports
@@ -43,7 +44,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the import benchmarks")
     parser.add_argument(
         "--data",
-        choices=("city", "synthetic"),
+        choices=("city", "synthetic", "stack"),
         required=True,
         help="run the benchmarks of this data set (scripts/bench.sh gives each its own database)",
     )

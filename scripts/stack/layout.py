@@ -162,6 +162,8 @@ class Layout:
             "root": str(self.root),
             "repo": str(ROOT),
             "account": self.account,
+            # pgBackRest's repository: on the application's host (production: README "Production").
+            "repo_host": self.host,
             "scope": SCOPE,
             "database": DATABASE,
             "owner_role": OWNER_ROLE,

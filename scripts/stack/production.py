@@ -31,7 +31,9 @@ def render_production(layout: Layout, out: Path) -> list[Path]:
         base = out / node.host
         written.append(_write(base / "etc/patroni/config.yml", layout.render("patroni.yml", node=node), 0o600))
         written.append(_write(base / "etc/minqing/post_bootstrap.sh", layout.render("post_bootstrap.sh"), 0o700))
-        written.append(_write(base / "etc/minqing/pgbackrest.conf", layout.render("pgbackrest.conf"), 0o640))
+        # The repository lives on the application's host; the other nodes reach it over SSH.
+        backrest = "pgbackrest.conf" if node.host == layout.host else "pgbackrest-node.conf"
+        written.append(_write(base / "etc/minqing/pgbackrest.conf", layout.render(backrest, node=node), 0o640))
         written.append(
             _write(
                 base / "etc/default/etcd",
