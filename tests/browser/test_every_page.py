@@ -36,6 +36,10 @@ def _grid_ready(page):
     page.wait_for_selector("#events-list .grid-card, #events-list .mq-empty")
 
 
+def _data_ready(page):
+    page.wait_for_selector("body[data-ready=true]")
+
+
 def _analyst_ready(page):
     page.wait_for_selector("#stats-table tbody tr")
     page.wait_for_selector("#catalog button[data-layer=events]")
@@ -47,6 +51,10 @@ PAGES = {
     "wall": ("/wall/", "command", _wall_ready),
     "grid": ("/grid/", "gridworker", _grid_ready),
     "analyst": ("/analyst/", "analyst", _analyst_ready),
+    "report": ("/report/", None, _data_ready),
+    "public": ("/public/", None, _data_ready),
+    "moderation": ("/moderation/", "command", lambda page: page.wait_for_selector("#candidates-heading")),
+    "imports": ("/imports/", "steward", lambda page: page.wait_for_selector("#upload-form")),
 }
 
 
