@@ -30,6 +30,7 @@ from layers.services.residents import (
     resident_case_get,
     resident_report,
 )
+from mapserver.checks import personal_data_keys_check
 
 from ..importers.registry_tables import ADDRESS_HEADER, ID_F, ID_M, address_row, run_command, write_csv
 from .event_world import IN_WEST, report, world
@@ -347,6 +348,13 @@ def test_a_bad_previous_key_fails_with_an_exact_message(db, settings, previous, 
     with pytest.raises(ImproperlyConfigured) as error:
         call_command("rotate_personal_data_key", "--dry-run", stdout=StringIO())
     assert str(error.value) == message
+    # The system check of every management command says the same (and the ASGI entry refuses to start).
+    assert [(e.id, e.msg) for e in personal_data_keys_check()] == [("minqing.E102", message)]
+
+
+def test_good_keys_pass_the_system_check(settings):
+    use_keys(settings, KEY_B, KEY_A)
+    assert personal_data_keys_check() == []
 
 
 def test_a_comma_separated_previous_setting_is_read_newest_first(settings):
