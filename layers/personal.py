@@ -60,16 +60,19 @@ def _previous_texts() -> list[str]:
     set the new key in both places would rewrite nothing)."""
     configured = getattr(settings, PREVIOUS, None) or []
     texts = configured.split(",") if isinstance(configured, str) else list(configured)
-    current = _current_text()
-    checked = []
-    for number, text in enumerate((t.strip() for t in texts), start=1):
+    return list(_checked_previous(_current_text(), tuple(t.strip() for t in texts)))
+
+
+@lru_cache(maxsize=8)
+def _checked_previous(current: str, texts: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: every decryption asks for the keys; the settings change only in tests.
+    for number, text in enumerate(texts, start=1):
         name = f"{PREVIOUS} entry {number}"
         if not text:
             raise ImproperlyConfigured(f"{name} is empty")
         if _decoded(text, name) == _decoded(current):
             raise ImproperlyConfigured(f"{name} is the current key ({CURRENT}): give the keys used before it")
-        checked.append(text)
-    return checked
+    return texts
 
 
 def master_key() -> bytes:
@@ -108,7 +111,7 @@ def rotating() -> bool:
 
 
 def key_labels() -> list[str]:
-    """Names of the keys :func:`key_index` and :func:`digest_index` number: ``current``, then
+    """Names of the keys :func:`decrypt_with_index` and :func:`digest_index` number: ``current``, then
     ``previous 1`` (the newest previous key), ``previous 2`` …"""
     return ["current", *(f"previous {n}" for n in range(1, len(_previous_texts()) + 1))]
 
