@@ -17,7 +17,8 @@ digest is computed again from the clear value. Then the previous key can go.
   again, and a second run rewrites nothing.
 * A value no configured key opens is reported by table, id and column, never by value, and left
   as it is (the row's other values are still rewritten): nothing is lost, and the command exits
-  non-zero.
+  non-zero. So does a person whose ID number another person already holds under the current key
+  (the unique digest refuses the rewrite): both are named, for a steward to merge.
 * The audit log's own tables and the event log are append-only (triggers refuse UPDATE) and
   hold no ciphertext; they are never touched. The run records one audit entry, then signs the
   audit anchor file again under the current key and anchors the head (:mod:`layers.audit`).
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
 from .. import personal
@@ -43,6 +45,8 @@ class ProtectedTable:
 
     table: str
     values: tuple[tuple[str, str | None], ...]
+    #: Digest columns under a unique constraint (a rewrite may collide with another row's).
+    unique: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -51,7 +55,11 @@ class ProtectedTable:
 
 #: Every column written under the personal-data key.
 PROTECTED = (
-    ProtectedTable("layers_person", (("id_number_cipher", "id_number_digest"), ("phone_cipher", "phone_digest"))),
+    ProtectedTable(
+        "layers_person",
+        (("id_number_cipher", "id_number_digest"), ("phone_cipher", "phone_digest")),
+        unique=("id_number_digest",),
+    ),
     ProtectedTable(
         "layers_event",
         (
@@ -83,6 +91,18 @@ class Unreadable:
         return f"{self.table} id {self.id} ({self.column})"
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A row whose rewrite the unique digest refused: ``other`` holds the same value already."""
+
+    table: str
+    id: int
+    other: int | None
+
+    def __str__(self) -> str:
+        return f"{self.table} id {self.id} holds the same value as id {self.other}"
+
+
 @dataclass
 class TableReport:
     """What a run found in one table: rows read, rows by the oldest key one of their values is
@@ -99,6 +119,7 @@ class RotationReport:
     dry_run: bool
     tables: list[TableReport]
     unreadable: list[Unreadable]
+    duplicates: list[Duplicate] = field(default_factory=list)
     #: Lines of the audit anchor file signed again under the current key, and the head anchored.
     anchors_resigned: int = 0
     anchored: tuple[int, str] | None = None
@@ -147,6 +168,33 @@ def _plan(spec: ProtectedTable, row: tuple, labels: list[str]) -> tuple[str, lis
     return kind, ([fresh[c] for c in spec.columns] if changed else None), unreadable
 
 
+def _update(cursor, spec: ProtectedTable, update: str, changes: list[tuple]) -> list[Duplicate]:
+    """Write a batch's changes in one statement; when a unique digest refuses it, row by row,
+    each in a savepoint, and return the rows refused with the row already holding the value."""
+    try:
+        with transaction.atomic():
+            execute_values(cursor.cursor, update, changes, page_size=len(changes))
+        return []
+    except UniqueViolation:  # raised by psycopg2 itself: execute_values runs on the raw cursor
+        pass
+    refused = []
+    for change in changes:
+        try:
+            with transaction.atomic():
+                execute_values(cursor.cursor, update, [change])
+        except UniqueViolation:
+            fresh = dict(zip(spec.columns, change[1:], strict=True))
+            other = None
+            for column in spec.unique:
+                cursor.execute(
+                    f"SELECT id FROM {spec.table} WHERE {column} = %s AND id <> %s", [fresh[column], change[0]]
+                )
+                found = cursor.fetchone()
+                other = found[0] if found else other
+            refused.append(Duplicate(spec.table, change[0], other))
+    return refused
+
+
 def _rotate_table(
     spec: ProtectedTable,
     *,
@@ -154,6 +202,7 @@ def _rotate_table(
     dry_run: bool,
     labels: list[str],
     unreadable: list[Unreadable],
+    duplicates: list[Duplicate],
     progress: Callable[[str, int], None] | None,
 ) -> TableReport:
     report = TableReport(spec.table)
@@ -180,7 +229,9 @@ def _rotate_table(
                 if fresh is not None:
                     changes.append((row[0], *fresh))
             if changes and not dry_run:
-                execute_values(cursor.cursor, update, changes, page_size=len(changes))
+                refused = _update(cursor, spec, update, changes)
+                duplicates.extend(refused)
+                report.rewritten -= len(refused)
             report.rewritten += len(changes)
         report.rows += len(rows)
         if progress is not None and rows:
@@ -202,11 +253,20 @@ def personal_data_rotate(
     anything."""
     labels = personal.key_labels()
     unreadable: list[Unreadable] = []
+    duplicates: list[Duplicate] = []
     tables = [
-        _rotate_table(spec, batch=batch, dry_run=dry_run, labels=labels, unreadable=unreadable, progress=progress)
+        _rotate_table(
+            spec,
+            batch=batch,
+            dry_run=dry_run,
+            labels=labels,
+            unreadable=unreadable,
+            duplicates=duplicates,
+            progress=progress,
+        )
         for spec in PROTECTED
     ]
-    report = RotationReport(dry_run, tables, unreadable)
+    report = RotationReport(dry_run, tables, unreadable, duplicates)
     if dry_run:
         return report
     audit_record(
@@ -217,6 +277,7 @@ def personal_data_rotate(
             "tables": {t.table: {"rows": t.rows, "rewritten": t.rewritten} for t in tables},
             "unreadable": [{"table": u.table, "id": u.id, "column": u.column} for u in unreadable[:100]],
             "unreadable_rows": report.unreadable_rows,
+            "duplicates": [{"table": d.table, "id": d.id, "other": d.other} for d in duplicates[:100]],
         },
     )
     audit_flush()

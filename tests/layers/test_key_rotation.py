@@ -306,6 +306,32 @@ def test_a_value_under_an_unknown_key_is_named_and_nothing_else_is_lost(city, se
     stored_under_current_key()
 
 
+def test_a_person_stored_twice_under_two_keys_is_named_and_kept(city, settings, tmp_path):
+    """A person imported again under the new key with no previous key set is stored a second
+    time; the rotation cannot give both the same digest, names the pair and keeps both."""
+    use_keys(settings, KEY_B)
+    path = write_csv(tmp_path / "again.csv", PERSON_HEADER, [["张三", ID_F, "户籍", "", "A1"]])
+    run_command("import_persons", path, "--commit")
+    old, new = Person.objects.filter(name="张三").order_by("pk")
+    use_keys(settings, KEY_B, KEY_A)
+    lines, error = rotate("--batch", "5")
+    assert lines[1:4] == [
+        "layers_person: 3 rows (current 1, previous 1 2); rewritten 1",
+        "layers_event: 2 rows (current 0, previous 1 2); rewritten 2",
+        f"duplicate: layers_person id {old.pk} holds the same value as id {new.pk}",
+    ]
+    assert error == (
+        "1 rows hold the same value as another row under the current key (listed above) and were left under the "
+        "old key: merge each pair, then run again"
+    )
+    kept = Person.objects.get(pk=old.pk)
+    assert (kept.id_number_cipher, kept.id_number_digest) == (old.id_number_cipher, old.id_number_digest)
+    assert personal.decrypt(Person.objects.get(name="李四").id_number_cipher) == ID_M
+    assert AuditEntry.objects.order_by("-seq").first().detail["duplicates"] == [
+        {"table": "layers_person", "id": old.pk, "other": new.pk}
+    ]
+
+
 def test_the_service_counts_rows_by_the_oldest_key_of_their_values(city, settings):
     use_keys(settings, KEY_B, KEY_A)
     # 张三's phone rewritten under B by hand, his ID number still under A: the row counts as A's.

@@ -2,7 +2,8 @@
 lookup digest of personal data under the current ``MINQING_PERSONAL_DATA_KEY``, reading what
 was written under ``MINQING_PERSONAL_DATA_KEY_PREVIOUS`` (``layers/services/key_rotation.py``).
 Resumable: rows already under the current key are skipped. Prints rows per table and key; a value
-no configured key opens is named by table, id and column (never its value) and the exit status
+no configured key opens is named by table, id and column (never its value), a person whose ID
+number another person holds under the current key is named with that person, and the exit status
 is 1. A real run records one audit entry, signs the audit anchor file again under the current key
 and anchors the head."""
 
@@ -65,12 +66,20 @@ class Command(BaseCommand):
             for bar in bars.values():
                 bar.close()
         self._print(report, labels)
+        problems = []
         if report.unreadable_rows:
-            raise CommandError(
+            problems.append(
                 f"{report.unreadable_rows:,} rows hold values no configured key opens (listed above); "
                 "nothing of them was lost: set the key they were written under in MINQING_PERSONAL_DATA_KEY_PREVIOUS "
                 "and run again"
             )
+        if report.duplicates:
+            problems.append(
+                f"{len(report.duplicates):,} rows hold the same value as another row under the current key (listed "
+                "above) and were left under the old key: merge each pair, then run again"
+            )
+        if problems:
+            raise CommandError("; ".join(problems))
 
     def _print(self, report: RotationReport, labels: list[str]) -> None:
         verb = "would rewrite" if report.dry_run else "rewritten"
@@ -81,6 +90,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{table.table}: {table.rows:,} rows ({counts}); {verb} {table.rewritten:,}")
         for found in report.unreadable[:SHOWN]:
             self.stdout.write(f"{UNREADABLE}: {found}")
+        for found in report.duplicates[:SHOWN]:
+            self.stdout.write(f"duplicate: {found}")
         if len(report.unreadable) > SHOWN:
             self.stdout.write(
                 f"{UNREADABLE}: the first {SHOWN:,} values are listed; {report.unreadable_rows:,} rows in all"
@@ -98,6 +109,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"完成 done: {report.rewritten:,} rows rewritten under the current key; "
             "run verify_audit_log, then remove MINQING_PERSONAL_DATA_KEY_PREVIOUS"
-            if not report.unreadable_rows
+            if not report.unreadable_rows and not report.duplicates
             else f"完成 done: {report.rewritten:,} rows rewritten under the current key"
         )
