@@ -16,6 +16,7 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
 
 from importers.base import run_import
 from importers.registry import AddressImporter
@@ -181,6 +182,42 @@ def test_a_follow_up_link_issued_under_the_old_key_keeps_working(city, settings)
     )  # fmt: skip
     assert fresh.token == follow_token(fresh_id)
     assert resident_case_get(token=fresh.token) == fresh.ticket
+
+
+def test_a_residents_link_through_the_api_before_during_and_after_the_rotation(city, settings):
+    """The page's view: the case opens with the old token throughout; a resend answers with it
+    while the old key is a previous one, and is a 409 naming the field once it is gone."""
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    client.get("/report/")
+    csrf = client.cookies["csrftoken"].value
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "category": "municipal.streetlight",
+        "description": "路灯不亮",
+        "source": "tap",
+        "location": {"lon": IN_WEST[0], "lat": IN_WEST[1]},
+    }
+
+    def send():
+        return client.post(
+            "/api/resident/reports", json.dumps(body), content_type="application/json", HTTP_X_CSRFTOKEN=csrf
+        )
+
+    def case(token: str) -> int:
+        return client.get("/api/resident/case", HTTP_X_FOLLOW_TOKEN=token).status_code
+
+    first = send()
+    assert first.status_code == 201
+    token = first.json()["token"]
+    use_keys(settings, KEY_B, KEY_A)
+    again = send()
+    assert (again.status_code, again.json()["token"], case(token)) == (200, token, 200)
+    assert rotate()[1] == ""
+    use_keys(settings, KEY_B)
+    assert case(token) == 200
+    refused = send()
+    assert refused.status_code == 409
+    assert refused.json()["error"]["message"].startswith("client_id: 此诉求提交于服务器更换密钥之前")
 
 
 def test_a_reimport_under_the_new_key_updates_the_person_stored_under_the_old_one(city, settings, tmp_path):
