@@ -320,7 +320,8 @@ class PersonAdmin(LinkedAdmin):
                     request, "按身份证号查找需要查看个人信息的权限 (searching by ID number needs the reveal permission)"
                 )
                 return queryset.none(), False
-            found = queryset.filter(id_number_digest=personal.digest(term))
+            # Any configured key: rows not yet rewritten by a key rotation are found too.
+            found = queryset.filter(id_number_digest__in=personal.digests(term))
             audit_record(
                 action="reveal.search",
                 target="person:id_number",

@@ -352,17 +352,24 @@ class AnchorFileError(Exception):
     """The anchor file cannot be trusted: a line that is not an anchor, or whose HMAC fails."""
 
 
-def _anchor_key() -> bytes:
-    """The HMAC key of anchors: derived from the personal-data key, which lives with the
-    application and never in the database (nor in its backups)."""
+def _anchor_keys() -> list[bytes]:
+    """The HMAC keys of anchors, the current one first: derived from the personal-data key (and
+    the previous ones during a rotation), which lives with the application and never in the
+    database (nor in its backups)."""
     from . import personal
 
-    return hmac.new(personal.master_key(), b"minqing:audit-anchor", hashlib.sha256).digest()
+    return [hmac.new(key, b"minqing:audit-anchor", hashlib.sha256).digest() for key in personal.master_keys()]
 
 
-def _anchor_mac(database: str, seq: int, hash_: str, at: str) -> str:
+def _anchor_mac(database: str, seq: int, hash_: str, at: str, key: bytes | None = None) -> str:
+    """The HMAC of an anchor line under ``key`` (default: the current key's)."""
     message = f"{database}\n{seq}\n{hash_}\n{at}".encode()
-    return hmac.new(_anchor_key(), message, hashlib.sha256).hexdigest()
+    return hmac.new(key or _anchor_keys()[0], message, hashlib.sha256).hexdigest()
+
+
+def _anchor_trusted(database: str, seq: int, hash_: str, at: str, mac: str) -> bool:
+    """Whether ``mac`` is the line's HMAC under the current or a previous key."""
+    return any(hmac.compare_digest(mac, _anchor_mac(database, seq, hash_, at, key)) for key in _anchor_keys())
 
 
 def _anchor_path(path: Path | str | None) -> Path | None:
@@ -389,15 +396,9 @@ def audit_anchor_write(*, path: Path | str | None = None) -> tuple[int, str] | N
     return seq, hash_
 
 
-def audit_anchors_read(*, path: Path | str | None = None) -> list[tuple[int, str]]:
-    """The anchors of this database in the anchor file (default ``MINQING_AUDIT_ANCHOR_FILE``):
-    ``(sequence, hash)`` pairs, each line's HMAC checked. Raises :class:`AnchorFileError` naming
-    the line that is not an anchor or fails its check."""
-    source = _anchor_path(path)
-    if source is None or not source.exists():
-        return []
-    database = connection.settings_dict["NAME"]
-    kept = []
+def _anchor_lines(source: Path) -> Iterator[tuple[int, dict]]:
+    """Each anchor line of ``source`` (its number and fields), its HMAC checked under the current
+    or a previous key; :class:`AnchorFileError` names the first line that fails."""
     for number, text in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
         if not text.strip():
             continue
@@ -407,11 +408,45 @@ def audit_anchors_read(*, path: Path | str | None = None) -> list[tuple[int, str
         except (ValueError, KeyError, TypeError):
             raise AnchorFileError(f"{source}, line {number}: not an anchor") from None
         name, seq, hash_, at, mac = fields
-        if not hmac.compare_digest(mac, _anchor_mac(name, seq, hash_, at)):
+        if not _anchor_trusted(name, seq, hash_, at, mac):
             raise AnchorFileError(f"{source}, line {number}: its HMAC does not match (the file was altered)")
-        if name == database:
-            kept.append((seq, hash_))
-    return kept
+        yield number, {"database": name, "seq": seq, "hash": hash_, "at": at, "mac": mac}
+
+
+def audit_anchors_read(*, path: Path | str | None = None) -> list[tuple[int, str]]:
+    """The anchors of this database in the anchor file (default ``MINQING_AUDIT_ANCHOR_FILE``):
+    ``(sequence, hash)`` pairs, each line's HMAC checked (under the current personal-data key or
+    a previous one). Raises :class:`AnchorFileError` naming the line that is not an anchor or
+    fails its check."""
+    source = _anchor_path(path)
+    if source is None or not source.exists():
+        return []
+    database = connection.settings_dict["NAME"]
+    return [(line["seq"], line["hash"]) for _, line in _anchor_lines(source) if line["database"] == database]
+
+
+def audit_anchors_resign(*, path: Path | str | None = None) -> int:
+    """Sign every line of the anchor file (default ``MINQING_AUDIT_ANCHOR_FILE``) under the
+    current key, so the anchors stay trusted once the previous keys are removed after a
+    rotation; returns the lines re-signed. Every line is checked first (under any configured
+    key) and the file is replaced whole (a new file fsynced, then renamed over the old one), so
+    a failure leaves it as it was. Raises :class:`AnchorFileError` like
+    :func:`audit_anchors_read`."""
+    source = _anchor_path(path)
+    if source is None or not source.exists():
+        return 0
+    lines = [line for _, line in _anchor_lines(source)]
+    key = _anchor_keys()[0]
+    for line in lines:
+        line["mac"] = _anchor_mac(line["database"], line["seq"], line["hash"], line["at"], key)
+    fresh = source.with_name(f".{source.name}.{os.getpid()}.tmp")
+    with fresh.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(line) + "\n" for line in lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(fresh, source.stat().st_mode & 0o7777)
+    os.replace(fresh, source)
+    return len(lines)
 
 
 # --- permission changes ---------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 Each value becomes three columns: an AES-GCM ciphertext (reversible with the key, for an
 audited reveal), a keyed HMAC-SHA256 digest (exact lookup and upsert without decrypting), and
 the masked form shown by default. The key comes from ``MINQING_PERSONAL_DATA_KEY``.
+
+A rotation sets a new key and moves the old one to ``MINQING_PERSONAL_DATA_KEY_PREVIOUS``:
+writes use the current key, reads try the current key and then the previous ones (decryption,
+digests matched by :func:`digests`), until ``manage.py rotate_personal_data_key`` has rewritten
+every value under the current key (``layers/services/key_rotation.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -28,25 +34,60 @@ class Protected:
     masked: str
 
 
-def _decoded(key_text: str) -> bytes:
+CURRENT = "MINQING_PERSONAL_DATA_KEY"
+PREVIOUS = "MINQING_PERSONAL_DATA_KEY_PREVIOUS"
+
+
+def _decoded(key_text: str, name: str = CURRENT) -> bytes:
     try:
         key = base64.urlsafe_b64decode(key_text)
     except ValueError as error:
-        raise ImproperlyConfigured("MINQING_PERSONAL_DATA_KEY is not URL-safe base64") from error
+        raise ImproperlyConfigured(f"{name} is not URL-safe base64") from error
     if len(key) != 32:
-        raise ImproperlyConfigured(f"MINQING_PERSONAL_DATA_KEY must decode to 32 bytes, got {len(key)}")
+        raise ImproperlyConfigured(f"{name} must decode to 32 bytes, got {len(key)}")
     return key
 
 
-def master_key() -> bytes:
-    """The key itself, for deriving a subkey of another purpose (the audit anchors' HMAC); never
-    use it directly."""
+def _current_text() -> str:
     if not settings.MINQING_PERSONAL_DATA_KEY:
-        raise ImproperlyConfigured("MINQING_PERSONAL_DATA_KEY is not set")
-    return _decoded(settings.MINQING_PERSONAL_DATA_KEY)
+        raise ImproperlyConfigured(f"{CURRENT} is not set")
+    return settings.MINQING_PERSONAL_DATA_KEY
 
 
-@lru_cache(maxsize=4)
+def _previous_texts() -> list[str]:
+    """The previous keys as configured (a list, or one comma-separated string), newest first,
+    each checked like the current key; one equal to the current key is refused (a rotation that
+    set the new key in both places would rewrite nothing)."""
+    configured = getattr(settings, PREVIOUS, None) or []
+    texts = configured.split(",") if isinstance(configured, str) else list(configured)
+    return list(_checked_previous(_current_text(), tuple(t.strip() for t in texts)))
+
+
+@lru_cache(maxsize=8)
+def _checked_previous(current: str, texts: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: every decryption asks for the keys; the settings change only in tests.
+    for number, text in enumerate(texts, start=1):
+        name = f"{PREVIOUS} entry {number}"
+        if not text:
+            raise ImproperlyConfigured(f"{name} is empty")
+        if _decoded(text, name) == _decoded(current):
+            raise ImproperlyConfigured(f"{name} is the current key ({CURRENT}): give the keys used before it")
+    return texts
+
+
+def master_key() -> bytes:
+    """The key itself, for deriving a subkey of another purpose (the audit anchors' HMAC, the
+    residents' follow-up tokens); never use it directly."""
+    return _decoded(_current_text())
+
+
+def master_keys() -> tuple[bytes, ...]:
+    """The current key, then the previous ones (``MINQING_PERSONAL_DATA_KEY_PREVIOUS``, newest
+    first): what a reader of data written before a rotation derives its subkeys from."""
+    return (master_key(), *(_decoded(text, PREVIOUS) for text in _previous_texts()))
+
+
+@lru_cache(maxsize=8)
 def _keys(key_text: str) -> tuple[AESGCM, bytes]:
     key = _decoded(key_text)
     # Separate subkeys so the lookup digest reveals nothing about the encryption key.
@@ -56,9 +97,23 @@ def _keys(key_text: str) -> tuple[AESGCM, bytes]:
 
 
 def _current_keys() -> tuple[AESGCM, bytes]:
-    if not settings.MINQING_PERSONAL_DATA_KEY:
-        raise ImproperlyConfigured("MINQING_PERSONAL_DATA_KEY is not set")
-    return _keys(settings.MINQING_PERSONAL_DATA_KEY)
+    return _keys(_current_text())
+
+
+def _all_keys() -> list[tuple[AESGCM, bytes]]:
+    """The subkeys of the current key, then of each previous one (index 0: current)."""
+    return [_current_keys(), *(_keys(text) for text in _previous_texts())]
+
+
+def rotating() -> bool:
+    """Whether previous keys are configured (a rotation under way)."""
+    return bool(_previous_texts())
+
+
+def key_labels() -> list[str]:
+    """Names of the keys :func:`decrypt_with_index` and :func:`digest_index` number: ``current``, then
+    ``previous 1`` (the newest previous key), ``previous 2`` …"""
+    return ["current", *(f"previous {n}" for n in range(1, len(_previous_texts()) + 1))]
 
 
 def cipher() -> AESGCM:
@@ -71,16 +126,51 @@ def digest(value: str) -> str:
     return hmac.new(_current_keys()[1], value.encode(), hashlib.sha256).hexdigest()
 
 
+def digests(value: str) -> list[str]:
+    """The digest of ``value`` under the current key, then under each previous key: a lookup
+    matches any of them, so rows not yet rewritten by ``rotate_personal_data_key`` are found."""
+    return [hmac.new(key, value.encode(), hashlib.sha256).hexdigest() for _, key in _all_keys()]
+
+
+def digest_index(value: str, stored: str) -> int | None:
+    """Which key (index into :func:`key_labels`) ``stored`` is the digest of ``value`` under;
+    ``None`` for none of them."""
+    found = digests(value)
+    return found.index(stored) if stored in found else None
+
+
 def encrypt(value: str) -> str:
     aead, _ = _current_keys()
     nonce = os.urandom(12)
     return base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, value.encode(), None)).decode()
 
 
+def decrypt_with_index(token: str) -> tuple[str, int]:
+    """The clear text of ``token`` and the index of the key that opened it (0: the current key,
+    then the previous ones, newest first). Raises :class:`UnreadableValue` when none does: an
+    AES-GCM tag that fails under a key means the value was not written under that key."""
+    try:
+        raw = base64.urlsafe_b64decode(token)
+    except ValueError:
+        raise UnreadableValue("not URL-safe base64") from None
+    if len(raw) < 12 + 16:
+        raise UnreadableValue("too short to be a ciphertext")
+    for index, (aead, _) in enumerate(_all_keys()):
+        try:
+            return aead.decrypt(raw[:12], raw[12:], None).decode(), index
+        except InvalidTag:
+            continue
+    raise UnreadableValue("no configured key opens it")
+
+
 def decrypt(token: str) -> str:
-    aead, _ = _current_keys()
-    raw = base64.urlsafe_b64decode(token)
-    return aead.decrypt(raw[:12], raw[12:], None).decode()
+    """The clear text of ``token``, under the current key or a previous one."""
+    return decrypt_with_index(token)[0]
+
+
+class UnreadableValue(ValueError):
+    """A ciphertext that no configured key opens (written under a key no longer configured, or
+    damaged)."""
 
 
 def mask_id_number(value: str) -> str:

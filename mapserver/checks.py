@@ -5,6 +5,10 @@ the least-privileged one (README "Database roles"): not a superuser, owning none
 ``manage.py check --deploy --database default`` reports it (``minqing.E101``, with the
 application's settings: ``MINQING_DB_ROLE=app``), and the production ASGI entry point refuses to
 serve with such a role (:func:`refuse_privileged_role`).
+
+:func:`personal_data_keys_check` checks the personal-data key and the previous keys of a
+rotation (``minqing.E102``) with every management command, and the ASGI entry point refuses to
+start with a bad one, rather than failing at the first request that reads personal data.
 """
 
 from __future__ import annotations
@@ -49,6 +53,23 @@ def served_role_check(app_configs=None, databases=None, **kwargs) -> list[checks
         checks.Error(problem, hint="connect as the application's role (README 'Database roles')", id="minqing.E101")
         for problem in database_role_problems()
     ]
+
+
+@checks.register()
+def personal_data_keys_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``MINQING_PERSONAL_DATA_KEY`` and ``MINQING_PERSONAL_DATA_KEY_PREVIOUS`` well formed (an
+    unset current key is left to the settings: production refuses it, development sets one)."""
+    from django.conf import settings
+
+    from layers import personal
+
+    if not settings.MINQING_PERSONAL_DATA_KEY and not getattr(settings, personal.PREVIOUS, None):
+        return []
+    try:
+        personal.key_labels()
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), hint="README 'Rotating the personal-data key'", id="minqing.E102")]
+    return []
 
 
 def refuse_privileged_role() -> None:

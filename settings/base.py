@@ -241,6 +241,16 @@ LEAFLET_CONFIG = {
 # derive a fixed key so that the demo database stays readable across runs.
 MINQING_PERSONAL_DATA_KEY = os.environ.get("MINQING_PERSONAL_DATA_KEY", "")
 
+# Keys personal data was written under before the current one, while a rotation is under way:
+# comma-separated, newest first, each 32 bytes of URL-safe base64 like the current key. Reads try
+# the current key and then these (ciphertexts, lookup digests, the audit anchors' HMAC, residents'
+# follow-up links); writes use the current key only. `manage.py rotate_personal_data_key` rewrites
+# everything under the current key; then remove them (README, "Rotating the personal-data key").
+# Default: none.
+MINQING_PERSONAL_DATA_KEY_PREVIOUS = [
+    key.strip() for key in os.environ.get("MINQING_PERSONAL_DATA_KEY_PREVIOUS", "").split(",") if key.strip()
+]
+
 # Rows per COPY batch in the bulk importers (rows). Bigger batches are faster and use more memory.
 # Default 200,000.
 MINQING_IMPORT_BATCH_ROWS = int(os.environ.get("MINQING_IMPORT_BATCH_ROWS", "200000"))

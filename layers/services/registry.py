@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from django.db import connection
+from psycopg2.extras import execute_values
 
 from layers import personal
 from layers.checksums import id_number_facts
@@ -272,9 +274,29 @@ def _encrypt_all(values: list[str]) -> list[str]:
     ]
 
 
+def _adopt_previous_digests(ids: list[str]) -> None:
+    """While a key rotation is under way, a person not yet rewritten by
+    ``rotate_personal_data_key`` holds the digest of their ID number under a previous key: give
+    them the current key's digest first, so that the upsert's ``ON CONFLICT (id_number_digest)``
+    finds them rather than storing them twice. Their ciphertexts stay as they are (read under the
+    previous key until the rotation rewrites them, or the upsert replaces them)."""
+    if not ids or not personal.rotating():
+        return
+    pairs = [(old, found[0]) for value in ids for found in [personal.digests(value)] for old in found[1:]]
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            "UPDATE layers_person p SET id_number_digest = v.new FROM (VALUES %s) AS v(old, new) "
+            "WHERE p.id_number_digest = v.old",
+            pairs,
+            page_size=10_000,
+        )
+
+
 def persons_upsert(*, frame: pd.DataFrame, on_batch: OnBatch = None, on_reject: OnReject = None) -> dict[str, int]:
     """Upsert persons by the keyed digest of their ID number; they take the links of their
     address (given directly or through their dwelling)."""
+    _adopt_previous_digests(frame["id_number"].tolist())
     frame = _with_row(protect_persons(frame))
     for column in ("address_code", "dwelling_code", "care_tags"):
         if column not in frame.columns:

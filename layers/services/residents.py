@@ -105,16 +105,37 @@ class Receipt:
 # --- tokens -----------------------------------------------------------------------------------------
 
 
-def _token_key() -> bytes:
-    # A subkey of its own: the follow-up tokens reveal nothing of the encryption or digest keys.
-    return hmac.new(personal.master_key(), b"minqing:follow-up", hashlib.sha256).digest()
+def _token_keys() -> list[bytes]:
+    # Subkeys of their own: the follow-up tokens reveal nothing of the encryption or digest keys.
+    # The current key's first, then the previous keys' (a rotation under way).
+    return [hmac.new(key, b"minqing:follow-up", hashlib.sha256).digest() for key in personal.master_keys()]
+
+
+def _token_under(key: bytes, client_id: str) -> str:
+    return base64.urlsafe_b64encode(hmac.new(key, client_id.encode(), hashlib.sha256).digest()[:24]).decode()
 
 
 def follow_token(client_id: str) -> str:
     """The follow-up token of the report the page called ``client_id``: 32 URL-safe characters
     (192 bits of an HMAC under the server's key; the same id always gives the same token)."""
-    mac = hmac.new(_token_key(), client_id.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:24]).decode()
+    return _token_under(_token_keys()[0], client_id)
+
+
+def held_token(client_id: str, ticket: ResidentTicket) -> str:
+    """The token the resident holds for a stored report: the one, under the current key or a
+    previous one, whose digest the ticket keeps. A report stored before a key rotation keeps its
+    link (the stored digest is of the token issued then; nothing re-keys it). Raises
+    :class:`ResidentRefused` when no configured key gives it (the key it was issued under has
+    been removed): the resident opens the case with the link the first answer gave."""
+    for key in _token_keys():
+        token = _token_under(key, client_id)
+        if hmac.compare_digest(token_digest(token), ticket.token_digest):
+            return token
+    raise ResidentRefused(
+        "client_id",
+        "此诉求提交于服务器更换密钥之前，请使用首次提交时保存的链接 "
+        "(this report was stored before the server's key changed: open it with the link the first answer gave)",
+    )
 
 
 def token_digest(token: str) -> str:
@@ -188,13 +209,15 @@ def _phone_limit(phone: str, now: dt.datetime) -> None:
     reports racing from one phone are counted one after the other."""
     limit, hours = settings.MINQING_RESIDENT_PHONE_REPORTS, settings.MINQING_RESIDENT_PHONE_WINDOW_HOURS
     since = now - dt.timedelta(hours=hours)
-    digest = personal.digest(phone)
+    # The lock is on the current key's digest; the count matches reports whose digest is still
+    # under a previous key too (a rotation under way).
+    digests = personal.digests(phone)
     ((count, oldest),) = fetch(
         """
         WITH lock AS (SELECT pg_advisory_xact_lock(hashtextextended(%(digest)s, 0)))
         SELECT count(*), min(e.received_at) FROM lock, layers_event e
-        WHERE e.reporter_phone_digest = %(digest)s AND e.received_at >= %(since)s AND e.channel = %(channel)s""",
-        {"digest": digest, "since": since, "channel": CHANNEL},
+        WHERE e.reporter_phone_digest = ANY(%(digests)s) AND e.received_at >= %(since)s AND e.channel = %(channel)s""",
+        {"digest": digests[0], "digests": digests, "since": since, "channel": CHANNEL},
     )
     if count >= limit:
         wait = (oldest + dt.timedelta(hours=hours) - now).total_seconds()
@@ -225,11 +248,11 @@ def resident_report(
     client_id, phone = client_id.strip(), phone.strip()
     _check_report(client_id, description, source, lon, accuracy_m, address, phone)
     external_id = external_id_for(client_id)
-    token = follow_token(client_id)
-    digest = token_digest(token)
     stored = ResidentTicket.objects.filter(event__channel=CHANNEL, event__external_id=external_id).first()
     if stored is not None:
-        return Receipt(stored.event, stored, token, False)
+        return Receipt(stored.event, stored, held_token(client_id, stored), False)
+    token = follow_token(client_id)
+    digest = token_digest(token)
     now = timezone.now()
     with committed():
         if phone:
@@ -250,7 +273,8 @@ def resident_report(
         if not created:
             # A resend that raced the first request: event_create waited for its commit, which
             # wrote the ticket in the same transaction.
-            return Receipt(event, ResidentTicket.objects.get(event=event), token, False)
+            stored = ResidentTicket.objects.get(event=event)
+            return Receipt(event, stored, held_token(client_id, stored), False)
         ticket = ResidentTicket.objects.create(
             event=event, ticket=ticket_number(event), token_digest=digest, created_at=event.received_at
         )
