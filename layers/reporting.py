@@ -271,8 +271,9 @@ def headline_rows(headline: dict) -> list[dict]:
     ]
 
 
-def report_html(*, figures: dict, maps: MapData) -> str:
-    """The whole report as one self-contained HTML document in the active language."""
+def report_context(*, figures: dict, maps: MapData) -> dict:
+    """What the report's templates read: the figures, the formatted headline table, the charts
+    and maps as ``data:`` URIs, and the labelled rows, in the active language."""
     warned = {w["code"] for rows in maps.warnings.values() for w in rows}
     images = {
         "channels": chart_channels(figures),
@@ -284,26 +285,23 @@ def report_html(*, figures: dict, maps: MapData) -> str:
         "hot_hazard": map_hotspots(maps, "hazard"),
         "warnings": map_warnings(maps, warned),
     }
-    channels = [dict(row, label=channel_label(row["channel"])) for row in figures["channels"]]
-    headline = headline_rows(figures["headline"])
-    families = [dict(row, label=family_label(row["family"])) for row in figures["families"]]
-    warnings = [dict(w, family=family_label(family)) for family, rows in maps.warnings.items() for w in rows]
-    return render_to_string(
-        "layers/judgement_report.html",
-        {
-            "f": figures,
-            "h": figures["headline"],
-            "headline": headline,
-            "images": images,
-            "channels": channels,
-            "families": families,
-            "warnings": warnings,
-            "hot_counts": {
-                family: sum(1 for c in classes.values() if c.startswith("hot"))
-                for family, classes in maps.hotspots.items()
-            },
+    return {
+        "f": figures,
+        "h": figures["headline"],
+        "headline": headline_rows(figures["headline"]),
+        "images": images,
+        "channels": [dict(row, label=channel_label(row["channel"])) for row in figures["channels"]],
+        "families": [dict(row, label=family_label(row["family"])) for row in figures["families"]],
+        "warnings": [dict(w, family=family_label(family)) for family, rows in maps.warnings.items() for w in rows],
+        "hot_counts": {
+            family: sum(1 for c in classes.values() if c.startswith("hot")) for family, classes in maps.hotspots.items()
         },
-    )
+    }
+
+
+def report_html(context: dict) -> str:
+    """The whole report as one self-contained HTML document (``context``: :func:`report_context`)."""
+    return render_to_string("layers/judgement_report.html", context)
 
 
 def report_pdf(html: str) -> bytes:

@@ -49,7 +49,6 @@ ADDRESSES_LISTED = 10
 #: A category's satisfaction is listed only with at least this many ratings.
 MIN_RATED = 5
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _CODE = re.compile(r"^\d{12}$")
 
 
@@ -73,21 +72,23 @@ class ReportArea:
 
 def report_area_get(*, code: str, reader_scope: Scope) -> ReportArea:
     """The area named by a 12-digit code, within ``reader_scope``; raises
-    :class:`~layers.errors.InvalidInput` for a malformed code, a community, or a code that is
-    unknown or outside the reader's scope (the same message: a scope is not told apart from a
-    code that does not exist)."""
+    :class:`~layers.errors.InvalidInput` for a malformed or unknown code, a community, or an
+    area outside the reader's scope (regions are reference data every reader sees, so saying so
+    tells nothing new)."""
     if not _CODE.match(code or ""):
         raise InvalidInput(
             "area",
             _("expected a 12-digit code of the city, a district or a street, got %(code)s") % {"code": f"{code!r}"},
         )
     region = Region.objects.filter(code=code).select_related("parent").first()
-    if region is None or not _within(region, reader_scope):
+    if region is None:
         raise InvalidInput("area", _("unknown area %(code)s") % {"code": f"{code!r}"})
     if region.level == Region.Level.COMMUNITY:
         raise InvalidInput(
             "area", _("%(code)s is a community; reports cover the city, a district or a street") % {"code": code}
         )
+    if not _within(region, reader_scope):
+        raise InvalidInput("area", _("%(code)s lies outside your data scope") % {"code": code})
     if region.level == Region.Level.CITY:
         return ReportArea(code, region.name, "city", CITY, region.id, "")
     if region.level == Region.Level.DISTRICT:
@@ -105,29 +106,34 @@ def _within(region: Region, scope: Scope) -> bool:
     if region.level == Region.Level.STREET:
         district = region.parent.code if region.parent_id else None
         return region.id in scope.street_ids or district in scope.district_codes
-    return False
+    return False  # the city, for a scope narrower than the city
 
 
-def report_month_parse(value: str, *, now: dt.datetime) -> dt.date:
-    """The first day of the month ``YYYY-MM``; raises :class:`~layers.errors.InvalidInput` for
-    another form or a month that has not begun at ``now``.
+def report_month_check(month: dt.date, *, now: dt.datetime) -> dt.date:
+    """``month`` (its first day) when it has begun at ``now``; else
+    :class:`~layers.errors.InvalidInput` naming ``month``.
 
-    >>> report_month_parse("2025-05", now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
+    >>> report_month_check(dt.date(2025, 5, 1), now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
     datetime.date(2025, 5, 1)
     """
-    match = _MONTH.match(value or "")
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise InvalidInput(
-            "month", _("expected a month as YYYY-MM (2000 or later), got %(value)s") % {"value": f"{value!r}"}
-        )
-    month = dt.date(int(match.group(1)), int(match.group(2)), 1)
     today = timezone.localtime(now).date()
     if month > today.replace(day=1):
         raise InvalidInput(
             "month",
-            _("%(month)s has not begun (today is %(today)s)") % {"month": value, "today": today.isoformat()},
+            _("%(month)s has not begun (today is %(today)s)") % {"month": f"{month:%Y-%m}", "today": today.isoformat()},
         )
     return month
+
+
+def report_month_default(*, now: dt.datetime) -> dt.date:
+    """The last whole month before ``now`` (what a report on the 1st is about)."""
+    return month_add(timezone.localtime(now).date().replace(day=1), -1)
+
+
+def report_areas(*, reader_scope: Scope) -> list[dict]:
+    """The city, districts and streets a reader may report on, in code order, with their level."""
+    rows = Region.objects.filter(level__in=["city", "district", "street"]).select_related("parent").order_by("code")
+    return [{"code": r.code, "name": r.name, "level": r.level} for r in rows if _within(r, reader_scope)]
 
 
 def month_add(month: dt.date, months: int) -> dt.date:

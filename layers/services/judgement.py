@@ -19,13 +19,17 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from ..models import JudgementReport
-from ..reporting import report_html, report_pdf
+from ..reporting import report_context, report_html, report_pdf
 from ..selectors.judgement import ReportArea, judgement_figures, judgement_map_data
 
 
 @dataclass(frozen=True)
 class Report:
+    """A report made: its figures, the templates' context (charts and maps drawn) and the
+    standalone HTML document."""
+
     figures: dict
+    context: dict
     html: str
 
     def pdf(self) -> bytes:
@@ -43,7 +47,8 @@ def judgement_report_build(*, area: ReportArea, month: dt.date, now: dt.datetime
                        if classes.get(grid_id, "").startswith("hot"))
         for family, classes in maps.hotspots.items()
     }  # fmt: skip
-    return Report(figures=figures, html=report_html(figures=figures, maps=maps))
+    context = report_context(figures=figures, maps=maps)
+    return Report(figures=figures, context=context, html=report_html(context))
 
 
 def report_paths(*, area_code: str, month: dt.date, directory: Path | None = None) -> tuple[Path, Path]:
