@@ -44,6 +44,7 @@ from .pages import page_for
 
 ROLES = tuple(Role(role) for role in sorted(JUDGEMENT_DUTIES["report"].roles))
 REPORT_READERS = roles_required(*ROLES, message=gettext_lazy("Situation reports are for analysts and leaders."))
+#: What the endpoint answers (``output``: DRF keeps ``format`` for its own content negotiation).
 FORMATS = ("json", "html", "pdf")
 
 
@@ -75,14 +76,14 @@ class JudgementReport(APIView):
                 "area", OpenApiTypes.STR, description="12-digit code of the city (default), a district or a street"
             ),
             OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM; default the last whole month"),
-            OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), description="default json"),
+            OpenApiParameter("output", OpenApiTypes.STR, enum=list(FORMATS), description="json (default), html or pdf"),
         ],
         responses={200: OpenApiTypes.OBJECT, 400: error_response("names the parameter"), 403: error_response("role")},
     )
     def get(self, request: Request) -> Response | HttpResponse:
         query = request.query_params
-        reject_unknown(query, ("area", "month", "format"))
-        fmt = params.parse_choice(query, "format", FORMATS, default="json")
+        reject_unknown(query, ("area", "month", "output"))
+        fmt = params.parse_choice(query, "output", FORMATS, default="json")
         area, month = report_arguments(query, request.reader)
         report = judgement_report_build(area=area, month=month)
         if fmt == "json":
@@ -115,7 +116,7 @@ def judgement_page(request: HttpRequest) -> HttpResponse:
             context.update(context["report"].context)
             context["area"], context["month"] = area.code, f"{month:%Y-%m}"
             context["links"] = {
-                fmt: f"{reverse('api-judgement-report')}?area={area.code}&month={month:%Y-%m}&format={fmt}"
+                fmt: f"{reverse('api-judgement-report')}?area={area.code}&month={month:%Y-%m}&output={fmt}"
                 for fmt in ("html", "pdf", "json")
             }
         except (BadParameter, DomainError) as error:
