@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..access import JUDGEMENT_DUTIES, Reader
-from ..audit import audit_record
+from ..audit import actor_of, audit_record
 from ..errors import Conflict, InvalidInput, NotPermitted, RecordNotFound
 from ..models import Category, Department, KeywordLibrary, KeywordRule
 from ..selectors.replay import cases_read, library_replay
@@ -169,11 +169,17 @@ def library_draft_create(*, reader: Reader, actor, rules: object | None = None, 
             updated_at=now,
         )
         audit_record(
+            actor=_who(actor),
             action="rules.draft",
             target=f"keyword_library:draft {draft.pk}",
             detail={"base": live.number if live else None, **_counts(library_changes(live_rules(), cleaned))},
         )
     return draft
+
+
+def _who(actor):
+    """The audit log's actor: the user acting (a service may be called outside a request)."""
+    return actor_of(actor) if actor is not None else None
 
 
 def _counts(changes: dict) -> dict:
@@ -198,6 +204,7 @@ def library_draft_update(
         draft.updated_at = timezone.now()
         draft.save(update_fields=["rules", "note", "updated_at"])
         audit_record(
+            actor=_who(actor),
             action="rules.edit",
             target=f"keyword_library:draft {draft.pk}",
             detail=_counts(library_changes(live_rules(), draft.rules)),
@@ -206,7 +213,13 @@ def library_draft_update(
 
 
 def library_draft_replay(
-    *, reader: Reader, library_id: int, months: int, now: dt.datetime | None = None, with_description: bool = False
+    *,
+    reader: Reader,
+    library_id: int,
+    months: int,
+    actor=None,
+    now: dt.datetime | None = None,
+    with_description: bool = False,
 ) -> dict:
     """Replay a draft over the cases received in the last ``months`` months before ``now``
     against the live library; the summary (without examples' texts) is kept on the draft with
@@ -243,6 +256,7 @@ def library_draft_replay(
             replay=kept, replay_digest=rules_digest(draft.rules)
         )
         audit_record(
+            actor=_who(actor),
             action="rules.replay",
             target=f"keyword_library:draft {draft.pk}",
             detail={
@@ -286,6 +300,7 @@ def library_approve(*, reader: Reader, actor, library_id: int) -> KeywordLibrary
         draft.save(update_fields=["status", "number", "decided_by", "decided_by_label", "decided_at"])
         _keyword_rules_write(draft.rules)
         audit_record(
+            actor=_who(actor),
             action="rules.approve",
             target=f"keyword_library:v{number}",
             detail={
@@ -315,7 +330,10 @@ def library_discard(*, reader: Reader, actor, library_id: int, reason: str = "")
         draft.decided_at = timezone.now()
         draft.save(update_fields=["status", "decided_by", "decided_by_label", "decided_at"])
         audit_record(
-            action="rules.discard", target=f"keyword_library:draft {draft.pk}", detail={"reason": reason[:300]}
+            actor=_who(actor),
+            action="rules.discard",
+            target=f"keyword_library:draft {draft.pk}",
+            detail={"reason": reason[:300]},
         )
     return draft
 

@@ -247,7 +247,9 @@ def rules_draft_act(request: HttpRequest, library_id: str, action: str) -> HttpR
     _found(library_id)
     try:
         if action == "replay":
-            summary = library_draft_replay(reader=request.reader, library_id=library_id, months=_months(request.POST))
+            summary = library_draft_replay(
+                reader=request.reader, library_id=library_id, months=_months(request.POST), actor=request.user
+            )
             ok = _("Replayed over %(cases)s cases: %(changed)s would be routed differently.") % summary
         elif action == "approve":
             library = library_approve(reader=request.reader, actor=request.user, library_id=library_id)

@@ -122,8 +122,12 @@ def test_figures_agree_with_sql(demo_year):
     district = judgement_report_build(area=report_area_get(code=DISTRICT_CODE, reader_scope=CITY), month=MONTH, now=END)
     assert district.figures["headline"]["month"]["cases"] == cases
     street = Region.objects.filter(level="street").order_by("code").first()
-    ((street_cases,),) = sql(f"SELECT count(*) FROM layers_event WHERE street_id = %s AND {window}", [street.id, start, stop])
-    street_report = judgement_report_build(area=report_area_get(code=street.code, reader_scope=CITY), month=MONTH, now=END)
+    ((street_cases,),) = sql(
+        f"SELECT count(*) FROM layers_event WHERE street_id = %s AND {window}", [street.id, start, stop]
+    )
+    street_report = judgement_report_build(
+        area=report_area_get(code=street.code, reader_scope=CITY), month=MONTH, now=END
+    )
     assert street_report.figures["headline"]["month"]["cases"] == street_cases
     assert street_report.figures["parts_level"] == "community"
 
@@ -168,7 +172,9 @@ def test_the_command_writes_each_report_once(demo_year, tmp_path, settings):
     row = JudgementReport.objects.get(area_code=DISTRICT_CODE, month=MONTH)
     assert row.figures["headline"]["month"]["cases"] > 0 and row.pdf_path.endswith("620102000000-2025-04.pdf")
     # Without --month: the last whole month before --now.
-    call_command("generate_judgement_reports", "--area", DISTRICT_CODE, "--now", now, stdout=io.StringIO(), stderr=io.StringIO())
+    call_command(
+        "generate_judgement_reports", "--area", DISTRICT_CODE, "--now", now, stdout=io.StringIO(), stderr=io.StringIO()
+    )
     assert (tmp_path / "620102000000-2025-05.pdf").exists()
 
 
@@ -177,7 +183,10 @@ def test_the_command_writes_each_report_once(demo_year, tmp_path, settings):
     [
         (["--month", "2025-4x"], "--month '2025-4x': expected a month as YYYY-MM"),
         (["--month", "2025-07"], "month: 2025-07 has not begun (today is 2025-06-01)"),
-        (["--area", "620102001001"], "area: 620102001001 is a community; reports cover the city, a district or a street"),
+        (
+            ["--area", "620102001001"],
+            "area: 620102001001 is a community; reports cover the city, a district or a street",
+        ),
         (["--area", "6201"], "area: expected a 12-digit code of the city, a district or a street, got '6201'"),
     ],
 )
@@ -205,7 +214,7 @@ def regions():
 
 
 def signed_in(client, django_user_model, name: str, role: str):
-    user = django_user_model.objects.create_user(name, password="x")
+    user = django_user_model.objects.create_user(name)
     user.groups.add(Group.objects.get_or_create(name=role)[0])
     client.force_login(user)
     return user
