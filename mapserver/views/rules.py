@@ -38,6 +38,7 @@ from layers.services.rules import (
     library_draft_create,
     library_draft_replay,
     library_draft_update,
+    live_rules,
 )
 from layers.services.users import Role
 
@@ -184,7 +185,12 @@ def _page(
     chosen = library_get(library_id=library_id) if library_id else None
     if library_id and chosen is None:
         raise NotFound(_("no keyword library version %(id)s") % {"id": library_id}, parameter="library_id")
-    shown = library_describe(chosen) if chosen else listing["live"]
+    # Before the first approval the library is the keyword rules as stored, not yet a version.
+    shown = (
+        library_describe(chosen)
+        if chosen
+        else listing["live"] or {"id": None, "status": "unversioned", "rules": live_rules()}
+    )
     context = {
         "listing": listing,
         "shown": shown,
