@@ -216,12 +216,12 @@ urlpatterns += [
     path("api/rules/<int:library_id>/replay", rule_views.RuleReplay.as_view(), name="api-rules-replay"),
     path(
         "api/rules/<int:library_id>/approve",
-        rule_views.RuleDecision.as_view(decision="approve"),
+        rule_views.RuleApprove.as_view(),
         name="api-rules-approve",
     ),
     path(
         "api/rules/<int:library_id>/discard",
-        rule_views.RuleDecision.as_view(decision="discard"),
+        rule_views.RuleDiscard.as_view(),
         name="api-rules-discard",
     ),
 ]

@@ -140,22 +140,31 @@ class RuleReplay(APIView):
         return Response(summary)
 
 
-class RuleDecision(APIView):
-    """Approve (never one's own draft) or discard a draft."""
+class RuleApprove(APIView):
+    """Approve a draft: it becomes the next version (never one's own draft)."""
 
     permission_classes = [RULE_READERS]
-    decision = "approve"
 
-    @extend_schema(operation_id="rules_draft_decide", summary="Approve or discard a draft", request=None,
+    @extend_schema(operation_id="rules_draft_approve", summary="Approve a draft (not one's own)", request=None,
                    responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR, 409: ERROR})  # fmt: skip
     def post(self, request: Request, library_id: int) -> Response:
         _found(library_id)
-        if self.decision == "approve":
-            library = library_approve(reader=request.reader, actor=request.user, library_id=library_id)
-        else:
-            body = params.parse_json_object(request.body) if request.body else {}
-            reason = params.parse_text(body, "reason", max_length=300, default="")
-            library = library_discard(reader=request.reader, actor=request.user, library_id=library_id, reason=reason)
+        library = library_approve(reader=request.reader, actor=request.user, library_id=library_id)
+        return Response(library_describe(library))
+
+
+class RuleDiscard(APIView):
+    """Discard a draft (its author, or whoever may approve drafts)."""
+
+    permission_classes = [RULE_READERS]
+
+    @extend_schema(operation_id="rules_draft_discard", summary="Discard a draft: {reason?}",
+                   request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR, 409: ERROR})  # fmt: skip
+    def post(self, request: Request, library_id: int) -> Response:
+        _found(library_id)
+        body = params.parse_json_object(request.body) if request.body else {}
+        reason = params.parse_text(body, "reason", max_length=300, default="")
+        library = library_discard(reader=request.reader, actor=request.user, library_id=library_id, reason=reason)
         return Response(library_describe(library))
 
 
