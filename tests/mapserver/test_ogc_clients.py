@@ -33,8 +33,6 @@ from tests.mapserver.grid_world import populate
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EVENTS = 57
-#: ogctests Core tests that cannot pass on a machine without internet access, with the reason.
-NEEDS_INTERNET: dict[str, str] = {}
 QGIS_PYTHON = "/usr/bin/python3"
 
 
@@ -102,7 +100,7 @@ def test_ogc_conformance_suite_core_passes(live_server, token, tmp_path):
         problem = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
         outcomes[case.get("name")] = "passed" if problem is None else f"{problem.tag}: {problem.get('message')}"
     assert len(outcomes) >= 29, done.stdout[-3000:]
-    failed = {name: outcome for name, outcome in outcomes.items() if outcome != "passed" and name not in NEEDS_INTERNET}
+    failed = {name: outcome for name, outcome in outcomes.items() if outcome != "passed"}
     assert failed == {}, done.stdout[-5000:]
 
 
