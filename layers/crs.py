@@ -152,6 +152,16 @@ class OutputCrs:
             geometry = f"ST_Transform({geometry}, {self.srid})"
         return f"ST_FlipCoordinates({geometry})" if self.axes_swapped else geometry
 
+    def in_gis_order(self) -> OutputCrs:
+        """This CRS with x = easting (longitude), y = northing (latitude), as files keep it
+        (GeoPackage, Shapefile, GeoJSON read by GDAL), whatever the CRS's own axis order."""
+        return OutputCrs(self.uri, self.srid, axes_swapped=False, decimals=self.decimals, title=self.title)
+
+    @property
+    def projected(self) -> bool:
+        """Metres rather than degrees."""
+        return self.decimals < 7
+
     def __repr__(self) -> str:
         return f"OutputCrs({self.uri!r})"
 

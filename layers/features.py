@@ -240,13 +240,15 @@ def features_stream(
     sql = f"SELECT {feature_text_sql(layer, fields, crs)} {selection.from_where} ORDER BY {layer.id_sql}"
     # The database is chosen now, while the request's read routing holds; the chunks are made
     # later, when the server sends them (with the connection of the thread that sends them).
-    return _feature_chunks(reading().alias, sql, selection.params, batch=batch, on_rows=on_rows)
+    # Outside CRS84 the collection names its CRS (GeoJSON 2008's "crs" member, which GDAL reads).
+    named = "" if crs.uri == CRS84.uri else f'"crs":{{"type":"name","properties":{{"name":"{crs.uri}"}}}},'
+    return _feature_chunks(reading().alias, sql, selection.params, batch=batch, on_rows=on_rows, named=named)
 
 
 def _feature_chunks(
-    alias: str, sql: str, params: list, *, batch: int, on_rows: Callable[[int], None] | None
+    alias: str, sql: str, params: list, *, batch: int, on_rows: Callable[[int], None] | None, named: str = ""
 ) -> Iterator[str]:
-    yield '{"type":"FeatureCollection","features":[\n'
+    yield '{"type":"FeatureCollection",' + named + '"features":[\n'
     source = connections[alias]
     # A named (server-side) cursor lives in a transaction; leaving the generator early (a client
     # that hangs up) rolls it back and closes the cursor.
@@ -265,14 +267,15 @@ def _feature_chunks(
     yield "\n]}\n"
 
 
-def features_rows_sql(*, selection: Selection, fields: Sequence[Field], geometry: str) -> str:
+def features_rows_sql(*, selection: Selection, fields: Sequence[Field], geometry: str, crs: OutputCrs = CRS84) -> str:
     """``SELECT id, <fields…>, <geometry>`` over a selection, in id order, for the file exports.
-    ``geometry`` is an SQL template holding ``{g}`` for the layer's geometry expression."""
+    ``geometry`` is an SQL template holding ``{g}`` for the layer's geometry expression, in
+    ``crs`` (and its axis order: pass ``crs.in_gis_order()`` for a file)."""
     layer = selection.layer
     columns = ", ".join(f'{f.sql} AS "{f.name}"' for f in fields)
     return (
         f"SELECT {layer.id_sql} AS id{', ' if columns else ''}{columns}, "
-        f"{geometry.format(g=layer.geometry_sql)} {selection.from_where} ORDER BY {layer.id_sql}"
+        f"{geometry.format(g=crs.geometry_sql(layer.geometry_sql))} {selection.from_where} ORDER BY {layer.id_sql}"
     )
 
 
