@@ -86,13 +86,18 @@ def reader_fields(request: Request, layer: Layer) -> tuple[Field, ...]:
     return request.reader.fields_of(layer)
 
 
-def _day_end(day_start: dt.datetime) -> dt.datetime:
+def _is_date(text: str) -> bool:
+    """A calendar date alone (``2026-06-30``), which stands for its whole day."""
+    return re.fullmatch(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*", text) is not None
+
+
+def _day_end(day_start: dt.datetime, name: str) -> dt.datetime:
     """The last microsecond of the day that starts at ``day_start`` (a 400 past the last year
     a parameter may name, never an overflow)."""
     try:
         return day_start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
     except OverflowError:
-        raise BadParameter("datetime", _("must be an ISO 8601 date-time")) from None
+        raise BadParameter(name, _("must be an ISO 8601 date-time")) from None
 
 
 def parse_datetime_range(query: Mapping, layer: Layer, name: str = "datetime"):
@@ -107,8 +112,8 @@ def parse_datetime_range(query: Mapping, layer: Layer, name: str = "datetime"):
     raw = raw.strip()
     if "/" not in raw:
         start = params.parse_datetime_param({name: raw}, name)
-        if "T" not in raw.upper():
-            return start, _day_end(start)
+        if _is_date(raw):
+            return start, _day_end(start, name)
         return start, start
     parts = raw.split("/")
     if len(parts) != 2 or all(part.strip() in ("", "..") for part in parts):
@@ -118,8 +123,8 @@ def parse_datetime_range(query: Mapping, layer: Layer, name: str = "datetime"):
     start, end = (
         None if part.strip() in ("", "..") else params.parse_datetime_param({name: part}, name) for part in parts
     )
-    if end is not None and "T" not in parts[1].upper():
-        end = _day_end(end)
+    if end is not None and _is_date(parts[1]):
+        end = _day_end(end, name)
     if start is not None and end is not None and start > end:
         raise BadParameter(name, _("start must not be after end"))
     return start, end

@@ -339,6 +339,7 @@ def test_a_date_as_an_interval_end_includes_that_whole_day(api, ogc_world):
     assert days("../2025-03-02") == [1, 2]
     assert days("2025-03-05/..") == [5, 6]
     assert days("2025-03-03T00:00:00+08:00/2025-03-04") == [3, 4]
+    assert days("2025-03-02/2025-03-03 12:00") == [2]  # a time with a space is an instant, not a day
 
 
 @pytest.mark.parametrize(
