@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from layers.crs import CLIENT_CRS
+from layers.crs import CLIENT_CRS, to_wgs84
 
 from .errors import BadParameter
 
@@ -219,6 +219,13 @@ def parse_china_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -
             % {"lat_value": f"{lat_value:g}", "lat_min": f"{lat_min:g}", "lat_max": f"{lat_max:g}"},
         )
     return lon_value, lat_value
+
+
+def parse_point_wgs84(query: Mapping) -> tuple[float, float]:
+    """``lon``, ``lat`` inside China in the client CRS ``crs`` (default wgs84; gcj02 and bd09 are
+    converted), as WGS84 longitude and latitude."""
+    lon, lat = parse_china_lon_lat(query)
+    return tuple(float(v) for v in to_wgs84(lon, lat, parse_crs(query)))
 
 
 # --- JSON bodies --------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ from rest_framework.views import APIView
 
 from basemaps.sources import basemaps_configured
 from layers.audit import audit_record
-from layers.crs import to_wgs84
 from layers.selectors.gridpack import (
     grid_package,
     grid_point_check,
@@ -338,9 +337,7 @@ class GridLocate(GridWorkerView):
         responses={200: _WHERE, 400: ERROR},
     )
     def get(self, request: Request) -> Response:
-        lon, lat = params.parse_china_lon_lat(request.query_params)
-        crs = params.parse_crs(request.query_params)
-        wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, crs))
+        wgs_lon, wgs_lat = params.parse_point_wgs84(request.query_params)
         return Response(grid_point_check(reader=request.reader, lon=wgs_lon, lat=wgs_lat))
 
 

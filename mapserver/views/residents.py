@@ -33,7 +33,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from basemaps.sources import basemap_public
-from layers.crs import to_wgs84
 from layers.selectors.residents import (
     resident_case,
     resident_categories,
@@ -285,9 +284,7 @@ class ResidentPlace(ResidentView):
         responses={200: _PLACE, 400: ERROR},
     )
     def get(self, request: Request) -> Response:
-        lon, lat = params.parse_china_lon_lat(request.query_params)
-        crs = params.parse_crs(request.query_params)
-        wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, crs))
+        wgs_lon, wgs_lat = params.parse_point_wgs84(request.query_params)
         return Response(resident_place(lon=wgs_lon, lat=wgs_lat))
 
 
