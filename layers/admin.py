@@ -77,6 +77,20 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class ViewOnlyAdmin:
+    """An admin that shows rows and never adds, changes or deletes one: the rows are written by
+    their services (or by the database, for the audit log) alone."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class ScopedAdmin(admin.ModelAdmin):
     """An admin whose rows are narrowed to the staff user's data scope: every list, search,
     change page and raw-id popup reads :meth:`get_queryset`."""
@@ -197,7 +211,7 @@ class _BoundaryMap(LeafletAdminWidget):
 
 
 @admin.register(BoundaryVersion)
-class BoundaryVersionAdmin(admin.ModelAdmin):
+class BoundaryVersionAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     """History is read-only: shapes are archived by the redraw service, never edited here."""
 
     list_display = ("subject", "code", "level", "valid_from", "valid_to", "source")
@@ -219,15 +233,6 @@ class BoundaryVersionAdmin(admin.ModelAdmin):
     def media(self) -> Media:
         # View-only pages build no form widgets, so the map's scripts are added here.
         return super().media + _BoundaryMap().media
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Compound)
@@ -438,21 +443,12 @@ class EventAdmin(BigTableAdmin):
             )
 
 
-class ReadOnlyEventPartAdmin(ScopedAdmin):
+class ReadOnlyEventPartAdmin(ViewOnlyAdmin, ScopedAdmin):
     """A row that belongs to one event, read here within the event's scope and changed only by
     its service (the residents' follow-up link, the moderation page)."""
 
     def in_scope(self, queryset, scope: Scope):
         return queryset.filter(event__in=Event.objects.filter(scope.q()))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(ResidentTicket)
@@ -546,7 +542,7 @@ class ReaderScopeAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     """The audit log, read-only for holders of ``layers.view_auditentry`` (administrators): the
     database refuses changes anyway. ``manage.py verify_audit_log`` checks its chain."""
 
@@ -556,12 +552,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     readonly_fields = ("seq", "at", "actor_id", "actor", "action", "target", "detail", "prev_hash", "hash")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
