@@ -65,8 +65,12 @@ PUBLIC = {
     "metrics",
 }
 
-ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9])")
+# The digits after a decimal point (a metric's 0.018653209001058713 seconds) are a fraction,
+# not a number someone holds.
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+MOBILE = re.compile(
+    r"(?<![0-9])(?<![0-9]\.)(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9])"
+)
 LANDLINE = re.compile(r"(?<![0-9])0[0-9]{2,3}-[0-9]{7,8}(?![0-9])")
 #: Masked forms: 139****5678, 620102***********X, 张*.
 MASKED_NUMBER = re.compile(r"[0-9]\*{3,}[0-9Xx]")
@@ -203,7 +207,7 @@ def _birth_date(value: str) -> bool:
         born = dt.datetime.strptime(value[6:14], "%Y%m%d")
     except ValueError:
         return False
-    return 1890 <= born.year <= 2100
+    return 1890 <= born.year <= dt.date.today().year
 
 
 def _findings(text: str, names: set[str]) -> list[str]:
@@ -268,9 +272,10 @@ def test_a_residents_own_answers_hold_no_personal_data_but_their_own_choices(tow
 
 def test_the_scan_finds_each_kind_of_personal_data():
     """The detectors the scans rely on do fire (a clean scan then means something), and a grid
-    code, 18 digits with no birth date in it, is not taken for an ID number."""
+    code, 18 digits with no birth date in it, and a metric's fraction of a second are not taken
+    for an ID number or a phone."""
     text = (
-        "620102198001011234 62010219800101123X 139 1234 5678 +8613912345678 0931-8123456 "
+        "0.018653209001058713 0.13912345678 620102198001011234 62010219800101123X 139 1234 5678 +8613912345678 0931-8123456 "
         "139****5678 620102***********X 王* 王伟芳 网格 620102001001010101"
     )
     assert _findings(text, {"王伟芳"}) == [
