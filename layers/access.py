@@ -39,6 +39,9 @@ STREET_STAFF = "street_staff"
 COMMUNITY_STAFF = "community_staff"
 DATA_STEWARD = "data_steward"
 ANALYST = "analyst"
+#: 领导: the city's or a district's leadership, who read the monthly situation report and approve
+#: changes to the keyword library (the city by default; a scope row narrows a district's).
+LEADER = "leader"
 #: A group ``intake:<channel>`` is an intake system (the hotline's gateway, the citizen app …).
 INTAKE = "intake:*"
 #: The resident holding a case's follow-up link (小兰帮办). No user account holds it: only the
@@ -92,6 +95,23 @@ ACTIONS: dict[str, Duty] = {
 SUMMARY_DUTIES: dict[str, Duty] = {
     "propose": Duty(_CHECK, meaning="write the public summary of a completed case"),
     "moderate": Duty(_DISPATCH, meaning="approve or reject a public summary (not its author)"),
+}
+
+
+#: 研判: who reads the monthly situation report (the page, the API and the files) and who works
+#: on the keyword library. A draft is never approved by its author (four eyes), whoever they are.
+JUDGEMENT_DUTIES: dict[str, Duty] = {
+    "report": Duty(frozenset({ANALYST, LEADER}), meaning="read the monthly situation report of an area in scope"),
+    "rules_read": Duty(
+        frozenset({ANALYST, LEADER, COMMAND_CENTER}), meaning="read the keyword library, its versions and replays"
+    ),
+    "rules_draft": Duty(
+        frozenset({ANALYST, LEADER, COMMAND_CENTER}), meaning="draft a change to the keyword library and replay it"
+    ),
+    "rules_approve": Duty(
+        frozenset({LEADER, COMMAND_CENTER}),
+        meaning="approve (or discard) a draft of the keyword library, never one's own",
+    ),
 }
 
 

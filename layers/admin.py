@@ -45,6 +45,7 @@ from .models import (
     EventCluster,
     EventTransition,
     Grid,
+    KeywordLibrary,
     KeywordRule,
     Person,
     PublicSummary,
@@ -373,13 +374,39 @@ class SlaRuleAdmin(admin.ModelAdmin):
 
 @admin.register(KeywordRule)
 class KeywordRuleAdmin(admin.ModelAdmin):
-    """关键字库: dispatch reads it on every new event, so an edit here applies to the next one."""
+    """关键字库 as dispatch reads it: shown here, changed only through a draft on ``/rules/``
+    that someone else approves after a replay (the approved version writes these rows)."""
 
     list_display = ("keyword", "department", "category", "priority", "active")
-    list_editable = ("priority", "active")
     list_filter = ("active", "department", "category__family")
     search_fields = ("keyword",)
     list_select_related = ("department", "category")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(KeywordLibrary)
+class KeywordLibraryAdmin(admin.ModelAdmin):
+    """The keyword library's versions, read-only: drafts are made and decided on ``/rules/``."""
+
+    list_display = ("id", "number", "status", "author_label", "created_at", "decided_by_label", "decided_at")
+    list_filter = ("status",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class EventTransitionInline(admin.TabularInline):

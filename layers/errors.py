@@ -124,3 +124,14 @@ class RecordNotFound(DomainError):
 
     status = 404
     code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request is sound but the record's state refuses it (409); ``code`` says why
+    (``four_eyes``, ``not_replayed``, ``stale_draft`` …)."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -18,7 +18,7 @@ Which catalog layers are narrowed, and how, is declared on the layer (``Layer.sc
 
 **Who gets which scope.** A :class:`~layers.models.ReaderScope` row, when the user has one, is
 the whole answer (an administrator can narrow an analyst to a district, or give a street's staff
-their street). Without a row: a superuser, an administrator, the command center, an analyst, a
+their street). Without a row: a superuser, an administrator, the command center, an analyst, a leader, a
 data steward or an intake system (a group ``intake:<channel>``) reads the city; a grid worker
 reads the small grids they work (``Grid.worker``; a medium or large grid means its small grids);
 anyone else, street and community staff included, reads nothing until a row names their area.
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from layers.catalog import Layer
 
 #: Roles that read the whole city unless a scope row narrows them (intake groups too, by prefix).
-CITY_ROLES = frozenset({"administrator", "command_center", "analyst", "data_steward"})
+CITY_ROLES = frozenset({"administrator", "command_center", "analyst", "leader", "data_steward"})
 INTAKE_PREFIX = "intake:"
 GRID_WORKER = "grid_worker"
 

@@ -636,3 +636,67 @@ def parse_month(query: Mapping, name: str = "month", *, default=_MISSING) -> dt.
     if not DATE_YEARS[0] <= year <= DATE_YEARS[1]:
         raise BadParameter(name, f"must lie between the years {DATE_YEARS[0]} and {DATE_YEARS[1]}, got {year}")
     return dt.date(year, int(found.group(2)), 1)
+
+
+_RULE_SEPARATORS = re.compile(r"\s*[,，\t]\s*")
+#: Words that mark a rule of the keyword library inactive in its text form.
+RULE_OFF = ("off", "停用")
+
+
+def parse_rules_text(query: Mapping, name: str = "rules", *, max_length: int = 200_000) -> list[dict]:
+    """The keyword library as the rules page writes it: one rule a line, ``keyword, department
+    code[, priority[, category code[, off]]]`` (commas, full-width commas or tabs; priority 10
+    and every category by default; ``off`` or ``停用`` for an inactive rule; blank lines and lines
+    starting with ``#`` skipped). The values are checked by the service.
+
+    >>> parse_rules_text({"rules": "漏水, water, 10, municipal.water\\n# note\\n火灾，fire，20"})[1]
+    {'keyword': '火灾', 'department': 'fire', 'priority': 20, 'category': None, 'active': True}
+    """
+    text = parse_text(query, name, max_length=max_length)
+    rules = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = _RULE_SEPARATORS.split(line)
+        if not 2 <= len(parts) <= 5:
+            raise BadParameter(
+                name,
+                _("line %(n)s: expected keyword, department[, priority[, category[, off]]], got %(value)s")
+                % {"n": number, "value": f"{line[:60]!r}"},
+            )
+        priority = 10
+        if len(parts) > 2 and parts[2]:
+            try:
+                priority = int(parts[2])
+            except ValueError:
+                raise BadParameter(
+                    name,
+                    _("line %(n)s: priority must be an integer, got %(value)s")
+                    % {"n": number, "value": f"{parts[2]!r}"},
+                ) from None
+        category = parts[3] if len(parts) > 3 and parts[3] not in ("", "*") else None
+        if len(parts) > 4 and parts[4] and parts[4] not in RULE_OFF:
+            raise BadParameter(
+                name,
+                _("line %(n)s: the fifth value may only be off, got %(value)s")
+                % {"n": number, "value": f"{parts[4]!r}"},
+            )
+        rules.append(
+            {"keyword": parts[0], "department": parts[1], "priority": priority, "category": category,
+             "active": not (len(parts) > 4 and parts[4] in RULE_OFF)}
+        )  # fmt: skip
+    return rules
+
+
+def rules_text(rules: list[dict]) -> str:
+    """The text form :func:`parse_rules_text` reads, one rule a line."""
+    lines = []
+    for rule in rules:
+        parts = [rule["keyword"], rule["department"], str(rule["priority"])]
+        if rule.get("category") or not rule.get("active", True):
+            parts.append(rule.get("category") or "*")
+        if not rule.get("active", True):
+            parts.append("off")
+        lines.append(", ".join(parts))
+    return "\n".join(lines)

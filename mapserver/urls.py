@@ -192,3 +192,36 @@ urlpatterns += [
     path("moderation/events/<int:event_id>/summary", moderation_views.summary_propose, name="moderation-propose"),
     path("moderation/summaries/<int:summary_id>/decide", moderation_views.summary_decide, name="moderation-decide"),
 ]
+
+# 研判: the monthly situation report and the keyword library proven before it goes live.
+from django.urls import re_path  # noqa: E402
+
+from .views import judgement as judgement_views  # noqa: E402
+from .views import rules as rule_views  # noqa: E402
+
+urlpatterns += [
+    path("judgement/", judgement_views.judgement_page, name="judgement"),
+    path("api/judgement/report", judgement_views.JudgementReport.as_view(), name="api-judgement-report"),
+    path("rules/", rule_views.rules_page, name="rules"),
+    path("rules/drafts/save", rule_views.rules_draft_save, name="rules-draft-save"),
+    path("rules/<int:library_id>/", rule_views.rules_version_page, name="rules-version"),
+    # replay, approve or discard (the pattern admits no other action: the rest are 404s)
+    re_path(
+        r"^rules/(?P<library_id>[0-9]+)/(?P<action>replay|approve|discard)$",
+        rule_views.rules_draft_act,
+        name="rules-draft-act",
+    ),  # fmt: skip
+    path("api/rules", rule_views.RuleLibrary.as_view(), name="api-rules"),
+    path("api/rules/<int:library_id>", rule_views.RuleVersion.as_view(), name="api-rules-version"),
+    path("api/rules/<int:library_id>/replay", rule_views.RuleReplay.as_view(), name="api-rules-replay"),
+    path(
+        "api/rules/<int:library_id>/approve",
+        rule_views.RuleApprove.as_view(),
+        name="api-rules-approve",
+    ),
+    path(
+        "api/rules/<int:library_id>/discard",
+        rule_views.RuleDiscard.as_view(),
+        name="api-rules-discard",
+    ),
+]

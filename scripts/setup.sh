@@ -12,6 +12,9 @@ debian_packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeo
 # screenshots show Chinese text, not boxes; libatomic1 for the node binary inside Playwright's
 # Python package (its driver), which a minimal Debian lacks.
 debian_packages+=(gettext chromium fonts-wqy-microhei libatomic1)
+# The monthly situation report's PDF (WeasyPrint) lays text out with Pango and HarfBuzz; its
+# Chinese text and the charts' labels use the same WenQuanYi font.
+debian_packages+=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig)
 # The production stack and its drills (scripts/stack): Patroni on etcd for replicated PostGIS,
 # pgBackRest for backups and point-in-time restore, HAProxy to the primary and the replicas,
 # nginx (with brotli) for TLS, compression and static files, openssl for the drills' certificate.

@@ -276,6 +276,13 @@ MINQING_REPAIR_MAX_AREA_CHANGE = float(os.environ.get("MINQING_REPAIR_MAX_AREA_C
 # most every MINQING_IMPORT_PROGRESS_SECONDS (default 1). A job whose worker died is run again
 # until it has been started MINQING_IMPORT_ATTEMPTS times (default 2), then marked failed.
 MINQING_IMPORT_DIR = Path(os.environ.get("MINQING_IMPORT_DIR", VAR_DIR / "imports"))
+# The monthly situation reports (研判报告) that `generate_judgement_reports` writes from a timer:
+# one PDF and one HTML file per area and month under MINQING_REPORT_DIR (default var/reports/
+# judgement), named <area code>-<YYYY-MM>.pdf|html. A report already written is skipped.
+MINQING_REPORT_DIR = Path(os.environ.get("MINQING_REPORT_DIR", VAR_DIR / "reports" / "judgement"))
+# Months of cases a keyword library draft is replayed over unless the request says otherwise
+# (default 12; at most 24).
+MINQING_REPLAY_MONTHS = int(os.environ.get("MINQING_REPLAY_MONTHS", "12"))
 MINQING_IMPORT_MAX_BYTES = int(os.environ.get("MINQING_IMPORT_MAX_BYTES", str(1024**3)))
 MINQING_IMPORT_POLL_SECONDS = float(os.environ.get("MINQING_IMPORT_POLL_SECONDS", "1.0"))
 MINQING_IMPORT_PROGRESS_SECONDS = float(os.environ.get("MINQING_IMPORT_PROGRESS_SECONDS", "1.0"))

@@ -1,6 +1,6 @@
 """Models of the map: regions and grids (``areas``), the 一标三实 registry (``registry``) and
 events with their closed loop (``events``), the residents' tickets and public summaries
-(``residents``), and who may read which part of the city (``scope``)."""
+(``residents``), the keyword library's versions and the monthly reports (``judgement``), and who may read which part of the city (``scope``)."""
 
 from .areas import BoundaryVersion, Grid, Region
 from .audit import AuditChainHead, AuditEntry
@@ -16,6 +16,7 @@ from .events import (
     SlaRule,
 )
 from .intake import IdempotencyKey
+from .judgement import JudgementReport, KeywordLibrary
 from .photos import EventPhoto
 from .registry import Address, Building, Compound, Dwelling, Person, Unit
 from .residents import PublicSummary, ResidentTicket
@@ -38,6 +39,8 @@ __all__ = [
     "Family",
     "Grid",
     "IdempotencyKey",
+    "JudgementReport",
+    "KeywordLibrary",
     "KeywordRule",
     "Level",
     "Person",

@@ -239,6 +239,9 @@ class Event(GridLinked):
     )
     #: Why dispatch decided as it did: {"rules": [...], "department": …, "level": …, "reason": …}.
     dispatch_trace = models.JSONField("分拨依据", default=dict, blank=True, editable=False)
+    #: The number of the keyword library version (KeywordLibrary.number) that routed the case;
+    #: empty when no approved version existed (or for demo data, which is not routed).
+    rule_version = models.PositiveIntegerField("关键字库版本", null=True, blank=True, editable=False)
     #: Bumped by every transition; a client may send the version it saw (optimistic locking).
     version = models.PositiveIntegerField(default=0, editable=False)
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.conf import settings
 
 from ..memo import Remembered
-from ..models import Category, Department, Event, KeywordRule, Level, SlaRule
+from ..models import Category, Department, Event, KeywordLibrary, KeywordRule, Level, SlaRule
 from ..models.events import LEVEL_ORDER
 from ..taxonomy import COMMAND_CENTER
 
@@ -41,6 +42,8 @@ class DispatchDecision:
     deadline: dt.datetime | None
     reason: str
     trace: dict = field(default_factory=dict)
+    #: The keyword library version that decided (``None`` before the first approval).
+    library_version: int | None = None
 
 
 def category_lineage(code: str) -> list[str]:
@@ -84,6 +87,28 @@ class Reference:
     categories: dict[str, Category]
     sla: dict[tuple[str, str], int]
     command_center: Department | None
+    #: The number of the live keyword library version (``None`` before the first approval).
+    library_version: int | None = None
+
+    @cached_property
+    def specs(self) -> tuple[RuleSpec, ...]:
+        """The rules as values, in the same order."""
+        return tuple(rule_spec(rule) for rule in self.rules)
+
+    @cached_property
+    def rule_ids(self) -> dict[RuleSpec, int]:
+        return {rule_spec(rule): rule.pk for rule in self.rules}
+
+    @cached_property
+    def defaults(self) -> dict[str, str | None]:
+        """Each category code's own default department code."""
+        return {code: c.department.code if c.department_id else None for code, c in self.categories.items()}
+
+    @cached_property
+    def departments(self) -> dict[str, Department]:
+        """The departments the rules and the categories name, by code."""
+        named = {c.department.code: c.department for c in self.categories.values() if c.department_id}
+        return named | {rule.department.code: rule.department for rule in self.rules}
 
 
 _reference: Remembered[Reference] = Remembered(lambda: settings.MINQING_REFERENCE_SECONDS)
@@ -103,9 +128,17 @@ def reference() -> Reference:
             categories={category.code: category for category in Category.objects.select_related("department")},
             sla={(rule.family, rule.level): rule.hours for rule in SlaRule.objects.all()},
             command_center=Department.objects.filter(code=COMMAND_CENTER, active=True).first(),
+            library_version=KeywordLibrary.objects.filter(status=KeywordLibrary.Status.APPROVED)
+            .values_list("number", flat=True)
+            .first(),
         )
         _reference.put("dispatch", known)
     return known
+
+
+def reference_forget() -> None:
+    """Read the dispatch tables again on the next event in this process (after an approval)."""
+    _reference.forget("dispatch")
 
 
 def category_get(*, code: str) -> Category | None:
@@ -137,6 +170,86 @@ def keyword_hits(*, description: str, category: Category) -> list[KeywordRule]:
     ]
 
 
+@dataclass(frozen=True)
+class RuleSpec:
+    """One keyword rule as a value: what a library version holds and what replays read."""
+
+    keyword: str
+    department: str
+    priority: int
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which department the keyword library (or the category's default) picks, and why:
+    ``department`` is ``None`` for a joint case (or when no rule and no default claims it);
+    ``hits`` the rules that fired, best first."""
+
+    department: str | None
+    joint: bool
+    reason: str
+    hits: tuple[RuleSpec, ...]
+    category_default: str | None
+
+
+def route_decide(
+    *, description: str, category_code: str, rules: tuple[RuleSpec, ...], defaults: dict[str, str | None]
+) -> Routing:
+    """The department rule of dispatch, on values: ``rules`` best first (priority descending,
+    then keyword), ``defaults`` each category code's own default department code. The live
+    dispatch (:func:`dispatch_decide`) and the replay of a draft library
+    (:mod:`layers.selectors.replay`, whose vectorised answer a test compares with this one) both
+    decide by it.
+
+    >>> rules = (RuleSpec("火灾", "fire", 20), RuleSpec("漏水", "water", 10), RuleSpec("物业", "housing", 10))
+    >>> route_decide(description="楼上漏水", category_code="dispute.neighbour", rules=rules,
+    ...              defaults={"dispute.neighbour": "justice"}).department
+    'water'
+    >>> r = route_decide(description="物业不管漏水", category_code="dispute.property", rules=rules, defaults={})
+    >>> r.joint, r.reason
+    (True, 'keywords name 2 departments at priority 10 (housing, water)')
+    >>> route_decide(description="咨询", category_code="dispute.family", rules=rules,
+    ...              defaults={"dispute": "justice"}).reason
+    'no keyword matched; default department of category dispute → justice'
+    """
+    lineage = category_lineage(category_code)
+    within = set(lineage)
+    hits = tuple(
+        rule for rule in rules if (rule.category is None or rule.category in within) and rule.keyword in description
+    )
+    if hits:
+        top = hits[0].priority
+        leaders = sorted({rule.department for rule in hits if rule.priority == top})
+        if len(leaders) == 1:
+            return Routing(
+                leaders[0], False, f"keyword {hits[0].keyword!r} (priority {top}) → {leaders[0]}", hits, None
+            )
+        reason = f"keywords name {len(leaders)} departments at priority {top} ({', '.join(leaders)})"
+        return Routing(None, True, reason, hits, None)
+    for code in lineage:
+        department = defaults.get(code)
+        if department:
+            reason = f"no keyword matched; default department of category {code} → {department}"
+            return Routing(department, False, reason, hits, code)
+    return Routing(None, True, f"no keyword matched and category {category_code} has no default department", hits, None)
+
+
+def rule_spec(rule: KeywordRule) -> RuleSpec:
+    """A stored rule (its department and category loaded) as a value."""
+    return RuleSpec(rule.keyword, rule.department.code, rule.priority, rule.category.code if rule.category_id else None)
+
+
+def rule_trace(rule: RuleSpec) -> dict:
+    """A fired rule as the dispatch trace lists it."""
+    return {
+        "keyword": rule.keyword,
+        "department": rule.department,
+        "priority": rule.priority,
+        "category": rule.category,
+    }
+
+
 def _location_level(event: Event) -> tuple[str, str]:
     if event.community_id:
         return Level.COMMUNITY.value, f"located in community {event.community_id}"
@@ -149,53 +262,18 @@ def _location_level(event: Event) -> tuple[str, str]:
     return Level.CITY.value, "located outside every district"
 
 
-def _category_default(category: Category) -> tuple[Department | None, str]:
-    """The category's own default department, else the nearest ancestor's."""
-    if category.department_id:
-        return category.department, category.code
-    ancestors = reference().categories
-    for code in category_lineage(category.code)[1:]:
-        parent = ancestors.get(code)
-        if parent is not None and parent.department_id:
-            return parent.department, code
-    return None, ""
-
-
 def dispatch_decide(*, event: Event) -> DispatchDecision:
     """Decide department, level, joint handling and deadline for ``event`` (read-only).
 
     ``event.received_at`` must be set: the deadline counts from it."""
     category = event.category
-    hits = keyword_hits(description=event.description, category=category)
-    rules = [
-        {
-            "rule": rule.pk,
-            "keyword": rule.keyword,
-            "department": rule.department.code,
-            "priority": rule.priority,
-            "category": rule.category.code if rule.category_id else None,
-        }
-        for rule in hits
-    ]
-    joint = False
-    department: Department | None
-    if hits:
-        top = hits[0].priority
-        leaders = {rule.department.code: rule.department for rule in hits if rule.priority == top}
-        if len(leaders) == 1:
-            department = next(iter(leaders.values()))
-            reason = f"keyword {hits[0].keyword!r} (priority {top}) → {department.code}"
-        else:
-            joint, department = True, None
-            reason = f"keywords name {len(leaders)} departments at priority {top} ({', '.join(sorted(leaders))})"
-        default_code = ""
-    else:
-        department, default_code = _category_default(category)
-        if department is not None:
-            reason = f"no keyword matched; default department of category {default_code} → {department.code}"
-        else:
-            joint = True
-            reason = f"no keyword matched and category {category.code} has no default department"
+    known = reference()
+    routing = route_decide(
+        description=event.description, category_code=category.code, rules=known.specs, defaults=known.defaults
+    )
+    rules = [{"rule": known.rule_ids[hit], **rule_trace(hit)} for hit in routing.hits]
+    joint, reason, default_code = routing.joint, routing.reason, routing.category_default or ""
+    department = known.departments.get(routing.department) if routing.department is not None else None
     level, level_reason = _location_level(event)
     raised = level_raise(level, category.min_level)
     if raised != level:
@@ -216,8 +294,9 @@ def dispatch_decide(*, event: Event) -> DispatchDecision:
         "level_reason": level_reason,
         "reason": reason,
         "deadline": deadline.isoformat() if deadline else None,
+        "library_version": known.library_version,
     }
-    return DispatchDecision(department, level, joint, deadline, reason, trace)
+    return DispatchDecision(department, level, joint, deadline, reason, trace, known.library_version)
 
 
 def event_dispatch(*, event: Event) -> DispatchDecision:
@@ -229,6 +308,16 @@ def event_dispatch(*, event: Event) -> DispatchDecision:
     event.joint_handling = decision.joint_handling
     event.deadline = decision.deadline
     event.dispatch_trace = decision.trace
+    event.rule_version = decision.library_version
     if event.pk:
-        event.save(update_fields=["department", "responsible_level", "joint_handling", "deadline", "dispatch_trace"])
+        event.save(
+            update_fields=[
+                "department",
+                "responsible_level",
+                "joint_handling",
+                "deadline",
+                "dispatch_trace",
+                "rule_version",
+            ]
+        )
     return decision

@@ -29,6 +29,8 @@ class Role(StrEnum):
     ADMINISTRATOR = "administrator"
     COMMAND_CENTER = "command_center"
     ANALYST = "analyst"
+    #: 领导: reads the monthly situation report, approves keyword library changes.
+    LEADER = "leader"
     GRID_WORKER = "grid_worker"
     DATA_STEWARD = "data_steward"
     #: 街道 / 社区工作人员: read their street or community, named by a ReaderScope row.
@@ -49,6 +51,7 @@ DEMO_USERS = (
     DemoUser("admin", Role.ADMINISTRATOR, superuser=True, staff=True),
     DemoUser("command", Role.COMMAND_CENTER),
     DemoUser("analyst", Role.ANALYST),
+    DemoUser("leader", Role.LEADER),
     DemoUser("steward", Role.DATA_STEWARD, staff=True),
     DemoUser("gridworker", Role.GRID_WORKER),
     DemoUser("street", Role.STREET_STAFF),

@@ -22,6 +22,7 @@ EXPECTED_ROLES = {
     "admin": "administrator",
     "command": "command_center",
     "analyst": "analyst",
+    "leader": "leader",
     "steward": "data_steward",
     "gridworker": "grid_worker",
     "street": "street_staff",

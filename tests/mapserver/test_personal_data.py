@@ -99,6 +99,7 @@ def test_role_grants_are_as_documented(world):
         "administrator": ["export_personal_data", "reveal_personal_data", "view_auditentry"],
         "command_center": ["reveal_personal_data"],
         "analyst": [],
+        "leader": [],
         "grid_worker": [],
         "data_steward": [],
         "street_staff": [],
