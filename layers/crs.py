@@ -124,3 +124,94 @@ def to_wgs84(lon, lat, crs: str):
     if crs == "bd09":
         return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
     raise ValueError(f"unknown CRS {crs!r}; expected one of {', '.join(CLIENT_CRS)}")
+
+
+# --- CRSs of the OGC API and the exports (OGC API – Features Part 2) ---------------------------
+
+
+class OutputCrs:
+    """A coordinate reference system features can be served in and a ``bbox-crs`` can name.
+
+    ``srid`` is the PostGIS SRID; ``axes_swapped`` says whether the CRS's own axis order is the
+    reverse of PostGIS's x/y (EPSG:4326 and EPSG:4490 are latitude first, the Gauss–Krüger
+    projections northing first), so coordinates are flipped on the way out and a ``bbox`` in it
+    is read in that order; ``decimals`` keeps about a centimetre (7 for degrees, 2 for metres).
+    """
+
+    def __init__(self, uri: str, srid: int, *, axes_swapped: bool, decimals: int, title: str) -> None:
+        self.uri = uri
+        self.srid = srid
+        self.axes_swapped = axes_swapped
+        self.decimals = decimals
+        self.title = title
+
+    def geometry_sql(self, geometry: str) -> str:
+        """An SQL expression of ``geometry`` (stored as EPSG:4326, longitude first) in this CRS
+        and in its axis order."""
+        if self.srid != STORAGE_SRID:
+            geometry = f"ST_Transform({geometry}, {self.srid})"
+        return f"ST_FlipCoordinates({geometry})" if self.axes_swapped else geometry
+
+    def in_gis_order(self) -> OutputCrs:
+        """This CRS with x = easting (longitude), y = northing (latitude), as files keep it
+        (GeoPackage, Shapefile, GeoJSON read by GDAL), whatever the CRS's own axis order."""
+        return OutputCrs(self.uri, self.srid, axes_swapped=False, decimals=self.decimals, title=self.title)
+
+    @property
+    def projected(self) -> bool:
+        """Metres rather than degrees."""
+        return self.decimals < 7
+
+    def __repr__(self) -> str:
+        return f"OutputCrs({self.uri!r})"
+
+
+#: What the tables hold: WGS84 longitude, latitude.
+STORAGE_SRID = 4326
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CRS84 = OutputCrs(CRS84_URI, 4326, axes_swapped=False, decimals=7, title="WGS 84 longitude/latitude (CRS84)")
+#: The allow-list, CRS84 first (the default of every OGC request). EPSG:4544 is the CGCS2000
+#: 3-degree Gauss–Krüger zone whose central meridian, 105°E, is nearest Lanzhou (~103.8°E).
+OUTPUT_CRS: dict[str, OutputCrs] = {
+    crs.uri: crs
+    for crs in (
+        CRS84,
+        OutputCrs(
+            "http://www.opengis.net/def/crs/EPSG/0/4326", 4326, axes_swapped=True, decimals=7, title="WGS 84 (lat/lon)"
+        ),
+        OutputCrs(
+            "http://www.opengis.net/def/crs/EPSG/0/4490",
+            4490,
+            axes_swapped=True,
+            decimals=7,
+            title="CGCS2000 (lat/lon)",
+        ),
+        OutputCrs(
+            "http://www.opengis.net/def/crs/EPSG/0/4544",
+            4544,
+            axes_swapped=True,
+            decimals=2,
+            title="CGCS2000 / 3-degree Gauss-Kruger CM 105E (northing/easting, metres)",
+        ),
+    )
+}
+
+
+def output_crs_lookup(name: str) -> OutputCrs | None:
+    """The allowed CRS a client named, by URI (``http://www.opengis.net/def/crs/EPSG/0/4490``),
+    safe CURIE (``[EPSG:4490]``) or short name (``EPSG:4490``, ``CRS84``); ``None`` otherwise.
+
+    >>> output_crs_lookup("[EPSG:4544]").srid, output_crs_lookup("crs84").axes_swapped
+    (4544, False)
+    >>> output_crs_lookup("EPSG:3857") is None
+    True
+    """
+    text = name.strip().removeprefix("[").removesuffix("]")
+    if text in OUTPUT_CRS:
+        return OUTPUT_CRS[text]
+    upper = text.upper()
+    if upper in ("CRS84", "OGC:CRS84"):
+        return CRS84
+    if upper.startswith("EPSG:"):
+        return OUTPUT_CRS.get(f"http://www.opengis.net/def/crs/EPSG/0/{upper.removeprefix('EPSG:')}")
+    return None

@@ -7,27 +7,32 @@ forget it. Every statement is composed from the layer's catalog description only
 always travel as parameters, so a filter value with SQL in it is only a value that matches nothing.
 
 Paging is by keyset on the layer's id (``id > after ORDER BY id LIMIT n + 1``), never OFFSET: a
-page deep in a collection costs what the first one costs. ``numberMatched`` is not computed
-(it is optional in OGC API Features): counting a filtered 1.7 M-row layer would cost more than
-the page itself, and the ``next`` link already tells a client whether more follows.
+page deep in a collection costs what the first one costs. The number of matching features is
+counted only up to ``MINQING_OGC_COUNT_LIMIT`` rows and remembered per data version, scope and
+filters (:func:`features_count_cached`): exact where that is cheap, unknown (``None``) beyond, as
+counting a filtered 1.7 M-row layer on every page would cost more than the page itself.
+
+Geometries are served in the CRS the caller names (:class:`layers.crs.OutputCrs`, CRS84 unless
+told), transformed and put in that CRS's axis order by PostGIS as the last step.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, transaction
 
 from .catalog import Field, Filter, Layer, data_version
+from .crs import CRS84, STORAGE_SRID, OutputCrs
 from .reading import reading
 from .scope import Scope
 
-#: Decimal places of coordinates in GeoJSON (7 ≈ 1 cm).
-PRECISION = 7
 #: Rows fetched per round trip of a streamed export.
 STREAM_BATCH = 5_000
 
@@ -51,24 +56,25 @@ def _literal(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
 
 
-def feature_sql(layer: Layer, fields: Sequence[Field]) -> str:
-    """A ``json_build_object`` expression for one GeoJSON Feature of ``layer``'s row ``t``."""
+def feature_sql(layer: Layer, fields: Sequence[Field], crs: OutputCrs = CRS84) -> str:
+    """A ``json_build_object`` expression for one GeoJSON Feature of ``layer``'s row ``t``, its
+    geometry in ``crs``."""
     properties = ", ".join(f"{_literal(f.name)}, {f.sql}" for f in fields)
     return (
         f"json_build_object('type', 'Feature', 'id', {layer.id_sql}, "
-        f"'geometry', ST_AsGeoJSON({layer.geometry_sql}, {PRECISION})::json, "
+        f"'geometry', ST_AsGeoJSON({crs.geometry_sql(layer.geometry_sql)}, {crs.decimals})::json, "
         f"'properties', json_build_object({properties}))"
     )
 
 
-def feature_text_sql(layer: Layer, fields: Sequence[Field]) -> str:
+def feature_text_sql(layer: Layer, fields: Sequence[Field], crs: OutputCrs = CRS84) -> str:
     """The same Feature as :func:`feature_sql`, byte for byte, as ``text`` built by concatenation:
     the geometry's GeoJSON is pasted in as text, never parsed into ``json`` and printed again
     (work that a whole-layer export would do 1.7 M times). Rows must have a geometry."""
     properties = ", ".join(f"{_literal(f.name)}, {f.sql}" for f in fields)
     return (
         f"""'{{"type" : "Feature", "id" : ' || to_json({layer.id_sql})::text"""
-        f"""|| ', "geometry" : ' || ST_AsGeoJSON({layer.geometry_sql}, {PRECISION})"""
+        f"""|| ', "geometry" : ' || ST_AsGeoJSON({crs.geometry_sql(layer.geometry_sql)}, {crs.decimals})"""
         f"""|| ', "properties" : ' || json_build_object({properties})::text || '}}'"""
     )
 
@@ -78,17 +84,25 @@ def selection_build(
     layer: Layer,
     scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
+    bbox_srid: int = STORAGE_SRID,
     datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
     filters: Sequence[tuple[Filter, object]] = (),
     property_filters: Sequence[tuple[Field, object]] = (),
 ) -> Selection:
-    """The layer's rows in the reader's ``scope`` that intersect ``bbox`` (WGS84), whose time
+    """The layer's rows in the reader's ``scope`` that intersect ``bbox`` (x/y order of
+    ``bbox_srid``, WGS84 longitude/latitude unless told), whose time
     lies in ``datetime_range`` (both ends inclusive, ``None`` open), that pass each layer filter
     and equal each property value. The caller checks the layer has a time before passing a range."""
     in_scope, params = scope.condition(layer)
     conditions = [f"({layer.where})", f"{layer.geometry_sql} IS NOT NULL", in_scope]
     if bbox is not None:
-        conditions.append(f"ST_Intersects({layer.geometry_sql}, ST_MakeEnvelope(%s, %s, %s, %s, 4326))")
+        envelope = f"ST_MakeEnvelope(%s, %s, %s, %s, {int(bbox_srid)})"
+        if bbox_srid != STORAGE_SRID:
+            # The box's edges, densified every ~100 m (or 0.001°), stay where they are meant to be
+            # once the box is moved into the stored CRS; the index still serves the constant shape.
+            step = 0.001 if bbox_srid == 4490 else 100
+            envelope = f"ST_Transform(ST_Segmentize({envelope}, {step}), {STORAGE_SRID})"
+        conditions.append(f"ST_Intersects({layer.geometry_sql}, {envelope})")
         params += list(bbox)
     if datetime_range is not None:
         start, end = datetime_range
@@ -115,19 +129,24 @@ def features_page(
     fields: Sequence[Field],
     scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
+    bbox_srid: int = STORAGE_SRID,
     datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
     filters: Sequence[tuple[Filter, object]] = (),
     property_filters: Sequence[tuple[Field, object]] = (),
     limit: int,
     after_id: int | None = None,
-) -> tuple[str, int, int | None]:
-    """Up to ``limit`` features with an id above ``after_id``, in id order, as the JSON text of
-    an array; their count; and the id to continue after (``None`` on the last page). One
-    statement: the page plus one row tells whether another page follows."""
+    crs: OutputCrs = CRS84,
+) -> tuple[str, int, int | None, int | None]:
+    """Up to ``limit`` features with an id above ``after_id``, in id order and in ``crs``, as the
+    JSON text of an array; their count; the id to continue after (``None`` on the last page);
+    and the number of features matching the filters on all pages, when cheap to know (see
+    :func:`features_count_cached`). One statement for the page: the page plus one row tells
+    whether another page follows."""
     selection = selection_build(
         layer=layer,
         scope=scope,
         bbox=bbox,
+        bbox_srid=bbox_srid,
         datetime_range=datetime_range,
         filters=filters,
         property_filters=property_filters,
@@ -137,7 +156,7 @@ def features_page(
     limit = int(limit)
     sql = f"""
         WITH page AS (
-            SELECT {layer.id_sql} AS id, {feature_sql(layer, fields)} AS feature
+            SELECT {layer.id_sql} AS id, {feature_sql(layer, fields, crs)} AS feature
             {selection.from_where}{keyset}
             ORDER BY {layer.id_sql} LIMIT {limit + 1})
         SELECT coalesce(string_agg(feature::text, ',' ORDER BY id) FILTER (WHERE n <= {limit}), ''),
@@ -147,16 +166,44 @@ def features_page(
     with reading().cursor() as cursor:
         cursor.execute(sql, params)
         text, returned, next_after = cursor.fetchone()
-    return f"[{text}]", returned, next_after
+    if after_id is None and next_after is None:
+        # The first page is the whole answer: its length is the count, for free.
+        matched = returned
+    else:
+        matched = features_count_cached(selection=selection, scope=scope)
+    return f"[{text}]", returned, next_after, matched
 
 
-def feature_get(*, layer: Layer, fields: Sequence[Field], scope: Scope, feature_id: int) -> str | None:
-    """One feature's GeoJSON text, or ``None`` when the layer has no such id in ``scope`` (a
-    feature outside the scope is not told apart from one that does not exist)."""
+def features_count_cached(*, selection: Selection, scope: Scope) -> int | None:
+    """How many rows ``selection`` holds, counted up to ``MINQING_OGC_COUNT_LIMIT`` rows and
+    remembered in the default cache until the layer's tables change; ``None`` above the limit
+    (the count would cost more than a page). Keyed by the statement and its values, so every
+    page of one scan shares one count."""
+    layer = selection.layer
+    cap = int(settings.MINQING_OGC_COUNT_LIMIT)
+    digest = hashlib.sha256(repr((selection.from_where, selection.params, cap)).encode()).hexdigest()[:32]
+    key = f"count:{layer.id}:{data_version(layer)}:{scope.key if layer.scope else 'all'}:{digest}"
+    found = cache.get(key)
+    if found is None:
+        with reading().cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 {selection.from_where} LIMIT {cap + 1}) s", selection.params
+            )
+            (count,) = cursor.fetchone()
+        found = count if count <= cap else -1
+        cache.set(key, found, 3600)
+    return None if found < 0 else found
+
+
+def feature_get(
+    *, layer: Layer, fields: Sequence[Field], scope: Scope, feature_id: int, crs: OutputCrs = CRS84
+) -> str | None:
+    """One feature's GeoJSON text (geometry in ``crs``), or ``None`` when the layer has no such
+    id in ``scope`` (a feature outside the scope is not told apart from one that does not exist)."""
     selection = selection_build(layer=layer, scope=scope)
     with reading().cursor() as cursor:
         cursor.execute(
-            f"SELECT {feature_sql(layer, fields)}::text {selection.from_where} AND {layer.id_sql} = %s",
+            f"SELECT {feature_sql(layer, fields, crs)}::text {selection.from_where} AND {layer.id_sql} = %s",
             [*selection.params, feature_id],
         )
         row = cursor.fetchone()
@@ -169,9 +216,11 @@ def features_stream(
     fields: Sequence[Field],
     scope: Scope,
     bbox: tuple[float, float, float, float] | None = None,
+    bbox_srid: int = STORAGE_SRID,
     datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
     filters: Sequence[tuple[Filter, object]] = (),
     property_filters: Sequence[tuple[Field, object]] = (),
+    crs: OutputCrs = CRS84,
     batch: int = STREAM_BATCH,
     on_rows: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
@@ -183,20 +232,23 @@ def features_stream(
         layer=layer,
         scope=scope,
         bbox=bbox,
+        bbox_srid=bbox_srid,
         datetime_range=datetime_range,
         filters=filters,
         property_filters=property_filters,
     )
-    sql = f"SELECT {feature_text_sql(layer, fields)} {selection.from_where} ORDER BY {layer.id_sql}"
+    sql = f"SELECT {feature_text_sql(layer, fields, crs)} {selection.from_where} ORDER BY {layer.id_sql}"
     # The database is chosen now, while the request's read routing holds; the chunks are made
     # later, when the server sends them (with the connection of the thread that sends them).
-    return _feature_chunks(reading().alias, sql, selection.params, batch=batch, on_rows=on_rows)
+    # Outside CRS84 the collection names its CRS (GeoJSON 2008's "crs" member, which GDAL reads).
+    named = "" if crs.uri == CRS84.uri else f'"crs":{{"type":"name","properties":{{"name":"{crs.uri}"}}}},'
+    return _feature_chunks(reading().alias, sql, selection.params, batch=batch, on_rows=on_rows, named=named)
 
 
 def _feature_chunks(
-    alias: str, sql: str, params: list, *, batch: int, on_rows: Callable[[int], None] | None
+    alias: str, sql: str, params: list, *, batch: int, on_rows: Callable[[int], None] | None, named: str = ""
 ) -> Iterator[str]:
-    yield '{"type":"FeatureCollection","features":[\n'
+    yield '{"type":"FeatureCollection",' + named + '"features":[\n'
     source = connections[alias]
     # A named (server-side) cursor lives in a transaction; leaving the generator early (a client
     # that hangs up) rolls it back and closes the cursor.
@@ -215,14 +267,15 @@ def _feature_chunks(
     yield "\n]}\n"
 
 
-def features_rows_sql(*, selection: Selection, fields: Sequence[Field], geometry: str) -> str:
+def features_rows_sql(*, selection: Selection, fields: Sequence[Field], geometry: str, crs: OutputCrs = CRS84) -> str:
     """``SELECT id, <fields…>, <geometry>`` over a selection, in id order, for the file exports.
-    ``geometry`` is an SQL template holding ``{g}`` for the layer's geometry expression."""
+    ``geometry`` is an SQL template holding ``{g}`` for the layer's geometry expression, in
+    ``crs`` (and its axis order: pass ``crs.in_gis_order()`` for a file)."""
     layer = selection.layer
     columns = ", ".join(f'{f.sql} AS "{f.name}"' for f in fields)
     return (
         f"SELECT {layer.id_sql} AS id{', ' if columns else ''}{columns}, "
-        f"{geometry.format(g=layer.geometry_sql)} {selection.from_where} ORDER BY {layer.id_sql}"
+        f"{geometry.format(g=crs.geometry_sql(layer.geometry_sql))} {selection.from_where} ORDER BY {layer.id_sql}"
     )
 
 

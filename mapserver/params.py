@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from layers.crs import CLIENT_CRS, to_wgs84
+from layers.crs import CLIENT_CRS, CRS84, OUTPUT_CRS, OutputCrs, output_crs_lookup, to_wgs84
 
 from .errors import BadParameter
 
@@ -195,6 +195,91 @@ def parse_bbox(query: Mapping, name: str = "bbox") -> tuple[float, float, float,
     if lon_min >= lon_max or lat_min >= lat_max:
         raise BadParameter(name, _("minimum must be below maximum"))
     return lon_min, lat_min, lon_max, lat_max
+
+
+def parse_accept(header: str, offers: Sequence[str]) -> str | None:
+    """The media type of ``offers`` that an Accept ``header`` weighs most (the most specific
+    matching range gives an offer its weight, as RFC 9110 says), the first offer on a tie, or
+    ``None`` when the header accepts none of them. An empty header accepts anything.
+
+    >>> parse_accept("text/html,application/xhtml+xml,*/*;q=0.8", ["application/json", "text/html"])
+    'text/html'
+    >>> parse_accept("application/geo+json, application/json", ["application/json", "application/geo+json"])
+    'application/json'
+    >>> parse_accept("image/png", ["application/json"]) is None
+    True
+    """
+    if not header.strip():
+        return offers[0] if offers else None
+    ranges = []
+    for item in header.split(","):
+        media_type, *options = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for option in options:
+            key, _sep, value = option.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    weight = 0.0
+        ranges.append((media_type.lower(), weight))
+    best, best_weight = None, 0.0
+    for offer in offers:
+        kind = offer.split("/")[0]
+        specific = [
+            (3 if t == offer else 2 if t == f"{kind}/*" else 1, w)
+            for t, w in ranges
+            if t in (offer, f"{kind}/*", "*/*")
+        ]
+        if specific:
+            weight = max(specific)[1]
+            if weight > best_weight:
+                best, best_weight = offer, weight
+    return best
+
+
+def parse_output_crs(query: Mapping, name: str = "crs") -> OutputCrs:
+    """A CRS of the OGC allow-list (:data:`layers.crs.OUTPUT_CRS`), named by URI, ``[EPSG:n]`` or
+    ``EPSG:n``; CRS84 when absent."""
+    raw = _raw(query, name, None)
+    if raw is None:
+        return CRS84
+    crs = output_crs_lookup(str(raw))
+    if crs is None:
+        raise BadParameter(
+            name,
+            _("unsupported CRS %(value)s; supported: %(names)s")
+            % {"value": f"{str(raw)[:80]!r}", "names": ", ".join(OUTPUT_CRS)},
+        )
+    return crs
+
+
+def parse_bbox_in_crs(query: Mapping, name: str = "bbox", crs_name: str = "bbox-crs"):
+    """``bbox`` in the CRS ``bbox-crs`` names (CRS84 when absent), in that CRS's axis order
+    (EPSG:4326 and EPSG:4490: ``lat_min,lon_min,lat_max,lon_max``; EPSG:4544: northing first).
+    Returns ``(x_min, y_min, x_max, y_max)`` in PostGIS order and the SRID, or ``None``."""
+    crs = parse_output_crs(query, crs_name)
+    if crs is CRS84:
+        box = parse_bbox(query, name)
+        return None if box is None else (box, crs.srid)
+    raw = _raw(query, name, None)
+    if raw is None:
+        return None
+    parts = str(raw).split(",")
+    if len(parts) != 4:
+        raise BadParameter(name, _("must be four numbers in the axis order of %(crs)s") % {"crs": crs.uri})
+    try:
+        a_min, b_min, a_max, b_max = (float(part) for part in parts)
+    except ValueError:
+        raise BadParameter(name, _("must be four numbers in the axis order of %(crs)s") % {"crs": crs.uri}) from None
+    if not all(math.isfinite(v) for v in (a_min, b_min, a_max, b_max)):
+        raise BadParameter(name, _("must be four finite numbers"))
+    if a_min >= a_max or b_min >= b_max:
+        raise BadParameter(name, _("minimum must be below maximum"))
+    if crs.srid in (4326, 4490) and not (-90 <= a_min and a_max <= 90 and -180 <= b_min and b_max <= 180):
+        raise BadParameter(name, _("must be lat_min,lon_min,lat_max,lon_max within -90,-180,90,180"))
+    box = (b_min, a_min, b_max, a_max) if crs.axes_swapped else (a_min, b_min, a_max, b_max)
+    return box, crs.srid
 
 
 #: A rough box around China (lon_min, lat_min, lon_max, lat_max, degrees): a point outside it is

@@ -68,3 +68,24 @@ class ResidentWriteRate(_SettingsRate):
 
     def get_cache_key(self, request, view) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class OgcPagingRate(UserRate):
+    """OGC API items: the first page of a scan counts under the user's rate like any request; a
+    continuation page (``after``, as written into the ``next`` link) counts under
+    ``ogc_paging``, per user and far higher. A desktop GIS reads a layer in hundreds or
+    thousands of pages of its own size (GDAL's default is 10 features); counting each page
+    against the user's rate would cut it off in the middle of a layer and leave a partial file.
+    Intake systems keep their own rate."""
+
+    def allow_request(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return True
+        if request.reader.is_intake:
+            self.scope = "intake"
+        elif request.query_params.get("after", "").strip():
+            self.scope = "ogc_paging"
+        else:
+            self.scope = "user"
+        return _SettingsRate.allow_request(self, request, view)

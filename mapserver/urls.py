@@ -58,6 +58,10 @@ from .views import exports, ogc  # noqa: E402
 
 urlpatterns += [
     path("ogc/", ogc.Landing.as_view(), name="ogc-landing"),
+    # The root without its slash too: QGIS's OAPIF provider does not follow the redirect.
+    path("ogc", ogc.Landing.as_view()),
+    path("ogc/api", ogc.ApiDefinition.as_view(), name="ogc-api"),
+    path("ogc/api.html", ogc.ApiDocumentation.as_view(), name="ogc-api-html"),
     path("ogc/conformance", ogc.Conformance.as_view(), name="ogc-conformance"),
     path("ogc/collections", ogc.Collections.as_view(), name="ogc-collections"),
     path("ogc/collections/<str:collection>", ogc.Collection.as_view(), name="ogc-collection"),

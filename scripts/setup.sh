@@ -15,6 +15,9 @@ debian_packages+=(gettext chromium fonts-wqy-microhei libatomic1)
 # The monthly situation report's PDF (WeasyPrint) lays text out with Pango and HarfBuzz; its
 # Chinese text and the charts' labels use the same WenQuanYi font.
 debian_packages+=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig)
+# QGIS's OGC API – Features provider, driven headless from Debian's python3 by the outside-client
+# tests (tests/mapserver/test_ogc_clients.py): about 100 MB to download, a minute to install.
+debian_packages+=(python3-qgis)
 # The production stack and its drills (scripts/stack): Patroni on etcd for replicated PostGIS,
 # pgBackRest for backups and point-in-time restore, HAProxy to the primary and the replicas,
 # nginx (with brotli) for TLS, compression and static files, openssl for the drills' certificate.
@@ -51,13 +54,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$installed" -eq 0 ] || exit "$installed"
 fi
 
-# The virtualenv is rebuilt only when requirements.txt changed since the last install.
+# The virtualenv is rebuilt only when requirements.txt or requirements-nodeps.txt changed since
+# the last install. requirements-nodeps.txt holds packages installed without their declared
+# dependencies: the OGC test suite (ogctests) pins releases of pyarrow and httpx that it does not
+# need to run (requirements.txt has what it imports).
 stamp=.venv/.requirements.sha256
-wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
+wanted=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: installing Python packages into .venv"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
   echo "$wanted" > "$stamp"
 fi
 mkdir -p var

@@ -496,7 +496,16 @@ MINQING_THROTTLE_RATES = {
     # Residents' writes without an account (/report/: reports, photos, ratings), per client
     # address, on top of "anon". Default 30/hour: a few reports with their photos.
     "resident": os.environ.get("MINQING_THROTTLE_RESIDENT", "30/hour"),
+    # OGC API item pages that continue a scan (the `next` link's `after`), per user, instead of
+    # "user": a GIS client paging a whole layer at its own page size (GDAL's default is 10
+    # features) must not be cut off mid-layer. Default 60000/min (a 27,735-event layer at 10 a page
+    # is 2,774 pages); the first page of each scan still counts under "user".
+    "ogc_paging": os.environ.get("MINQING_THROTTLE_OGC_PAGING", "60000/min"),
 }
+# OGC API items give numberMatched when the filtered rows can be counted up to this many (the
+# count is kept per data version, scope and filters); above it numberMatched is left out, as
+# counting would cost more than the page. Rows. Default 100000.
+MINQING_OGC_COUNT_LIMIT = int(os.environ.get("MINQING_OGC_COUNT_LIMIT", "100000"))
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["mapserver.throttles.AnonymousRate", "mapserver.throttles.UserRate"]
 # The throttles count by REMOTE_ADDR, which ProxyHeadersMiddleware has already set to the client.
 REST_FRAMEWORK["NUM_PROXIES"] = 0

@@ -24,6 +24,7 @@ MINQING_THROTTLE_RATES = {
     "user": "100000/min",
     "intake": "100000/min",
     "resident": "100000/min",
+    "ogc_paging": "100000/min",
 }
 
 # --- durable intake (issue 6) ------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """``GET /exports/<layer>.<format>``: a whole layer (or the part the filters keep) as a file.
 
-The filters are the OGC items' (``bbox``, ``datetime``, the layer's filters, equality on the
-reader's fields) and the fields are the reader's. GeoJSON streams from a server-side cursor in
+The filters are the OGC items' (``bbox``, ``bbox-crs``, ``datetime``, the layer's filters,
+equality on the reader's fields) and the fields are the reader's. ``crs`` picks the file's CRS
+among the OGC API's (:data:`layers.crs.OUTPUT_CRS`, CRS84 by default), with x = easting
+(longitude) and y = northing (latitude) as files keep them; GeoPackage and Shapefile declare it,
+GeoJSON names it in a ``crs`` member, CSV's point columns are ``lon, lat`` or, projected, ``x, y``. GeoJSON streams from a server-side cursor in
 constant memory (chunked, no Content-Length); CSV is PostgreSQL's own ``COPY … CSV``; GeoPackage
 and zipped Shapefile are written by pyogrio from one query into a temporary file, then sent.
 
@@ -42,6 +45,7 @@ from basemaps import printmap
 from layers import personal
 from layers.audit import actor_of, audit_record
 from layers.catalog import Field, Layer
+from layers.crs import CRS84, OutputCrs
 from layers.features import features_rows_sql, features_stream, selection_build
 from layers.reading import reading
 from layers.scope import Scope
@@ -82,17 +86,22 @@ def _spreadsheet_safe_text(value: object) -> object:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
-def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict):
-    """COPY … TO STDOUT WITH CSV HEADER into a temporary file: points as lon/lat columns, other
-    geometries as WKT; text cells defused against formula injection."""
+def _point_columns(crs: OutputCrs) -> tuple[str, str]:
+    return ("x", "y") if crs.projected else ("lon", "lat")
+
+
+def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84):
+    """COPY … TO STDOUT WITH CSV HEADER into a temporary file: points as lon/lat (projected: x/y)
+    columns, other geometries as WKT; text cells defused against formula injection."""
     fields = tuple(_spreadsheet_safe(f) for f in fields)
     selection = selection_build(layer=layer, scope=scope, **chosen)
+    x, y = _point_columns(crs)
     geometry = (
-        "round(ST_X({g})::numeric, 7) AS lon, round(ST_Y({g})::numeric, 7) AS lat"
+        f"round(ST_X({{g}})::numeric, {crs.decimals}) AS {x}, round(ST_Y({{g}})::numeric, {crs.decimals}) AS {y}"
         if layer.geometry_type == "Point"
         else "ST_AsText({g}) AS wkt"
     )
-    sql = features_rows_sql(selection=selection, fields=fields, geometry=geometry)
+    sql = features_rows_sql(selection=selection, fields=fields, geometry=geometry, crs=crs.in_gis_order())
     target = tempfile.TemporaryFile()
     target.write("\ufeff".encode())  # a BOM, so that spreadsheet programs read the Chinese as UTF-8
     with reading().cursor() as cursor:
@@ -103,10 +112,14 @@ def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dic
     return target, rows
 
 
-def _frame(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict) -> gpd.GeoDataFrame:
-    """One query, read as a GeoDataFrame (geometry from WKB)."""
+def _frame(
+    layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84
+) -> gpd.GeoDataFrame:
+    """One query, read as a GeoDataFrame (geometry from WKB, in ``crs``)."""
     selection = selection_build(layer=layer, scope=scope, **chosen)
-    sql = features_rows_sql(selection=selection, fields=fields, geometry="ST_AsBinary({g}) AS geometry")
+    sql = features_rows_sql(
+        selection=selection, fields=fields, geometry="ST_AsBinary({g}) AS geometry", crs=crs.in_gis_order()
+    )
     with reading().cursor() as cursor:
         cursor.execute(sql, selection.params)
         frame = pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
@@ -115,11 +128,11 @@ def _frame(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict) 
         if f.type in ("datetime", "date"):
             # Shapefile has no date-time type and GeoPackage dates want one form: ISO 8601 text.
             frame[f.name] = frame[f.name].map(lambda v: v.isoformat() if v is not None else None)
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4326)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs.srid)
 
 
-def _file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str):
-    frame = _frame(layer, fields, scope, chosen)
+def _file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str, crs: OutputCrs = CRS84):
+    frame = _frame(layer, fields, scope, chosen, crs)
     return _frame_file(frame, layer, fmt), len(frame)
 
 
@@ -154,25 +167,30 @@ class Export(APIView):
             )
         fields = reader_fields(request, layer)
         # Only a layer with personal fields takes a purpose (anywhere else it is an unknown parameter).
-        accepted = (*FILTER_PARAMETERS, "purpose") if layer.personal_fields else FILTER_PARAMETERS
+        accepted = (*FILTER_PARAMETERS, "crs", *(("purpose",) if layer.personal_fields else ()))
         chosen = parse_feature_filters(request.query_params, layer, fields, accepted=accepted)
+        crs = params.parse_output_crs(request.query_params)
         purpose = params.parse_purpose(request.query_params, default=None)
         scope = reader_scope(request)
         if purpose is not None:
-            return _personal_export(request, layer, fields, scope, chosen, fmt, purpose)
+            return _personal_export(request, layer, fields, scope, chosen, fmt, purpose, crs)
         if fmt == "geojson":
             response = StreamingHttpResponse(
-                _audited_stream(request, layer, fields, scope, chosen), content_type=CONTENT_TYPES[fmt]
+                _audited_stream(request, layer, fields, scope, chosen, crs), content_type=CONTENT_TYPES[fmt]
             )
             return _attachment(response, f"{layer.id}.geojson")
         handle, rows = (
-            _csv_file(layer, fields, scope, chosen) if fmt == "csv" else _file(layer, fields, scope, chosen, fmt)
+            _csv_file(layer, fields, scope, chosen, crs)
+            if fmt == "csv"
+            else _file(layer, fields, scope, chosen, fmt, crs)
         )
         _audit_export(request, layer, fmt, rows=rows)
         return _send(handle, layer, fmt)
 
 
-def _audited_stream(request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict):
+def _audited_stream(
+    request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84
+):
     """The streamed GeoJSON export, audited when it ends with the features actually sent
     (``complete`` false when the client hung up first): the count is known only then, and
     counting first would read the layer twice. The entry is written after the stream's own
@@ -186,7 +204,7 @@ def _audited_stream(request: Request, layer: Layer, fields: tuple[Field, ...], s
         nonlocal sent
         sent += rows
 
-    chunks = features_stream(layer=layer, fields=fields, scope=scope, on_rows=counted, **chosen)
+    chunks = features_stream(layer=layer, fields=fields, scope=scope, on_rows=counted, crs=crs.in_gis_order(), **chosen)
     try:
         yield from chunks
         complete = True
@@ -242,7 +260,14 @@ def _audit_export(request: Request, layer: Layer, fmt: str, *, rows: int | None,
 
 
 def _personal_export(
-    request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str, purpose: str
+    request: Request,
+    layer: Layer,
+    fields: tuple[Field, ...],
+    scope: Scope,
+    chosen: dict,
+    fmt: str,
+    purpose: str,
+    crs: OutputCrs = CRS84,
 ):
     """An export with the layer's personal fields in clear: only for a holder of
     ``layers.export_personal_data`` who names a purpose, only up to
@@ -268,7 +293,7 @@ def _personal_export(
             f"含个人信息的导出最多 {limit:,} 行 (an export with personal fields holds at most {limit:,} rows, "
             f"this one {count:,}); narrow it with bbox, datetime or the layer's filters"
         )
-    frame = _frame(layer, (*fields, *personal_fields), scope, chosen)
+    frame = _frame(layer, (*fields, *personal_fields), scope, chosen, crs)
     # Decrypted one value at a time in Python (AES-GCM has no SQL counterpart here); the row cap
     # above bounds the loop.
     for field in personal_fields:
@@ -279,7 +304,10 @@ def _personal_export(
     target = tempfile.TemporaryFile()
     if fmt == "csv":
         if layer.geometry_type == "Point":
-            table = frame.drop(columns="geometry").assign(lon=frame.geometry.x.round(7), lat=frame.geometry.y.round(7))
+            x, y = _point_columns(crs)
+            table = frame.drop(columns="geometry").assign(
+                **{x: frame.geometry.x.round(crs.decimals), y: frame.geometry.y.round(crs.decimals)}
+            )
         else:
             table = frame.drop(columns="geometry").assign(wkt=frame.geometry.to_wkt())
         table = table.apply(lambda column: column.map(_spreadsheet_safe_text) if column.dtype == object else column)

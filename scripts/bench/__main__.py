@@ -33,6 +33,7 @@ def main() -> int:
         intake,  # noqa: F401  (registers the intake load benchmark)
         locate,  # noqa: F401  (registers the point → grid benchmarks)
         ogc,  # noqa: F401  (registers the OGC items and GeoJSON export benchmarks)
+        ogc_peer,  # noqa: F401  (registers the OGC pages over HTTP beside tipg)
         rules,  # noqa: F401  (registers the keyword library replay benchmark)
         stack,  # noqa: F401  (registers the production stack's benchmarks)
         tiles,  # noqa: F401  (registers the vector tile benchmark)

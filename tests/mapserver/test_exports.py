@@ -152,8 +152,12 @@ def test_role_restricted_field_is_absent_for_the_analyst(analyst, export_world, 
         ("/exports/addresses.kml", {}, 400, "format: must be one of geojson, gpkg, csv, shp, got 'kml'"),
         ("/exports/nowhere.geojson", {}, 404, "unknown layer 'nowhere'"),
         ("/exports/addresses.csv", {"limit": "10"}, 400,
-         "limit: unknown parameter; addresses accepts bbox, code, datetime, district_code, door_number, full_text, "
-         "grid_code, road"),
+         "limit: unknown parameter; addresses accepts bbox, bbox-crs, code, crs, datetime, district_code, "
+         "door_number, full_text, grid_code, road"),
+        ("/exports/addresses.gpkg", {"crs": "EPSG:3857"}, 400,
+         "crs: unsupported CRS 'EPSG:3857'; supported: http://www.opengis.net/def/crs/OGC/1.3/CRS84, "
+         "http://www.opengis.net/def/crs/EPSG/0/4326, http://www.opengis.net/def/crs/EPSG/0/4490, "
+         "http://www.opengis.net/def/crs/EPSG/0/4544"),
         ("/exports/addresses.geojson", {"bbox": "104,36,103,37"}, 400, "bbox: minimum must be below maximum"),
         ("/exports/events.gpkg", {"datetime": "x/.."}, 400, "datetime: must be an ISO 8601 date-time, got 'x'"),
         ("/exports/events.shp", {"status": "' OR 1=1 --"}, 400,
@@ -192,3 +196,35 @@ def test_csv_text_cells_cannot_become_spreadsheet_formulas(api, export_world, ro
     Address.objects.filter(code="A001").update(road=road)
     rows = list(csv.DictReader(io.StringIO(download(api, "/exports/addresses.csv").decode("utf-8-sig"))))
     assert {r["code"]: r["road"] for r in rows}["A001"] == cell
+
+
+def test_exports_in_the_gauss_kruger_zone_keep_easting_northing(api, export_world, tmp_path):
+    """crs=EPSG:4544 (CGCS2000 3-degree Gauss–Krüger, CM 105°E): every format holds the same
+    metres, x = easting as files keep them, and says which CRS they are in."""
+    from pyproj import Transformer
+
+    from tests.layers.event_world import IN_WEST
+
+    northing, easting = Transformer.from_crs(4326, 4544).transform(IN_WEST[1], IN_WEST[0])
+    crs = {"crs": "http://www.opengis.net/def/crs/EPSG/0/4544", "code": "A000"}
+    gpkg = tmp_path / "a.gpkg"
+    gpkg.write_bytes(download(api, "/exports/addresses.gpkg", **crs))
+    frame = pyogrio.read_dataframe(gpkg)
+    assert frame.crs.to_epsg() == 4544
+    assert (frame.geometry.x[0], frame.geometry.y[0]) == (
+        pytest.approx(easting, abs=0.01),
+        pytest.approx(northing, abs=0.01),
+    )
+    zipfile.ZipFile(io.BytesIO(download(api, "/exports/addresses.shp", **crs))).extractall(tmp_path)
+    assert pyogrio.read_dataframe(tmp_path / "addresses.shp").crs.to_epsg() == 4544
+    row = next(csv.DictReader(io.StringIO(download(api, "/exports/addresses.csv", **crs).decode("utf-8-sig"))))
+    assert (float(row["x"]), float(row["y"])) == (pytest.approx(easting, abs=0.01), pytest.approx(northing, abs=0.01))
+    body = json.loads(download(api, "/exports/addresses.geojson", **crs))
+    assert body["crs"] == {"type": "name", "properties": {"name": "http://www.opengis.net/def/crs/EPSG/0/4544"}}
+    assert body["features"][0]["geometry"]["coordinates"] == [
+        pytest.approx(easting, abs=0.01),
+        pytest.approx(northing, abs=0.01),
+    ]
+    # CGCS2000 in degrees: longitude first in a file, as GIS software reads it.
+    lat_lon = json.loads(download(api, "/exports/addresses.geojson", crs="EPSG:4490", code="A000"))
+    assert lat_lon["features"][0]["geometry"]["coordinates"] == [pytest.approx(v, abs=1e-7) for v in IN_WEST]

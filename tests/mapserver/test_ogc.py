@@ -13,8 +13,10 @@ import jsonschema
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point
+from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from layers.crs import CRS84_URI, output_crs_lookup
 from layers.models import Address, Event, ReaderScope
 from tests.factories import ORIGIN, SIZE
 from tests.layers.event_world import IN_EAST, IN_WEST, report, world
@@ -75,7 +77,8 @@ def analyst(client, django_user_model):
 def items(client, collection: str = "addresses", **query) -> dict:
     response = client.get(f"/ogc/collections/{collection}/items", query)
     assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "application/geo+json; charset=utf-8"
+    assert response["Content-Type"] == "application/geo+json"
+    assert response["Content-Crs"] == f"<{output_crs_lookup(query.get('crs', CRS84_URI)).uri}>"
     return response.json()
 
 
@@ -114,7 +117,6 @@ def test_items_are_valid_geojson(api, ogc_world, shared_data):
         jsonschema.validate(body, schema)
         assert body["numberReturned"] == len(body["features"])
         assert body["timeStamp"].endswith("Z")
-        assert "numberMatched" not in body
     feature = items(api, "addresses", limit=1)["features"][0]
     assert set(feature["properties"]) == {"code", "full_text", "road", "door_number", "district_code", "grid_code"}
     assert feature["geometry"]["type"] == "Point"
@@ -198,8 +200,8 @@ BAD = [
     (
         "addresses",
         {"colour": "red", "zoom": "3"},
-        "colour, zoom: unknown parameter; addresses accepts after, bbox, code, datetime, district_code, "
-        "door_number, f, full_text, grid_code, limit, road",
+        "colour, zoom: unknown parameter; addresses accepts after, bbox, bbox-crs, code, crs, datetime, "
+        "district_code, door_number, f, full_text, grid_code, limit, road",
     ),
 ]  # fmt: skip
 
@@ -236,7 +238,8 @@ def test_single_item(api, ogc_world):
     address = Address.objects.get(code="A004")
     response = api.get(f"/ogc/collections/addresses/items/{address.pk}")
     assert response.status_code == 200
-    assert response["Content-Type"] == "application/geo+json; charset=utf-8"
+    assert response["Content-Type"] == "application/geo+json"
+    assert response["Content-Crs"] == f"<{CRS84_URI}>"
     feature = response.json()
     assert feature["id"] == address.pk
     assert feature["properties"]["full_text"] == "城关区测试西路4号"
@@ -319,3 +322,208 @@ def test_gdal_ogcapi_driver_lists_collections_and_reads_features(live_server, dj
 def test_unicode_digits_and_far_dates_are_client_errors(admin_client, path, status):
     """'²' passes str.isdigit() but not int(); year 9999 overflows a day's end: neither is a 500."""
     assert admin_client.get(path).status_code == status
+
+
+# --- dates as interval ends, formats by Accept, the API description, counts, CRS, paging rate ------
+
+
+def test_a_date_as_an_interval_end_includes_that_whole_day(api, ogc_world):
+    """Events at 16:00 in the server's zone on March 1–6: a date as an end means its whole day."""
+
+    def days(value: str) -> list[int]:
+        features = items(api, "events", datetime=value)["features"]
+        return sorted(dt.datetime.fromisoformat(f["properties"]["received_at"]).day for f in features)
+
+    assert days("2025-03-02/2025-03-03") == [2, 3]
+    assert days("2025-03-03/2025-03-03") == days("2025-03-03") == [3]
+    assert days("../2025-03-02") == [1, 2]
+    assert days("2025-03-05/..") == [5, 6]
+    assert days("2025-03-03T00:00:00+08:00/2025-03-04") == [3, 4]
+    assert days("2025-03-02/2025-03-03 12:00") == [2]  # a time with a space is an instant, not a day
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "content_type"),
+    [
+        ("application/geo+json", {}, "application/geo+json"),
+        ("application/json", {}, "application/geo+json"),
+        ("application/geo+json, application/json", {}, "application/geo+json"),
+        ("text/html", {}, "text/html; charset=utf-8"),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", {}, "text/html; charset=utf-8"),
+        ("application/json;q=0.5, text/html;q=0.4", {}, "application/geo+json"),
+        ("image/png", {}, "application/geo+json"),
+        ("*/*", {}, "application/geo+json"),
+        ("application/geo+json", {"f": "html"}, "text/html; charset=utf-8"),
+        ("text/html", {"f": "json"}, "application/geo+json"),
+    ],
+)
+def test_items_and_item_follow_accept_never_406(api, ogc_world, accept, query, content_type):
+    address = Address.objects.get(code="A004")
+    for path in ("/ogc/collections/addresses/items", f"/ogc/collections/addresses/items/{address.pk}"):
+        response = api.get(path, query, HTTP_ACCEPT=accept)
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == content_type
+
+
+def test_landing_links_the_api_definition_and_its_page(api, ogc_world):
+    links = {link["rel"]: link for link in api.get("/ogc/", HTTP_ACCEPT="application/json").json()["links"]}
+    assert links["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    assert links["service-desc"]["href"] == "http://testserver/ogc/api"
+    assert links["service-doc"] == {
+        "href": "http://testserver/ogc/api.html",
+        "rel": "service-doc",
+        "type": "text/html",
+        "title": "the API documentation",
+    }
+    assert api.get("/ogc/", HTTP_ACCEPT="application/json")["Content-Type"] == "application/json"
+    conformance = api.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30" in conformance
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conformance
+
+
+def test_api_definition_names_the_readers_collections_and_page_sizes(api, ogc_world):
+    response = api.get("/ogc/api")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.oai.openapi+json;version=3.0"
+    document = response.json()
+    assert document["openapi"].startswith("3.0")
+    assert document["servers"] == [{"url": "http://testserver/ogc"}]
+    limit = document["components"]["parameters"]["limit"]
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}
+    events = document["paths"]["/collections/events/items"]["get"]["parameters"]
+    names = [p.get("name") or p["$ref"].rsplit("/", 1)[1] for p in events]
+    assert {"limit", "bbox", "bbox-crs", "crs", "datetime", "status", "category", "since"} <= set(names)
+    addresses = document["paths"]["/collections/addresses/items"]["get"]["parameters"]
+    assert "datetime" not in [p.get("$ref", "").rsplit("/", 1)[-1] for p in addresses]
+    # Public, but an anonymous reader is told the generic paths only.
+    anonymous = Client().get("/ogc/api")
+    assert anonymous.status_code == 200
+    assert "/collections/events/items" not in anonymous.json()["paths"]
+    assert "/collections/{collectionId}/items" in anonymous.json()["paths"]
+
+
+def test_api_page_is_local_html(client, db):
+    response = client.get("/ogc/api.html")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/collections/{collectionId}/items" in page and "EPSG/0/4544" in page
+    assert "http://" not in page.replace("http://www.opengis.net/", "").replace("http://testserver/", "")
+    assert "<script" not in page
+
+
+def test_number_matched_when_cheap(api, ogc_world, settings):
+    first = items(api, limit=7)
+    assert first["numberMatched"] == ADDRESSES
+    following = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    assert api.get(following.removeprefix("http://testserver")).json()["numberMatched"] == ADDRESSES
+    assert items(api, road="西路", limit=2)["numberMatched"] == ADDRESSES // 2
+    assert items(api, road="西路")["numberMatched"] == ADDRESSES // 2
+    settings.MINQING_OGC_COUNT_LIMIT = 10
+    assert "numberMatched" not in items(api, road="东路", limit=2)
+    # A whole answer on the first page is its own count, whatever the limit.
+    assert items(api, road="东路", limit=100)["numberMatched"] == ADDRESSES // 2
+
+
+def _lat_lon(lon: float, lat: float) -> list:
+    return [pytest.approx(lat, abs=1e-7), pytest.approx(lon, abs=1e-7)]
+
+
+def test_collections_advertise_their_crs(api, ogc_world):
+    collection = api.get("/ogc/collections/addresses").json()
+    assert collection["crs"] == [
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        "http://www.opengis.net/def/crs/EPSG/0/4326",
+        "http://www.opengis.net/def/crs/EPSG/0/4490",
+        "http://www.opengis.net/def/crs/EPSG/0/4544",
+    ]
+    assert collection["storageCrs"] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+@pytest.mark.parametrize("spelling", ["http://www.opengis.net/def/crs/EPSG/0/{n}", "[EPSG:{n}]", "EPSG:{n}"])
+def test_features_in_a_requested_crs_and_axis_order(api, ogc_world, spelling):
+    from pyproj import Transformer
+
+    address = Address.objects.get(code="A004")  # at IN_WEST
+    for srid in (4326, 4490):
+        body = items(api, code="A004", crs=spelling.format(n=srid))
+        assert body["features"][0]["geometry"]["coordinates"] == _lat_lon(*IN_WEST)
+    northing, easting = Transformer.from_crs(4326, 4544).transform(IN_WEST[1], IN_WEST[0])
+    assert 3_000_000 < northing < 5_000_000 and 300_000 < easting < 500_000  # west of 105°E
+    response = api.get(
+        f"/ogc/collections/addresses/items/{address.pk}", {"crs": spelling.format(n=4544)}, HTTP_ACCEPT=GEOJSON_TYPE
+    )
+    assert response["Content-Crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4544>"
+    assert response.json()["geometry"]["coordinates"] == [
+        pytest.approx(northing, abs=0.01),
+        pytest.approx(easting, abs=0.01),
+    ]
+
+
+GEOJSON_TYPE = "application/geo+json"
+
+
+def test_bbox_in_another_crs(api, ogc_world):
+    from pyproj import Transformer
+
+    def codes(**query) -> set[str]:
+        return {f["properties"]["code"] for f in items(api, limit=100, **query)["features"]}
+
+    west = {f"A{i:03d}" for i in range(0, ADDRESSES, 2)}
+    lon, lat = IN_WEST
+    assert codes(bbox=f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}") == west
+    lat_lon_box = f"{lat - 0.001},{lon - 0.001},{lat + 0.001},{lon + 0.001}"
+    assert codes(bbox=lat_lon_box, **{"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}) == west
+    assert codes(bbox=lat_lon_box, **{"bbox-crs": "EPSG:4490"}) == west
+    northing, easting = Transformer.from_crs(4326, 4544).transform(lat, lon)
+    box = f"{northing - 50},{easting - 50},{northing + 50},{easting + 50}"
+    assert codes(bbox=box, **{"bbox-crs": "EPSG:4544"}) == west
+    assert codes(bbox=box, **{"bbox-crs": "EPSG:4544"}, crs="EPSG:4544") == west
+
+
+CRS_LIST = (
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84, http://www.opengis.net/def/crs/EPSG/0/4326, "
+    "http://www.opengis.net/def/crs/EPSG/0/4490, http://www.opengis.net/def/crs/EPSG/0/4544"
+)
+BAD_CRS = [
+    ({"crs": "EPSG:3857"}, f"crs: unsupported CRS 'EPSG:3857'; supported: {CRS_LIST}"),
+    ({"crs": "http://www.opengis.net/def/crs/EPSG/0/4547"},
+     f"crs: unsupported CRS 'http://www.opengis.net/def/crs/EPSG/0/4547'; supported: {CRS_LIST}"),
+    ({"bbox": "36,103,37,104", "bbox-crs": "EPSG:2000"}, f"bbox-crs: unsupported CRS 'EPSG:2000'; supported: {CRS_LIST}"),
+    ({"bbox": "103,36,104,37", "bbox-crs": "EPSG:4326"},
+     "bbox: must be lat_min,lon_min,lat_max,lon_max within -90,-180,90,180"),
+    ({"bbox": "1,2,3", "bbox-crs": "EPSG:4544"},
+     "bbox: must be four numbers in the axis order of http://www.opengis.net/def/crs/EPSG/0/4544"),
+    ({"bbox": "4,3,2,1", "bbox-crs": "EPSG:4544"}, "bbox: minimum must be below maximum"),
+    ({"bbox": "nan,1,2,3", "bbox-crs": "EPSG:4544"}, "bbox: must be four finite numbers"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "message"), BAD_CRS)
+def test_unsupported_crs_is_400_naming_it(api, ogc_world, query, message):
+    response = api.get("/ogc/collections/addresses/items", query)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["message"] == message
+    if "crs" in query:
+        address = Address.objects.first()
+        single = api.get(f"/ogc/collections/addresses/items/{address.pk}", {"crs": query["crs"]})
+        assert single.status_code == 400 and single.json()["error"]["message"] == message
+
+
+def test_continuation_pages_are_not_cut_off_by_the_users_rate(api, ogc_world, settings):
+    """The user's rate counts the first page of each scan; the pages the next link leads to
+    count under the far higher ogc_paging rate."""
+    settings.MINQING_THROTTLE_RATES = settings.MINQING_THROTTLE_RATES | {"user": "2/min", "ogc_paging": "1000/min"}
+    from django.core.cache import cache
+
+    cache.clear()
+    body = items(api, limit=2)
+    pages = 1
+    while following := [link["href"] for link in body["links"] if link["rel"] == "next"]:
+        body = api.get(following[0].removeprefix("http://testserver")).json()
+        pages += 1
+    assert pages == ADDRESSES // 2
+    assert api.get("/ogc/collections/addresses/items").status_code == 200
+    refused = api.get("/ogc/collections/addresses/items")
+    assert refused.status_code == 429
+    assert refused["Retry-After"]
+    cache.clear()

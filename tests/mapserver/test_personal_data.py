@@ -349,8 +349,8 @@ def test_an_authorised_export_with_a_purpose_holds_the_clear_values(world, login
             "addresses.csv",
             {"purpose": "回访"},
             400,
-            "purpose: unknown parameter; addresses accepts bbox, code, datetime, district_code, door_number, "
-            "full_text, grid_code, road",
+            "purpose: unknown parameter; addresses accepts bbox, bbox-crs, code, crs, datetime, district_code, "
+            "door_number, full_text, grid_code, road",
         ),
         ("events.csv", {"purpose": "x"}, 400, "purpose: must say why the data is needed, at least 2 characters"),
         ("events.csv", {"purpose": "回访\x00"}, 400, "purpose: must not contain NUL (\\u0000) characters"),
