@@ -306,6 +306,11 @@ def report_html(context: dict) -> str:
 
 def report_pdf(html: str) -> bytes:
     """The HTML document printed to PDF by WeasyPrint (A4, the document's own styles)."""
+    from PIL import ImageFile
     from weasyprint import HTML
 
+    # Importing WeasyPrint tells Pillow, for the whole process, to accept truncated images; the
+    # grid workers' and residents' photo checks rely on Pillow refusing them. The report's own
+    # pictures are drawn whole by this server and need no such tolerance.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     return HTML(string=html).write_pdf()

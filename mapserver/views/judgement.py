@@ -78,7 +78,13 @@ class JudgementReport(APIView):
             OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM; default the last whole month"),
             OpenApiParameter("output", OpenApiTypes.STR, enum=list(FORMATS), description="json (default), html or pdf"),
         ],
-        responses={200: OpenApiTypes.OBJECT, 400: error_response("names the parameter"), 403: error_response("role")},
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/html"): OpenApiTypes.STR,
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            400: error_response("names the parameter"),
+            403: error_response("role"),
+        },
     )
     def get(self, request: Request) -> Response | HttpResponse:
         query = request.query_params

@@ -17,6 +17,7 @@ from PIL import Image
 
 from layers.audit import audit_flush
 from layers.models import AuditEntry, Event, EventPhoto, EventTransition, Person
+from layers.reporting import report_pdf
 from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
 
 from .grid_world import grid_worker, populate
@@ -536,6 +537,17 @@ def test_bad_photos(api, area, media, content, message):
     event = report(at=IN_WEST)
     assert error(upload(api, event.pk, content)) == (400, message)
     assert not EventPhoto.objects.exists()
+
+
+def test_a_truncated_photo_is_refused_after_a_report_was_printed(api, area, media):
+    """WeasyPrint, imported to print the monthly report, switches Pillow to accept truncated
+    images process-wide; the printing puts it back, so a damaged photo is still refused."""
+    report_pdf("<p>月报</p>")
+    event = report(at=IN_WEST)
+    assert error(upload(api, event.pk, image_bytes("PNG", (400, 300))[:200])) == (
+        400,
+        "photo: is a damaged or truncated image; take the photo again",
+    )
 
 
 def test_a_photo_over_the_setting_is_refused(api, area, media, settings):

@@ -52,6 +52,7 @@ def test_home_shows_demo_logins_with_debug_on(grids_and_demo, client, settings):
         ["admin", "administrator", "minqing-demo"],
         ["command", "command_center", "minqing-demo"],
         ["analyst", "analyst", "minqing-demo"],
+        ["leader", "leader", "minqing-demo"],
         ["steward", "data_steward", "minqing-demo"],
         ["gridworker", "grid_worker", "minqing-demo"],
         ["street", "street_staff", "minqing-demo"],

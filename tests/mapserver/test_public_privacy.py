@@ -38,6 +38,10 @@ from .grid_world import grid_worker, populate
 PUBLIC = {
     "home",
     "api-schema",
+    # The OGC API's description and its page, as public as /api/schema/ (an anonymous reader's
+    # own collections: none).
+    "ogc-api",
+    "ogc-api-html",
     "login",
     "javascript-catalog",
     "grid-service-worker",
@@ -68,9 +72,7 @@ PUBLIC = {
 # The digits after a decimal point (a metric's 0.018653209001058713 seconds) are a fraction,
 # not a number someone holds.
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-MOBILE = re.compile(
-    r"(?<![0-9])(?<![0-9]\.)(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9])"
-)
+MOBILE = re.compile(r"(?<![0-9])(?<![0-9]\.)(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9])")
 LANDLINE = re.compile(r"(?<![0-9])0[0-9]{2,3}-[0-9]{7,8}(?![0-9])")
 #: Masked forms: 139****5678, 620102***********X, 张*.
 MASKED_NUMBER = re.compile(r"[0-9]\*{3,}[0-9Xx]")
@@ -164,6 +166,8 @@ def _urls(town) -> list[tuple[str, str]]:
         "person_id": town["person"].pk,
         "summary_id": town["summary"].pk,
         "job_id": 1,
+        "library_id": 1,
+        "action": "replay",
         "code": "municipal.streetlight",
         "layer": "events",
         "layer_id": "events",
@@ -189,7 +193,10 @@ def _urls(town) -> list[tuple[str, str]]:
         formats = ["json", "xml"] if name and name.startswith("open311") else ["geojson"]
         for fmt in formats:
             filled = {**values, "fmt": fmt, **by_route.get(name, {})}
-            path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m, filled=filled: str(filled[m.group(1)]), route)
+            # A re_path route's named groups, (?P<action>replay|approve), are filled as a
+            # path()'s converters are.
+            path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", route).strip("^$")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m, filled=filled: str(filled[m.group(1)]), path)
             urls.append((name or path, "/" + path + query.get(name, "")))
     return urls
 
