@@ -280,6 +280,9 @@ _ACTION = inline_serializer(
 class GridSession(GridWorkerView):
     """Who is logged in, their grids and the CSRF token for writes."""
 
+    # The CSRF token beside the user's name: never compressed (BREACH, mapserver/compression.py).
+    never_compress = True
+
     @extend_schema(
         operation_id="grid_session",
         summary="The grid worker's session: user, grids, CSRF token",
