@@ -150,7 +150,7 @@ def cluster_tile_sql(
         params += [value] * condition.sql.count("%s")
     cell = EXTENT / TILE_PIXELS * layer.cluster_pixels
     kept = [
-        f'CASE WHEN count(*) = 1 THEN {_ONE_OF.get(f.type, "min({})").format(f"p.{_quoted(f.name)}")} END '
+        f"CASE WHEN count(*) = 1 THEN {_ONE_OF.get(f.type, 'min({})').format(f'p.{_quoted(f.name)}')} END "
         f"AS {_quoted(f.name)}"
         for f in fields
         if f.name != "count"

@@ -276,6 +276,19 @@ MINQING_IMPORT_MAX_BYTES = int(os.environ.get("MINQING_IMPORT_MAX_BYTES", str(10
 MINQING_IMPORT_POLL_SECONDS = float(os.environ.get("MINQING_IMPORT_POLL_SECONDS", "1.0"))
 MINQING_IMPORT_PROGRESS_SECONDS = float(os.environ.get("MINQING_IMPORT_PROGRESS_SECONDS", "1.0"))
 MINQING_IMPORT_ATTEMPTS = int(os.environ.get("MINQING_IMPORT_ATTEMPTS", "2"))
+# Exports built as files (GeoPackage, zipped Shapefile) are jobs run by the export worker
+# (manage.py run_export_jobs, started by make run beside the server), never by a web worker:
+# their files are kept under MINQING_EXPORT_DIR (default var/exports), one random folder per
+# job, for MINQING_EXPORT_KEEP_HOURS after they are built (default 24). The worker looks for
+# queued jobs every MINQING_EXPORT_POLL_SECONDS (default 1), reads and writes
+# MINQING_EXPORT_BATCH rows at a time (default 20,000: its memory stays flat whatever the layer),
+# and runs a job whose worker died again until it was started MINQING_EXPORT_ATTEMPTS times
+# (default 2).
+MINQING_EXPORT_DIR = Path(os.environ.get("MINQING_EXPORT_DIR", VAR_DIR / "exports"))
+MINQING_EXPORT_KEEP_HOURS = float(os.environ.get("MINQING_EXPORT_KEEP_HOURS", "24"))
+MINQING_EXPORT_POLL_SECONDS = float(os.environ.get("MINQING_EXPORT_POLL_SECONDS", "1.0"))
+MINQING_EXPORT_BATCH = int(os.environ.get("MINQING_EXPORT_BATCH", "20000"))
+MINQING_EXPORT_ATTEMPTS = int(os.environ.get("MINQING_EXPORT_ATTEMPTS", "2"))
 # Features of each kind in an import's map preview at most (grids or boundaries, points, topology
 # problems; half as many relinked rows); points beyond it are sampled evenly. Default 5,000.
 MINQING_IMPORT_PREVIEW_FEATURES = int(os.environ.get("MINQING_IMPORT_PREVIEW_FEATURES", "5000"))
@@ -599,7 +612,9 @@ MINQING_CORS_ORIGINS = [
 ]
 for _origin in MINQING_CORS_ORIGINS:
     if _origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
-        raise ImproperlyConfigured(f"MINQING_CORS_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}")
+        raise ImproperlyConfigured(
+            f"MINQING_CORS_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}"
+        )
 # How long a browser may remember a CORS preflight's answer (seconds). Default 600.
 MINQING_CORS_MAX_AGE = int(os.environ.get("MINQING_CORS_MAX_AGE", "600"))
 # How long browsers and shared caches may keep the public map's answers and feeds (seconds).

@@ -15,6 +15,7 @@ from .events import (
     Level,
     SlaRule,
 )
+from .exports import ExportJob
 from .intake import IdempotencyKey
 from .photos import EventPhoto
 from .registry import Address, Building, Compound, Dwelling, Person, Unit
@@ -35,6 +36,7 @@ __all__ = [
     "EventCluster",
     "EventPhoto",
     "EventTransition",
+    "ExportJob",
     "Family",
     "Grid",
     "IdempotencyKey",

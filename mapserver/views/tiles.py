@@ -36,8 +36,8 @@ from layers.tiles import tile_render
 
 from .. import params
 from ..auth import reader_view
-from ..errors import NotFound, PermissionDenied
 from ..compression import accepted_encoding
+from ..errors import NotFound, PermissionDenied
 from ..tileplan import (
     TileAsk,
     etag_matches,

@@ -26,7 +26,13 @@ def token(django_user_model) -> str:
     return Token.objects.create(user=user).key
 
 
-PATHS = ["/api/whoami", "/ogc/collections", "/ogc/collections/events/items", "/tiles/events.json", "/open311/v2/services.json"]
+PATHS = [
+    "/api/whoami",
+    "/ogc/collections",
+    "/ogc/collections/events/items",
+    "/tiles/events.json",
+    "/open311/v2/services.json",
+]
 
 
 @pytest.mark.parametrize("path", [*PATHS, "/tiles/events/14/0/0.pbf"])
@@ -78,9 +84,7 @@ def test_an_origin_off_the_list_gets_nothing(client, city, token):
 
 
 def test_pages_are_not_opened_to_other_origins(client, city):
-    response = client.options(
-        "/wall/", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET"}
-    )
+    response = client.options("/wall/", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in response
 
 

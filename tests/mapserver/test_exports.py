@@ -13,11 +13,18 @@ import pytest
 import pyogrio
 
 from layers.models import Address
+from mapserver.exportjobs import export_jobs_work
 from tests.factories import ORIGIN, SIZE
 
 from .test_ogc import ADDRESSES, _client_in, make_world
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings, tmp_path):
+    settings.MINQING_EXPORT_DIR = tmp_path / "exports"
+    return settings.MINQING_EXPORT_DIR
 
 
 @pytest.fixture
@@ -36,7 +43,19 @@ def analyst(client, django_user_model):
 
 
 def download(client, path: str, **query) -> bytes:
+    """The export's bytes: streamed formats at once, files through their job (queued by the
+    request, built here by the worker's code, then fetched by the download link)."""
     response = client.get(path, query)
+    if path.endswith((".gpkg", ".shp")):
+        assert response.status_code == 202, response.content[:300]
+        job = response.json()
+        assert job["status"] == "queued" and job["download_url"] is None
+        assert export_jobs_work(once=True) >= 1
+        state = client.get(job["status_url"]).json()
+        assert state["status"] == "succeeded", state
+        assert state["rows_done"] == state["rows_total"] and state["progress"] in (1.0, None)
+        response = client.get(state["download_url"])
+        assert int(response["Content-Length"]) == state["file_size"]
     assert response.status_code == 200, getattr(response, "content", b"")[:300]
     assert "attachment; filename=" in response["Content-Disposition"]
     return b"".join(response.streaming_content) if response.streaming else response.content

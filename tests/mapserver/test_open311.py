@@ -295,7 +295,14 @@ def test_list_filters_take_lists_as_georeport_says(api, user, query, codes, stat
 
     lon, lat = WEST_POINT
     made = []
-    for code in ("hazard.fire", "hazard.fire", "environment.noise", "environment.noise", "hazard.gas", "dispute.neighbour"):
+    for code in (
+        "hazard.fire",
+        "hazard.fire",
+        "environment.noise",
+        "environment.noise",
+        "hazard.gas",
+        "dispute.neighbour",
+    ):
         (receipt,) = post(api, service_code=code, lat=lat, long=lon, description="事件").json()
         made.append(int(receipt["service_request_id"]))
     for pk in (made[1], made[3], made[4]):

@@ -12,6 +12,7 @@ import brotli
 import mapbox_vector_tile
 import pytest
 from django.contrib.gis.geos import Point
+from django.core.cache import caches
 from django.db import connection
 
 from basemaps.tiles import lonlat_to_tile, tile_bounds
@@ -20,9 +21,22 @@ from layers.models import Category, Event
 from layers.taxonomy import taxonomy_seed
 
 from .conftest import WEST_POINT
-from .test_tiles import AT, MVT, analyst, empty_tile_cache, tile_url  # noqa: F401  (fixtures)
+from .test_tiles import AT, MVT, reader, tile_url
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def empty_tile_cache():
+    caches["tiles"].clear()
+    yield
+    caches["tiles"].clear()
+
+
+@pytest.fixture
+def analyst(client, django_user_model):
+    return reader(client, django_user_model, role="analyst")
+
 
 #: Points scattered around the west point, a few hundred metres to some kilometres apart.
 SPREAD = 0.08
