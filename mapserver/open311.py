@@ -134,17 +134,6 @@ def service_name(*, code: str) -> str:
     return name
 
 
-def service_codes_check(*, codes: Sequence[str]) -> None:
-    """Refuses (400) the first code in a request filter that names no service: a typo in a
-    filter must not read as "no requests"."""
-    known = set(Category.objects.filter(code__in=list(codes)).values_list("code", flat=True))
-    for code in codes:
-        if code not in known:
-            raise BadParameter(
-                "service_code", _("unknown service %(value)s; see services.json") % {"value": f"{code[:40]!r}"}
-            )
-
-
 def service_definition(*, code: str) -> dict:
     """A service's definition: no extra attributes (``metadata`` is false for every service)."""
     services_list(code=code)

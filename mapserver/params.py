@@ -172,7 +172,8 @@ def parse_text(query: Mapping, name: str, *, max_length: int, default=_MISSING) 
 
 
 def parse_date_param(query: Mapping, name: str, *, default=_MISSING) -> dt.date:
-    """An ISO date, YYYY-MM-DD."""
+    """An ISO date, YYYY-MM-DD (present with an empty value, a 400)."""
+    _refuse_empty(query, name, _("must be a date as YYYY-MM-DD, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -185,8 +186,18 @@ def parse_date_param(query: Mapping, name: str, *, default=_MISSING) -> dt.date:
     return value
 
 
+def _refuse_empty(query: Mapping, name: str, expected: str) -> None:
+    """A date or time parameter given with no value is a 400, not "absent": the schema says
+    date-time, and an empty one is not (a client that meant "no bound" leaves the name out)."""
+    value = query.get(name)
+    if isinstance(value, str) and value.strip() == "":
+        raise BadParameter(name, expected % {"value": repr(value[:40])})
+
+
 def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.datetime:
-    """An ISO 8601 date-time; one without a zone is taken as the server's zone (Asia/Shanghai)."""
+    """An ISO 8601 date-time; one without a zone is taken as the server's zone (Asia/Shanghai).
+    Present with an empty value, a 400."""
+    _refuse_empty(query, name, _("must be an ISO 8601 date-time, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -437,6 +448,8 @@ def parse_layer_filters(query: Mapping, filters: Sequence) -> dict[str, object]:
         )
     values: dict[str, object] = {}
     for name, condition in accepted.items():
+        if condition.parser == "datetime":
+            _refuse_empty(query, name, _("must be an ISO 8601 date-time, got %(value)s"))
         if _raw(query, name, None) is None:
             continue
         if condition.parser == "choice":
@@ -519,17 +532,17 @@ _AREA_CODE = re.compile(r"[0-9A-Za-z_-]{4,24}")
 
 def parse_window(query: Mapping, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """``since`` and ``until`` (ISO 8601, as the heat tiles take them): the window
-    ``[since, until)`` on the time of receipt. Defaults: since the start of today (server's
-    zone), until ``now``. ``until`` must be after ``since``, at most :data:`WINDOW_MAX_DAYS`."""
+    ``[since, until)`` on the time of receipt. Defaults: since the start of the day until ends in
+    (server's zone; today when until is not given), until ``now``. ``until`` must be after ``since``, at most :data:`WINDOW_MAX_DAYS`."""
     from django.utils import timezone
 
     local = timezone.localtime(now)
     since = parse_datetime_param(query, "since", default=None)
     until = parse_datetime_param(query, "until", default=None)
     if since is None:
-        since = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        if until is not None and until <= since:
-            raise BadParameter("since", _("is required when until is not after the start of today"))
+        # The start of the day until ends in (today by default): a window is never empty.
+        end = timezone.localtime(until - dt.timedelta(microseconds=1)) if until is not None else local
+        since = end.replace(hour=0, minute=0, second=0, microsecond=0)
     if until is None:
         until = max(now, since + dt.timedelta(seconds=1))
     if until <= since:
@@ -661,6 +674,7 @@ def parse_month(query: Mapping, name: str = "month", *, default=_MISSING) -> dt.
     >>> parse_month({"month": "2026-05"})
     datetime.date(2026, 5, 1)
     """
+    _refuse_empty(query, name, "must be a month as YYYY-MM, got %(value)s")
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw

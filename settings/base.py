@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "GeoReportStatusEnum": ["open", "closed"],
         "EventStatusEnum": "mapserver.schema.EVENT_STATUSES",
+        "CategoryEnum": "mapserver.schema.CATEGORY_CODES",
     },
 }
 

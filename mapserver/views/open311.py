@@ -53,7 +53,9 @@ from ..schema import (
     GEOREPORT_REQUEST,
     GEOREPORT_SERVICE,
     GEOREPORT_SERVICE_DEFINITION,
+    IDEMPOTENCY_KEY_PATTERN,
     georeport_responses,
+    text_parameter,
 )
 
 logger = logging.getLogger("minqing.open311")
@@ -288,8 +290,6 @@ class Requests(Open311View):
         query = request.query_params
         ids = _parse_ids(query)
         codes = params.parse_list(query, "service_code", max_items=MAX_LIST_ITEMS, max_length=SERVICE_CODE_LENGTH)
-        if codes is not None:
-            open311.service_codes_check(codes=codes)
         start = params.parse_datetime_param(query, "start_date", default=None)
         end = params.parse_datetime_param(query, "end_date", default=None)
         if start and end and start > end:
@@ -317,7 +317,7 @@ class Requests(Open311View):
             GEOREPORT_FORMAT,
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                 location=OpenApiParameter.HEADER,
                 description="1–255 visible ASCII characters; a retry with the same key and form gets the first answer",
             ),
@@ -379,7 +379,9 @@ class RequestDetail(Open311View):
         parameters=[
             GEOREPORT_FORMAT,
             # drf-spectacular names the path's "pk" "id".
-            OpenApiParameter("id", OpenApiTypes.STR, location=OpenApiParameter.PATH, description="the request id"),
+            text_parameter(
+                "id", pattern=r"^[0-9]{1,18}$", location="path", required=True, description="the request id"
+            ),
         ],
         responses=georeport_responses(GEOREPORT_REQUEST),
     )
