@@ -125,8 +125,17 @@ def error_responses(result: dict, generator, request, public: bool) -> dict:
                     responses[status] = {"description": description, "content": _error_content(path)}
                 if status in RETRY_STATUSES:
                     responses[status].setdefault("headers", {}).update(_RETRY_AFTER)
-    _years_declared(result["components"].get("schemas", {}))
+    components = result["components"].get("schemas", {})
+    _years_declared(components)
+    for name in CLOSED_BODIES:
+        if name in components:
+            # The view refuses a field it does not read (400 naming it).
+            components[name]["additionalProperties"] = False
     return result
+
+
+#: Request bodies whose view refuses any field it does not read.
+CLOSED_BODIES = ("ImportCommitIn",)
 
 
 def _years_declared(node) -> None:
