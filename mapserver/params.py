@@ -37,10 +37,13 @@ def _raw(query: Mapping, name: str, default=_MISSING):
 
 
 def parse_float(query: Mapping, name: str, *, low: float, high: float, default=_MISSING) -> float:
-    """A finite number within [low, high]."""
+    """A finite number within [low, high] (present with an empty value, a 400)."""
+    _refuse_empty(query, name, _("must be a number, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
+    if isinstance(raw, bool):  # JSON true is not the number 1
+        raise BadParameter(name, _("must be a number, got %(value)s") % {"value": f"{str(raw)[:40]!r}"})
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -78,6 +81,12 @@ def parse_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -> tupl
 
 
 def parse_choice(query: Mapping, name: str, choices: Sequence[str], *, default=_MISSING) -> str:
+    """One of ``choices``; present with an empty value, a 400 (an empty value is none of them)."""
+    value = query.get(name)
+    if isinstance(value, str) and not value.strip():
+        raise BadParameter(
+            name, _("must be one of %(value)s, got %(value2)s") % {"value": ", ".join(choices), "value2": repr(value)}
+        )
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -88,6 +97,10 @@ def parse_choice(query: Mapping, name: str, choices: Sequence[str], *, default=_
             % {"value": ", ".join(choices), "value2": f"{str(raw)[:40]!r}"},
         )
     return raw
+
+
+#: The longest text of one list parameter (items may repeat: they are read once).
+LIST_TEXT_MAX = 2000
 
 
 def parse_list(
@@ -107,7 +120,7 @@ def parse_list(
         return None
     items: list[str] = []
     for raw in raws:
-        for part in str(parse_text({name: raw}, name, max_length=max_length * max_items, default="")).split(","):
+        for part in str(parse_text({name: raw}, name, max_length=LIST_TEXT_MAX, default="")).split(","):
             item = part.strip()
             if not item:
                 raise BadParameter(name, _("must be a comma-separated list without empty items"))
@@ -134,11 +147,18 @@ def parse_list(
 
 def parse_crs(query: Mapping, name: str = "crs") -> str:
     """One of the client CRSs on the allow-list (default wgs84)."""
+    value = query.get(name)
+    if isinstance(value, str) and not value.strip():
+        raise BadParameter(
+            name,
+            _("must be one of %(value)s, got %(value2)s") % {"value": ", ".join(CLIENT_CRS), "value2": repr(value)},
+        )
     raw = _raw(query, name, "wgs84")
     return parse_choice({name: str(raw).lower()}, name, CLIENT_CRS)
 
 
 def parse_int(query: Mapping, name: str, *, low: int, high: int, default=_MISSING) -> int:
+    _refuse_empty(query, name, _("must be an integer, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw

@@ -34,6 +34,7 @@ from .. import params
 from ..errors import BadParameter, Conflict, NotFound
 from ..parsers import BodyLeftToTheView
 from ..schema import (
+    CATEGORY_CODES,
     CATEGORY_PATTERN,
     CHINA_LAT,
     CHINA_LON,
@@ -188,7 +189,9 @@ ERROR = error_response("error.message names the field (400), the current status 
 _LOCATION_IN = {
     "lon": serializers.FloatField(min_value=CHINA_LON[0], max_value=CHINA_LON[1], help_text="inside China"),
     "lat": serializers.FloatField(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1], help_text="inside China"),
-    "crs": serializers.ChoiceField(choices=list(CLIENT_CRS), required=False, help_text="default wgs84"),
+    "crs": serializers.ChoiceField(
+        choices=list(CLIENT_CRS), required=False, allow_null=True, help_text="default wgs84"
+    ),
 }
 INTAKE = inline_serializer(
     name="EventIntake",
@@ -258,7 +261,9 @@ class EventList(APIView):
             OpenApiParameter("region", OpenApiTypes.STR, description="district, street or community code"),
             OpenApiParameter("grid", OpenApiTypes.STR, description="small, medium or large grid code"),
             OpenApiParameter("status", OpenApiTypes.STR, enum=Event.Status.values),
-            OpenApiParameter("category", OpenApiTypes.STR, description="family (hazard) or dotted code"),
+            OpenApiParameter(
+                "category", OpenApiTypes.STR, enum=CATEGORY_CODES, description="family (hazard) or dotted code"
+            ),
             OpenApiParameter("channel", OpenApiTypes.STR, enum=Event.Channel.values),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="received at or after"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="received before"),

@@ -263,7 +263,9 @@ _REPORT = inline_serializer(
             fields={
                 "lon": serializers.FloatField(min_value=CHINA_LON[0], max_value=CHINA_LON[1]),
                 "lat": serializers.FloatField(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1]),
-                "crs": serializers.ChoiceField(choices=list(CLIENT_CRS), required=False, help_text="default wgs84"),
+                "crs": serializers.ChoiceField(
+                    choices=list(CLIENT_CRS), required=False, allow_null=True, help_text="default wgs84"
+                ),
                 "source": serializers.ChoiceField(choices=SOURCES),
                 "accuracy_m": serializers.FloatField(
                     required=False, min_value=0, max_value=1e7, help_text="required for gps"

@@ -140,7 +140,9 @@ class HeatGeoTiff(APIView):
         (xmin, xmax), (ymin, ymax) = (
             (float(v) for v in pair) for pair in surfaces.lonlat_to_mercator([bbox[0], bbox[2]], [bbox[1], bbox[3]])
         )
-        width, height = math.ceil((xmax - xmin) / resolution), math.ceil((ymax - ymin) / resolution)
+        # At least one pixel a side: a box thinner than a pixel (down to 1e-300 degrees) is one row.
+        width = max(1, math.ceil((xmax - xmin) / resolution))
+        height = max(1, math.ceil((ymax - ymin) / resolution))
         if max(width, height) > MAX_RASTER_SIDE:
             raise BadParameter(
                 "resolution_m",

@@ -269,7 +269,9 @@ class Requests(Open311View):
         tags=["open311"],
         parameters=[
             GEOREPORT_FORMAT,
-            OpenApiParameter("service_request_id", OpenApiTypes.STR, description="comma-separated ids"),
+            text_parameter(
+                "service_request_id", pattern=r"^([0-9]{1,18}(,[0-9]{1,18})*)?$", description="comma-separated ids"
+            ),
             OpenApiParameter(
                 "service_code",
                 {"type": "string", "pattern": r"^[^,\s][^,]*(,[^,\s][^,]*)*$", "maxLength": SERVICE_CODE_LENGTH},
@@ -279,9 +281,8 @@ class Requests(Open311View):
             OpenApiParameter("end_date", OpenApiTypes.DATETIME),
             OpenApiParameter(
                 "status",
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": r"^(open|closed)(,(open|closed))*$", "maxLength": 200},
                 description="open, closed or both, comma-separated or repeated",
-                pattern=r"^(open|closed)(,(open|closed))*$",
             ),
         ],
         responses=georeport_responses(GEOREPORT_REQUEST),

@@ -231,14 +231,18 @@ _REPORT = inline_serializer(
             fields={
                 "lon": serializers.FloatField(min_value=CHINA_LON[0], max_value=CHINA_LON[1]),
                 "lat": serializers.FloatField(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1]),
-                "crs": serializers.ChoiceField(choices=list(CLIENT_CRS), required=False, help_text="default wgs84"),
+                "crs": serializers.ChoiceField(
+                    choices=list(CLIENT_CRS), required=False, allow_null=True, help_text="default wgs84"
+                ),
                 "accuracy_m": serializers.FloatField(
                     required=False, min_value=0, max_value=1e7, help_text="required for gps"
                 ),
             },
             required=False,
         ),
-        "address": serializers.CharField(required=False, help_text="required when source is address"),
+        "address": serializers.CharField(
+            required=False, allow_null=True, max_length=MAX_ADDRESS, help_text="required when source is address"
+        ),
         "phone": serializers.RegexField(
             r"^(1[3-9][0-9]{9})?$", required=False, allow_null=True, help_text="an 11-digit mobile, to be called back"
         ),
