@@ -445,7 +445,9 @@ def parse_tile(z: str, x: str, y: str, *, max_zoom: int) -> tuple[int, int, int]
 
 
 def parse_category(query: Mapping, name: str, *, default=_MISSING) -> str:
-    """A category family or code: lower-case words joined by dots, at most 40 characters."""
+    """A category family or code: lower-case words joined by dots, at most 40 characters
+    (present with an empty value, a 400)."""
+    _refuse_empty(query, name, _("must be a category family or code such as hazard.fire, got %(value)s"))
     raw = parse_text(query, name, max_length=40, default=default)
     if raw is default and default is not _MISSING:
         return raw

@@ -280,7 +280,7 @@ class EventList(APIView):
             region_code=params.parse_text(query, "region", max_length=12, default=None),
             grid_code=params.parse_text(query, "grid", max_length=24, default=None),
             status=params.parse_choice(query, "status", Event.Status.values, default=None),
-            category=params.parse_text(query, "category", max_length=40, default=None),
+            category=params.parse_category(query, "category", default=None),
             channel=params.parse_choice(query, "channel", Event.Channel.values, default=None),
             since=params.parse_datetime_param(query, "since", default=None),
             until=params.parse_datetime_param(query, "until", default=None),

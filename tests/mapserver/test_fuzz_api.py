@@ -170,8 +170,9 @@ def documented_rule_broken(label: str, query: dict) -> str | None:
         return "month"
     for name, model in (("grid", Grid), ("region", Region)):
         code = query.get(name)
-        if isinstance(code, str) and code.strip() and not model.objects.filter(code=code.strip()).exists():
-            return name
+        if isinstance(code, str) and code.strip():
+            if "\x00" in code or not model.objects.filter(code=code.strip()).exists():
+                return name
     if label == "GET /exports/heat.tif" and "bbox" in query:
         try:
             lon_min, lat_min, lon_max, lat_max = (float(v) for v in str(query["bbox"]).split(","))
