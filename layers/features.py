@@ -242,13 +242,85 @@ def features_stream(
     # later, when the server sends them (with the connection of the thread that sends them).
     # Outside CRS84 the collection names its CRS (GeoJSON 2008's "crs" member, which GDAL reads).
     named = "" if crs.uri == CRS84.uri else f'"crs":{{"type":"name","properties":{{"name":"{crs.uri}"}}}},'
-    return _feature_chunks(reading().alias, sql, selection.params, batch=batch, on_rows=on_rows, named=named)
+    return _text_chunks(
+        reading().alias,
+        sql,
+        selection.params,
+        head='{"type":"FeatureCollection",' + named + '"features":[\n',
+        separator=",\n",
+        tail="\n]}\n",
+        batch=batch,
+        on_rows=on_rows,
+    )
 
 
-def _feature_chunks(
-    alias: str, sql: str, params: list, *, batch: int, on_rows: Callable[[int], None] | None, named: str = ""
+def _csv_cell(expression: str, field_type: str = "string") -> str:
+    """An SQL expression for one CSV cell of ``expression``, as PostgreSQL's ``COPY … CSV`` writes
+    it: NULL empty, an empty text or one holding a quote, comma or line break quoted (quotes
+    doubled), booleans ``t``/``f``."""
+    if field_type == "boolean":
+        return f"CASE WHEN ({expression}) IS NULL THEN '' WHEN ({expression}) THEN 't' ELSE 'f' END"
+    text = f"({expression})::text"
+    return (
+        f"CASE WHEN {text} IS NULL THEN '' "
+        f"""WHEN {text} = '' OR {text} ~ '[",\r\n]' THEN '"' || replace({text}, '"', '""') || '"' """
+        f"ELSE {text} END"
+    )
+
+
+def features_csv_stream(
+    *,
+    layer: Layer,
+    fields: Sequence[Field],
+    scope: Scope,
+    geometry_columns: Sequence[tuple[str, str]],
+    bbox: tuple[float, float, float, float] | None = None,
+    bbox_srid: int = STORAGE_SRID,
+    datetime_range: tuple[dt.datetime | None, dt.datetime | None] | None = None,
+    filters: Sequence[tuple[Filter, object]] = (),
+    property_filters: Sequence[tuple[Field, object]] = (),
+    batch: int = STREAM_BATCH,
+    on_rows: Callable[[int], None] | None = None,
+    crs: OutputCrs = CRS84,
 ) -> Iterator[str]:
-    yield '{"type":"FeatureCollection",' + named + '"features":[\n'
+    """The layer as CSV text chunks (a header line, then one line per row in id order: ``id``,
+    the fields, then ``geometry_columns``, (name, SQL template holding ``{g}`` for the geometry
+    in ``crs``)), read through a server-side cursor ``batch`` rows at a time as
+    :func:`features_stream` reads GeoJSON: each line is made by PostgreSQL, memory stays flat."""
+    selection = selection_build(
+        layer=layer,
+        scope=scope,
+        bbox=bbox,
+        bbox_srid=bbox_srid,
+        datetime_range=datetime_range,
+        filters=filters,
+        property_filters=property_filters,
+    )
+    cells = [_csv_cell(layer.id_sql), *(_csv_cell(f.sql, f.type) for f in fields)]
+    geometry = crs.geometry_sql(layer.geometry_sql)
+    cells += [_csv_cell(template.format(g=geometry)) for _, template in geometry_columns]
+    names = ["id", *(f.name for f in fields), *(name for name, _ in geometry_columns)]
+    header = ",".join(names) + "\n"
+    sql = f"SELECT concat_ws(',', {', '.join(cells)}) {selection.from_where} ORDER BY {layer.id_sql}"
+    return _text_chunks(
+        reading().alias, sql, selection.params, head=header, separator="\n", tail="\n", batch=batch, on_rows=on_rows
+    )
+
+
+def _text_chunks(
+    alias: str,
+    sql: str,
+    params: Sequence,
+    *,
+    head: str,
+    separator: str,
+    tail: str,
+    batch: int,
+    on_rows: Callable[[int], None] | None,
+) -> Iterator[str]:
+    """``head``, the text of each row of ``sql`` joined by ``separator``, then ``tail`` (nothing
+    between the last row and ``tail`` when there is no row), in chunks of ``batch`` rows."""
+    yield head
     source = connections[alias]
     # A named (server-side) cursor lives in a transaction; leaving the generator early (a client
     # that hangs up) rolls it back and closes the cursor.
@@ -257,14 +329,16 @@ def _feature_chunks(
         with source.connection.cursor(name=f"features_{uuid.uuid4().hex}") as cursor:
             cursor.itersize = batch
             cursor.execute(sql, params)
-            separator = ""
+            before = ""
             while rows := cursor.fetchmany(batch):
                 if on_rows is not None:
                     on_rows(len(rows))
                 # One string per batch: the separators cost a join here, not a window in SQL.
-                yield separator + ",\n".join([row[0] for row in rows])
-                separator = ",\n"
-    yield "\n]}\n"
+                yield before + separator.join([row[0] for row in rows])
+                before = separator
+            if not before and tail == separator:
+                return  # no row: the head alone
+    yield tail
 
 
 def features_rows_sql(*, selection: Selection, fields: Sequence[Field], geometry: str, crs: OutputCrs = CRS84) -> str:

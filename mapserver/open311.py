@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.http import HttpResponse
 from django.utils import timezone, translation
@@ -205,16 +205,17 @@ def requests_list(
     *,
     scope: Scope,
     ids: list[int] | None = None,
-    service_code: str | None = None,
+    service_codes: Sequence[str] | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-    status: str | None = None,
+    statuses: Sequence[str] | None = None,
     limit: int = MAX_REQUESTS,
     with_description: bool = False,
 ) -> list[dict]:
     """Service requests in the reader's ``scope``, newest report first, at most ``limit``. ``ids``
-    overrides every other filter (as GeoReport says; never the scope); ``start``/``end`` bound
-    the report time, inclusive. The free texts (``description``, ``status_notes``) are empty
+    overrides every other filter (as GeoReport says; never the scope); ``service_codes`` keeps
+    requests of any of those services, ``statuses`` of any of GeoReport's statuses (``open``,
+    ``closed``); ``start``/``end`` bound the report time, inclusive. The free texts (``description``, ``status_notes``) are empty
     unless ``with_description``."""
     in_scope, scope_values = named_parameters(*scope.condition("e"))
     clauses, values = [in_scope], {"limit": limit, **scope_values}
@@ -222,17 +223,18 @@ def requests_list(
         clauses.append("e.id = ANY(%(ids)s)")
         values["ids"] = ids
     else:
-        if service_code is not None:
-            clauses.append("c.code = %(code)s")
-            values["code"] = service_code
+        if service_codes is not None:
+            clauses.append("c.code = ANY(%(codes)s)")
+            values["codes"] = service_codes
         if start is not None:
             clauses.append("e.reported_at >= %(start)s")
             values["start"] = start
         if end is not None:
             clauses.append("e.reported_at <= %(end)s")
             values["end"] = end
-        if status is not None:
-            negate = "" if status == "closed" else "NOT "
+        if statuses is not None and set(statuses) != {"open", "closed"}:
+            # One of GeoReport's two statuses (both together, or none, is every request).
+            negate = "" if "closed" in statuses else "NOT "
             clauses.append(f"{negate}(e.status = ANY(%(closed)s))")
             values["closed"] = [str(s) for s in CLOSED_STATUSES]
     sql = _REQUESTS_SQL.format(where=" AND ".join(clauses) or "TRUE")
@@ -379,15 +381,15 @@ def _public_request(row: tuple) -> dict:
 def public_requests_list(
     *,
     ids: list[int] | None = None,
-    service_code: str | None = None,
+    service_codes: Sequence[str] | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-    status: str | None = None,
+    statuses: Sequence[str] | None = None,
     limit: int = MAX_REQUESTS,
 ) -> list[dict]:
     """The requests anyone may read (see above), newest first, filtered as
     :func:`requests_list` is; ``start``/``end`` compare the day of receipt (inclusive)."""
-    if status == "open":
+    if statuses is not None and "closed" not in statuses:
         return []  # only completed cases are ever published
     clauses = ["TRUE"]
     values: dict = {
@@ -399,9 +401,9 @@ def public_requests_list(
         clauses.append("e.id = ANY(%(ids)s)")
         values["ids"] = ids
     else:
-        if service_code is not None:
-            clauses.append("c.code = %(code)s")
-            values["code"] = service_code
+        if service_codes is not None:
+            clauses.append("c.code = ANY(%(codes)s)")
+            values["codes"] = service_codes
         if start is not None:
             clauses.append("(e.received_at AT TIME ZONE %(tz)s)::date >= %(start)s")
             values["start"] = timezone.localtime(start).date()

@@ -37,10 +37,13 @@ def _raw(query: Mapping, name: str, default=_MISSING):
 
 
 def parse_float(query: Mapping, name: str, *, low: float, high: float, default=_MISSING) -> float:
-    """A finite number within [low, high]."""
+    """A finite number within [low, high] (present with an empty value, a 400)."""
+    _refuse_empty(query, name, _("must be a number, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
+    if isinstance(raw, bool):  # JSON true is not the number 1
+        raise BadParameter(name, _("must be a number, got %(value)s") % {"value": f"{str(raw)[:40]!r}"})
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -78,6 +81,12 @@ def parse_lon_lat(query: Mapping, *, lon: str = "lon", lat: str = "lat") -> tupl
 
 
 def parse_choice(query: Mapping, name: str, choices: Sequence[str], *, default=_MISSING) -> str:
+    """One of ``choices``; present with an empty value, a 400 (an empty value is none of them)."""
+    value = query.get(name)
+    if isinstance(value, str) and not value.strip():
+        raise BadParameter(
+            name, _("must be one of %(value)s, got %(value2)s") % {"value": ", ".join(choices), "value2": repr(value)}
+        )
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -90,13 +99,66 @@ def parse_choice(query: Mapping, name: str, choices: Sequence[str], *, default=_
     return raw
 
 
+#: The longest text of one list parameter (items may repeat: they are read once).
+LIST_TEXT_MAX = 2000
+
+
+def parse_list(
+    query: Mapping, name: str, *, max_items: int, max_length: int, choices: Sequence[str] | None = None
+) -> list[str] | None:
+    """A list given as repeated parameters, comma-separated values or both (``a,b`` and
+    ``name=a&name=b`` alike, as GeoReport v2 says of its filters), in order, without repeats;
+    ``None`` when the parameter is absent. An empty item (``a,,b``) is refused, as is a value
+    outside ``choices`` when given.
+
+    >>> from django.http import QueryDict
+    >>> parse_list(QueryDict("c=a,b&c=b&c=d"), "c", max_items=5, max_length=9)
+    ['a', 'b', 'd']
+    """
+    raws = query.getlist(name) if hasattr(query, "getlist") else ([query[name]] if name in query else [])
+    if not raws:
+        return None
+    items: list[str] = []
+    for raw in raws:
+        for part in str(parse_text({name: raw}, name, max_length=LIST_TEXT_MAX, default="")).split(","):
+            item = part.strip()
+            if not item:
+                raise BadParameter(name, _("must be a comma-separated list without empty items"))
+            if choices is not None and item not in choices:
+                raise BadParameter(
+                    name,
+                    _("must be one of %(value)s, got %(value2)s")
+                    % {"value": ", ".join(choices), "value2": f"{item[:40]!r}"},
+                )
+            if len(item) > max_length:
+                raise BadParameter(
+                    name,
+                    _("each item must be at most %(max_length)s characters, got %(value)s")
+                    % {"max_length": max_length, "value": len(item)},
+                )
+            if item not in items:
+                items.append(item)
+    if len(items) > max_items:
+        raise BadParameter(
+            name, _("takes at most %(max_items)s values, got %(value)s") % {"max_items": max_items, "value": len(items)}
+        )
+    return items
+
+
 def parse_crs(query: Mapping, name: str = "crs") -> str:
     """One of the client CRSs on the allow-list (default wgs84)."""
+    value = query.get(name)
+    if isinstance(value, str) and not value.strip():
+        raise BadParameter(
+            name,
+            _("must be one of %(value)s, got %(value2)s") % {"value": ", ".join(CLIENT_CRS), "value2": repr(value)},
+        )
     raw = _raw(query, name, "wgs84")
     return parse_choice({name: str(raw).lower()}, name, CLIENT_CRS)
 
 
 def parse_int(query: Mapping, name: str, *, low: int, high: int, default=_MISSING) -> int:
+    _refuse_empty(query, name, _("must be an integer, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -130,7 +192,8 @@ def parse_text(query: Mapping, name: str, *, max_length: int, default=_MISSING) 
 
 
 def parse_date_param(query: Mapping, name: str, *, default=_MISSING) -> dt.date:
-    """An ISO date, YYYY-MM-DD."""
+    """An ISO date, YYYY-MM-DD (present with an empty value, a 400)."""
+    _refuse_empty(query, name, _("must be a date as YYYY-MM-DD, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -143,8 +206,18 @@ def parse_date_param(query: Mapping, name: str, *, default=_MISSING) -> dt.date:
     return value
 
 
+def _refuse_empty(query: Mapping, name: str, expected: str) -> None:
+    """A date or time parameter given with no value is a 400, not "absent": the schema says
+    date-time, and an empty one is not (a client that meant "no bound" leaves the name out)."""
+    value = query.get(name)
+    if isinstance(value, str) and value.strip() == "":
+        raise BadParameter(name, expected % {"value": repr(value[:40])})
+
+
 def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.datetime:
-    """An ISO 8601 date-time; one without a zone is taken as the server's zone (Asia/Shanghai)."""
+    """An ISO 8601 date-time; one without a zone is taken as the server's zone (Asia/Shanghai).
+    Present with an empty value, a 400."""
+    _refuse_empty(query, name, _("must be an ISO 8601 date-time, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
@@ -464,7 +537,9 @@ def parse_tile(z: str, x: str, y: str, *, max_zoom: int) -> tuple[int, int, int]
 
 
 def parse_category(query: Mapping, name: str, *, default=_MISSING) -> str:
-    """A category family or code: lower-case words joined by dots, at most 40 characters."""
+    """A category family or code: lower-case words joined by dots, at most 40 characters
+    (present with an empty value, a 400)."""
+    _refuse_empty(query, name, _("must be a category family or code such as hazard.fire, got %(value)s"))
     raw = parse_text(query, name, max_length=40, default=default)
     if raw is default and default is not _MISSING:
         return raw
@@ -487,6 +562,8 @@ def parse_layer_filters(query: Mapping, filters: Sequence) -> dict[str, object]:
         )
     values: dict[str, object] = {}
     for name, condition in accepted.items():
+        if condition.parser == "datetime":
+            _refuse_empty(query, name, _("must be an ISO 8601 date-time, got %(value)s"))
         if _raw(query, name, None) is None:
             continue
         if condition.parser == "choice":
@@ -569,17 +646,17 @@ _AREA_CODE = re.compile(r"[0-9A-Za-z_-]{4,24}")
 
 def parse_window(query: Mapping, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """``since`` and ``until`` (ISO 8601, as the heat tiles take them): the window
-    ``[since, until)`` on the time of receipt. Defaults: since the start of today (server's
-    zone), until ``now``. ``until`` must be after ``since``, at most :data:`WINDOW_MAX_DAYS`."""
+    ``[since, until)`` on the time of receipt. Defaults: since the start of the day until ends in
+    (server's zone; today when until is not given), until ``now``. ``until`` must be after ``since``, at most :data:`WINDOW_MAX_DAYS`."""
     from django.utils import timezone
 
     local = timezone.localtime(now)
     since = parse_datetime_param(query, "since", default=None)
     until = parse_datetime_param(query, "until", default=None)
     if since is None:
-        since = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        if until is not None and until <= since:
-            raise BadParameter("since", _("is required when until is not after the start of today"))
+        # The start of the day until ends in (today by default): a window is never empty.
+        end = timezone.localtime(until - dt.timedelta(microseconds=1)) if until is not None else local
+        since = end.replace(hour=0, minute=0, second=0, microsecond=0)
     if until is None:
         until = max(now, since + dt.timedelta(seconds=1))
     if until <= since:
@@ -711,6 +788,7 @@ def parse_month(query: Mapping, name: str = "month", *, default=_MISSING) -> dt.
     >>> parse_month({"month": "2026-05"})
     datetime.date(2026, 5, 1)
     """
+    _refuse_empty(query, name, "must be a month as YYYY-MM, got %(value)s")
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw

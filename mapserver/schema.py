@@ -26,6 +26,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from layers.models import Event
+from layers.taxonomy import CATEGORIES
 
 #: Statuses any operation may answer through the error tree, and what each means.
 ERROR_STATUSES = {
@@ -113,13 +114,41 @@ def error_responses(result: dict, generator, request, public: bool) -> dict:
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            if path.startswith("/open311/") and operation is operations.get("get") and operation.get("security"):
+                # GeoReport reads need no key (only published cases are read without one): the
+                # key is optional, which OpenAPI says with an empty requirement.
+                operation["security"] = [*operation["security"], {}]
+            _years_declared(operation.get("parameters", []))
             responses = operation["responses"]
             for status, description in ERROR_STATUSES.items():
                 if status not in responses:
                     responses[status] = {"description": description, "content": _error_content(path)}
                 if status in RETRY_STATUSES:
                     responses[status].setdefault("headers", {}).update(_RETRY_AFTER)
+    components = result["components"].get("schemas", {})
+    _years_declared(components)
+    for name in CLOSED_BODIES:
+        if name in components:
+            # The view refuses a field it does not read (400 naming it).
+            components[name]["additionalProperties"] = False
     return result
+
+
+#: Request bodies whose view refuses any field it does not read.
+CLOSED_BODIES = ("ImportCommitIn",)
+
+
+def _years_declared(node) -> None:
+    """Every date and date-time in the schema says the years the parsers take (a pattern on the
+    year), so that a generated client never sends year 52 or 9999."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") in ("date", "date-time") and "pattern" not in node:
+            node["pattern"] = YEARS_PATTERN
+        for value in node.values():
+            _years_declared(value)
+    elif isinstance(node, list):
+        for value in node:
+            _years_declared(value)
 
 
 class GeoReportApiKeyScheme(OpenApiAuthenticationExtension):
@@ -130,6 +159,101 @@ class GeoReportApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema) -> dict:
         return {"type": "apiKey", "in": "query", "name": "api_key"}
+
+
+# --- parameters as the parsers check them (mapserver/params.py) ------------------------------------
+# A client generated from the schema must be able to call every operation: each parameter says
+# what its parser accepts (required, range, enum, pattern), so that a value the schema allows is
+# one the server takes.
+
+#: The rough box around China the point parsers hold (mapserver.params.CHINA_BOX).
+CHINA_LON, CHINA_LAT = (73.0, 136.0), (3.0, 54.0)
+MONTH_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
+AREA_CODE_PATTERN = r"^[0-9A-Za-z_-]{4,24}$"
+REGION_CODE_PATTERN = r"^[0-9]{12}$"
+GRID_CODE_PATTERN = r"^[0-9]{12}[0-9A-Za-z_-]{1,12}$"
+CATEGORY_PATTERN = r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$"
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{8,60}$"
+#: Text that is not blank (a blank value counts as absent) and holds no NUL (PostgreSQL refuses it).
+TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+#: An Idempotency-Key: 1 to 255 visible ASCII characters but the double quote (a quoted key's
+#: quotes are not part of it).
+IDEMPOTENCY_KEY_PATTERN = r"^[!#-~]{1,255}$"
+#: The years a date or date-time may name (mapserver.params.DATE_YEARS: 1900 to 2100).
+YEARS_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-"
+#: A follow-up token as issued (32 URL-safe base64 characters).
+FOLLOW_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{32}$"  # noqa: S105  (a pattern, not a secret)
+#: The page's id of a resident's report: a lower-case UUID.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+#: The categories a report may name: the taxonomy's (families are categories too); named
+#: CategoryEnum in the schema (settings' ENUM_NAME_OVERRIDES).
+CATEGORY_CODES = [row[0] for row in CATEGORIES]
+
+
+def category_codes() -> list[str]:
+    return list(CATEGORY_CODES)
+
+
+def integer_parameter(
+    name: str, low: int, high: int, *, description: str = "", required: bool = False, location: str = "query"
+) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        {"type": "integer", "minimum": low, "maximum": high},
+        location=location,
+        required=required,
+        description=description,
+    )
+
+
+def number_parameter(name: str, low: float, high: float, *, description: str = "", required: bool = False):
+    return OpenApiParameter(
+        name, {"type": "number", "minimum": low, "maximum": high}, required=required, description=description
+    )
+
+
+def text_parameter(
+    name: str,
+    *,
+    pattern: str | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    required: bool = False,
+    description: str = "",
+    location: str = "query",
+    format: str | None = None,
+) -> OpenApiParameter:
+    schema: dict = {"type": "string"}
+    for key, value in (("pattern", pattern), ("minLength", min_length), ("maxLength", max_length), ("format", format)):
+        if value is not None:
+            schema[key] = value
+    return OpenApiParameter(name, schema, location=location, required=required, description=description)
+
+
+def china_point_parameters(lon: str = "lon", lat: str = "lat") -> list[OpenApiParameter]:
+    """A required point inside the rough box around China (what the point parsers accept)."""
+    return [
+        number_parameter(lon, *CHINA_LON, required=True, description="longitude inside China"),
+        number_parameter(lat, *CHINA_LAT, required=True, description="latitude inside China"),
+    ]
+
+
+def bbox_parameter(*, required: bool = False) -> OpenApiParameter:
+    # Four numbers, minimum below maximum: more than a pattern can say; the format names it.
+    return text_parameter(
+        "bbox",
+        format="bbox",
+        required=required,
+        description="lon_min,lat_min,lon_max,lat_max (WGS84 degrees, minimum below maximum)",
+    )
+
+
+def family_parameter() -> OpenApiParameter:
+    from layers import heat
+
+    return OpenApiParameter("family", OpenApiTypes.STR, enum=list(heat.FAMILIES), required=True)
 
 
 # --- GeoReport v2 (/open311/v2/) -----------------------------------------------------------------
@@ -202,9 +326,13 @@ GEOREPORT_RECEIPT = inline_serializer(
 _GEOREPORT_FORM = inline_serializer(
     name="GeoReportRequestIn",
     fields={
-        "service_code": serializers.CharField(max_length=40, help_text="see services.json"),
-        "lat": serializers.FloatField(required=False, help_text="WGS84; with long"),
-        "long": serializers.FloatField(required=False, help_text="WGS84; with lat"),
+        "service_code": serializers.ChoiceField(choices=category_codes(), help_text="see services.json"),
+        "lat": serializers.FloatField(
+            required=False, min_value=CHINA_LAT[0], max_value=CHINA_LAT[1], help_text="WGS84; with long"
+        ),
+        "long": serializers.FloatField(
+            required=False, min_value=CHINA_LON[0], max_value=CHINA_LON[1], help_text="WGS84; with lat"
+        ),
         "address_string": serializers.CharField(required=False, max_length=300),
         "address_id": serializers.CharField(required=False, max_length=32, help_text="a standard address code"),
         "description": serializers.CharField(required=False, max_length=10_000),

@@ -26,7 +26,7 @@ from basemaps.tiles import MAX_ZOOM
 from layers.access import Reader
 from layers.catalog import Field, Layer, layer_get
 
-from . import params
+from . import compression, cors, params
 from .errors import NotFound, PermissionDenied
 from .metrics import TILE_CACHE
 
@@ -90,19 +90,47 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
-def tile_headers(ask: TileAsk, *, etag: str, length: int) -> dict[str, str]:
-    """The headers of every tile answer, 200 or 304."""
+def tile_etag(digest: str, encoding: str | None) -> str:
+    """The ETag of the tile in one encoding: each encoding is another representation, so
+    another tag (a cache must not answer a gzip client with brotli bytes)."""
+    return f'"{digest}-{encoding}"' if encoding else f'"{digest}"'
+
+
+def tile_headers(
+    ask: TileAsk, *, etag: str, length: int, encoding: str | None = None, origin: str = ""
+) -> dict[str, str]:
+    """The headers of every tile answer, 200 or 304 (``encoding``: the body's
+    ``Content-Encoding``; ``origin``: the request's, for the CORS headers)."""
     max_age = settings.MINQING_TILE_MAX_AGE_LIVE if ask.layer.filters else settings.MINQING_TILE_MAX_AGE_STATIC
-    return {
+    headers = {
         "Content-Type": MVT_CONTENT_TYPE,
         # Always set: a tile must never go out chunked (clients stall on it, performance-anchors §4).
         "Content-Length": str(length),
         "ETag": etag,
         # private: the answer depends on who asks (their roles pick the fields).
         "Cache-Control": f"private, max-age={max_age}",
-        "Vary": "Cookie, Authorization",
+        "Vary": "Cookie, Authorization, Accept-Encoding, Origin",
         "X-Content-Type-Options": "nosniff",
     }
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    return headers | cors.response_headers(origin)
+
+
+def tile_encoded(digest: str, body: bytes, accept_encoding: str) -> tuple[bytes, str | None]:
+    """The tile's bytes in the encoding the client takes best (brotli, gzip or none) and that
+    encoding; compressed copies are kept in the tile cache beside the tile. An empty tile stays
+    empty."""
+    encoding = compression.accepted_encoding(accept_encoding) if body else None
+    if encoding is None:
+        return body, None
+    key = f"tile:{digest}:{encoding}"
+    cached = caches["tiles"].get(key) if settings.MINQING_TILE_CACHE_SECONDS > 0 else None
+    if cached is None:
+        cached = compression.compress(body, encoding)
+        if settings.MINQING_TILE_CACHE_SECONDS > 0:
+            caches["tiles"].set(key, cached, settings.MINQING_TILE_CACHE_SECONDS)
+    return cached, encoding
 
 
 def tile_cached(digest: str) -> bytes | None:

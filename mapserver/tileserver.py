@@ -43,7 +43,9 @@ from layers.errors import DomainError
 from layers.reading import REPLICA
 from layers.tiles import tile_sql
 
+from . import cors
 from .auth import NO_CREDENTIALS, TOKEN_USER_SQL, ReaderNotAuthenticated, token_key, token_user
+from .compression import accepted_encoding
 from .errors import (
     DATABASE_UNAVAILABLE,
     BadParameter,
@@ -57,7 +59,16 @@ from .metrics import observe
 from .params import check_query_size
 from .routing import WROTE_COOKIE, wrote_recently
 from .security import edge_headers
-from .tileplan import etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
+from .tileplan import (
+    etag_matches,
+    tile_ask,
+    tile_cached,
+    tile_digest,
+    tile_encoded,
+    tile_etag,
+    tile_headers,
+    tile_keep,
+)
 
 logger = logging.getLogger("minqing.tiles")
 
@@ -128,8 +139,12 @@ class TileServer:
             return
         start = time.perf_counter()
         status, headers, body = await self._answer(scope, **match.groupdict())
-        # The headers Django's middleware would add, on tiles and errors alike.
+        # The headers Django's middleware would add, on tiles and errors alike (an error's CORS
+        # headers too, so that a page on an allowed origin can read why).
         headers = self._edge_headers | headers
+        if "Access-Control-Allow-Origin" not in headers:
+            origin = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"origin"), "")
+            headers |= cors.response_headers(origin)
         await send({"type": "http.response.start", "status": status, "headers": _encoded(headers)})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         observe(TILE_ROUTE, scope["method"], status, time.perf_counter() - start)
@@ -169,10 +184,18 @@ class TileServer:
     # --- one tile -------------------------------------------------------------------------------
 
     async def _answer(self, scope: dict, *, layer: str, z: str, x: str, y: str) -> tuple[int, dict, bytes]:
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        if cors.is_preflight(scope["method"], headers):
+            allowed = cors.preflight_headers(
+                headers.get("origin", ""),
+                headers["access-control-request-method"],
+                headers.get("access-control-request-headers", ""),
+            )
+            if allowed is not None:
+                return 204, allowed, b""
         if scope["method"] not in ("GET", "HEAD"):
             # As Django's require_safe answers: 405, the allowed methods, no body.
             return 405, {"Allow": "GET, HEAD", "Content-Type": "text/html; charset=utf-8", "Content-Length": "0"}, b""
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         # Error messages in the reader's language, picked as Django's LocaleMiddleware picks it.
         with translation.override(_language(headers)):
             return await self._answer_in_language(scope, headers, layer=layer, z=z, x=x, y=y)
@@ -220,10 +243,12 @@ class TileServer:
         elif ask.in_range:
             version = "static"
         digest = tile_digest(ask, version=version, reader=reader)
-        etag = f'"{digest}"'
+        accept_encoding = headers.get("accept-encoding", "") if ask.in_range else ""
+        etag = tile_etag(digest, accepted_encoding(accept_encoding))
+        origin = headers.get("origin", "")
         if etag_matches(headers.get("if-none-match", ""), etag):
-            return 304, tile_headers(ask, etag=etag, length=0), b""
-        body = b""
+            return 304, tile_headers(ask, etag=etag, length=0, origin=origin), b""
+        body, encoding = b"", None
         if ask.in_range:
             body = tile_cached(digest)
             if body is None:
@@ -238,7 +263,8 @@ class TileServer:
                 )
                 body = await self._render(connection, headers, reader, numbered(sql), params)
                 tile_keep(digest, body)
-        return 200, tile_headers(ask, etag=etag, length=len(body)), body
+            body, encoding = tile_encoded(digest, body, accept_encoding)
+        return 200, tile_headers(ask, etag=etag, length=len(body), encoding=encoding, origin=origin), body
 
     async def _render(
         self, primary: asyncpg.Connection, headers: dict, reader: Reader, sql: str, params: list

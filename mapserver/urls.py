@@ -69,6 +69,8 @@ urlpatterns += [
     path("ogc/collections/<str:collection>/items/<str:feature_id>", ogc.Item.as_view(), name="ogc-item"),
     # Before the layer exports, so that "grid" is never read as a layer id.
     path("exports/grid/<str:code>.html", exports.PrintMap.as_view(), name="export-print-map"),
+    path("exports/jobs/<int:job_id>", exports.ExportJobState.as_view(), name="export-job"),
+    path("exports/jobs/<int:job_id>/file", exports.ExportJobFile.as_view(), name="export-job-file"),
     path("exports/<str:layer_id>.<str:fmt>", exports.Export.as_view(), name="export"),
 ]
 

@@ -17,7 +17,11 @@ $py manage.py ensure_demo_users
 # log); it stops with the server, and a job it leaves unfinished is queued again at the next start.
 PYTHONUNBUFFERED=1 $py manage.py run_import_jobs &
 worker=$!
-trap 'kill "$worker" 2>/dev/null || true' EXIT
+# The export worker builds the GeoPackage and Shapefile exports the pages and clients ask for
+# (mapserver/exportjobs.py), so that no web worker ever holds a whole layer.
+PYTHONUNBUFFERED=1 MINQING_DB_ROLE=app $py manage.py run_export_jobs &
+exporter=$!
+trap 'kill "$worker" "$exporter" 2>/dev/null || true' EXIT
 echo "run: serving http://127.0.0.1:8000/  (admin: http://127.0.0.1:8000/admin/, imports: http://127.0.0.1:8000/imports/)"
 # The production entry point (mapserver/asgi.py): vector tiles on the asynchronous tile server,
 # everything else Django (scripts/serve.sh: two processes for the two cores). Not exec'd: the

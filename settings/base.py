@@ -117,9 +117,15 @@ MIDDLEWARE = [
     # The client address and scheme from trusted proxies only (mapserver/security.py).
     "mapserver.security.ProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # JSON answers in brotli or gzip as the client accepts (mapserver/compression.py); outside
+    # the error renderer, so error bodies are compressed too.
+    "mapserver.compression.CompressionMiddleware",
     # Static files (ours and the npm packages') in every mode, gzip-compressed copies where the
     # browser takes them: collectstatic writes a .gz beside each file (STORAGES below).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cross-origin reads with a token from the origins in MINQING_CORS_ORIGINS (mapserver/cors.py);
+    # inside the security middleware, so a preflight's answer carries the same edge headers.
+    "mapserver.cors.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -221,6 +227,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "GeoReportStatusEnum": ["open", "closed"],
         "EventStatusEnum": "mapserver.schema.EVENT_STATUSES",
+        "CategoryEnum": "mapserver.schema.CATEGORY_CODES",
     },
 }
 
@@ -287,6 +294,19 @@ MINQING_IMPORT_MAX_BYTES = int(os.environ.get("MINQING_IMPORT_MAX_BYTES", str(10
 MINQING_IMPORT_POLL_SECONDS = float(os.environ.get("MINQING_IMPORT_POLL_SECONDS", "1.0"))
 MINQING_IMPORT_PROGRESS_SECONDS = float(os.environ.get("MINQING_IMPORT_PROGRESS_SECONDS", "1.0"))
 MINQING_IMPORT_ATTEMPTS = int(os.environ.get("MINQING_IMPORT_ATTEMPTS", "2"))
+# Exports built as files (GeoPackage, zipped Shapefile) are jobs run by the export worker
+# (manage.py run_export_jobs, started by make run beside the server), never by a web worker:
+# their files are kept under MINQING_EXPORT_DIR (default var/exports), one random folder per
+# job, for MINQING_EXPORT_KEEP_HOURS after they are built (default 24). The worker looks for
+# queued jobs every MINQING_EXPORT_POLL_SECONDS (default 1), reads and writes
+# MINQING_EXPORT_BATCH rows at a time (default 20,000: its memory stays flat whatever the layer),
+# and runs a job whose worker died again until it was started MINQING_EXPORT_ATTEMPTS times
+# (default 2).
+MINQING_EXPORT_DIR = Path(os.environ.get("MINQING_EXPORT_DIR", VAR_DIR / "exports"))
+MINQING_EXPORT_KEEP_HOURS = float(os.environ.get("MINQING_EXPORT_KEEP_HOURS", "24"))
+MINQING_EXPORT_POLL_SECONDS = float(os.environ.get("MINQING_EXPORT_POLL_SECONDS", "1.0"))
+MINQING_EXPORT_BATCH = int(os.environ.get("MINQING_EXPORT_BATCH", "20000"))
+MINQING_EXPORT_ATTEMPTS = int(os.environ.get("MINQING_EXPORT_ATTEMPTS", "2"))
 # Features of each kind in an import's map preview at most (grids or boundaries, points, topology
 # problems; half as many relinked rows); points beyond it are sampled evenly. Default 5,000.
 MINQING_IMPORT_PREVIEW_FEATURES = int(os.environ.get("MINQING_IMPORT_PREVIEW_FEATURES", "5000"))
@@ -609,6 +629,21 @@ for _origin in MINQING_PUBLIC_EMBED_ORIGINS:
         raise ImproperlyConfigured(
             f"MINQING_PUBLIC_EMBED_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}"
         )
+# Origins (scheme://host[:port]) whose pages may call the API, the OGC API, Open311, exports and
+# the tiles from a browser (CORS, mapserver/cors.py), comma-separated, e.g. the media center's
+# MapLibre page or an analyst's notebook server. They authenticate with a token in the
+# Authorization header (never cookies: credentials are not allowed cross-origin), and the
+# preflight (OPTIONS) is answered for them. "*" allows any origin. Default: none.
+MINQING_CORS_ORIGINS = [
+    part.strip().rstrip("/") for part in os.environ.get("MINQING_CORS_ORIGINS", "").split(",") if part.strip()
+]
+for _origin in MINQING_CORS_ORIGINS:
+    if _origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
+        raise ImproperlyConfigured(
+            f"MINQING_CORS_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}"
+        )
+# How long a browser may remember a CORS preflight's answer (seconds). Default 600.
+MINQING_CORS_MAX_AGE = int(os.environ.get("MINQING_CORS_MAX_AGE", "600"))
 # How long browsers and shared caches may keep the public map's answers and feeds (seconds).
 # Default 60.
 MINQING_PUBLIC_MAX_AGE = int(os.environ.get("MINQING_PUBLIC_MAX_AGE", "60"))

@@ -15,6 +15,7 @@ from .events import (
     Level,
     SlaRule,
 )
+from .exports import ExportJob
 from .intake import IdempotencyKey
 from .judgement import JudgementReport, KeywordLibrary
 from .photos import EventPhoto
@@ -36,6 +37,7 @@ __all__ = [
     "EventCluster",
     "EventPhoto",
     "EventTransition",
+    "ExportJob",
     "Family",
     "Grid",
     "IdempotencyKey",

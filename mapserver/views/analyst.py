@@ -33,7 +33,7 @@ from layers.services.users import Role
 from .. import params
 from ..auth import roles_required
 from ..errors import BadParameter
-from ..schema import error_response
+from ..schema import CATEGORY_CODES, error_response
 from .catalog import EXPORT_FORMATS
 from .heat import MAX_RASTER_SIDE, reject_unknown
 from .pages import page_for
@@ -67,7 +67,9 @@ def filter_arguments(query: Mapping) -> dict:
 _FILTER_PARAMETERS = [
     OpenApiParameter("region", OpenApiTypes.STR, description="12-digit city, district, street or community code"),
     OpenApiParameter("grid", OpenApiTypes.STR, description="small, medium or large grid code"),
-    OpenApiParameter("category", OpenApiTypes.STR, description="family (dispute, hazard …) or dotted code"),
+    OpenApiParameter(
+        "category", OpenApiTypes.STR, enum=CATEGORY_CODES, description="family (dispute, hazard …) or dotted code"
+    ),
     OpenApiParameter("status", OpenApiTypes.STR, enum=Event.Status.values),
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="received at or after (ISO 8601)"),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="received before (ISO 8601)"),

@@ -24,6 +24,7 @@ from basemaps.tiles import MAX_ZOOM, tile_count
 
 from .. import params
 from ..errors import BadParameter, NotFound
+from ..schema import integer_parameter, text_parameter
 
 BASEMAP = inline_serializer(
     "Basemap",
@@ -59,7 +60,18 @@ class BasemapTile(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="basemap_tile", summary="One basemap tile", responses={(200, "image/png"): bytes})
+    @extend_schema(
+        operation_id="basemap_tile",
+        summary="One basemap tile (404 outside the basemap's zooms and tile matrix, or in another format)",
+        parameters=[
+            text_parameter("name", pattern=r"^[a-z0-9_-]{1,40}$", location="path", required=True),
+            integer_parameter("z", 0, MAX_ZOOM, location="path", required=True),
+            integer_parameter("x", 0, 2**MAX_ZOOM - 1, location="path", required=True),
+            integer_parameter("y", 0, 2**MAX_ZOOM - 1, location="path", required=True),
+            text_parameter("ext", pattern=r"^[a-z]{3,4}$", location="path", required=True),
+        ],
+        responses={(200, "image/png"): bytes},
+    )
     def get(self, request: Request, name: str, z: str, x: str, y: str, ext: str) -> HttpResponse:
         if not NAME_PATTERN.fullmatch(name):
             raise BadParameter(
@@ -75,20 +87,16 @@ class BasemapTile(APIView):
                 _("The basemap %(name)s is fetched by the client: %(url)s") % {"name": name, "url": basemap.url()}
             )
         zoom = params.parse_int({"z": z}, "z", low=0, high=MAX_ZOOM)
-        if not basemap.minzoom <= zoom <= basemap.maxzoom:
-            raise BadParameter(
-                "z",
-                _("must be between %(value)s and %(value2)s, got %(zoom)s")
-                % {"value": basemap.minzoom, "value2": basemap.maxzoom, "zoom": zoom},
-            )
-        last = tile_count(zoom) - 1
-        column = params.parse_int({"x": x}, "x", low=0, high=last)
-        row = params.parse_int({"y": y}, "y", low=0, high=last)
-        if ext != basemap.extension:
-            raise BadParameter(
-                "ext", _("must be %(value)s, got %(value2)s") % {"value": basemap.extension, "value2": f"{ext[:10]!r}"}
-            )
-        tile = basemap.tile(zoom, column, row)
+        column = params.parse_int({"x": x}, "x", low=0, high=2**MAX_ZOOM - 1)
+        row = params.parse_int({"y": y}, "y", low=0, high=2**MAX_ZOOM - 1)
+        # A tile outside the basemap's zooms or its zoom's matrix, or in another format, does not
+        # exist (404), as any tile server answers it; a malformed address is a 400.
+        inside = (
+            ext == basemap.extension
+            and basemap.minzoom <= zoom <= basemap.maxzoom
+            and max(column, row) < tile_count(zoom)
+        )
+        tile = basemap.tile(zoom, column, row) if inside else None
         if tile is None:
             raise NotFound(
                 _("The basemap %(name)s has no tile %(tile)s") % {"name": name, "tile": f"{zoom}/{column}/{row}"}

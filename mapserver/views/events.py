@@ -33,7 +33,17 @@ from layers.services.idempotency import idempotent_answer, request_digest
 from .. import params
 from ..errors import BadParameter, Conflict, NotFound
 from ..parsers import BodyLeftToTheView
-from ..schema import error_response
+from ..schema import (
+    CATEGORY_CODES,
+    CATEGORY_PATTERN,
+    CHINA_LAT,
+    CHINA_LON,
+    IDEMPOTENCY_KEY_PATTERN,
+    TEXT_PATTERN,
+    bbox_parameter,
+    error_response,
+    integer_parameter,
+)
 
 #: Longest action reason accepted (a paragraph, not a file).
 MAX_REASON = 2_000
@@ -177,9 +187,11 @@ EVENT_PAGE = inline_serializer(
 )
 ERROR = error_response("error.message names the field (400), the current status and allowed actions (409)")
 _LOCATION_IN = {
-    "lon": serializers.FloatField(),
-    "lat": serializers.FloatField(),
-    "crs": serializers.ChoiceField(choices=list(CLIENT_CRS), required=False, help_text="default wgs84"),
+    "lon": serializers.FloatField(min_value=CHINA_LON[0], max_value=CHINA_LON[1], help_text="inside China"),
+    "lat": serializers.FloatField(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1], help_text="inside China"),
+    "crs": serializers.ChoiceField(
+        choices=list(CLIENT_CRS), required=False, allow_null=True, help_text="default wgs84"
+    ),
 }
 INTAKE = inline_serializer(
     name="EventIntake",
@@ -188,8 +200,10 @@ INTAKE = inline_serializer(
         "external_id": serializers.CharField(
             required=False, max_length=64, help_text="the channel's ticket number; a retry returns the stored event"
         ),
-        "category": serializers.CharField(help_text="dotted code (hazard.fire) or a bare family (hazard)"),
-        "description": serializers.CharField(max_length=MAX_DESCRIPTION),
+        "category": serializers.RegexField(
+            CATEGORY_PATTERN, max_length=40, help_text="dotted code (hazard.fire) or a bare family (hazard)"
+        ),
+        "description": serializers.RegexField(TEXT_PATTERN, max_length=MAX_DESCRIPTION),
         "location": inline_serializer(name="EventLocationIn", fields=_LOCATION_IN, required=False),
         "address": serializers.CharField(required=False, max_length=MAX_ADDRESS, help_text="location or address"),
         "reported_at": serializers.DateTimeField(required=False, help_text="ISO 8601; default: now"),
@@ -243,15 +257,17 @@ class EventList(APIView):
         operation_id="events_list",
         summary="List events, newest first",
         parameters=[
-            OpenApiParameter("bbox", OpenApiTypes.STR, description="lon_min,lat_min,lon_max,lat_max (WGS84)"),
+            bbox_parameter(),
             OpenApiParameter("region", OpenApiTypes.STR, description="district, street or community code"),
             OpenApiParameter("grid", OpenApiTypes.STR, description="small, medium or large grid code"),
             OpenApiParameter("status", OpenApiTypes.STR, enum=Event.Status.values),
-            OpenApiParameter("category", OpenApiTypes.STR, description="family (hazard) or dotted code"),
+            OpenApiParameter(
+                "category", OpenApiTypes.STR, enum=CATEGORY_CODES, description="family (hazard) or dotted code"
+            ),
             OpenApiParameter("channel", OpenApiTypes.STR, enum=Event.Channel.values),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="received at or after"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="received before"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1–1000, default 100"),
+            integer_parameter("limit", 1, 1000, description="default 100"),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="from the previous page's next link"),
         ],
         responses={200: EVENT_PAGE, 400: ERROR},
@@ -264,7 +280,7 @@ class EventList(APIView):
             region_code=params.parse_text(query, "region", max_length=12, default=None),
             grid_code=params.parse_text(query, "grid", max_length=24, default=None),
             status=params.parse_choice(query, "status", Event.Status.values, default=None),
-            category=params.parse_text(query, "category", max_length=40, default=None),
+            category=params.parse_category(query, "category", default=None),
             channel=params.parse_choice(query, "channel", Event.Channel.values, default=None),
             since=params.parse_datetime_param(query, "since", default=None),
             until=params.parse_datetime_param(query, "until", default=None),
@@ -294,7 +310,7 @@ class EventList(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                 location=OpenApiParameter.HEADER,
                 description="1–255 visible ASCII characters, e.g. a UUID; the same key makes a retry safe",
             )

@@ -4,9 +4,13 @@ The filters are the OGC items' (``bbox``, ``bbox-crs``, ``datetime``, the layer'
 equality on the reader's fields) and the fields are the reader's. ``crs`` picks the file's CRS
 among the OGC API's (:data:`layers.crs.OUTPUT_CRS`, CRS84 by default), with x = easting
 (longitude) and y = northing (latitude) as files keep them; GeoPackage and Shapefile declare it,
-GeoJSON names it in a ``crs`` member, CSV's point columns are ``lon, lat`` or, projected, ``x, y``. GeoJSON streams from a server-side cursor in
-constant memory (chunked, no Content-Length); CSV is PostgreSQL's own ``COPY … CSV``; GeoPackage
-and zipped Shapefile are written by pyogrio from one query into a temporary file, then sent.
+GeoJSON names it in a ``crs`` member, CSV's point columns are ``lon, lat`` or, projected,
+``x, y``. GeoJSON and CSV stream from a server-side cursor in constant memory (chunked, no
+Content-Length; each Feature and each CSV line is made by PostgreSQL). GeoPackage and zipped
+Shapefile cannot be streamed: asking for one queues an export job (202 with its state,
+:mod:`mapserver.exportjobs`) that the export worker builds off the request path;
+``GET /exports/jobs/<id>`` tells its progress and, once built, the link
+``/exports/jobs/<id>/file``. A job is its requester's only.
 
 ``GET /exports/grid/<code>.html``: a self-contained folium map of one grid or street / community
 for printing and offline sharing (:mod:`basemaps.printmap`).
@@ -14,7 +18,7 @@ for printing and offline sharing (:mod:`basemaps.printmap`).
 Both hold only the reader's data scope (:mod:`layers.scope`): an export is the layer as the
 reader sees it, and a print map of an area with no grid in the scope is a 404.
 
-Every export writes an audit entry (who, layer, format, filters, rows when known before sending).
+Every export writes an audit entry (who, layer, format, filters, rows sent or written).
 Personal fields (``Field.personal``: the events' reporter name and phone) are left out, unless the
 reader holds ``layers.export_personal_data`` and names a ``purpose``: then they come decrypted,
 at most ``MINQING_PERSONAL_EXPORT_MAX_ROWS`` rows, and the purpose goes into the audit entry.
@@ -30,10 +34,10 @@ from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -44,14 +48,14 @@ import shapely
 from basemaps import printmap
 from layers import personal
 from layers.audit import actor_of, audit_record
-from layers.catalog import Field, Layer
+from layers.catalog import Field, Layer, layer_get
 from layers.crs import CRS84, OutputCrs
-from layers.features import features_rows_sql, features_stream, selection_build
+from layers.features import features_csv_stream, features_rows_sql, features_stream, selection_build
 from layers.reading import reading
 from layers.scope import Scope
 
-from .. import params
-from ..errors import BadParameter, MinqingError, PermissionDenied
+from .. import exportjobs, params
+from ..errors import BadParameter, MinqingError, NotFound, PermissionDenied
 from .ogc import FILTER_PARAMETERS, parse_feature_filters, readable_layer, reader_fields, reader_scope
 
 FORMATS = ("geojson", "gpkg", "csv", "shp")
@@ -90,28 +94,6 @@ def _point_columns(crs: OutputCrs) -> tuple[str, str]:
     return ("x", "y") if crs.projected else ("lon", "lat")
 
 
-def _csv_file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84):
-    """COPY … TO STDOUT WITH CSV HEADER into a temporary file: points as lon/lat (projected: x/y)
-    columns, other geometries as WKT; text cells defused against formula injection."""
-    fields = tuple(_spreadsheet_safe(f) for f in fields)
-    selection = selection_build(layer=layer, scope=scope, **chosen)
-    x, y = _point_columns(crs)
-    geometry = (
-        f"round(ST_X({{g}})::numeric, {crs.decimals}) AS {x}, round(ST_Y({{g}})::numeric, {crs.decimals}) AS {y}"
-        if layer.geometry_type == "Point"
-        else "ST_AsText({g}) AS wkt"
-    )
-    sql = features_rows_sql(selection=selection, fields=fields, geometry=geometry, crs=crs.in_gis_order())
-    target = tempfile.TemporaryFile()
-    target.write("\ufeff".encode())  # a BOM, so that spreadsheet programs read the Chinese as UTF-8
-    with reading().cursor() as cursor:
-        bound = cursor.mogrify(sql, selection.params).decode()
-        cursor.copy_expert(f"COPY ({bound}) TO STDOUT WITH (FORMAT csv, HEADER, ENCODING 'UTF8')", target)
-        rows = cursor.rowcount
-    target.seek(0)
-    return target, rows
-
-
 def _frame(
     layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84
 ) -> gpd.GeoDataFrame:
@@ -129,11 +111,6 @@ def _frame(
             # Shapefile has no date-time type and GeoPackage dates want one form: ISO 8601 text.
             frame[f.name] = frame[f.name].map(lambda v: v.isoformat() if v is not None else None)
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs.srid)
-
-
-def _file(layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str, crs: OutputCrs = CRS84):
-    frame = _frame(layer, fields, scope, chosen, crs)
-    return _frame_file(frame, layer, fmt), len(frame)
 
 
 def _frame_file(frame: gpd.GeoDataFrame, layer: Layer, fmt: str):
@@ -174,27 +151,25 @@ class Export(APIView):
         scope = reader_scope(request)
         if purpose is not None:
             return _personal_export(request, layer, fields, scope, chosen, fmt, purpose, crs)
-        if fmt == "geojson":
-            response = StreamingHttpResponse(
-                _audited_stream(request, layer, fields, scope, chosen, crs), content_type=CONTENT_TYPES[fmt]
+        if fmt in exportjobs.FILE_FORMATS:
+            # Built by the export worker, never here (mapserver/exportjobs.py): the job's state now.
+            job, created = exportjobs.export_job_request(
+                layer=layer, fmt=fmt, query=dict(request.query_params.items()), user=request.user
             )
-            return _attachment(response, f"{layer.id}.geojson")
-        handle, rows = (
-            _csv_file(layer, fields, scope, chosen, crs)
-            if fmt == "csv"
-            else _file(layer, fields, scope, chosen, fmt, crs)
+            return export_job_response(request, job, status=202 if created else 200)
+        response = StreamingHttpResponse(
+            _audited_stream(request, layer, fields, scope, chosen, fmt, crs), content_type=CONTENT_TYPES[fmt]
         )
-        _audit_export(request, layer, fmt, rows=rows)
-        return _send(handle, layer, fmt)
+        return _attachment(response, f"{layer.id}.{fmt}")
 
 
 def _audited_stream(
-    request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84
+    request: Request, layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, fmt: str, crs: OutputCrs
 ):
-    """The streamed GeoJSON export, audited when it ends with the features actually sent
-    (``complete`` false when the client hung up first): the count is known only then, and
-    counting first would read the layer twice. The entry is written after the stream's own
-    transaction is over, so a hang-up (which rolls that back) still leaves it."""
+    """The streamed GeoJSON or CSV export as bytes, audited when it ends with the features
+    actually sent (``complete`` false when the client hung up first): the count is known only
+    then, and counting first would read the layer twice. The entry is written after the
+    stream's own transaction is over, so a hang-up (which rolls that back) still leaves it."""
     sent = 0
     complete = False
     actor, client = actor_of(request.user), request.META.get("REMOTE_ADDR")
@@ -204,14 +179,109 @@ def _audited_stream(
         nonlocal sent
         sent += rows
 
-    chunks = features_stream(layer=layer, fields=fields, scope=scope, on_rows=counted, crs=crs.in_gis_order(), **chosen)
+    if fmt == "csv":
+        chunks = features_csv_stream(
+            layer=layer,
+            fields=tuple(_spreadsheet_safe(f) for f in fields),
+            scope=scope,
+            geometry_columns=_csv_geometry(layer, crs),
+            on_rows=counted,
+            crs=crs.in_gis_order(),
+            **chosen,
+        )
+    else:
+        chunks = features_stream(
+            layer=layer, fields=fields, scope=scope, on_rows=counted, crs=crs.in_gis_order(), **chosen
+        )
     try:
-        yield from chunks
+        if fmt == "csv":
+            yield "\ufeff".encode()  # a BOM, so that spreadsheet programs read the Chinese as UTF-8
+        for chunk in chunks:
+            yield chunk.encode()
         complete = True
     finally:
         chunks.close()
-        detail = {"format": "geojson", "filters": filters, "rows": sent, "complete": complete, "client": client}
+        detail = {"format": fmt, "filters": filters, "rows": sent, "complete": complete, "client": client}
         audit_record(action="export", target=f"layer:{layer.id}", detail=detail, actor=actor)
+
+
+def _csv_geometry(layer: Layer, crs: OutputCrs) -> tuple[tuple[str, str], ...]:
+    """The CSV's geometry columns: points as lon/lat (projected: x/y) to about a centimetre,
+    other geometries as WKT."""
+    if layer.geometry_type != "Point":
+        return (("wkt", "ST_AsText({g})"),)
+    x, y = _point_columns(crs)
+    return ((x, f"round(ST_X({{g}})::numeric, {crs.decimals})"), (y, f"round(ST_Y({{g}})::numeric, {crs.decimals})"))
+
+
+def export_job_response(request: Request, job, *, status: int = 200) -> HttpResponse:
+    """An export job's state as JSON: progress, and the download link once the file is built."""
+    base = reverse("export-job", args=[job.pk])
+    built = exportjobs.job_file(job) is not None
+    expiry = exportjobs.expires_at(job)
+    body = {
+        "id": job.pk,
+        "layer": job.layer,
+        "format": job.format,
+        "status": job.status if job.status != "succeeded" or built else "expired",
+        "rows_done": job.rows_done,
+        "rows_total": job.rows_total,
+        "progress": round(job.rows_done / job.rows_total, 4) if job.rows_total else None,
+        "message": job.message,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "expires_at": expiry.isoformat() if expiry else None,
+        "file_size": job.file_size if built else None,
+        "status_url": request.build_absolute_uri(base),
+        "download_url": request.build_absolute_uri(reverse("export-job-file", args=[job.pk])) if built else None,
+    }
+    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+    response["Location"] = base
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _owned_job(request: Request, job_id: int):
+    job = exportjobs.export_job_get(job_id=job_id, user=request.user)
+    if job is None:
+        raise NotFound(_("no export job %(value)s") % {"value": job_id})
+    return job
+
+
+@extend_schema(exclude=True)
+class ExportJobState(APIView):
+    """``GET /exports/jobs/<id>``: the requester's export job, its progress and download link."""
+
+    def get(self, request: Request, job_id: int) -> HttpResponse:
+        params.parse_layer_filters(request.query_params, ())
+        return export_job_response(request, _owned_job(request, job_id))
+
+
+@extend_schema(exclude=True)
+class ExportJobFile(APIView):
+    """``GET /exports/jobs/<id>/file``: the built file (409 while it is being built)."""
+
+    def get(self, request: Request, job_id: int) -> FileResponse:
+        params.parse_layer_filters(request.query_params, ())
+        job = _owned_job(request, job_id)
+        readable_layer(request, job.layer, what="layer")  # the access decision now, not at the build
+        path = exportjobs.job_file(job)
+        if path is None:
+            if job.status in ("queued", "running"):
+                raise JobNotReady(
+                    _("the file is being built (%(done)s of %(total)s rows); ask again later")
+                    % {"done": job.rows_done, "total": job.rows_total if job.rows_total is not None else "?"}
+                )
+            raise NotFound(
+                _("export job %(value)s has no file (failed or expired); ask for the export again") % {"value": job_id}
+            )
+        layer = layer_get(job.layer)
+        return _send(open(path, "rb"), layer, job.format)  # noqa: SIM115  (FileResponse closes it)
+
+
+class JobNotReady(MinqingError):
+    status = 409
+    code = "not_ready"
 
 
 def _send(handle, layer: Layer, fmt: str) -> FileResponse:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +18,7 @@ from layers.geocoding.addresses import address_geocode
 from layers.geocoding.matcher import PRECISIONS
 
 from .. import params
+from ..schema import TEXT_PATTERN, integer_parameter, text_parameter
 
 #: Longest address text accepted; real addresses stay well under 100 characters.
 MAX_QUERY_LENGTH = 200
@@ -89,8 +89,8 @@ class Geocode(APIView):
             "or whose best candidates lie in several small grids, answers no match with the reason."
         ),
         parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, required=True, description=f"at most {MAX_QUERY_LENGTH} chars"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="candidates, 1–20, default 5"),
+            text_parameter("q", pattern=TEXT_PATTERN, max_length=MAX_QUERY_LENGTH, required=True),
+            integer_parameter("limit", 1, 20, description="candidates, default 5"),
         ],
         responses={200: GEOCODE_RESPONSE},
     )

@@ -39,6 +39,7 @@ from rest_framework.views import APIView
 
 from basemaps.sources import basemaps_configured
 from layers.audit import audit_record
+from layers.crs import CLIENT_CRS
 from layers.selectors.gridpack import (
     grid_package,
     grid_point_check,
@@ -68,7 +69,15 @@ from .. import params
 from ..auth import roles_required
 from ..errors import Conflict, NotFound
 from ..parsers import BodyLeftToTheView, ImageLeftToTheView
-from ..schema import error_response
+from ..schema import (
+    CATEGORY_PATTERN,
+    CHINA_LAT,
+    CHINA_LON,
+    CLIENT_ID_PATTERN,
+    TEXT_PATTERN,
+    china_point_parameters,
+    error_response,
+)
 from .pages import page_for
 
 #: The photo fields the API describes (``photo_describe``).
@@ -244,17 +253,23 @@ _GRID_PARAM = OpenApiParameter("grid", OpenApiTypes.STR, description="one of my 
 _REPORT = inline_serializer(
     name="GridReportIn",
     fields={
-        "client_id": serializers.CharField(help_text="the tablet's id of this report (UUID); a resend is stored once"),
-        "category": serializers.CharField(),
-        "description": serializers.CharField(max_length=MAX_DESCRIPTION),
+        "client_id": serializers.RegexField(
+            CLIENT_ID_PATTERN, help_text="the tablet's id of this report (UUID); a resend is stored once"
+        ),
+        "category": serializers.RegexField(CATEGORY_PATTERN, max_length=40),
+        "description": serializers.RegexField(TEXT_PATTERN, max_length=MAX_DESCRIPTION),
         "location": inline_serializer(
             name="GridReportLocation",
             fields={
-                "lon": serializers.FloatField(),
-                "lat": serializers.FloatField(),
-                "crs": serializers.CharField(required=False, help_text="default wgs84"),
+                "lon": serializers.FloatField(min_value=CHINA_LON[0], max_value=CHINA_LON[1]),
+                "lat": serializers.FloatField(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1]),
+                "crs": serializers.ChoiceField(
+                    choices=list(CLIENT_CRS), required=False, allow_null=True, help_text="default wgs84"
+                ),
                 "source": serializers.ChoiceField(choices=SOURCES),
-                "accuracy_m": serializers.FloatField(required=False, help_text="required for gps"),
+                "accuracy_m": serializers.FloatField(
+                    required=False, min_value=0, max_value=1e7, help_text="required for gps"
+                ),
             },
         ),
         "reported_at": serializers.DateTimeField(required=False, help_text="when it was reported (offline: earlier)"),
@@ -278,6 +293,9 @@ _ACTION = inline_serializer(
 
 class GridSession(GridWorkerView):
     """Who is logged in, their grids and the CSRF token for writes."""
+
+    # The CSRF token beside the user's name: never compressed (BREACH, mapserver/compression.py).
+    never_compress = True
 
     @extend_schema(
         operation_id="grid_session",
@@ -330,9 +348,8 @@ class GridLocate(GridWorkerView):
         operation_id="grid_locate",
         summary="Is this point inside my grid?",
         parameters=[
-            OpenApiParameter("lon", OpenApiTypes.DOUBLE, required=True),
-            OpenApiParameter("lat", OpenApiTypes.DOUBLE, required=True),
-            OpenApiParameter("crs", OpenApiTypes.STR, description="default wgs84"),
+            *china_point_parameters(),
+            OpenApiParameter("crs", OpenApiTypes.STR, enum=list(CLIENT_CRS), description="default wgs84"),
         ],
         responses={200: _WHERE, 400: ERROR},
     )

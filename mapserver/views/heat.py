@@ -16,7 +16,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -25,9 +25,17 @@ from basemaps import raster
 from layers import heat, hotspots
 
 from .. import params
-from ..errors import BadParameter
+from ..errors import BadParameter, NotFound
+from ..schema import bbox_parameter, error_response, family_parameter, integer_parameter, number_parameter
 
 MAX_ZOOM = 22
+ERROR = error_response("error.message names the tile outside its zoom's matrix")
+#: The filters every heat surface takes, as filter_arguments reads them.
+TIME_FILTERS = [
+    family_parameter(),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="received at or after (ISO 8601)"),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="received before (ISO 8601), after since"),
+]
 #: Largest GeoTIFF side, pixels.
 MAX_RASTER_SIDE = 4096
 CACHE_CONTROL = "private, max-age=300"
@@ -51,9 +59,18 @@ def filter_arguments(query) -> dict:
 
 
 def tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
+    """The tile's z/x/y: a 400 for what is not a tile address, a 404 for a column or row the
+    zoom does not have (as a tile server answers a tile outside its matrix)."""
     zoom = params.parse_int({"z": z}, "z", low=0, high=MAX_ZOOM)
     last = 2**zoom - 1
-    return zoom, params.parse_int({"x": x}, "x", low=0, high=last), params.parse_int({"y": y}, "y", low=0, high=last)
+    tx = params.parse_int({"x": x}, "x", low=0, high=2**MAX_ZOOM - 1)
+    ty = params.parse_int({"y": y}, "y", low=0, high=2**MAX_ZOOM - 1)
+    if tx > last or ty > last:
+        raise NotFound(
+            _("no tile %(z)s/%(x)s/%(y)s: at zoom %(z)s x and y go up to %(last)s")
+            % {"z": zoom, "x": tx, "y": ty, "last": last}
+        )
+    return zoom, tx, ty
 
 
 def _etag(*parts: object) -> str:
@@ -66,7 +83,13 @@ class HeatTile(APIView):
     @extend_schema(
         operation_id="heat_tile",
         summary="Heat tile of disputes or hazards",
-        responses={(200, "image/png"): OpenApiTypes.BINARY},
+        parameters=[
+            integer_parameter("z", 0, MAX_ZOOM, location="path", required=True),
+            integer_parameter("x", 0, 2**MAX_ZOOM - 1, location="path", required=True, description="0 to 2^z - 1"),
+            integer_parameter("y", 0, 2**MAX_ZOOM - 1, location="path", required=True, description="0 to 2^z - 1"),
+            *TIME_FILTERS,
+        ],
+        responses={(200, "image/png"): OpenApiTypes.BINARY, 404: ERROR},
     )
     def get(self, request: Request, z: str, x: str, y: str) -> HttpResponse:
         query = request.query_params
@@ -94,6 +117,16 @@ class HeatGeoTiff(APIView):
     @extend_schema(
         operation_id="heat_geotiff",
         summary="Heat surface as a GeoTIFF (EPSG:3857)",
+        parameters=[
+            *TIME_FILTERS,
+            bbox_parameter(required=True),
+            number_parameter(
+                "resolution_m",
+                0.5,
+                10_000.0,
+                description=f"metres per pixel, default 50; at most {MAX_RASTER_SIDE} pixels a side",
+            ),
+        ],
         responses={(200, "image/tiff"): OpenApiTypes.BINARY},
     )
     def get(self, request: Request) -> HttpResponse:
@@ -107,7 +140,9 @@ class HeatGeoTiff(APIView):
         (xmin, xmax), (ymin, ymax) = (
             (float(v) for v in pair) for pair in surfaces.lonlat_to_mercator([bbox[0], bbox[2]], [bbox[1], bbox[3]])
         )
-        width, height = math.ceil((xmax - xmin) / resolution), math.ceil((ymax - ymin) / resolution)
+        # At least one pixel a side: a box thinner than a pixel (down to 1e-300 degrees) is one row.
+        width = max(1, math.ceil((xmax - xmin) / resolution))
+        height = max(1, math.ceil((ymax - ymin) / resolution))
         if max(width, height) > MAX_RASTER_SIDE:
             raise BadParameter(
                 "resolution_m",
@@ -136,6 +171,7 @@ class Hotspots(APIView):
     @extend_schema(
         operation_id="hotspots",
         summary="Getis-Ord Gi* hot spots per small grid (GeoJSON)",
+        parameters=TIME_FILTERS,
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> JsonResponse:
@@ -168,6 +204,7 @@ class EarlyWarnings(APIView):
     @extend_schema(
         operation_id="early_warnings",
         summary="Grids far above their own weekly baseline",
+        parameters=[family_parameter()],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> JsonResponse:

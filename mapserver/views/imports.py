@@ -23,7 +23,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -97,7 +98,15 @@ class ImportList(ImportView):
     @extend_schema(
         operation_id="imports_create",
         summary="Upload a file and queue its dry run",
-        request={"multipart/form-data": OpenApiTypes.OBJECT},
+        request={
+            "multipart/form-data": inline_serializer(
+                "ImportUpload",
+                {
+                    "kind": serializers.ChoiceField(choices=list(jobs.KINDS)),
+                    "file": serializers.FileField(help_text="CSV, XLSX, GeoJSON, zipped Shapefile or GeoPackage"),
+                },
+            )
+        },
         responses={201: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 413: ERROR},
     )
     def post(self, request: Request) -> Response:
@@ -119,13 +128,28 @@ class ImportDetail(ImportView):
         return Response(describe(_job(job_id)))
 
 
+_COMMIT = inline_serializer(
+    "ImportCommitIn",
+    {
+        "max_rejected": serializers.RegexField(
+            r"^([0-9]{1,9}|(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%)$",
+            required=False,
+            help_text="rejected rows accepted: a number (25) or a percentage of the rows read (2.5%); default 0",
+        ),
+        "accept_topology": serializers.ChoiceField(
+            choices=["true", "false", "1", "0", "on", "off", "yes", "no"], required=False
+        ),
+    },
+)
+
+
 class ImportCommit(ImportView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         operation_id="imports_commit",
         summary="Queue the commit of a dry run, with the rejected rows and topology problems accepted",
-        request={"application/json": OpenApiTypes.OBJECT, "application/x-www-form-urlencoded": OpenApiTypes.OBJECT},
+        request={media: _COMMIT for media in ("application/json", "application/x-www-form-urlencoded")},
         responses={201: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request: Request, job_id: int) -> Response:

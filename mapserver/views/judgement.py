@@ -38,7 +38,7 @@ from layers.services.users import Role
 from .. import params
 from ..auth import roles_required
 from ..errors import BadParameter
-from ..schema import error_response
+from ..schema import MONTH_PATTERN, error_response, text_parameter
 from .heat import reject_unknown
 from .pages import page_for
 
@@ -72,10 +72,17 @@ class JudgementReport(APIView):
         operation_id="judgement_report",
         summary="Monthly situation report (研判报告): figures as JSON, the HTML document or the PDF",
         parameters=[
-            OpenApiParameter(
-                "area", OpenApiTypes.STR, description="12-digit code of the city (default), a district or a street"
+            text_parameter(
+                "area",
+                pattern=r"^([0-9]{12})?$",
+                description="12-digit code of the city (default, also when empty), a district or a street in the "
+                "reader's area",
             ),
-            OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM; default the last whole month"),
+            text_parameter(
+                "month",
+                pattern=MONTH_PATTERN,
+                description="YYYY-MM, not one that has not begun; default the last whole month",
+            ),
             OpenApiParameter("output", OpenApiTypes.STR, enum=list(FORMATS), description="json (default), html or pdf"),
         ],
         responses={

@@ -18,6 +18,7 @@ from layers.crs import CLIENT_CRS, to_wgs84
 from layers.geocoding.points import grid_locate, location_in_scope
 
 from .. import params
+from ..schema import china_point_parameters
 
 
 def _area(name: str) -> serializers.Serializer:
@@ -62,8 +63,7 @@ class Locate(APIView):
     @extend_schema(
         summary="Locate a point: grids, regions, nearest standard address",
         parameters=[
-            OpenApiParameter("lon", OpenApiTypes.DOUBLE, required=True, description="longitude, degrees"),
-            OpenApiParameter("lat", OpenApiTypes.DOUBLE, required=True, description="latitude, degrees"),
+            *china_point_parameters(),
             OpenApiParameter("crs", OpenApiTypes.STR, enum=list(CLIENT_CRS), description="default wgs84"),
             OpenApiParameter("date", OpenApiTypes.DATE, description="answer with the boundaries valid that day"),
         ],

@@ -53,7 +53,9 @@ from ..schema import (
     GEOREPORT_REQUEST,
     GEOREPORT_SERVICE,
     GEOREPORT_SERVICE_DEFINITION,
+    IDEMPOTENCY_KEY_PATTERN,
     georeport_responses,
+    text_parameter,
 )
 
 logger = logging.getLogger("minqing.open311")
@@ -65,6 +67,9 @@ DEFAULT_CHANNEL = Event.Channel.APP
 INTAKE_ENDPOINT = "open311.requests"
 #: The longest DRF token key (rest_framework.authtoken's Token.key).
 MAX_TOKEN_LENGTH = 40
+#: Values a list filter (``service_code``) takes, and the longest service code (a category code).
+MAX_LIST_ITEMS = 50
+SERVICE_CODE_LENGTH = 40
 
 
 class ApiKeyAuthentication(TokenAuthentication):
@@ -264,33 +269,43 @@ class Requests(Open311View):
         tags=["open311"],
         parameters=[
             GEOREPORT_FORMAT,
-            OpenApiParameter("service_request_id", OpenApiTypes.STR, description="comma-separated ids"),
-            OpenApiParameter("service_code", OpenApiTypes.STR),
+            text_parameter(
+                "service_request_id", pattern=r"^([0-9]{1,18}(,[0-9]{1,18})*)?$", description="comma-separated ids"
+            ),
+            OpenApiParameter(
+                "service_code",
+                {"type": "string", "pattern": r"^[^,\s][^,]*(,[^,\s][^,]*)*$", "maxLength": SERVICE_CODE_LENGTH},
+                description="one or more service codes, comma-separated or repeated (any of them)",
+            ),
             OpenApiParameter("start_date", OpenApiTypes.DATETIME),
             OpenApiParameter("end_date", OpenApiTypes.DATETIME),
-            OpenApiParameter("status", OpenApiTypes.STR, enum=["open", "closed"]),
+            OpenApiParameter(
+                "status",
+                {"type": "string", "pattern": r"^(open|closed)(,(open|closed))*$", "maxLength": 200},
+                description="open, closed or both, comma-separated or repeated",
+            ),
         ],
         responses=georeport_responses(GEOREPORT_REQUEST),
     )
     def get(self, request: Request, fmt: str):
         query = request.query_params
         ids = _parse_ids(query)
-        code = params.parse_text(query, "service_code", max_length=40, default=None)
+        codes = params.parse_list(query, "service_code", max_items=MAX_LIST_ITEMS, max_length=SERVICE_CODE_LENGTH)
         start = params.parse_datetime_param(query, "start_date", default=None)
         end = params.parse_datetime_param(query, "end_date", default=None)
         if start and end and start > end:
             raise BadParameter("end_date", _("must not be before start_date"))
-        status = params.parse_choice(query, "status", ("open", "closed"), default=None)
+        statuses = params.parse_list(query, "status", max_items=2, max_length=6, choices=("open", "closed"))
         if request.reader.is_anonymous:
-            rows = open311.public_requests_list(ids=ids, service_code=code, start=start, end=end, status=status)
+            rows = open311.public_requests_list(ids=ids, service_codes=codes, start=start, end=end, statuses=statuses)
             return open311.respond(rows, fmt=self.fmt, kind="requests")
         rows = open311.requests_list(
             scope=request.reader.scope,
             ids=ids,
-            service_code=code,
+            service_codes=codes,
             start=start,
             end=end,
-            status=status,
+            statuses=statuses,
             with_description=request.reader.reads_description,
         )
         return open311.respond(rows, fmt=self.fmt, kind="requests")
@@ -303,7 +318,7 @@ class Requests(Open311View):
             GEOREPORT_FORMAT,
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                 location=OpenApiParameter.HEADER,
                 description="1–255 visible ASCII characters; a retry with the same key and form gets the first answer",
             ),
@@ -365,7 +380,9 @@ class RequestDetail(Open311View):
         parameters=[
             GEOREPORT_FORMAT,
             # drf-spectacular names the path's "pk" "id".
-            OpenApiParameter("id", OpenApiTypes.STR, location=OpenApiParameter.PATH, description="the request id"),
+            text_parameter(
+                "id", pattern=r"^[0-9]{1,18}$", location="path", required=True, description="the request id"
+            ),
         ],
         responses=georeport_responses(GEOREPORT_REQUEST),
     )

@@ -49,7 +49,7 @@ from layers.selectors.public import (
 
 from .. import params
 from ..errors import BadParameter
-from ..schema import error_response
+from ..schema import MONTH_PATTERN, error_response, integer_parameter, text_parameter
 from ..security import content_security_policy
 from .residents import _basemap
 
@@ -125,7 +125,7 @@ def embed_page(request: HttpRequest) -> HttpResponse:
 
 # --- the API -----------------------------------------------------------------------------------------
 
-_MONTH_PARAM = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM; default the current month")
+_MONTH_PARAM = text_parameter("month", pattern=MONTH_PATTERN, description="YYYY-MM; default the current month")
 ERROR = error_response("error.message names the parameter (400)")
 _MONTH_ANSWER = OpenApiResponse(
     OpenApiTypes.OBJECT,
@@ -190,7 +190,7 @@ class PublicCases(PublicView):
         summary="Public map: completed cases with their approved public summaries, newest first",
         tags=["public"],
         parameters=[
-            OpenApiParameter("limit", OpenApiTypes.INT, description=f"1–{CASES_LIMIT}, default 20"),
+            integer_parameter("limit", 1, CASES_LIMIT, description="default 20"),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="from the previous page's next"),
         ],
         responses={200: _CASES_ANSWER, 400: ERROR},

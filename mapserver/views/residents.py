@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from basemaps.sources import basemap_public
+from layers.crs import CLIENT_CRS
 from layers.selectors.residents import (
     resident_case,
     resident_categories,
@@ -56,7 +57,18 @@ from .. import params
 from ..auth import CsrfUnlessToken
 from ..errors import NotFound
 from ..parsers import BodyLeftToTheView, ImageLeftToTheView
-from ..schema import error_response
+from ..schema import (
+    CHINA_LAT,
+    CHINA_LON,
+    CLIENT_ID_PATTERN,
+    FOLLOW_TOKEN_PATTERN,
+    TEXT_PATTERN,
+    UUID_PATTERN,
+    category_codes,
+    china_point_parameters,
+    error_response,
+    text_parameter,
+)
 from ..throttles import AnonymousRate, ResidentWriteRate, UserRate
 
 #: Longest typed address (as intake takes it) and geocoder query.
@@ -132,7 +144,7 @@ ERROR = error_response(
 )
 _TOKEN = OpenApiParameter(
     params.FOLLOW_TOKEN_HEADER,
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": FOLLOW_TOKEN_PATTERN},
     location=OpenApiParameter.HEADER,
     required=True,
     description="the token of the follow-up link (the part after #)",
@@ -208,22 +220,32 @@ _RECEIPT = inline_serializer(
 _REPORT = inline_serializer(
     name="ResidentReportIn",
     fields={
-        "client_id": serializers.CharField(help_text="the page's UUID of this report; a resend is stored once"),
-        "category": serializers.CharField(),
-        "description": serializers.CharField(),
+        "client_id": serializers.RegexField(
+            UUID_PATTERN, help_text="the page's UUID of this report; a resend is stored once"
+        ),
+        "category": serializers.ChoiceField(choices=category_codes()),
+        "description": serializers.RegexField(TEXT_PATTERN, max_length=settings.MINQING_RESIDENT_DESCRIPTION_MAX),
         "source": serializers.ChoiceField(choices=list(SOURCES), help_text="where the place comes from"),
         "location": inline_serializer(
             name="ResidentReportLocation",
             fields={
-                "lon": serializers.FloatField(),
-                "lat": serializers.FloatField(),
-                "crs": serializers.CharField(required=False, help_text="default wgs84"),
-                "accuracy_m": serializers.FloatField(required=False, help_text="required for gps"),
+                "lon": serializers.FloatField(min_value=CHINA_LON[0], max_value=CHINA_LON[1]),
+                "lat": serializers.FloatField(min_value=CHINA_LAT[0], max_value=CHINA_LAT[1]),
+                "crs": serializers.ChoiceField(
+                    choices=list(CLIENT_CRS), required=False, allow_null=True, help_text="default wgs84"
+                ),
+                "accuracy_m": serializers.FloatField(
+                    required=False, min_value=0, max_value=1e7, help_text="required for gps"
+                ),
             },
             required=False,
         ),
-        "address": serializers.CharField(required=False, help_text="required when source is address"),
-        "phone": serializers.CharField(required=False, help_text="an 11-digit mobile, to be called back"),
+        "address": serializers.CharField(
+            required=False, allow_null=True, max_length=MAX_ADDRESS, help_text="required when source is address"
+        ),
+        "phone": serializers.RegexField(
+            r"^(1[3-9][0-9]{9})?$", required=False, allow_null=True, help_text="an 11-digit mobile, to be called back"
+        ),
     },
 )
 _ANSWER = inline_serializer(
@@ -277,9 +299,13 @@ class ResidentPlace(ResidentView):
         summary="Residents: where a point lies, and so which community and grid will handle a report there",
         tags=["residents"],
         parameters=[
-            OpenApiParameter("lon", OpenApiTypes.DOUBLE, required=True),
-            OpenApiParameter("lat", OpenApiTypes.DOUBLE, required=True),
-            OpenApiParameter("crs", OpenApiTypes.STR, description="default wgs84 (gcj02 and bd09 are converted)"),
+            *china_point_parameters(),
+            OpenApiParameter(
+                "crs",
+                OpenApiTypes.STR,
+                enum=list(CLIENT_CRS),
+                description="default wgs84 (gcj02 and bd09 are converted)",
+            ),
         ],
         responses={200: _PLACE, 400: ERROR},
     )
@@ -293,7 +319,7 @@ class ResidentGeocode(ResidentView):
         operation_id="resident_geocode",
         summary="Residents: typed address → standard addresses (down to the building)",
         tags=["residents"],
-        parameters=[OpenApiParameter("q", OpenApiTypes.STR, required=True, description=f"at most {MAX_QUERY} chars")],
+        parameters=[text_parameter("q", pattern=TEXT_PATTERN, max_length=MAX_QUERY, required=True)],
         responses={200: _GEOCODE, 400: ERROR},
     )
     def get(self, request: Request) -> Response:
@@ -401,7 +427,9 @@ class ResidentPhotos(ResidentView):
         tags=["residents"],
         parameters=[
             _TOKEN,
-            OpenApiParameter("client_id", OpenApiTypes.STR, required=True, description="the page's id of this upload"),
+            text_parameter(
+                "client_id", pattern=CLIENT_ID_PATTERN, required=True, description="the page's id of this upload"
+            ),
         ],
         request={
             "image/jpeg": OpenApiTypes.BINARY,

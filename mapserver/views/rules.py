@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,7 +46,7 @@ from layers.services.users import Role
 from .. import params
 from ..auth import roles_required
 from ..errors import BadParameter, NotFound
-from ..schema import error_response
+from ..schema import error_response, integer_parameter
 from .pages import page_for
 
 ROLES = tuple(Role(role) for role in sorted(JUDGEMENT_DUTIES["rules_read"].roles))
@@ -53,6 +54,32 @@ RULE_READERS = roles_required(
     *ROLES, message=gettext_lazy("The keyword library is for analysts, leaders and the command center.")
 )
 ERROR = error_response("names the field (400), the role (403), the draft (404) or why the state refuses it (409)")
+
+
+# The bodies are JSON only (parsed by params.parse_json_object); a rule's own fields are checked
+# by the service, which names the rule and field it refuses.
+def _draft_body(name: str, *, rules_required: bool):
+    """A new draft's body (``rules`` absent or null: a copy of the live rules) or a draft's
+    replacement (``rules`` required)."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "rules": serializers.ListField(
+                child=serializers.DictField(),
+                required=rules_required,
+                allow_null=not rules_required,
+                help_text="[{keyword, department, priority, category, active}]",
+            ),
+            "note": serializers.CharField(required=False, allow_null=True, max_length=MAX_NOTE),
+        },
+    )
+
+
+_DRAFT = _draft_body("RulesDraft", rules_required=False)
+_DRAFT_UPDATE = _draft_body("RulesDraftUpdate", rules_required=True)
+_DISCARD = inline_serializer(
+    name="RulesDiscard", fields={"reason": serializers.CharField(required=False, allow_null=True, max_length=300)}
+)
 
 
 def _months(body, default: int | None = None) -> int:
@@ -82,7 +109,7 @@ class RuleLibrary(APIView):
     @extend_schema(
         operation_id="rules_draft_create",
         summary="Start a draft: {rules?: [{keyword, department, priority, category, active}], note?}",
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": _DRAFT},
         responses={201: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR},
     )
     def post(self, request: Request) -> Response:
@@ -103,7 +130,8 @@ class RuleVersion(APIView):
         return Response(library_describe(_found(library_id)))
 
     @extend_schema(operation_id="rules_draft_update", summary="Replace a draft's rules (its author only)",
-                   request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 409: ERROR})  # fmt: skip
+                   request={"application/json": _DRAFT_UPDATE},
+                   responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR, 409: ERROR})  # fmt: skip
     def put(self, request: Request, library_id: int) -> Response:
         body = params.parse_json_object(request.body)
         if "rules" not in body:
@@ -124,7 +152,7 @@ class RuleReplay(APIView):
     @extend_schema(
         operation_id="rules_draft_replay",
         summary="Replay a draft: cases routed differently, flows, examples with traces, precision/recall",
-        parameters=[OpenApiParameter("months", OpenApiTypes.INT, description=f"1–{MAX_MONTHS}, default 12")],
+        parameters=[integer_parameter("months", 1, MAX_MONTHS, description="default 12")],
         request=None,
         responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR, 409: ERROR},
     )
@@ -159,7 +187,8 @@ class RuleDiscard(APIView):
     permission_classes = [RULE_READERS]
 
     @extend_schema(operation_id="rules_draft_discard", summary="Discard a draft: {reason?}",
-                   request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR, 409: ERROR})  # fmt: skip
+                   request={"application/json": _DISCARD},
+                   responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})  # fmt: skip
     def post(self, request: Request, library_id: int) -> Response:
         _found(library_id)
         body = params.parse_json_object(request.body) if request.body else {}

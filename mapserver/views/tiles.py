@@ -36,8 +36,19 @@ from layers.tiles import tile_render
 
 from .. import params
 from ..auth import reader_view
+from ..compression import accepted_encoding
 from ..errors import NotFound, PermissionDenied
-from ..tileplan import TileAsk, etag_matches, tile_ask, tile_cached, tile_digest, tile_headers, tile_keep
+from ..tileplan import (
+    TileAsk,
+    etag_matches,
+    tile_ask,
+    tile_cached,
+    tile_digest,
+    tile_encoded,
+    tile_etag,
+    tile_headers,
+    tile_keep,
+)
 
 #: The zoom TileJSON proposes as the centre's when the layer's range allows it (a district).
 CENTER_ZOOM = 14
@@ -62,24 +73,29 @@ def tile(request: HttpRequest, reader: Reader, layer: str, z: str, x: str, y: st
     asynchronous tile server (``mapserver.tileserver``) answers the same way from the same plan."""
     ask = tile_ask(reader=reader, layer_id=layer, z=z, x=x, y=y, query=request.GET)
     version = data_version(ask.layer) if ask.in_range else ""
-    etag = f'"{tile_digest(ask, version=version, reader=reader)}"'
+    digest = tile_digest(ask, version=version, reader=reader)
+    accept_encoding = request.headers.get("Accept-Encoding", "") if ask.in_range else ""
+    etag = tile_etag(digest, accepted_encoding(accept_encoding))
+    origin = request.headers.get("Origin", "")
     if etag_matches(request.headers.get("If-None-Match", ""), etag):
-        return _tile_response(ask, b"", etag=etag, status=304)
-    body = b""
+        return _tile_response(ask, b"", etag=etag, status=304, origin=origin)
+    body, encoding = b"", None
     if ask.in_range:
-        digest = etag.strip('"')
         body = tile_cached(digest)
         if body is None:
             body = tile_render(
                 layer=ask.layer, z=ask.z, x=ask.x, y=ask.y, filters=ask.filters, fields=ask.fields, scope=reader.scope
             )
             tile_keep(digest, body)
-    return _tile_response(ask, body, etag=etag)
+        body, encoding = tile_encoded(digest, body, accept_encoding)
+    return _tile_response(ask, body, etag=etag, encoding=encoding, origin=origin)
 
 
-def _tile_response(ask: TileAsk, body: bytes, *, etag: str, status: int = 200) -> HttpResponse:
+def _tile_response(
+    ask: TileAsk, body: bytes, *, etag: str, status: int = 200, encoding: str | None = None, origin: str = ""
+) -> HttpResponse:
     response = HttpResponse(body, status=status)
-    for name, value in tile_headers(ask, etag=etag, length=len(body)).items():
+    for name, value in tile_headers(ask, etag=etag, length=len(body), encoding=encoding, origin=origin).items():
         response[name] = value
     return response
 

@@ -28,7 +28,12 @@ from layers.services.users import Role
 
 from .. import params
 from ..errors import NotFound
-from ..schema import error_response
+from ..schema import (
+    AREA_CODE_PATTERN,
+    error_response,
+    integer_parameter,
+    text_parameter,
+)
 from .heat import reject_unknown
 from .pages import page_for
 
@@ -138,7 +143,7 @@ class DashboardCases(APIView):
     @extend_schema(
         operation_id="dashboard_cases",
         summary="Overdue and escalated open cases (most urgent first)",
-        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="1–100 per list, default 20")],
+        parameters=[integer_parameter("limit", 1, 100, description="per list, default 20")],
         responses={200: OpenApiTypes.OBJECT, 400: ERROR},
     )
     def get(self, request: Request) -> Response:
@@ -171,7 +176,10 @@ class AreaSummary(APIView):
     @extend_schema(
         operation_id="area_summary",
         summary="Summary of a grid (any level) or region: residents, units, open events, daily trend",
-        parameters=WINDOW_PARAMETERS,
+        parameters=[
+            text_parameter("code", pattern=AREA_CODE_PATTERN, required=True, location="path"),
+            *WINDOW_PARAMETERS,
+        ],
         responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR},
     )
     def get(self, request: Request, code: str) -> Response:

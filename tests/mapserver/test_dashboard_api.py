@@ -303,11 +303,8 @@ BAD = [
         {"since": "2024-01-01", "until": "2026-01-01"},
         "until: the window from since to until must be at most 366 days",
     ),
-    (
-        "/api/dashboard/kpis",
-        {"until": "2020-01-01"},
-        "since: is required when until is not after the start of today",
-    ),
+    ("/api/dashboard/kpis", {"until": ""}, "until: must be an ISO 8601 date-time, got ''"),
+    ("/api/dashboard/streets", {"since": " "}, "since: must be an ISO 8601 date-time, got ' '"),
     ("/api/dashboard/kpis", {"family": "hazard"}, "family: is not a parameter here; known: since, until"),
     ("/api/dashboard/streets", {"since": "1800-01-01"}, "since: must lie between the years 1900 and 2100, got 1800"),
     ("/api/dashboard/cases", {"limit": "0"}, "limit: must be between 1 and 100, got 0"),
@@ -377,3 +374,12 @@ def test_wall_page_is_for_the_command_center_and_administrators(client, django_u
     assert response.status_code == status
     if status == 302:
         assert response["Location"] == "/accounts/login/?next=/wall/"
+
+
+def test_until_alone_opens_the_window_at_the_start_of_its_day(commander, city):
+    """Without since, the window starts at 00:00 of the day until ends in (today when until is
+    not given either), so a past until alone is a day's window, never an empty one."""
+    body = commander.get("/api/dashboard/kpis", {"until": "2020-01-01T15:00:00+08:00"}).json()
+    assert (body["since"], body["until"]) == ("2020-01-01T00:00:00+08:00", "2020-01-01T15:00:00+08:00")
+    body = commander.get("/api/dashboard/kpis", {"until": "2020-01-02T00:00:00+08:00"}).json()
+    assert body["since"] == "2020-01-01T00:00:00+08:00"

@@ -13,11 +13,18 @@ import pytest
 import pyogrio
 
 from layers.models import Address
+from mapserver.exportjobs import export_jobs_work
 from tests.factories import ORIGIN, SIZE
 
 from .test_ogc import ADDRESSES, _client_in, make_world
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings, tmp_path):
+    settings.MINQING_EXPORT_DIR = tmp_path / "exports"
+    return settings.MINQING_EXPORT_DIR
 
 
 @pytest.fixture
@@ -36,7 +43,19 @@ def analyst(client, django_user_model):
 
 
 def download(client, path: str, **query) -> bytes:
+    """The export's bytes: streamed formats at once, files through their job (queued by the
+    request, built here by the worker's code, then fetched by the download link)."""
     response = client.get(path, query)
+    if path.endswith((".gpkg", ".shp")):
+        assert response.status_code == 202, response.content[:300]
+        job = response.json()
+        assert job["status"] == "queued" and job["download_url"] is None
+        assert export_jobs_work(once=True) >= 1
+        state = client.get(job["status_url"]).json()
+        assert state["status"] == "succeeded", state
+        assert state["rows_done"] == state["rows_total"] and state["progress"] in (1.0, None)
+        response = client.get(state["download_url"])
+        assert int(response["Content-Length"]) == state["file_size"]
     assert response.status_code == 200, getattr(response, "content", b"")[:300]
     assert "attachment; filename=" in response["Content-Disposition"]
     return b"".join(response.streaming_content) if response.streaming else response.content
@@ -228,3 +247,71 @@ def test_exports_in_the_gauss_kruger_zone_keep_easting_northing(api, export_worl
     # CGCS2000 in degrees: longitude first in a file, as GIS software reads it.
     lat_lon = json.loads(download(api, "/exports/addresses.geojson", crs="EPSG:4490", code="A000"))
     assert lat_lon["features"][0]["geometry"]["coordinates"] == [pytest.approx(v, abs=1e-7) for v in IN_WEST]
+
+
+def test_a_file_export_is_a_job_of_its_requester_only(api, analyst, export_world, django_user_model):
+    """The request answers 202 at once with the job; asking again gives the same job; the file is
+    a 409 until built; another account gets 404 for the job and its file; the build is audited
+    with the rows written."""
+    from django.test import Client
+
+    from layers.models import AuditEntry, ExportJob
+
+    first = api.get("/exports/addresses.gpkg", {"road": "东路"})
+    assert first.status_code == 202 and first["Location"] == f"/exports/jobs/{first.json()['id']}"
+    again = api.get("/exports/addresses.gpkg", {"road": "东路"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    other_query = api.get("/exports/addresses.gpkg", {"road": "西路"})
+    assert other_query.status_code == 202 and other_query.json()["id"] != first.json()["id"]
+    job_id = first.json()["id"]
+    waiting = api.get(f"/exports/jobs/{job_id}/file")
+    assert waiting.status_code == 409
+    assert waiting.json()["error"]["message"] == "the file is being built (0 of ? rows); ask again later"
+
+    stranger = _client_in(Client(), django_user_model, "command_center")
+    assert stranger.get(f"/exports/jobs/{job_id}").status_code == 404
+    assert export_jobs_work(once=True) == 2
+    assert stranger.get(f"/exports/jobs/{job_id}/file").status_code == 404
+    state = api.get(f"/exports/jobs/{job_id}").json()
+    assert (state["status"], state["rows_done"], state["rows_total"], state["progress"]) == (
+        "succeeded",
+        ADDRESSES // 2,
+        ADDRESSES // 2,
+        1.0,
+    )
+    assert api.get(f"/exports/jobs/{job_id}/file").status_code == 200
+    from layers.audit import audit_flush
+
+    audit_flush()
+    entry = AuditEntry.objects.filter(action="export", detail__job=job_id).get()
+    assert entry.detail["rows"] == ADDRESSES // 2 and entry.detail["filters"] == {"road": "东路"}
+    assert ExportJob.objects.get(pk=job_id).file_name == "addresses.gpkg"
+
+
+def test_an_expired_or_failed_job_has_no_file(api, export_world, settings):
+    from layers.models import ExportJob
+
+    job_id = api.get("/exports/events.shp").json()["id"]
+    export_jobs_work(once=True)
+    settings.MINQING_EXPORT_KEEP_HOURS = 0
+    state = api.get(f"/exports/jobs/{job_id}").json()
+    assert state["status"] == "expired" and state["download_url"] is None
+    response = api.get(f"/exports/jobs/{job_id}/file")
+    assert response.status_code == 404
+    # Asked again, an expired export is built anew.
+    assert api.get("/exports/events.shp").json()["id"] != job_id
+    ExportJob.objects.filter(pk=job_id).update(status="failed", message="boom")
+    assert api.get(f"/exports/jobs/{job_id}/file").status_code == 404
+
+
+def test_a_job_whose_worker_died_is_queued_again(api, export_world):
+    from layers.models import ExportJob
+    from mapserver.exportjobs import export_job_claim, export_jobs_recover
+
+    job_id = api.get("/exports/addresses.gpkg").json()["id"]
+    ExportJob.objects.filter(pk=job_id).update(status="running", attempts=1, worker="gone:1")
+    assert export_jobs_recover() == [job_id]
+    job = ExportJob.objects.get(pk=job_id)
+    assert job.status == "queued" and "stopped" in job.message
+    claimed = export_job_claim()
+    assert claimed.pk == job_id and claimed.attempts == 2

@@ -116,8 +116,7 @@ def test_since_until_filter(api, events):
         ("/tiles/heat/14/0/0.png", {"family": "fire"}, "family: must be one of dispute, hazard, got 'fire'"),
         ("/tiles/heat/abc/0/0.png", {"family": "dispute"}, "z: must be an integer, got 'abc'"),
         ("/tiles/heat/23/0/0.png", {"family": "dispute"}, "z: must be between 0 and 22, got 23"),
-        ("/tiles/heat/1/2/0.png", {"family": "dispute"}, "x: must be between 0 and 1, got 2"),
-        ("/tiles/heat/1/0/-1.png", {"family": "dispute"}, "y: must be between 0 and 1, got -1"),
+        ("/tiles/heat/1/0/-1.png", {"family": "dispute"}, "y: must be between 0 and 4194303, got -1"),
         (
             "/tiles/heat/3/0/0.png",
             {"family": "dispute", "since": "yesterday"},
@@ -200,3 +199,11 @@ def test_early_warnings_answer(api, events):
     assert body["family"] == "dispute"
     # 40 events this week in a grid with no history: far above a baseline of nothing.
     assert [(w["code"], w["last_7_days"]) for w in body["warnings"]] == [(events["west"].code, 40)]
+
+
+def test_a_tile_outside_its_zoom_matrix_is_not_found(api, events):
+    """x and y beyond 2^z - 1 name no tile: a 404, as tile servers answer it (a 400 is for what
+    is not a tile address at all)."""
+    response = api.get("/tiles/heat/1/2/0.png", {"family": "dispute"})
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "no tile 1/2/0: at zoom 1 x and y go up to 1"

@@ -104,7 +104,10 @@ BOMB_PACKED = zipfile.ZipFile(BOMB).infolist()[0].compress_size
 
 #: case → (form fields, file, field named, message)
 BAD_UPLOADS = {
-    "no kind": ({"kind": ""}, csv_file(GOOD), "kind", "kind: is required"),
+    "empty kind": (
+        {"kind": ""}, csv_file(GOOD), "kind",
+        "kind: must be one of divisions, boundaries, grids, addresses, persons, units, got ''",
+    ),
     "unknown kind": (
         {"kind": "events"}, csv_file(GOOD), "kind",
         "kind: must be one of divisions, boundaries, grids, addresses, persons, units, got 'events'",

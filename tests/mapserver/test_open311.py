@@ -270,6 +270,64 @@ def test_authentication_errors(chinese_client, city, path, query, status, descri
     assert response["WWW-Authenticate"] == 'Token realm="api"'
 
 
+LIST_CASES = [
+    # (query string, service codes kept or None for all, GeoReport statuses kept or None for all)
+    ("service_code=hazard.fire", {"hazard.fire"}, None),
+    ("service_code=hazard.fire,environment.noise", {"hazard.fire", "environment.noise"}, None),
+    ("service_code=hazard.fire&service_code=environment.noise", {"hazard.fire", "environment.noise"}, None),
+    ("service_code=hazard.fire,environment.noise&service_code=hazard.gas",
+     {"hazard.fire", "environment.noise", "hazard.gas"}, None),
+    ("service_code=%20hazard.fire%20,%20hazard.fire", {"hazard.fire"}, None),
+    ("status=open", None, {"open"}),
+    ("status=closed", None, {"closed"}),
+    ("status=open,closed", None, {"open", "closed"}),
+    ("status=open&status=closed", None, {"open", "closed"}),
+    ("status=closed&service_code=environment.noise,hazard.gas", {"environment.noise", "hazard.gas"}, {"closed"}),
+    ("status=open&status=open&service_code=hazard.fire", {"hazard.fire"}, {"open"}),
+    ("service_code=hazard.fire,hazard.unknown", {"hazard.fire"}, None),  # an unknown service has no requests
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query, codes, statuses", LIST_CASES)
+def test_list_filters_take_lists_as_georeport_says(api, user, query, codes, statuses):
+    """``service_code`` and ``status`` take comma-separated and repeated values (any of them);
+    each answer holds exactly the requests an SQL count over the same events finds."""
+    from django.db import connection
+
+    lon, lat = WEST_POINT
+    made = []
+    for code in (
+        "hazard.fire",
+        "hazard.fire",
+        "environment.noise",
+        "environment.noise",
+        "hazard.gas",
+        "dispute.neighbour",
+    ):
+        (receipt,) = post(api, service_code=code, lat=lat, long=lon, description="事件").json()
+        made.append(int(receipt["service_request_id"]))
+    for pk in (made[1], made[3], made[4]):
+        event_act(reader=SYSTEM, event=Event.objects.get(pk=pk), action="accept", actor=user)
+        event_act(reader=SYSTEM, event=Event.objects.get(pk=pk), action="resolve", actor=user)
+    from mapserver.open311 import CLOSED_STATUSES
+
+    closed = [str(s) for s in CLOSED_STATUSES]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT e.id FROM layers_event e JOIN layers_category c ON c.id = e.category_id
+               WHERE (%s::text[] IS NULL OR c.code = ANY(%s::text[]))
+                 AND (%s::text[] IS NULL OR (CASE WHEN e.status = ANY(%s) THEN 'closed' ELSE 'open' END) = ANY(%s::text[]))
+               ORDER BY e.reported_at DESC, e.id DESC""",
+            [list(codes) if codes else None, list(codes) if codes else None,
+             list(statuses) if statuses else None, closed, list(statuses) if statuses else None],
+        )  # fmt: skip
+        expected = [row[0] for row in cursor.fetchall()]
+    assert expected, "each case keeps some requests"
+    response = api.get(f"{BASE}/requests.json?{query}")
+    assert response.status_code == 200, response.content
+    assert [int(r["service_request_id"]) for r in response.json()] == expected
+
+
 LON, LAT = WEST_POINT
 
 
@@ -287,6 +345,14 @@ LON, LAT = WEST_POINT
         ("get", "requests.json", {"start_date": "2025-02-01", "end_date": "2025-01-01"}, 400,
          "end_date: must not be before start_date"),
         ("get", "requests.json", {"status": "pending"}, 400, "status: must be one of open, closed, got 'pending'"),
+        ("get", "requests.json", {"status": "open,pending"}, 400,
+         "status: must be one of open, closed, got 'pending'"),
+        ("get", "requests.json", {"status": "open,"}, 400,
+         "status: must be a comma-separated list without empty items"),
+        ("get", "requests.json", {"service_code": "hazard.fire,,hazard.gas"}, 400,
+         "service_code: must be a comma-separated list without empty items"),
+        ("get", "requests.json", {"service_code": "x" * 41}, 400,
+         "service_code: each item must be at most 40 characters, got 41"),
         ("get", "requests.json", {"service_request_id": "1,x"}, 400,
          "service_request_id: must be comma-separated request ids, got 'x'"),
         ("post", "requests.json", {"lat": LAT, "long": LON}, 400, "service_code: is required"),

@@ -25,6 +25,7 @@ from layers import heat
 from layers.geocoding.index import address_index_reset
 from layers.models import Event
 from tests.layers.scope_world import IN_EAST, IN_NORTH, IN_WEST, POINTS, scope_world
+from tests.mapserver.test_exports import download
 
 pytestmark = pytest.mark.django_db
 
@@ -270,7 +271,8 @@ def test_tilejson_bounds_are_the_scopes(as_reader, world):
 
 @pytest.mark.parametrize("reader", ["gridworker", "street_a", "analyst"])
 @pytest.mark.parametrize("layer", ["addresses", "events"])
-def test_exports_hold_only_the_scope(as_reader, world, tmp_path, reader, layer):
+def test_exports_hold_only_the_scope(as_reader, world, tmp_path, settings, reader, layer):
+    settings.MINQING_EXPORT_DIR = tmp_path / "exports"
     client = as_reader(reader)
     geojson = json.loads(b"".join(client.get(f"/exports/{layer}.geojson").streaming_content))
     assert names_of(world, LAYERS[layer], [f["id"] for f in geojson["features"]]) == SEES[reader]
@@ -278,7 +280,7 @@ def test_exports_hold_only_the_scope(as_reader, world, tmp_path, reader, layer):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert names_of(world, LAYERS[layer], [row["id"] for row in rows]) == SEES[reader]
     path = tmp_path / f"{layer}.gpkg"
-    path.write_bytes(b"".join(client.get(f"/exports/{layer}.gpkg").streaming_content))
+    path.write_bytes(download(client, f"/exports/{layer}.gpkg"))
     frame = pyogrio.read_dataframe(path)
     assert names_of(world, LAYERS[layer], frame["id"].tolist()) == SEES[reader]
 

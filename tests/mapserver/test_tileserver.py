@@ -50,7 +50,15 @@ COMPARED = (
     "Cross-Origin-Opener-Policy",
     "Content-Security-Policy",
     "Permissions-Policy",
+    "Content-Encoding",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Max-Age",
+    "Access-Control-Expose-Headers",
 )
+#: The origin the parity table lets call cross-origin.
+ALLOWED_ORIGIN = "https://media.example.cn"
 
 
 @dataclass
@@ -144,7 +152,8 @@ def statistics_flushed() -> None:
         cursor.execute("SELECT 1")
 
 
-def test_every_answer_matches_the_django_view(city, analyst_token, django_user_model):
+def test_every_answer_matches_the_django_view(city, analyst_token, django_user_model, settings):
+    settings.MINQING_CORS_ORIGINS = [ALLOWED_ORIGIN]
     event("dispute.neighbour", at=AT)
     event("hazard.fire", at=AT + dt.timedelta(days=40), status="closed")
     inactive = django_user_model.objects.create_user("tile-gone", is_active=False)
@@ -171,7 +180,24 @@ def test_every_answer_matches_the_django_view(city, analyst_token, django_user_m
         ("GET", tile("grids_small"), {"Authorization": f"Token {Token.objects.create(user=inactive).key}"}),
         ("HEAD", tile("grids_small"), token),
         ("POST", tile("grids_small"), token),
-    ]
+        ("GET", tile("grids_small"), token | {"Accept-Encoding": "gzip, deflate, br"}),
+        ("GET", tile("events", *EVENTS_TILE), token | {"Accept-Encoding": "gzip"}),
+        ("GET", tile("grids_small"), token | {"Origin": ALLOWED_ORIGIN}),
+        ("GET", tile("grids_small"), {"Origin": ALLOWED_ORIGIN}),  # a 401 the page can read
+        ("GET", tile("grids_small"), token | {"Origin": "https://elsewhere.example.com"}),
+        (
+            "OPTIONS",
+            tile("grids_small"),
+            {"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "authorization"},
+        ),
+        (
+            "OPTIONS",
+            tile("grids_small"),
+            {"Origin": "https://elsewhere.example.com", "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "authorization"},
+        ),
+    ]  # fmt: skip
     client = Client()
     ours = served(cases)
     for (method, target, headers), answer in zip(cases, ours, strict=True):
@@ -181,8 +207,8 @@ def test_every_answer_matches_the_django_view(city, analyst_token, django_user_m
             assert answer.header(name) == expected.header(name), (target, name)
         # Django adds Accept-Language (its error pages are translated); tile bytes never vary by it.
         if answer.status in (200, 304):
-            assert answer.header("Vary") == "Cookie, Authorization"
-            assert expected.header("Vary") == "Cookie, Authorization, Accept-Language"
+            assert answer.header("Vary") == "Cookie, Authorization, Accept-Encoding, Origin"
+            assert expected.header("Vary") == "Cookie, Authorization, Accept-Encoding, Origin, Accept-Language"
         if answer.header("Content-Type") == "application/json":
             assert json.loads(answer.body) == json.loads(expected.body), target
         else:

@@ -488,8 +488,12 @@
     $("export-layer").textContent = layerTitle(layer);
     config.exportFormats.forEach(function (format) {
       var href = withQuery(urls.export.replace("{layer}", layer.id).replace("{format}", format), filters.accepted);
-      box.appendChild(el("a", { href: href, download: "", dataset: { format: format } },
-        FORMAT_LABELS[format] || format, el("span", { class: "an-format" }, "." + (format === "shp" ? "zip" : format))));
+      var link = el("a", { href: href, download: "", dataset: { format: format } },
+        FORMAT_LABELS[format] || format, el("span", { class: "an-format" }, "." + (format === "shp" ? "zip" : format)));
+      if (FILE_FORMATS.indexOf(format) >= 0) {
+        link.addEventListener("click", function (event) { event.preventDefault(); buildFile(href); });
+      }
+      box.appendChild(link);
     });
     $("export-note").textContent = filters.ignored.length
       ? interpolate(gettext("This layer does not take these filters: %(names)s."), { names: filters.ignored.map(filterLabel).join(english ? ", " : "、") }, true)
@@ -498,6 +502,35 @@
     $("ogc-landing").value = origin + urls.ogcLanding;
     $("ogc-items").value = origin + withQuery(urls.ogcItems.replace("LAYER", layer.id), Object.assign({ f: "json" }, filters.accepted));
     $("ogc-open").href = withQuery(urls.ogcItems.replace("LAYER", layer.id), Object.assign({ f: "html" }, filters.accepted));
+  }
+
+  /* GeoPackage and Shapefile are built by the server's export worker: the link queues a job
+   * (or finds the one already asked for), the page follows its progress, then downloads it. */
+  var FILE_FORMATS = ["gpkg", "shp"];
+  var building = null;
+  function buildFile(href) {
+    if (building) { building.stop(); }
+    var note = $("export-note");
+    note.textContent = gettext("Preparing the file…");
+    M.fetchJSON(href).then(function (job) {
+      building = new M.Poller(function () {
+        return M.fetchJSON(job.status_url).then(function (state) {
+          if (state.status === "succeeded") {
+            building.stop();
+            note.textContent = gettext("The file is ready.");
+            window.location.assign(state.download_url);
+          } else if (state.status === "failed" || state.status === "expired") {
+            building.stop();
+            note.textContent = state.message || gettext("The file could not be built; try again.");
+          } else {
+            note.textContent = state.progress === null
+              ? gettext("Preparing the file…")
+              : interpolate(gettext("Building the file: %(percent)s%%"), { percent: Math.floor(state.progress * 100) }, true);
+          }
+        });
+      }, { intervalMs: 1000, maxIntervalMs: 4000 });
+      building.start();
+    }, function (error) { note.textContent = error.message; });
   }
 
   var MERCATOR_HALF = 20037508.342789244;

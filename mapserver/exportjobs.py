@@ -1,0 +1,320 @@
+"""Export jobs (:class:`layers.models.ExportJob`): GeoPackage and zipped Shapefile exports, built
+by the export worker (``manage.py run_export_jobs``) and never by a web worker.
+
+Why: a whole layer as a file cannot be streamed (a GeoPackage is an SQLite database, a
+Shapefile three files in a zip), and building one for 1.7 M addresses in a request held a web
+worker for many seconds and all the rows in its memory: the process stopped answering its other
+requests and its health check, and uvicorn replaced it. Now the request only checks the
+parameters and queues a job (202 with its state); the worker reads the rows through a
+server-side cursor ``MINQING_EXPORT_BATCH`` at a time and appends each batch to the file, so its
+memory is one batch whatever the layer's size, and records its progress on the row.
+
+* :func:`export_job_request` checks nothing itself (the view has parsed the query) and returns
+  the requester's job for the same layer, format and query when one is queued, running or built
+  and not yet expired, else queues a new one.
+* :func:`export_job_claim` takes the oldest queued job (``SELECT … FOR UPDATE SKIP LOCKED``)
+  and holds a session advisory lock on it while it runs; :func:`export_jobs_recover` queues
+  again the running jobs whose lock nobody holds (their worker died), up to
+  ``MINQING_EXPORT_ATTEMPTS`` starts.
+* :func:`export_job_run` builds the file as its owner reads the layer *now* (the one access
+  decision, :func:`layers.access.reader_of`: fields and data scope), audits it with the rows
+  written, and marks the job succeeded or failed with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+import geopandas as gpd
+import pyogrio
+import shapely
+
+from layers.access import reader_of
+from layers.audit import Actor, audit_record
+from layers.catalog import Field, Layer, layer_get
+from layers.crs import OutputCrs
+from layers.errors import DomainError
+from layers.features import features_rows_sql, selection_build
+from layers.models import ExportJob
+from layers.reading import reading
+
+from . import params
+from .errors import MinqingError
+
+logger = logging.getLogger("minqing.exports")
+
+#: Formats built as files by the worker (the others stream from the request).
+FILE_FORMATS = ("gpkg", "shp")
+#: First key of the two-key advisory locks a worker holds on its running jobs ("EXPJ").
+ADVISORY_CLASS = 0x4558504A
+#: Seconds between looks for jobs whose worker died.
+RECOVER_SECONDS = 30.0
+
+
+def request_key(*, layer: str, fmt: str, query: dict[str, str]) -> str:
+    text = json.dumps([layer, fmt, sorted(query.items())], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def expires_at(job: ExportJob) -> dt.datetime | None:
+    if job.finished_at is None or job.status != ExportJob.Status.SUCCEEDED:
+        return None
+    return job.finished_at + dt.timedelta(hours=settings.MINQING_EXPORT_KEEP_HOURS)
+
+
+def job_folder(job: ExportJob) -> Path:
+    return Path(settings.MINQING_EXPORT_DIR) / str(job.folder)
+
+
+def job_file(job: ExportJob) -> Path | None:
+    """The built file of a succeeded, unexpired job, if it is still there."""
+    expiry = expires_at(job)
+    if expiry is None or expiry <= timezone.now():
+        return None
+    path = job_folder(job) / job.file_name
+    return path if path.is_file() else None
+
+
+def export_job_request(*, layer: Layer, fmt: str, query: dict[str, str], user) -> tuple[ExportJob, bool]:
+    """The requester's job for this file: one already queued, running or built (and not expired)
+    for the same layer, format and query, else a new queued one. Returns it and whether it is new."""
+    key = request_key(layer=layer.id, fmt=fmt, query=query)
+    with transaction.atomic():
+        # One request at a time per account and file: two clicks make one job.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [ADVISORY_CLASS, f"{user.pk}:{key}"])
+        for job in ExportJob.objects.filter(created_by=user, request_key=key).exclude(status=ExportJob.Status.FAILED):
+            if job.status != ExportJob.Status.SUCCEEDED or job_file(job) is not None:
+                return job, False
+        job = ExportJob.objects.create(layer=layer.id, format=fmt, query=query, request_key=key, created_by=user)
+    return job, True
+
+
+def export_job_get(*, job_id: int, user) -> ExportJob | None:
+    """The job if it is this user's (another account's job is not told apart from none)."""
+    return ExportJob.objects.filter(pk=job_id, created_by_id=user.pk).first()
+
+
+# --- the worker -----------------------------------------------------------------------------------
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def _advisory(function: str, job_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [ADVISORY_CLASS, job_id])
+        return bool(cursor.fetchone()[0]) if function != "pg_advisory_lock" else True
+
+
+def export_job_claim(*, worker: str | None = None) -> ExportJob | None:
+    """The oldest queued job, now running and locked (advisory, this session) by this worker;
+    ``None`` when nothing is queued."""
+    with transaction.atomic():
+        job = (
+            ExportJob.objects.select_for_update(skip_locked=True)
+            .filter(status=ExportJob.Status.QUEUED)
+            .order_by("id")
+            .first()
+        )
+        if job is None:
+            return None
+        _advisory("pg_advisory_lock", job.pk)
+        job.status = ExportJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.attempts += 1
+        job.worker = worker or worker_name()
+        job.rows_done, job.rows_total = 0, None
+        job.save(update_fields=["status", "started_at", "attempts", "worker", "rows_done", "rows_total"])
+    return job
+
+
+def export_jobs_recover() -> list[int]:
+    """Queue again (or, after ``MINQING_EXPORT_ATTEMPTS`` starts, fail) the running jobs whose
+    worker is gone: nobody holds their advisory lock."""
+    recovered = []
+    with transaction.atomic():
+        for job in ExportJob.objects.select_for_update(skip_locked=True).filter(status=ExportJob.Status.RUNNING):
+            if not _advisory("pg_try_advisory_lock", job.pk):
+                continue  # its worker is alive and building it
+            _advisory("pg_advisory_unlock", job.pk)
+            stopped = f"the worker {job.worker} stopped while building the file"
+            if job.attempts < settings.MINQING_EXPORT_ATTEMPTS:
+                job.status, job.message = ExportJob.Status.QUEUED, f"{stopped}; queued again"
+            else:
+                job.status, job.message = ExportJob.Status.FAILED, f"{stopped} ({job.attempts} times); ask again"
+                job.finished_at = timezone.now()
+            job.save(update_fields=["status", "message", "finished_at"])
+            shutil.rmtree(job_folder(job), ignore_errors=True)
+            recovered.append(job.pk)
+            logger.warning("export job %s: %s", job.pk, job.message)
+    return recovered
+
+
+def export_jobs_clean() -> int:
+    """Removes the files of jobs built more than ``MINQING_EXPORT_KEEP_HOURS`` ago; the rows stay
+    (the audit log names them). Returns how many folders went."""
+    before = timezone.now() - dt.timedelta(hours=settings.MINQING_EXPORT_KEEP_HOURS)
+    removed = 0
+    for job in ExportJob.objects.filter(status=ExportJob.Status.SUCCEEDED, finished_at__lt=before):
+        folder = job_folder(job)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def export_job_run(job: ExportJob) -> ExportJob:
+    """Builds the job's file (see the module's docstring) and records the outcome on the row."""
+    folder = job_folder(job)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        name, rows = _build(job, folder)
+    except (MinqingError, DomainError) as error:
+        return _finish(job, status=ExportJob.Status.FAILED, message=str(error.message))
+    except Exception:
+        logger.exception("export job %s failed", job.pk)
+        shutil.rmtree(folder, ignore_errors=True)
+        return _finish(job, status=ExportJob.Status.FAILED, message="the file could not be built; ask again")
+    finally:
+        _advisory("pg_advisory_unlock", job.pk)
+    job.file_name, job.file_size, job.rows_done = name, (folder / name).stat().st_size, rows
+    user = job.created_by
+    audit_record(
+        action="export",
+        target=f"layer:{job.layer}",
+        detail={"format": job.format, "filters": job.query, "rows": rows, "job": job.pk},
+        actor=Actor(user.pk, user.get_username()),
+    )
+    return _finish(job, status=ExportJob.Status.SUCCEEDED, message="")
+
+
+def _finish(job: ExportJob, *, status: str, message: str) -> ExportJob:
+    job.status, job.message, job.finished_at = status, message, timezone.now()
+    job.save(update_fields=["status", "message", "finished_at", "file_name", "file_size", "rows_done"])
+    return job
+
+
+class _Refused(MinqingError):
+    code = "export_refused"
+
+
+def _build(job: ExportJob, folder: Path) -> tuple[str, int]:
+    """Writes the file into ``folder`` batch by batch; returns its name and the rows written."""
+    from .views.ogc import FILTER_PARAMETERS, parse_feature_filters  # the exports' own parser
+
+    reader = reader_of(job.created_by)
+    layer = layer_get(job.layer)
+    if layer is None or not reader.reads_layer(layer):
+        raise _Refused(f"the layer {job.layer!r} is not readable by {job.created_by.get_username()} any more")
+    fields = reader.fields_of(layer)
+    chosen = parse_feature_filters(job.query, layer, fields, accepted=(*FILTER_PARAMETERS, "crs"))
+    crs = params.parse_output_crs(job.query).in_gis_order()
+    selection = selection_build(layer=layer, scope=reader.scope, **chosen)
+    source = reading()
+    with source.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) {selection.from_where}", selection.params)
+        job.rows_total = cursor.fetchone()[0]
+    ExportJob.objects.filter(pk=job.pk).update(rows_total=job.rows_total)
+    sql = features_rows_sql(selection=selection, fields=fields, geometry="ST_AsBinary({g}) AS geometry", crs=crs)
+    shapefile = job.format == "shp"
+    path = folder / f"{layer.id}.{'shp' if shapefile else 'gpkg'}"
+    options = {"driver": "ESRI Shapefile", "encoding": "UTF-8"} if shapefile else {"driver": "GPKG", "layer": layer.id}
+    geometry_type = "Point" if layer.geometry_type == "Point" else "MultiPolygon"
+    written = 0
+    source.ensure_connection()
+    # WITH HOLD: the cursor outlives its statement's transaction, so the progress written between
+    # batches (autocommit) is seen by the requester at once.
+    with source.connection.cursor(name=f"export_{uuid.uuid4().hex}", withhold=True) as cursor:
+        cursor.itersize = settings.MINQING_EXPORT_BATCH
+        cursor.execute(sql, selection.params)
+        while True:
+            rows = cursor.fetchmany(settings.MINQING_EXPORT_BATCH)
+            if not rows and written:
+                break
+            columns = [c.name for c in cursor.description]
+            frame = _frame(rows, columns, fields, crs)
+            pyogrio.write_dataframe(
+                frame,
+                path,
+                append=written > 0,
+                geometry_type=geometry_type,
+                promote_to_multi=geometry_type == "MultiPolygon",
+                **options,
+            )
+            written += len(rows)
+            ExportJob.objects.filter(pk=job.pk).update(rows_done=written)
+            if not rows:
+                break
+    if not shapefile:
+        return path.name, written
+    archive_path = folder / f"{layer.id}.zip"
+    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in sorted(folder.glob(f"{layer.id}.*")):
+            if part.suffix != ".zip":
+                archive.write(part, part.name)
+                part.unlink()
+    return archive_path.name, written
+
+
+def _frame(rows: list[tuple], columns: list[str], fields: tuple[Field, ...], crs: OutputCrs) -> gpd.GeoDataFrame:
+    """One batch as a GeoDataFrame: geometry from WKB, times as ISO 8601 text (Shapefile has no
+    date-time type and GeoPackage dates want one form), integers nullable."""
+    frame = pd.DataFrame(rows, columns=columns)
+    geometry = shapely.from_wkb([bytes(g) if g is not None else None for g in frame.pop("geometry")])
+    for f in fields:
+        if f.type in ("datetime", "date"):
+            frame[f.name] = frame[f.name].map(lambda v: v.isoformat() if v is not None else None).astype(object)
+        elif f.type == "string":
+            frame[f.name] = frame[f.name].astype(object)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs.srid)
+
+
+def export_jobs_work(
+    *, once: bool = False, stop: threading.Event | None = None, log: TextIO | None = None, poll: float | None = None
+) -> int:
+    """The worker's loop: recover, clean, claim and run until ``stop`` is set (or, ``once``,
+    until nothing is queued). Returns how many jobs it ran."""
+    stop = stop or threading.Event()
+    poll = settings.MINQING_EXPORT_POLL_SECONDS if poll is None else poll
+    ran, recovered_at = 0, 0.0
+    while not stop.is_set():
+        if time.monotonic() - recovered_at > RECOVER_SECONDS:
+            export_jobs_recover()
+            export_jobs_clean()
+            recovered_at = time.monotonic()
+        job = export_job_claim()
+        if job is None:
+            if once:
+                break
+            stop.wait(poll)
+            continue
+        started = time.monotonic()
+        job = export_job_run(job)
+        ran += 1
+        if log is not None:
+            log.write(
+                f"export job {job.pk}: {job.layer}.{job.format} {job.status}, {job.rows_done:,} rows "
+                f"in {time.monotonic() - started:.1f} s{': ' + job.message if job.message else ''}\n"
+            )
+            log.flush()
+    return ran
