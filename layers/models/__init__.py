@@ -18,6 +18,7 @@ from .events import (
 from .intake import IdempotencyKey
 from .photos import EventPhoto
 from .registry import Address, Building, Compound, Dwelling, Person, Unit
+from .registry_work import RegistryTask, Visit
 from .residents import PublicSummary, ResidentTicket
 from .scope import ReaderScope
 
@@ -44,7 +45,9 @@ __all__ = [
     "PublicSummary",
     "ReaderScope",
     "Region",
+    "RegistryTask",
     "ResidentTicket",
     "SlaRule",
     "Unit",
+    "Visit",
 ]
