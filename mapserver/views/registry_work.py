@@ -100,7 +100,10 @@ class GridTaskAnswer(GridWorkerView):
             raise NotFound(_("No registry task %(id)s in your grids.") % {"id": task_id}, parameter="task_id")
         body = params.parse_json_object(request.body)
         resolution = params.parse_choice(body, "resolution", RESOLUTIONS[task.kind])
-        proposal = params.parse_object(body, "proposal", default={})
+        # The proposal is checked field by field by the service (its messages name each field).
+        proposal = body.get("proposal") or {}
+        if not isinstance(proposal, dict):
+            raise BadParameter("proposal", _("must be an object"))
         client_id = params.parse_client_id(body, default=None)
 
         def produce() -> tuple[int, dict, int]:
