@@ -12,7 +12,8 @@
 
   function render(sheet, labels) {
     var b = sheet.building;
-    var body = el("div", { class: "sheet" });
+    // Focusable: a wide matrix scrolls sideways, and a keyboard must reach it.
+    var body = el("div", { class: "sheet", tabindex: "0", role: "region", "aria-label": gettext("Dwellings by floor") });
     body.appendChild(el("p", { class: "mq-muted" }, [b.address, b.compound].filter(Boolean).join(" · ")));
     var t = sheet.totals;
     body.appendChild(el("p", { class: "sheet-totals" }, fmt(
