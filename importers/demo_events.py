@@ -397,7 +397,7 @@ def _actor(action: str) -> str:
 _EVENT_COLUMNS = {
     "id": "bigint", "channel": "text", "external_id": "text", "category_id": "bigint", "description": "text",
     "lon": "double precision", "lat": "double precision", "address_text": "text", "address_id": "bigint",
-    "needs_location": "boolean", "status": "text", "department_id": "bigint", "responsible_level": "text",
+    "true_address_id": "bigint", "needs_location": "boolean", "status": "text", "department_id": "bigint", "responsible_level": "text",
     "escalation_level": "integer", "deadline": "timestamptz", "reported_at": "timestamptz",
     "received_at": "timestamptz", "resolved_at": "timestamptz", "closed_at": "timestamptz",
     "satisfaction": "integer", "reopen_count": "integer", "version": "integer",
@@ -449,6 +449,7 @@ def demo_events_write(
         frame = events.assign(id=ids, lon=events["lon"].where(~events["needs_location"]))
         frame["lat"] = events["lat"].where(~events["needs_location"])
         frame["address_id"] = events["address_id"].where(~events["needs_location"])
+        frame["true_address_id"] = events["address_id"]
         create_staging("staging_demo_event", _EVENT_COLUMNS)
         copy_frame("staging_demo_event", frame, _EVENT_COLUMNS)
         execute(
@@ -457,7 +458,7 @@ def demo_events_write(
                 id, channel, external_id, category_id, description, reporter_name_cipher, reporter_name_masked,
                 reporter_phone_digest, reporter_phone_cipher, reporter_phone_masked, location, location_input,
                 address_text, geocode_method, geocode_confidence, geocode_precision, matched_address_id,
-                needs_location, status, department_id, responsible_level, joint_handling, escalation_level,
+                address_match, address_candidates, needs_location, status, department_id, responsible_level, joint_handling, escalation_level,
                 deadline, reported_at, received_at, resolved_at, closed_at, satisfaction, reopen_count,
                 dispatch_trace, version, district_code)
             SELECT s.id, s.channel, s.external_id, s.category_id, s.description, '', '', '', '', '',
@@ -470,6 +471,13 @@ def demo_events_write(
                    CASE WHEN s.lon IS NULL THEN NULL WHEN s.channel IN ('hotline', 'web') THEN 0.95 ELSE 1.0 END,
                    CASE WHEN s.lon IS NULL THEN '' WHEN s.channel IN ('hotline', 'web') THEN 'room' ELSE 'point' END,
                    CASE WHEN s.channel IN ('hotline', 'web') THEN s.address_id END,
+                   CASE WHEN s.lon IS NULL THEN 'unmatched' WHEN s.channel IN ('hotline', 'web') THEN 'matched'
+                        ELSE '' END,
+                   -- An unplaced report keeps, as the geocoder's unconfident candidate, the
+                   -- standard address its text was written from.
+                   CASE WHEN s.lon IS NULL
+                        THEN jsonb_build_array((SELECT a.code FROM layers_address a WHERE a.id = s.true_address_id))
+                        ELSE '[]'::jsonb END,
                    s.needs_location, s.status,
                    CASE WHEN s.needs_location THEN NULL
                         ELSE coalesce(s.department_id, (SELECT id FROM layers_department WHERE code = 'command_center'))

@@ -126,6 +126,25 @@ def duty_for(action: str, status: str) -> Duty | None:
     return ACTIONS.get(f"{action}@{status}") or ACTIONS.get(action)
 
 
+#: Who keeps the registry true (``layers.services.registry_tasks``): the grid's worker answers a
+#: task in their grid (confirm, correct, merge, add); a data steward approves the answers that need
+#: it — never the worker who gave the answer.
+REGISTRY_DUTIES: dict[str, Duty] = {
+    "answer": Duty(frozenset({GRID_WORKER}), meaning="confirm, correct, merge or add an address in one's grid"),
+    "decide": Duty(frozenset({DATA_STEWARD}), meaning="approve or reject a registry change (not its author)"),
+}
+
+#: Who records household visits (走访) and reads the duty figures.
+VISIT_DUTIES: dict[str, Duty] = {
+    "record": Duty(frozenset({GRID_WORKER}), meaning="record a household visit in one's grid"),
+    "figures": Duty(frozenset({ANALYST, COMMAND_CENTER}), meaning="read visits and duty figures per grid and worker"),
+}
+
+#: The building sheet (楼盘表): who sees each household's care tags (关爱标签). Everyone else who
+#: may read the building sees occupancy and household sizes only, and nothing derived from the
+#: tags (not even counts): an answer that does not depend on them cannot be combined into them.
+CARE_READERS = frozenset({GRID_WORKER, COMMUNITY_STAFF, STREET_STAFF, COMMAND_CENTER})
+
 #: Permissions (``layers.<codename>``) that change what a reader sees.
 REVEAL = "reveal_personal_data"
 EXPORT_PERSONAL = "export_personal_data"
@@ -203,6 +222,11 @@ class Reader:
     def works_grids(self) -> bool:
         """Uses the grid worker's tablet API (their own small grids, within their scope)."""
         return self.has_any_role(GRID_WORKER)
+
+    @property
+    def reads_care_tags(self) -> bool:
+        """Sees the care tags of households in the building sheet (within their scope)."""
+        return self.has_any_role(*CARE_READERS)
 
     def may_take(self, duty: Duty) -> bool:
         """Whether the reader's roles hold ``duty`` (the separation rule aside)."""

@@ -214,6 +214,10 @@ def _refuse_empty(query: Mapping, name: str, expected: str) -> None:
         raise BadParameter(name, expected % {"value": repr(value[:40])})
 
 
+#: The widest UTC offset in use anywhere (Kiribati's +14:00).
+MAX_UTC_OFFSET = dt.timedelta(hours=14)
+
+
 def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.datetime:
     """An ISO 8601 date-time; one without a zone is taken as the server's zone (Asia/Shanghai).
     Present with an empty value, a 400."""
@@ -240,6 +244,10 @@ def parse_datetime_param(query: Mapping, name: str, *, default=_MISSING) -> dt.d
         value = dt.datetime.combine(day, dt.time())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
+    elif abs(value.utcoffset()) > MAX_UTC_OFFSET:
+        # ISO 8601 allows offsets to ±23:59, PostgreSQL only to ±15:59: the same instant in the
+        # server's zone.
+        value = timezone.localtime(value)
     if not DATE_YEARS[0] <= value.year <= DATE_YEARS[1]:
         raise BadParameter(
             name,
@@ -788,16 +796,20 @@ def parse_month(query: Mapping, name: str = "month", *, default=_MISSING) -> dt.
     >>> parse_month({"month": "2026-05"})
     datetime.date(2026, 5, 1)
     """
-    _refuse_empty(query, name, "must be a month as YYYY-MM, got %(value)s")
+    _refuse_empty(query, name, _("must be a month as YYYY-MM, got %(value)s"))
     raw = _raw(query, name, default)
     if raw is default and default is not _MISSING:
         return raw
     found = _MONTH.fullmatch(str(raw))
     if found is None or not 1 <= int(found.group(2)) <= 12:
-        raise BadParameter(name, f"must be a month as YYYY-MM, got {str(raw)[:40]!r}")
+        raise BadParameter(name, _("must be a month as YYYY-MM, got %(value)s") % {"value": f"{str(raw)[:40]!r}"})
     year = int(found.group(1))
     if not DATE_YEARS[0] <= year <= DATE_YEARS[1]:
-        raise BadParameter(name, f"must lie between the years {DATE_YEARS[0]} and {DATE_YEARS[1]}, got {year}")
+        raise BadParameter(
+            name,
+            _("must lie between the years %(DATE_YEARS0)s and %(DATE_YEARS1)s, got %(value)s")
+            % {"DATE_YEARS0": DATE_YEARS[0], "DATE_YEARS1": DATE_YEARS[1], "value": year},
+        )
     return dt.date(year, int(found.group(2)), 1)
 
 

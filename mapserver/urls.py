@@ -231,3 +231,19 @@ urlpatterns += [
         name="api-rules-discard",
     ),
 ]
+
+# The registry's upkeep (registry tasks, the stewards' page), the building sheet (楼盘表) and the
+# grid workers' visits and duty figures.
+from .views import registry_work as registry_views  # noqa: E402
+
+urlpatterns += [
+    path("api/grid/tasks", registry_views.GridTasks.as_view(), name="api-grid-tasks"),
+    path("api/grid/tasks/<int:task_id>/answer", registry_views.GridTaskAnswer.as_view(), name="api-grid-task-answer"),
+    path("api/grid/visits", registry_views.GridVisits.as_view(), name="api-grid-visits"),
+    path("api/buildings/sheet", registry_views.BuildingSheetAt.as_view(), name="api-building-sheet-at"),
+    path("api/buildings/<str:code>/sheet", registry_views.BuildingSheet.as_view(), name="api-building-sheet"),
+    path("api/statistics/duty", registry_views.DutyFigures.as_view(), name="api-statistics-duty"),
+    path("api/registry/match-rate", registry_views.MatchRate.as_view(), name="api-registry-match-rate"),
+    path("registry/", registry_views.registry_page, name="registry"),
+    path("registry/tasks/<int:task_id>/decide", registry_views.registry_decide, name="registry-decide"),
+]

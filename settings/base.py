@@ -450,6 +450,20 @@ MINQING_PHOTO_MAX_BYTES = int(os.environ.get("MINQING_PHOTO_MAX_BYTES", str(10 *
 # vaguer fix is refused and the worker asked to tap the map instead. Default 200.
 MINQING_GPS_MAX_ACCURACY_M = float(os.environ.get("MINQING_GPS_MAX_ACCURACY_M", "200"))
 
+# --- The registry's own upkeep: tasks for grid workers (layers.services.registry_tasks) ----------
+# Days after which a standard address no report matched and no worker confirmed is checked again.
+# Default 365.
+MINQING_REGISTRY_STALE_DAYS = int(os.environ.get("MINQING_REGISTRY_STALE_DAYS", "365"))
+# Most open "not confirmed for a year" tasks per small grid at a time (the oldest first), so a
+# grid of 500 households is asked a few a day, not all at once. Default 20.
+MINQING_REGISTRY_STALE_TASKS_PER_GRID = int(os.environ.get("MINQING_REGISTRY_STALE_TASKS_PER_GRID", "20"))
+# Days of reports whose unmatched or ambiguous address becomes a task. Default 90.
+MINQING_REGISTRY_EVENT_DAYS = int(os.environ.get("MINQING_REGISTRY_EVENT_DAYS", "90"))
+# A worker's correction that moves a point by at most this many metres, inside the same small grid,
+# and keeps the road and door number, is applied at once; anything more waits for a data steward's
+# approval, as do merges and new addresses. Default 30 (metres).
+MINQING_REGISTRY_FREE_MOVE_M = float(os.environ.get("MINQING_REGISTRY_FREE_MOVE_M", "30"))
+
 # --- Security: audit log, personal data, hardening (issue 6 §2 §3 §5) ------------------------------
 # See README "Security". Middleware added here, in order: HardeningMiddleware right after Django's
 # SecurityMiddleware (body size limit, Content-Security-Policy), AuditRequestMiddleware after

@@ -20,6 +20,7 @@ from .intake import IdempotencyKey
 from .judgement import JudgementReport, KeywordLibrary
 from .photos import EventPhoto
 from .registry import Address, Building, Compound, Dwelling, Person, Unit
+from .registry_work import RegistryTask, Visit
 from .residents import PublicSummary, ResidentTicket
 from .scope import ReaderScope
 
@@ -49,7 +50,9 @@ __all__ = [
     "PublicSummary",
     "ReaderScope",
     "Region",
+    "RegistryTask",
     "ResidentTicket",
     "SlaRule",
     "Unit",
+    "Visit",
 ]

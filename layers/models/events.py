@@ -40,6 +40,14 @@ class Family(models.TextChoices):
     SUGGESTION = "suggestion", _("Suggestion")
 
 
+class AddressMatch(models.TextChoices):
+    """The geocoder's verdict on a report's address text (stored with the event)."""
+
+    MATCHED = "matched", _("Matched")
+    AMBIGUOUS = "ambiguous", _("Ambiguous")
+    UNMATCHED = "unmatched", _("Not matched")
+
+
 class Department(models.Model):
     """职能部门: who handles an event. ``command_center`` handles joint cases no one department owns."""
 
@@ -211,6 +219,14 @@ class Event(GridLinked):
         db_constraint=False,
     )
     needs_location = models.BooleanField("待人工定位", default=False)
+    #: How the address text matched the standard addresses when it was geocoded: matched,
+    #: ambiguous (equally likely candidates in several small grids) or unmatched; empty when no
+    #: text was geocoded (a report with coordinates). Read by the registry tasks.
+    address_match = models.CharField(
+        "地址匹配", max_length=10, choices=AddressMatch.choices, blank=True, default="", db_default=""
+    )
+    #: Codes of the standard addresses the geocoder offered for an unconfident answer, best first.
+    address_candidates = models.JSONField("候选地址", default=list, blank=True, db_default=[], editable=False)
 
     status = models.CharField("状态", max_length=12, choices=Status.choices, default=Status.RECEIVED)
     department = models.ForeignKey(

@@ -124,6 +124,9 @@ class Address(GridLinked):
     full_text = models.CharField("规范全称", max_length=300)
     location = models.PointField("位置", srid=4326)
     building = models.ForeignKey(Building, models.SET_NULL, null=True, blank=True, related_name="addresses")
+    #: When a grid worker last confirmed the address on the spot (a registry task or a visit);
+    #: a report matched to it confirms it too (read from the events, not copied here).
+    confirmed_at = models.DateTimeField("核实时间", null=True, blank=True)
 
     class Meta(GridLinked.Meta):
         constraints = [models.UniqueConstraint(fields=["code"], name="address_code_unique")]

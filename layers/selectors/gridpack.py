@@ -29,11 +29,13 @@ from django.utils.translation import gettext as _
 from ..access import Reader
 from ..errors import DomainError
 from ..geocoding.points import grid_locate
-from ..models import Building, Category, Dwelling, Event, EventPhoto, Grid, Person, Unit
+from ..models import Building, Category, Dwelling, Event, EventPhoto, Grid, Person, RegistryTask, Unit
 from ..names import localized
 from ..scope import Scope
 from ..services.events import OPEN_STATUSES, allowed_actions
+from .buildings import building_sheets
 from .events import _serialize, event_detail, event_replay_readable, events_query
+from .registry_tasks import grid_tasks
 
 #: Statuses listed as "my events" (see the module docstring), most urgent deadline first.
 WORKER_STATUSES = (*OPEN_STATUSES, Event.Status.SUSPENDED, Event.Status.RESOLVED)
@@ -222,6 +224,9 @@ def _labels() -> dict:
         "gender": Person.Gender,
         "household_use": Dwelling.Use,
         "occupancy": Dwelling.Occupancy,
+        "task_kind": RegistryTask.Kind,
+        "task_status": RegistryTask.Status,
+        "resolution": RegistryTask.Resolution,
         "building_use": Building.Use,
         "unit_kind": Unit.Kind,
         "status": Event.Status,
@@ -268,6 +273,9 @@ def grid_package(*, reader: Reader, grid: dict) -> dict:
         "households": households,
         "residents": residents,
         "events": worker_events(grid=grid, with_description=reader.reads_description),
+        # The building sheets (楼盘表) of the grid's buildings, so they open offline too.
+        "sheets": _grid_sheets(reader=reader, grid_id=grid["id"]),
+        "tasks": grid_tasks(grid_id=grid["id"], with_description=reader.reads_description),
         "categories": [
             {"code": c["code"], "name": localized(c["name"], c["name_en"]), "family": c["family"]}
             for c in Category.objects.order_by("code").values("code", "name", "name_en", "family")
@@ -278,6 +286,12 @@ def grid_package(*, reader: Reader, grid: dict) -> dict:
             "gps_max_accuracy_m": settings.MINQING_GPS_MAX_ACCURACY_M,
         },
     }
+
+
+def _grid_sheets(*, reader: Reader, grid_id: int) -> dict[str, dict]:
+    ids = list(Building.objects.filter(grid_id=grid_id).values_list("id", flat=True))
+    sheets = building_sheets(building_ids=ids, care=reader.reads_care_tags)
+    return {sheet["building"]["code"]: sheet for sheet in sheets.values()}
 
 
 # --- my events ------------------------------------------------------------------------------------

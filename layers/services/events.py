@@ -16,7 +16,7 @@ import logging
 import math
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
@@ -31,7 +31,7 @@ from ..errors import ActionNotPermitted, InvalidInput, StaleVersion, TransitionN
 from ..geocoding.addresses import address_geocode
 from ..geocoding.points import grid_locate
 from ..models import Address, Category, Department, Event, EventTransition, Level, Region
-from ..models.events import LEVEL_ORDER
+from ..models.events import LEVEL_ORDER, AddressMatch
 from ..taxonomy import COMMAND_CENTER
 from ..transactions import committed
 from .bulk import fetch
@@ -113,6 +113,10 @@ class Placement:
     confidence: float | None = None
     precision: str = ""
     address_id: int | None = None
+    #: The geocoder's verdict on the address text ("" when none was geocoded) and, unconfident,
+    #: the codes it offered.
+    address_match: str = ""
+    candidates: tuple[str, ...] = ()
 
 
 _NO_LINKS = {
@@ -166,20 +170,29 @@ def point_links(*, lon: float, lat: float) -> dict:
     }
 
 
-def _address_placement(text: str) -> Placement | None:
+#: Candidate codes kept with an event whose address text was not matched confidently.
+CANDIDATES_KEPT = 5
+
+
+def _address_placement(text: str) -> Placement:
     """Geocode address text (``layers.geocoding.addresses.address_geocode``) to the point of the
-    best standard address; ``None`` when nothing matches well enough or the match has no point
-    (a bare community or street name)."""
+    best standard address. Unplaced (method ``none``) when nothing matches well enough or the
+    match has no point (a bare community or street name); the verdict (matched, ambiguous,
+    unmatched) and, when unconfident, the candidates' codes are kept for the registry tasks."""
+    unplaced = Placement(point=None, links=dict(_NO_LINKS), method=Event.GeocodeMethod.NONE)
     try:
         # A savepoint: a failing matcher must not poison the caller's transaction, and an event
         # must never be lost because its address could not be read; it waits in the queue.
         with transaction.atomic():
-            best = address_geocode(text=text, limit=1).best
+            answer = address_geocode(text=text, limit=CANDIDATES_KEPT)
     except Exception:
         logger.exception("address geocoding failed for an event; it goes to the manual-location queue")
-        return None
+        return unplaced
+    best = answer.best
     if best is None or best.lon is None or best.lat is None:
-        return None
+        codes = [c.code for c in answer.candidates if c.lon is not None][:CANDIDATES_KEPT]
+        verdict = AddressMatch.AMBIGUOUS if answer.ambiguous else AddressMatch.UNMATCHED
+        return replace(unplaced, address_match=verdict, candidates=tuple(codes))
     address_id = Address.objects.filter(code=best.code).values_list("id", flat=True).first()
     return Placement(
         point=Point(best.lon, best.lat, srid=4326),
@@ -188,6 +201,7 @@ def _address_placement(text: str) -> Placement | None:
         confidence=round(best.score / 100.0, 3),
         precision=best.precision,
         address_id=address_id,
+        address_match=AddressMatch.MATCHED,
     )
 
 
@@ -224,9 +238,7 @@ def event_place(*, lon: float | None, lat: float | None, crs: str = "wgs84", add
             precision="point",
         )
     if address.strip():
-        placed = _address_placement(address.strip())
-        if placed is not None:
-            return placed
+        return _address_placement(address.strip())
     return Placement(point=None, links=dict(_NO_LINKS), method=Event.GeocodeMethod.NONE)
 
 
@@ -239,6 +251,10 @@ def _apply_placement(event: Event, placement: Placement) -> None:
     event.geocode_precision = placement.precision
     event.matched_address_id = placement.address_id
     event.needs_location = placement.point is None
+    if placement.address_match:
+        # Only a text geocoding gives a verdict; a manual locate keeps the text's.
+        event.address_match = placement.address_match
+        event.address_candidates = list(placement.candidates)
 
 
 # --- the log ----------------------------------------------------------------------------------

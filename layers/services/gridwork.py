@@ -97,6 +97,24 @@ def grid_event_report(
     2 km circle cannot say which grid the problem is in, so the worker is asked to tap the map.
     Idempotent per ``client_id`` (see the module docstring). Raises
     :class:`~layers.errors.InvalidInput` naming the field."""
+    gps_fix_check(source=source, accuracy_m=accuracy_m)
+    return event_create(
+        channel=CHANNEL,
+        external_id=external_id_for(client_id),
+        category_code=category_code,
+        description=description,
+        lon=lon,
+        lat=lat,
+        crs=crs,
+        reported_at=reported_at,
+        actor=actor,
+    )
+
+
+def gps_fix_check(*, source: str, accuracy_m: float | None) -> None:
+    """The tablet's rule for a place (reports and visits alike): a GPS fix must say its accuracy
+    and be no vaguer than ``MINQING_GPS_MAX_ACCURACY_M``, else the worker taps the map. Raises
+    :class:`~layers.errors.InvalidInput` naming the field."""
     if source not in SOURCES:
         raise InvalidInput(
             "source",
@@ -112,17 +130,6 @@ def grid_event_report(
                 _("a fix accurate to %(accuracy)s m is too vague; at most %(limit)s m: tap the map instead")
                 % {"accuracy": f"{accuracy_m:,.0f}", "limit": f"{limit:,.0f}"},
             )
-    return event_create(
-        channel=CHANNEL,
-        external_id=external_id_for(client_id),
-        category_code=category_code,
-        description=description,
-        lon=lon,
-        lat=lat,
-        crs=crs,
-        reported_at=reported_at,
-        actor=actor,
-    )
 
 
 def grid_event_act(

@@ -42,7 +42,8 @@ WITH moved AS (
     UPDATE layers_event e
     SET location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), geocode_method = 'address',
         geocode_confidence = s.confidence, geocode_precision = s.precision, matched_address_id = a.id,
-        needs_location = FALSE, version = e.version + 1
+        needs_location = FALSE, address_match = 'matched', address_candidates = '[]'::jsonb,
+        version = e.version + 1
     FROM staging_regeocode s LEFT JOIN layers_address a ON a.code = s.code
     WHERE e.id = s.id AND e.location IS NULL
     RETURNING e.id, e.status, s.lon, s.lat, s.confidence, s.code

@@ -203,6 +203,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "areas": reverse("api-statistics-areas"),
             "series": reverse("api-statistics-series"),
             "tiles": "/tiles/{layer}/{z}/{x}/{y}.pbf",
+            "sheetAt": reverse("api-building-sheet-at"),
+            "duty": reverse("api-statistics-duty"),
             "export": "/exports/{layer}.{format}",
             "ogcLanding": reverse("ogc-landing"),
             "ogcCollection": reverse("ogc-collection", args=["LAYER"]),

@@ -121,6 +121,8 @@ PAGE_STATIC = (
     "mapserver/common/favicon.svg",
     "mapserver/grid/grid.css",
     "mapserver/grid/grid.js",
+    "mapserver/grid/gridtasks.js",
+    "mapserver/common/buildingsheet.js",
 )
 #: Zoom levels of my grid's basemap tiles the page stores for offline use (the map opens at 15–17).
 OFFLINE_TILE_ZOOMS = (14, 18)
@@ -149,6 +151,9 @@ def grid_page(request: HttpRequest) -> HttpResponse:
             "events": reverse("api-grid-events"),
             "actions": reverse("api-grid-actions", args=[0]).replace("/0/", "/{id}/"),
             "photos": reverse("api-grid-photos", args=[0]).replace("/0/", "/{id}/"),
+            "tasks": reverse("api-grid-tasks"),
+            "taskAnswer": reverse("api-grid-task-answer", args=[0]).replace("/0/", "/{id}/"),
+            "visits": reverse("api-grid-visits"),
         },
     }
     return render(request, "mapserver/grid/grid.html", {"grid_config": config})

@@ -54,7 +54,7 @@ def test_the_phone_gets_one_column_a_bottom_tab_bar_and_a_full_screen_map(grid_p
     tabs = box(page, ".grid-tabs")
     assert abs(tabs["y"] + tabs["height"] - PHONE[1]) <= 1 and tabs["width"] == PHONE[0]
     assert page.locator(".grid-tab").evaluate_all("tabs => tabs.map(t => t.dataset.tab)") == [
-        "map", "events", "report", "households", "residents",
+        "map", "events", "report", "households", "residents", "tasks", "visits",
     ]  # fmt: skip
     events = box(page, "#panel-events")
     assert events["width"] == PHONE[0] and events["y"] + events["height"] <= tabs["y"] + 1

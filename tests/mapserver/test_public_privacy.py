@@ -167,6 +167,7 @@ def _urls(town) -> list[tuple[str, str]]:
         "summary_id": town["summary"].pk,
         "job_id": 1,
         "library_id": 1,
+        "task_id": 1,
         "action": "replay",
         "code": "municipal.streetlight",
         "layer": "events",

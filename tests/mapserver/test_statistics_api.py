@@ -266,6 +266,8 @@ def test_communities_of_a_street(analyst, town):
         ),
         # The instant matters, not the day: 00:30 in Shanghai is 16:30 UTC the day before.
         ({"since": "2026-05-10T16:31:00Z", "until": "2026-05-12"}, [(W, 0, 0, None, 0.0, None), (E, 0, 0, None, 0.0, None), (N, 0, 0, None, None, None)], (5, 0, 0, None, 0.0, None), 0),
+        # The same instant with an offset ISO 8601 allows and PostgreSQL does not (beyond ±15:59).
+        ({"since": "2026-05-11T10:49:00+18:18", "until": "2026-05-12"}, [(W, 0, 0, None, 0.0, None), (E, 0, 0, None, 0.0, None), (N, 0, 0, None, None, None)], (5, 0, 0, None, 0.0, None), 0),
         # The medium grid of community A1: W and E only, and only their residents.
         (
             {"grid": MEDIUM_A},

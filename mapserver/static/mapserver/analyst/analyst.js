@@ -476,6 +476,38 @@
   map.on("zoomend", zoomNote);
   map.on("moveend", refreshHeatLinks);
 
+  /* --- the building sheet (楼盘表): a click on a building while the registry layers show ---- */
+  var sheetDialog = document.getElementById("an-sheet-dialog");
+  document.getElementById("an-sheet-close").addEventListener("click", function () { sheetDialog.close(); });
+  map.on("click", function (e) {
+    if (["buildings", "addresses", "units", "dwellings"].indexOf(state.layerId) < 0) { return; }
+    M.fetchJSON(urls.sheetAt + "?lon=" + e.latlng.lng.toFixed(7) + "&lat=" + e.latlng.lat.toFixed(7)).then(function (sheet) {
+      window.MinqingSheet.open(sheetDialog, sheet, null);
+    }, function () { /* no building there: nothing to show */ });
+  });
+
+  /* --- grid workers' duty figures for a month ---------------------------------------------- */
+  var dutyMonth = document.getElementById("duty-month");
+  function showDuty() {
+    var query = dutyMonth.value ? "?month=" + dutyMonth.value : "";
+    M.fetchJSON(urls.duty + query).then(function (body) {
+      if (!dutyMonth.value) { dutyMonth.value = body.month; }
+      var rows = body.results.map(function (r) {
+        var cells = [r.grid.name + " " + r.grid.code, r.worker, r.visits, r.households_visited + " / " + r.households,
+          r.coverage === null ? "—" : M.formatPercent(r.coverage), r.found_on_patrol, r.received,
+          r.response_hours_median === null ? "—" : r.response_hours_median,
+          r.resolution_hours_median === null ? "—" : r.resolution_hours_median];
+        var tr = M.el("tr");
+        cells.forEach(function (value, i) { tr.appendChild(M.el(i ? "td" : "th", i ? null : { scope: "row" }, String(value))); });
+        return tr;
+      });
+      var tbody = document.querySelector("#duty-table tbody");
+      tbody.replaceChildren.apply(tbody, rows);
+    }, function () { /* the figures are optional on this page */ });
+  }
+  dutyMonth.addEventListener("change", showDuty);
+  showDuty();
+
   /* --- exports, OGC and the heat GeoTIFF --------------------------------------------------- */
 
   function refreshLinks() {

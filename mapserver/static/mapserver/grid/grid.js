@@ -189,7 +189,10 @@
       layer.bindPopup(function () {
         return el("div", null, el("b", null, p.name || p.code), el("br"),
           fmt(gettext("%(floors)s floors · %(households)s households · %(use)s"),
-              { floors: p.floors || "—", households: p.households, use: label("building_use", p.use) }));
+              { floors: p.floors || "—", households: p.households, use: label("building_use", p.use) }), el("br"),
+          el("button", { type: "button", class: "grid-button grid-sheet-open", dataset: { building: p.code },
+            onclick: function () { map.closePopup(); window.dispatchEvent(new CustomEvent("minqing:sheet", { detail: p.code })); } },
+            gettext("Building sheet")));
       });
     });
     layers.addresses.eachLayer(function (layer) {
@@ -283,6 +286,8 @@
     renderEvents();
     renderHouseholds();
     renderResidents();
+    // The address checks, visits and building sheets (gridtasks.js) draw from the same package.
+    window.dispatchEvent(new CustomEvent("minqing:package", { detail: pkg }));
   }
 
   function refreshEvents() {
@@ -543,7 +548,7 @@
       tab.setAttribute("aria-selected", selected ? "true" : "false");
       tab.tabIndex = selected ? 0 : -1;
     });
-    ["events", "report", "households", "residents"].forEach(function (panel) {
+    ["events", "report", "households", "residents", "tasks", "visits"].forEach(function (panel) {
       $("panel-" + panel).classList.toggle("mq-hidden", panel !== name);
     });
     if (!keepTapping) { setTapping(name === "report" && state.tapping); }
@@ -890,7 +895,10 @@
   setOnline(navigator.onLine);
   showTab("events");
   // Exposed for the browser tests and for debugging on a device.
-  window.MinqingGrid = { map: map, state: state, sync: sync };
+  window.MinqingGrid = {
+    map: map, state: state, sync: sync, queuePut: queuePut, uuid: uuid, toast: toast, label: label,
+    showTab: showTab, urls: config.urls, username: config.username, limits: limits
+  };
   queueLoad().then(loadPackage).then(sync).then(function () {
     document.body.dataset.ready = "true";
     keepTilesSoon();
