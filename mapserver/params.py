@@ -695,8 +695,11 @@ def parse_area_code(value: str, name: str = "code") -> str:
 PURPOSE_MIN = 2
 PURPOSE_MAX = 200
 #: What :func:`parse_purpose` accepts, as a pattern (the OpenAPI schema states it): once trimmed,
-#: two or more characters, none of them a control character.
-PURPOSE_PATTERN = r"^\s*[^\x00-\x1f\s][^\x00-\x1f]*[^\x00-\x1f\s]\s*$"
+#: two or more characters, none of them a control character (C0 or C1). The first and last are
+#: spelled out as neither a control nor anything Python's ``strip`` removes, because ``\s``
+#: differs between regex dialects (U+0085 is whitespace to Python, not to ECMAScript).
+_PURPOSE_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+PURPOSE_PATTERN = rf"^\s*{_PURPOSE_EDGE}[^\x00-\x1f\x7f-\x9f]*{_PURPOSE_EDGE}\s*$"
 
 
 def parse_purpose(query: Mapping, name: str = "purpose", *, default=_MISSING) -> str:
@@ -710,7 +713,7 @@ def parse_purpose(query: Mapping, name: str = "purpose", *, default=_MISSING) ->
             name,
             _("must say why the data is needed, at least %(PURPOSE_MIN)s characters") % {"PURPOSE_MIN": PURPOSE_MIN},
         )
-    if any(ord(c) < 32 for c in raw):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in raw):
         raise BadParameter(name, _("must be one line of text (no control characters)"))
     return raw
 
