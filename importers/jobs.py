@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -32,20 +30,13 @@ from pathlib import Path
 from typing import TextIO
 
 from django.conf import settings
-from django.db import (
-    DEFAULT_DB_ALIAS,
-    InterfaceError,
-    OperationalError,
-    close_old_connections,
-    connection,
-    connections,
-    transaction,
-)
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from layers.audit import Actor, acting_as
 from layers.errors import DomainError, InvalidInput
+from layers.jobqueue import JobQueue
 
 from . import boundaries, divisions, grids, registry  # noqa: F401  (register the importers)
 from .base import REGISTRY, Importer, ImportFailed, run_import
@@ -192,37 +183,17 @@ def import_job_commit(*, dry_run: ImportJob, user, max_rejected: RejectionLimit,
 # --- the worker -----------------------------------------------------------------------------------
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:100]
-
-
-def _advisory(function: str, job_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s, %s)", [ADVISORY_CLASS, job_id])
-        return bool(cursor.fetchone()[0]) if function != "pg_advisory_lock" else True
+#: Import jobs as a queue; a new start clears the progress of the last.
+QUEUE = JobQueue(
+    model=ImportJob,
+    lock_class=ADVISORY_CLASS,
+    fresh=lambda: {"progress": {"stage": "", "done": 0, "total": None, "stages": []}},
+)
 
 
 def import_job_claim(*, worker: str | None = None) -> ImportJob | None:
-    """The oldest queued job, now running and locked (advisory, this session) by this worker;
-    ``None`` when nothing is queued. The lock is taken before the claim commits, so no
-    recovering worker ever sees the job running and unlocked."""
-    with transaction.atomic():
-        job = (
-            ImportJob.objects.select_for_update(skip_locked=True)
-            .filter(status=ImportJob.Status.QUEUED)
-            .order_by("id")
-            .first()
-        )
-        if job is None:
-            return None
-        _advisory("pg_advisory_lock", job.pk)
-        job.status = ImportJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.attempts += 1
-        job.worker = worker or worker_name()
-        job.progress = {"stage": "", "done": 0, "total": None, "stages": []}
-        job.save(update_fields=["status", "started_at", "attempts", "worker", "progress"])
-    return job
+    """The oldest queued job, now running and locked by this worker (:meth:`JobQueue.claim`)."""
+    return QUEUE.claim(worker=worker)
 
 
 def import_jobs_recover() -> list[int]:
@@ -230,11 +201,7 @@ def import_jobs_recover() -> list[int]:
     worker is gone: nobody holds their advisory lock. Returns their ids."""
     recovered = []
     with transaction.atomic():
-        running = ImportJob.objects.select_for_update(skip_locked=True).filter(status=ImportJob.Status.RUNNING)
-        for job in running:
-            if not _advisory("pg_try_advisory_lock", job.pk):
-                continue  # its worker is alive and running it
-            _advisory("pg_advisory_unlock", job.pk)
+        for job in QUEUE.orphans():
             stopped = f"the worker {job.worker} stopped during the import; nothing was written"
             if job.attempts < settings.MINQING_IMPORT_ATTEMPTS:
                 job.status, job.message = ImportJob.Status.QUEUED, f"{stopped}; queued again"
@@ -354,10 +321,7 @@ def import_job_run(job: ImportJob, *, log: TextIO | None = None) -> ImportJob:
         _fail(job, "error", f"internal error (reference {reference}); nothing was written")
     finally:
         progress.close()
-        try:
-            _advisory("pg_advisory_unlock", job.pk)
-        except (OperationalError, InterfaceError):
-            pass  # a lost connection took the lock with it
+        QUEUE.release(job.pk)
     if log is not None:
         log.write(f"import job {job.pk}: {job.action} {job.kind} {job.file_name}: {job.status}\n")
         log.flush()
@@ -415,28 +379,13 @@ def import_jobs_work(
     """Run queued jobs one after another until ``stop`` is set, or (``once``) until none is
     queued; recover jobs of dead workers every 30 s. Returns how many jobs ran. A lost database
     is waited for, not fatal."""
-    poll = settings.MINQING_IMPORT_POLL_SECONDS if poll is None else poll
-    stop = stop or threading.Event()
-    ran, next_recovery = 0, 0.0
-    while not stop.is_set():
-        try:
-            if not connection.in_atomic_block:  # (a test's transaction holds the worker in-process)
-                close_old_connections()  # a connection the server dropped is replaced, not reused
-            if time.monotonic() >= next_recovery:
-                import_jobs_recover()
-                next_recovery = time.monotonic() + 30
-            job = import_job_claim()
-            if job is not None:
-                import_job_run(job, log=log)
-                ran += 1
-                continue
-        except (OperationalError, InterfaceError) as error:
-            logger.warning("import worker: database unavailable (%s); retrying", error)
-            connection.close()
-        if once:
-            break
-        stop.wait(poll)
-    return ran
+    return QUEUE.work(
+        run=lambda job: import_job_run(job, log=log),
+        housekeeping=import_jobs_recover,
+        once=once,
+        stop=stop,
+        poll=settings.MINQING_IMPORT_POLL_SECONDS if poll is None else poll,
+    )
 
 
 # --- reading ----------------------------------------------------------------------------------

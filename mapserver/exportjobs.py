@@ -27,9 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -52,6 +50,7 @@ from layers.catalog import Field, Layer, layer_get
 from layers.crs import OutputCrs
 from layers.errors import DomainError
 from layers.features import features_rows_sql, selection_build
+from layers.jobqueue import JobQueue
 from layers.models import ExportJob
 from layers.reading import reading
 
@@ -64,8 +63,8 @@ logger = logging.getLogger("minqing.exports")
 FILE_FORMATS = ("gpkg", "shp")
 #: First key of the two-key advisory locks a worker holds on its running jobs ("EXPJ").
 ADVISORY_CLASS = 0x4558504A
-#: Seconds between looks for jobs whose worker died.
-RECOVER_SECONDS = 30.0
+#: Export jobs as a queue; a new start counts its rows again.
+QUEUE = JobQueue(model=ExportJob, lock_class=ADVISORY_CLASS, fresh=lambda: {"rows_done": 0, "rows_total": None})
 
 
 def request_key(*, layer: str, fmt: str, query: dict[str, str]) -> str:
@@ -115,36 +114,9 @@ def export_job_get(*, job_id: int, user) -> ExportJob | None:
 # --- the worker -----------------------------------------------------------------------------------
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:100]
-
-
-def _advisory(function: str, job_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s, %s)", [ADVISORY_CLASS, job_id])
-        return bool(cursor.fetchone()[0]) if function != "pg_advisory_lock" else True
-
-
 def export_job_claim(*, worker: str | None = None) -> ExportJob | None:
-    """The oldest queued job, now running and locked (advisory, this session) by this worker;
-    ``None`` when nothing is queued."""
-    with transaction.atomic():
-        job = (
-            ExportJob.objects.select_for_update(skip_locked=True)
-            .filter(status=ExportJob.Status.QUEUED)
-            .order_by("id")
-            .first()
-        )
-        if job is None:
-            return None
-        _advisory("pg_advisory_lock", job.pk)
-        job.status = ExportJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.attempts += 1
-        job.worker = worker or worker_name()
-        job.rows_done, job.rows_total = 0, None
-        job.save(update_fields=["status", "started_at", "attempts", "worker", "rows_done", "rows_total"])
-    return job
+    """The oldest queued job, now running and locked by this worker (:meth:`JobQueue.claim`)."""
+    return QUEUE.claim(worker=worker)
 
 
 def export_jobs_recover() -> list[int]:
@@ -152,10 +124,7 @@ def export_jobs_recover() -> list[int]:
     worker is gone: nobody holds their advisory lock."""
     recovered = []
     with transaction.atomic():
-        for job in ExportJob.objects.select_for_update(skip_locked=True).filter(status=ExportJob.Status.RUNNING):
-            if not _advisory("pg_try_advisory_lock", job.pk):
-                continue  # its worker is alive and building it
-            _advisory("pg_advisory_unlock", job.pk)
+        for job in QUEUE.orphans():
             stopped = f"the worker {job.worker} stopped while building the file"
             if job.attempts < settings.MINQING_EXPORT_ATTEMPTS:
                 job.status, job.message = ExportJob.Status.QUEUED, f"{stopped}; queued again"
@@ -196,7 +165,7 @@ def export_job_run(job: ExportJob) -> ExportJob:
         shutil.rmtree(folder, ignore_errors=True)
         return _finish(job, status=ExportJob.Status.FAILED, message="the file could not be built; ask again")
     finally:
-        _advisory("pg_advisory_unlock", job.pk)
+        QUEUE.release(job.pk)
     job.file_name, job.file_size, job.rows_done = name, (folder / name).stat().st_size, rows
     user = job.created_by
     audit_record(
@@ -292,29 +261,27 @@ def _frame(rows: list[tuple], columns: list[str], fields: tuple[Field, ...], crs
 def export_jobs_work(
     *, once: bool = False, stop: threading.Event | None = None, log: TextIO | None = None, poll: float | None = None
 ) -> int:
-    """The worker's loop: recover, clean, claim and run until ``stop`` is set (or, ``once``,
-    until nothing is queued). Returns how many jobs it ran."""
-    stop = stop or threading.Event()
-    poll = settings.MINQING_EXPORT_POLL_SECONDS if poll is None else poll
-    ran, recovered_at = 0, 0.0
-    while not stop.is_set():
-        if time.monotonic() - recovered_at > RECOVER_SECONDS:
-            export_jobs_recover()
-            export_jobs_clean()
-            recovered_at = time.monotonic()
-        job = export_job_claim()
-        if job is None:
-            if once:
-                break
-            stop.wait(poll)
-            continue
+    """The worker's loop (:meth:`JobQueue.work`): recover, clean, claim and run until ``stop`` is
+    set (or, ``once``, until nothing is queued). Returns how many jobs it ran."""
+
+    def run(job: ExportJob) -> None:
         started = time.monotonic()
         job = export_job_run(job)
-        ran += 1
         if log is not None:
             log.write(
                 f"export job {job.pk}: {job.layer}.{job.format} {job.status}, {job.rows_done:,} rows "
                 f"in {time.monotonic() - started:.1f} s{': ' + job.message if job.message else ''}\n"
             )
             log.flush()
-    return ran
+
+    def housekeeping() -> None:
+        export_jobs_recover()
+        export_jobs_clean()
+
+    return QUEUE.work(
+        run=run,
+        housekeeping=housekeeping,
+        once=once,
+        stop=stop,
+        poll=settings.MINQING_EXPORT_POLL_SECONDS if poll is None else poll,
+    )
