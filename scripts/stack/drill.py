@@ -145,7 +145,10 @@ def seconds_to_a_new_primary(layout: Layout, killed: Node, *, since: float, limi
 
 
 def _stored(layout: Layout, run: str) -> tuple[dict[str, int], int]:
-    """The drill's keys and their events in the database, and how many events the drill left."""
+    """The drill's keys and their events in the database, and how many events the drill left
+    (read from the primary, once there is one again)."""
+    wait_for("a primary behind HAProxy after the drill", lambda: lifecycle.reaches_database(layout), seconds=60,
+             log=layout.logs / "haproxy.log")  # fmt: skip
     with lifecycle.primary_connection(layout) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT key, event_id FROM layers_idempotencykey WHERE key LIKE %s", [f"{run}-%"])
         keys = dict(cursor.fetchall())

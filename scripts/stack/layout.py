@@ -107,6 +107,19 @@ class Layout:
     def anchors(self) -> Path:
         return self.root / "audit" / "anchors.jsonl"
 
+    def ports(self) -> dict[str, int]:
+        """Every port the stack listens on, by what listens there."""
+        named = {
+            "etcd client": self.etcd_client, "etcd peer": self.etcd_peer,
+            "HAProxy primary": self.haproxy_primary, "HAProxy replicas": self.haproxy_replicas,
+            "HAProxy stats": self.haproxy_stats, "application": self.app_port,
+            "nginx HTTPS": self.https_port, "nginx HTTP": self.http_port,
+        }  # fmt: skip
+        for node in self.nodes:
+            named[f"PostgreSQL {node.name}"] = node.pg_port
+            named[f"Patroni {node.name}"] = node.rest_port
+        return named
+
     # --- secrets -------------------------------------------------------------------------------
 
     def secret(self, name: str) -> str:

@@ -108,7 +108,8 @@ def superuser_sql(layout: Layout, sql: str) -> str:
     return result.stdout.strip()
 
 
-def _sql_ok(layout: Layout, *, replicas: bool = False) -> bool:
+def reaches_database(layout: Layout, *, replicas: bool = False) -> bool:
+    """Whether HAProxy's primary (or replicas) port leads to a node in that role."""
     try:
         with primary_connection(layout, replicas=replicas) as connection, connection.cursor() as cursor:
             cursor.execute("SELECT pg_is_in_recovery()")
@@ -154,9 +155,9 @@ def start_patroni(layout: Layout) -> None:
 
 def start_haproxy(layout: Layout) -> None:
     start(layout, "haproxy", ["haproxy", "-db", "-f", str(layout.conf / "haproxy.cfg")])
-    wait_for("HAProxy to the primary", lambda: _sql_ok(layout), seconds=30, log=layout.logs / "haproxy.log")
+    wait_for("HAProxy to the primary", lambda: reaches_database(layout), seconds=30, log=layout.logs / "haproxy.log")
     if len(layout.nodes) > 1:
-        wait_for("HAProxy to a replica", lambda: _sql_ok(layout, replicas=True), seconds=30)
+        wait_for("HAProxy to a replica", lambda: reaches_database(layout, replicas=True), seconds=30)
 
 
 def start_app(layout: Layout) -> None:
@@ -208,6 +209,7 @@ def up(layout: Layout, *, scale: str = "demo", fresh: bool = False, say=print) -
         shutil.chown(layout.root / "run", layout.account)
     render_local(layout)
     certificate(layout)
+    _ports_free(layout)
     started = time.monotonic()
     steps = [
         ("etcd", lambda: start_etcd(layout)),
@@ -233,6 +235,24 @@ def up(layout: Layout, *, scale: str = "demo", fresh: bool = False, say=print) -
         f"replicas port {layout.haproxy_replicas}, HAProxy stats http://127.0.0.1:{layout.haproxy_stats}/")  # fmt: skip
 
 
+def _ports_free(layout: Layout) -> None:
+    """Refuse to start a stack whose ports another process holds: its engines would fail to bind,
+    or worse, clients would reach the other stack (two checkouts' test runs at once, on one host)."""
+    if any(engines.running(layout, name) for name in _engines(layout)):
+        return  # ``up`` on a stack that is partly up: its own engines hold some of the ports
+    taken = [f"{what} {port}" for what, port in layout.ports().items() if port_open(layout.host, port)]
+    if taken:
+        raise StackError(
+            f"ports in use by another process: {', '.join(taken)} "
+            "(another stack on this host? stop it, or set MINQING_STACK_PORT_BASE)"
+        )
+
+
+def _engines(layout: Layout) -> tuple[str, ...]:
+    """The stack's supervised engines, in the order they are stopped."""
+    return ("nginx", "app", "haproxy", *(f"patroni-{n.name}" for n in reversed(layout.nodes)), "etcd")
+
+
 def _already(layout: Layout, step: str) -> bool:
     """Whether an engine of a step is running already (``up`` twice starts nothing twice)."""
     names = {"etcd": ["etcd"], "Patroni": [f"patroni-{n.name}" for n in layout.nodes], "HAProxy": ["haproxy"],
@@ -241,7 +261,7 @@ def _already(layout: Layout, step: str) -> bool:
 
 
 def down(layout: Layout, *, wipe: bool = False, say=print) -> None:
-    for name in ("nginx", "app", "haproxy", *(f"patroni-{n.name}" for n in reversed(layout.nodes)), "etcd"):
+    for name in _engines(layout):
         stop(layout, name, timeout=60)
     for node in layout.nodes:
         postmaster_stop(layout, node)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import configparser
 import shutil
+import socket
 import subprocess
 
 import pytest
 
+from scripts.stack import lifecycle
+from scripts.stack.engines import StackError
 from scripts.stack.layout import ROOT, local_layout, prepare, production_layout
 from scripts.stack.lifecycle import certificate, render_local
 from scripts.stack.production import UNITS, render_production
@@ -81,3 +84,19 @@ def test_nginx_accepts_the_local_stacks_configuration():
         assert "test is successful" in check.stderr
     finally:
         shutil.rmtree(layout.root, ignore_errors=True)
+
+
+def test_a_stack_does_not_start_on_ports_another_process_holds(tmp_path):
+    """Two checkouts' test runs on one host would otherwise reach each other's databases."""
+    layout = local_layout(root=tmp_path / "stack", base=28000)
+    assert len(set(layout.ports().values())) == len(layout.ports()) == 12
+    with socket.socket() as holder:
+        holder.bind((layout.host, layout.haproxy_primary))
+        holder.listen()
+        with pytest.raises(StackError) as refused:
+            lifecycle.up(layout, scale="tiny")
+    assert str(refused.value) == (
+        "ports in use by another process: HAProxy primary 28500 "
+        "(another stack on this host? stop it, or set MINQING_STACK_PORT_BASE)"
+    )
+    assert not lifecycle.reaches_database(layout)

@@ -16,6 +16,7 @@ import pytest
 
 from scripts.stack import engines
 from scripts.stack.drill import DrillResult, failover_drill
+from scripts.stack.engines import StackError
 from scripts.stack.layout import ROOT, Layout, local_layout
 from scripts.stack.lifecycle import down
 
@@ -33,11 +34,22 @@ def drilled() -> tuple[Layout, DrillResult, str]:
         said.append(f"{time.monotonic() - started:6.1f} s  {line}")
 
     try:
-        result = failover_drill(layout, rate=10, seconds=20, kill_at=5, keep=True, say=say)
+        try:
+            result = failover_drill(layout, rate=10, seconds=20, kill_at=5, keep=True, say=say)
+        except StackError as error:
+            # What the drill saw and what Patroni said, so a failure on a CI machine can be read.
+            pytest.fail("\n".join([str(error), *said, *patroni_tails(layout)]), pytrace=False)
         yield layout, result, "\n".join([*said, result.line()])
     finally:
         down(layout, wipe=True, say=lambda *_: None)
         shutil.rmtree(layout.root, ignore_errors=True)
+
+
+def patroni_tails(layout: Layout, lines: int = 30) -> list[str]:
+    tails = []
+    for log in sorted(layout.logs.glob("patroni-*.log")):
+        tails += [f"--- {log.name}", *log.read_text(errors="replace").splitlines()[-lines:]]
+    return tails
 
 
 def get(layout: Layout, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
