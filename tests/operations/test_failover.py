@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import shutil
 import time
 
@@ -20,8 +21,9 @@ from scripts.stack.engines import StackError
 from scripts.stack.layout import ROOT, Layout, local_layout
 from scripts.stack.lifecycle import down
 
-#: Ports of their own, so a trial stack (``make stack``, from 26000) can stay up meanwhile.
-PORT_BASE = 27000
+#: Ports of their own, so a trial stack (``make stack``, from 26000) can stay up meanwhile; another
+#: checkout's test run on the same host sets its own base.
+PORT_BASE = int(os.environ.get("MINQING_TEST_STACK_PORT_BASE", "27000"))
 
 
 @pytest.fixture(scope="module")
