@@ -2,7 +2,7 @@
  * each row the floor's dwellings by entrance and room with occupancy and household size, care
  * tags where the answer carries them (only for roles that may see them), then the units and the
  * open cases. MinqingSheet.render(sheet, labels) builds the content; MinqingSheet.open(dialog,
- * sheet, labels) shows it in a <dialog>. */
+ * sheet, labels, options) shows it in a <dialog>. */
 (function () {
   "use strict";
   var M = window.Minqing;
@@ -50,11 +50,15 @@
     return body;
   }
 
-  function open(dialog, sheet, labels) {
+  /* options.modal false: shown beside the page instead of over it (the wall keeps running). */
+  function open(dialog, sheet, labels, options) {
     var b = sheet.building;
     dialog.querySelector("h2").textContent = fmt(gettext("Building sheet: %(name)s"), { name: b.name || b.code });
     dialog.querySelector("[id$='-body']").replaceChildren(render(sheet, labels));
-    if (!dialog.open) { dialog.showModal(); }
+    dialog.dataset.building = b.code;
+    if (!dialog.open) {
+      if (options && options.modal === false) { dialog.show(); } else { dialog.showModal(); }
+    }
   }
 
   window.MinqingSheet = { render: render, open: open };
