@@ -204,7 +204,12 @@ def sheet_labels() -> dict[str, dict[str, str]]:
     statuses), for the pages that fetch sheets one at a time (the grid package has its own)."""
     from ..models import Dwelling, Event, Person, Unit
 
-    choices = {"occupancy": Dwelling.Occupancy, "care_tags": Person.CareTag, "unit_kind": Unit.Kind, "status": Event.Status}
+    choices = {
+        "occupancy": Dwelling.Occupancy,
+        "care_tags": Person.CareTag,
+        "unit_kind": Unit.Kind,
+        "status": Event.Status,
+    }
     return {key: {value: str(label) for value, label in values.choices} for key, values in choices.items()}
 
 

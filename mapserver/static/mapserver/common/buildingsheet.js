@@ -10,6 +10,9 @@
   function fmt(text, values) { return interpolate(text, values, true); }
   function name(labels, group, code) { return (labels && labels[group] && labels[group][code]) || code; }
 
+  // A bare number is named ("Floor 3"); a floor already written out ("3层", "地下1层") is kept.
+  function floorName(floor) { return /^-?\d+$/.test(floor || "") ? fmt(gettext("Floor %(floor)s"), { floor: floor }) : floor || "—"; }
+
   function render(sheet, labels) {
     var b = sheet.building;
     // Focusable: a wide matrix scrolls sideways, and a keyboard must reach it.
@@ -22,7 +25,7 @@
     var table = el("table", { class: "sheet-matrix" });
     table.appendChild(el("caption", { class: "mq-visually-hidden" }, gettext("Dwellings by floor")));
     sheet.floors.forEach(function (floor) {
-      var row = el("tr", null, el("th", { scope: "row" }, fmt(gettext("Floor %(floor)s"), { floor: floor.floor || "—" })));
+      var row = el("tr", null, el("th", { scope: "row" }, floorName(floor.floor)));
       floor.cells.forEach(function (cell) {
         var vacant = cell.occupancy === "vacant";
         var td = el("td", { class: "sheet-cell", dataset: { occupancy: cell.occupancy, code: cell.code } },
