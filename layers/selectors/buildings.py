@@ -199,6 +199,20 @@ def building_in_scope(*, scope: Scope, code: str | None = None, lon: float | Non
     return rows[0][0] if rows else None
 
 
+def sheet_labels() -> dict[str, dict[str, str]]:
+    """Display names of the coded values a sheet carries (occupancy, care tags, unit kinds, case
+    statuses), for the pages that fetch sheets one at a time (the grid package has its own)."""
+    from ..models import Dwelling, Event, Person, Unit
+
+    choices = {
+        "occupancy": Dwelling.Occupancy,
+        "care_tags": Person.CareTag,
+        "unit_kind": Unit.Kind,
+        "status": Event.Status,
+    }
+    return {key: {value: str(label) for value, label in values.choices} for key, values in choices.items()}
+
+
 def building_sheet(*, reader: Reader, building_id: int) -> dict:
     """One building's sheet for ``reader`` (its id from :func:`building_in_scope`)."""
     return building_sheets(building_ids=[building_id], care=reader.reads_care_tags)[building_id]

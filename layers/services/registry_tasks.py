@@ -55,6 +55,13 @@ ADDRESS_FIELDS = (
     "room",
     "full_text",
 )
+
+
+def address_field_lengths() -> dict[str, int]:
+    """The fields a worker may give, each with its longest text (the tablet's forms)."""
+    return {name: Address._meta.get_field(name).max_length for name in ADDRESS_FIELDS}
+
+
 #: Fields whose change makes another address (a steward decides).
 IDENTITY_FIELDS = ("road", "door_number")
 

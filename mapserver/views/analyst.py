@@ -28,6 +28,7 @@ from basemaps.sources import basemaps_configured
 from layers.heat import FAMILIES
 from layers.models import Event
 from layers.selectors import dashboard, statistics
+from layers.selectors.buildings import sheet_labels
 from layers.services.users import Role
 
 from .. import params
@@ -198,6 +199,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "exportFormats": list(EXPORT_FORMATS),
         "heatFamilies": list(FAMILIES),
         "maxRasterSide": MAX_RASTER_SIDE,
+        "sheetLabels": sheet_labels(),
         "urls": {
             "layers": reverse("api-layers"),
             "areas": reverse("api-statistics-areas"),

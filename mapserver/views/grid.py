@@ -63,6 +63,7 @@ from layers.services.gridwork import (
     grid_event_report,
 )
 from layers.services.idempotency import idempotent_answer, request_digest
+from layers.services.registry_tasks import address_field_lengths
 from layers.services.users import Role
 
 from .. import params
@@ -140,7 +141,11 @@ def grid_page(request: HttpRequest) -> HttpResponse:
         "limits": {
             "photoMaxBytes": settings.MINQING_PHOTO_MAX_BYTES,
             "gpsMaxAccuracyM": settings.MINQING_GPS_MAX_ACCURACY_M,
+            # A move of the registry's point up to this far, inside the grid, applies at once.
+            "freeMoveM": settings.MINQING_REGISTRY_FREE_MOVE_M,
         },
+        # The fields of a standard address a worker may correct or give, with their lengths.
+        "addressFields": address_field_lengths(),
         "urls": {
             "page": reverse("grid"),
             "serviceWorker": reverse("grid-service-worker"),

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from layers.heat import FAMILIES
 from layers.models import Event
 from layers.selectors import dashboard
+from layers.selectors.buildings import sheet_labels
 from layers.services.users import Role
 
 from .. import params
@@ -64,6 +65,7 @@ def wall(request: HttpRequest) -> HttpResponse:
         "feedSize": FEED_SIZE,
         "casesLimit": WALL_CASES,
         "statuses": {value: str(label) for value, label in Event.Status.choices},
+        "sheetLabels": sheet_labels(),
         "urls": {
             "events": reverse("api-events"),
             "kpis": reverse("api-dashboard-kpis"),
@@ -72,6 +74,7 @@ def wall(request: HttpRequest) -> HttpResponse:
             "areaSummary": reverse("api-area-summary", kwargs={"code": "CODE"}),
             "hotspots": reverse("api-hotspots"),
             "locate": reverse("api-locate"),
+            "sheetAt": reverse("api-building-sheet-at"),
             "earlyWarnings": reverse("api-early-warnings"),
             "heatTile": "/tiles/heat/{z}/{x}/{y}.png",
             "vectorTile": "/tiles/{layer}/{z}/{x}/{y}.pbf",

@@ -482,7 +482,7 @@
   map.on("click", function (e) {
     if (["buildings", "addresses", "units", "dwellings"].indexOf(state.layerId) < 0) { return; }
     M.fetchJSON(urls.sheetAt + "?lon=" + e.latlng.lng.toFixed(7) + "&lat=" + e.latlng.lat.toFixed(7)).then(function (sheet) {
-      window.MinqingSheet.open(sheetDialog, sheet, null);
+      window.MinqingSheet.open(sheetDialog, sheet, config.sheetLabels);
     }, function () { /* no building there: nothing to show */ });
   });
 

@@ -2,13 +2,16 @@
  * each row the floor's dwellings by entrance and room with occupancy and household size, care
  * tags where the answer carries them (only for roles that may see them), then the units and the
  * open cases. MinqingSheet.render(sheet, labels) builds the content; MinqingSheet.open(dialog,
- * sheet, labels) shows it in a <dialog>. */
+ * sheet, labels, options) shows it in a <dialog>. */
 (function () {
   "use strict";
   var M = window.Minqing;
   var el = M.el;
   function fmt(text, values) { return interpolate(text, values, true); }
   function name(labels, group, code) { return (labels && labels[group] && labels[group][code]) || code; }
+
+  // A bare number is named ("Floor 3"); a floor already written out ("3层", "地下1层") is kept.
+  function floorName(floor) { return /^-?\d+$/.test(floor || "") ? fmt(gettext("Floor %(floor)s"), { floor: floor }) : floor || "—"; }
 
   function render(sheet, labels) {
     var b = sheet.building;
@@ -22,7 +25,7 @@
     var table = el("table", { class: "sheet-matrix" });
     table.appendChild(el("caption", { class: "mq-visually-hidden" }, gettext("Dwellings by floor")));
     sheet.floors.forEach(function (floor) {
-      var row = el("tr", null, el("th", { scope: "row" }, fmt(gettext("Floor %(floor)s"), { floor: floor.floor || "—" })));
+      var row = el("tr", null, el("th", { scope: "row" }, floorName(floor.floor)));
       floor.cells.forEach(function (cell) {
         var vacant = cell.occupancy === "vacant";
         var td = el("td", { class: "sheet-cell", dataset: { occupancy: cell.occupancy, code: cell.code } },
@@ -50,11 +53,15 @@
     return body;
   }
 
-  function open(dialog, sheet, labels) {
+  /* options.modal false: shown beside the page instead of over it (the wall keeps running). */
+  function open(dialog, sheet, labels, options) {
     var b = sheet.building;
     dialog.querySelector("h2").textContent = fmt(gettext("Building sheet: %(name)s"), { name: b.name || b.code });
     dialog.querySelector("[id$='-body']").replaceChildren(render(sheet, labels));
-    if (!dialog.open) { dialog.showModal(); }
+    dialog.dataset.building = b.code;
+    if (!dialog.open) {
+      if (options && options.modal === false) { dialog.show(); } else { dialog.showModal(); }
+    }
   }
 
   window.MinqingSheet = { render: render, open: open };

@@ -32,6 +32,7 @@
     csrf: M.csrfToken(),
     point: null,          // the report's place: {lon, lat, source, accuracy_m}
     tapping: false,
+    picker: null,         // a function given the next tapped point instead of the report (pickPoint)
     tab: "events",
     openForm: null        // "<event id>:<action>" of the open note/resolve form
   };
@@ -551,7 +552,7 @@
     ["events", "report", "households", "residents", "tasks", "visits"].forEach(function (panel) {
       $("panel-" + panel).classList.toggle("mq-hidden", panel !== name);
     });
-    if (!keepTapping) { setTapping(name === "report" && state.tapping); }
+    if (!keepTapping) { setTapping(name === "report" && state.tapping && !state.picker); }
     if (name === "map" && !wasMap) {
       map.invalidateSize();
       if (!fitted) { fitGrid(); }
@@ -595,10 +596,26 @@
 
   /* ---------------------------------------------------------------- reporting */
 
+  var REPORT_HINT = $("map-hint").textContent;
   function setTapping(on) {
     state.tapping = on;
+    if (!on) { state.picker = null; $("map-hint").textContent = REPORT_HINT; }
     document.querySelector(".grid-map-pane").classList.toggle("grid-tapping", on);
     $("map-hint").classList.toggle("mq-hidden", !on);
+  }
+
+  /* The next tap on the map goes to ``pick({lon, lat})`` (the address checks' moves and new
+   * addresses) with ``hint`` over the map; a phone shows the map for the tap and goes back to
+   * the tab it came from. */
+  function pickPoint(pick, hint) {
+    var back = state.tab;
+    setTapping(true);
+    $("map-hint").textContent = hint;
+    state.picker = function (point) {
+      if (isPhone() && state.tab === "map") { showTab(back); }
+      pick(point);
+    };
+    if (isPhone()) { showTab("map", true); }
   }
 
   function setPoint(point) {
@@ -630,6 +647,13 @@
   }
 
   map.on("click", function (e) {
+    if (state.picker) {
+      var pick = state.picker;
+      map.closePopup();
+      setTapping(false);
+      pick({ lon: e.latlng.lng, lat: e.latlng.lat });
+      return;
+    }
     if (state.tab !== "report" && !state.tapping) { return; }
     map.closePopup();  // a tap on a building while reporting chooses the place, not the building
     setTapping(false);
@@ -776,6 +800,7 @@
       fragment.appendChild(node);
     });
     list.replaceChildren(fragment);
+    window.dispatchEvent(new CustomEvent("minqing:queue"));
   }
 
   $("pending").addEventListener("click", function () {
@@ -813,7 +838,8 @@
           });
         }
         if (response.status >= 500 || response.status === 429) { return { outcome: "later" }; }
-        return { outcome: "failed", message: message || String(response.status) };
+        return { outcome: "failed", message: message || String(response.status),
+                 parameter: answer && answer.error ? answer.error.parameter || "" : "" };
       });
     }, function () {
       return { outcome: "offline" };
@@ -834,11 +860,14 @@
           if (item.kind === "report" && result.answer && result.answer.where) {
             toast(fmt(gettext("Report sent. %(where)s"), { where: result.answer.where.message }));
           }
+          // The address checks follow their answers (gridtasks.js).
+          window.dispatchEvent(new CustomEvent("minqing:sent", { detail: { item: item, answer: result.answer } }));
           return queueDelete(item.client_id).then(step);
         }
         if (result.outcome === "failed") {
           item.state = "failed";
           item.error = result.message;
+          item.parameter = result.parameter;
           toast(fmt(gettext("Not accepted: %(message)s"), { message: result.message }), "error");
           return queuePut(item).then(step);
         }
@@ -896,8 +925,12 @@
   showTab("events");
   // Exposed for the browser tests and for debugging on a device.
   window.MinqingGrid = {
-    map: map, state: state, sync: sync, queuePut: queuePut, uuid: uuid, toast: toast, label: label,
-    showTab: showTab, urls: config.urls, username: config.username, limits: limits
+    map: map, state: state, sync: sync, queuePut: queuePut, queueDelete: queueDelete, uuid: uuid, toast: toast, label: label,
+    showTab: showTab, urls: config.urls, username: config.username, limits: limits, addressFields: config.addressFields,
+    pickPoint: pickPoint, isPhone: isPhone, savePackage: function () {
+      return kvPut(packageKey(), { saved_at: new Date().toISOString(), pkg: state.pkg }).catch(function () { return null; });
+    },
+    inGrid: function (lon, lat) { return state.pkg ? pointInGeometry(lon, lat, state.pkg.grid.boundary) : false; }
   };
   queueLoad().then(loadPackage).then(sync).then(function () {
     document.body.dataset.ready = "true";

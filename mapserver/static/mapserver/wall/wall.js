@@ -252,11 +252,15 @@
   // Small grids are drawn (and clicked) from this zoom on, streets below it. With zoomOffset -1
   // this asks for z13 tiles, the small grids' first zoom in the catalog.
   var GRID_ZOOM = 14;
+  // Buildings are drawn, and a click on one opens its sheet (楼盘表), from this zoom on.
+  var BUILDING_ZOOM = 17;
   var baseLayers = [
     heat,
     outlines("regions_district", line("#7fb3ff", 2.5), { zIndex: 1 }),
     outlines("regions_street", line("#4f86c6", 1.2), { zIndex: 2, minZoom: 10 }),
-    outlines("grids_small", line("#2e6f9e", 0.7), { zIndex: 3, minZoom: GRID_ZOOM })
+    outlines("grids_small", line("#2e6f9e", 0.7), { zIndex: 3, minZoom: GRID_ZOOM }),
+    // Buildings from BUILDING_ZOOM (512-px tiles of zoom 16, the catalog's buildings start at 15).
+    outlines("buildings", line("#c7d3df", 0.6, { fillOpacity: 0.18 }), { zIndex: 4, minZoom: BUILDING_ZOOM })
   ];
 
   /* A click on the map: locate the point (grids and regions) and open the summary of its small
@@ -264,11 +268,34 @@
   map.on("click", function (e) {
     var where = query({ lon: e.latlng.lng.toFixed(7), lat: e.latlng.lat.toFixed(7) });
     var zoomedIn = map.getZoom() >= GRID_ZOOM;
-    M.fetchJSON(cfg.urls.locate + where).then(function (located) {
-      var area = zoomedIn ? located.grid_small || located.street : located.street || located.grid_small;
-      if (area) { openSummary(area.code); }
-    }, function () { /* a point outside China or a lost network: nothing to show */ });
+    function summary() {
+      M.fetchJSON(cfg.urls.locate + where).then(function (located) {
+        var area = zoomedIn ? located.grid_small || located.street : located.street || located.grid_small;
+        if (area) { openSummary(area.code); }
+      }, function () { /* a point outside China or a lost network: nothing to show */ });
+    }
+    if (map.getZoom() < BUILDING_ZOOM) { summary(); return; }
+    // Among the buildings: the building's sheet, else (between buildings) the grid's summary.
+    M.fetchJSON(cfg.urls.sheetAt + where).then(openSheet, summary);
   });
+
+  /* The building sheet beside the map, not over the page: the wall's lists, feed and rotation go
+   * on, and a sheet nobody closes closes itself after SHEET_MS (the wall is left unattended). */
+  var SHEET_MS = 90000;
+  var sheetDialog = document.getElementById("wall-sheet");
+  var sheetTimer = null;
+  function closeSheet() {
+    clearTimeout(sheetTimer);
+    if (sheetDialog.open) { sheetDialog.close(); }
+  }
+  function openSheet(sheet) {
+    window.MinqingSheet.open(sheetDialog, sheet, cfg.sheetLabels, { modal: false });
+    clearTimeout(sheetTimer);
+    sheetTimer = setTimeout(closeSheet, SHEET_MS);
+    document.getElementById("wall-sheet-close").focus();
+  }
+  document.getElementById("wall-sheet-close").addEventListener("click", closeSheet);
+  sheetDialog.addEventListener("keydown", function (e) { if (e.key === "Escape") { closeSheet(); } });
 
   // Hot spots and early warnings: small grids as GeoJSON, refilled in place on every refresh.
   var gridGeometry = {}; // code → GeoJSON geometry, from the latest hot-spot answer only
