@@ -26,8 +26,11 @@ def main() -> int:
     from django.conf import settings
 
     from . import (
+        events_tiles,  # noqa: F401  (registers the clustered events tiles and the tiles beside tipg)
+        exports,  # noqa: F401  (registers the full addresses export in every format)
         geocode,  # noqa: F401  (registers the address matching benchmark)
         geocode_noisy,  # noqa: F401  (registers the noisy-address families and the geocode API benchmarks)
+        governance,  # noqa: F401  (registers the monthly report and the registry's task generation)
         heat,  # noqa: F401  (registers the heat tile benchmark)
         imports,  # noqa: F401  (registers the import benchmarks)
         intake,  # noqa: F401  (registers the intake load benchmark)

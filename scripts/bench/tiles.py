@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -112,10 +113,18 @@ def _peer(port: int) -> subprocess.Popen:
 
 
 def _load(
-    port: int, tiles: list[tuple[int, int]], *, clients: int, seconds: float, headers: dict
+    port: int,
+    tiles: list[tuple[int, int]],
+    *,
+    clients: int,
+    seconds: float,
+    headers: dict,
+    url: Callable[[int, int], str] | None = None,
 ) -> tuple[float, float]:
     """Requests/s and p50 (ms) of ``clients`` keep-alive clients for ``seconds``, each walking the
-    tiles from its own offset. Every answer is checked: 200 with a Content-Length."""
+    tiles from its own offset (``url(x, y)`` the path of a tile; default this module's layer at
+    :data:`ZOOM`). Every answer is checked: 200 with a Content-Length."""
+    url = url or (lambda x, y: f"/tiles/{LAYER}/{ZOOM}/{x}/{y}.pbf")
     timings: list[list[float]] = [[] for _ in range(clients)]
     stop = time.monotonic() + seconds
     errors: list[str] = []
@@ -127,7 +136,7 @@ def _load(
             x, y = tiles[i % len(tiles)]
             i += 1
             start = time.perf_counter()
-            client.request("GET", f"/tiles/{LAYER}/{ZOOM}/{x}/{y}.pbf", headers=headers)
+            client.request("GET", url(x, y), headers=headers)
             response = client.getresponse()
             body = response.read()
             timings[k].append(time.perf_counter() - start)
