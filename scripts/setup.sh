@@ -54,6 +54,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$installed" -eq 0 ] || exit "$installed"
 fi
 
+# POSIX shared memory: Patroni's failover and Python's multiprocessing create their semaphores in
+# /dev/shm, as the stack's unprivileged account. Every Debian host mounts a tmpfs there; a chroot
+# or container may give a bare directory only root can write, and then a failover fails with
+# "Permission denied" at the moment it is needed.
+if ! mountpoint -q /dev/shm; then
+  echo "setup: /dev/shm is not mounted; mounting a tmpfs there (mode 1777) for POSIX semaphores"
+  as_root mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm \
+    || echo "setup: could not mount /dev/shm: the stack's failover (make drill, tests/operations) will fail" >&2
+fi
+
 # The virtualenv is rebuilt only when requirements.txt or requirements-nodeps.txt changed since
 # the last install. requirements-nodeps.txt holds packages installed without their declared
 # dependencies: the OGC test suite (ogctests) pins releases of pyarrow and httpx that it does not

@@ -210,6 +210,7 @@ def up(layout: Layout, *, scale: str = "demo", fresh: bool = False, say=print) -
     render_local(layout)
     certificate(layout)
     _ports_free(layout)
+    _semaphores_usable(layout)
     started = time.monotonic()
     steps = [
         ("etcd", lambda: start_etcd(layout)),
@@ -245,6 +246,23 @@ def _ports_free(layout: Layout) -> None:
         raise StackError(
             f"ports in use by another process: {', '.join(taken)} "
             "(another stack on this host? stop it, or set MINQING_STACK_PORT_BASE)"
+        )
+
+
+def _semaphores_usable(layout: Layout) -> None:
+    """Refuse to start when the stack's account cannot create a POSIX semaphore: Patroni makes one
+    (a multiprocessing pool) to ask the other nodes before it promotes itself, so without
+    /dev/shm the stack would come up and then fail its first failover."""
+    probe = subprocess.run(  # noqa: S603
+        engines.as_account(layout, ["python3", "-c", "import multiprocessing; multiprocessing.Lock()"]),
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode:
+        raise StackError(
+            f"the account {layout.account} cannot create POSIX semaphores (/dev/shm: "
+            f"{probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'failed'}); Patroni needs them "
+            "to fail over. Mount a tmpfs there: mount -t tmpfs -o mode=1777 tmpfs /dev/shm (scripts/setup.sh does)"
         )
 
 

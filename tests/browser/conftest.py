@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -148,11 +149,60 @@ def browser() -> Iterator:
         chromium.close()
 
 
+class _InFlight:
+    """How many requests the live server is answering now (from the call to the close of the
+    answer's body): a request between two statements is busy though the database sees no query."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def __call__(self, step: int) -> None:
+        with self._lock:
+            self._count += step
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+IN_FLIGHT = _InFlight()
+
+
+class _ClosedWhenDone:
+    """A WSGI answer's body that counts its request done when the server closes it."""
+
+    def __init__(self, body) -> None:
+        self._body = body
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self._body, "close"):
+                self._body.close()
+        finally:
+            IN_FLIGHT(-1)
+
+
 def _through_django(application):
     """The live server's "static handler": none. Static files then reach Django's middleware,
     where WhiteNoise answers them from STATIC_ROOT with their gzip copies, as in production
-    (pytest-django's default serves the sources, uncompressed, beside the middleware)."""
-    return application
+    (pytest-django's default serves the sources, uncompressed, beside the middleware). Requests
+    are counted while they are answered (:data:`IN_FLIGHT`, read by :func:`_server_settled`)."""
+
+    def counted(environ, start_response):
+        IN_FLIGHT(+1)
+        try:
+            body = application(environ, start_response)
+        except BaseException:
+            IN_FLIGHT(-1)
+            raise
+        return _ClosedWhenDone(body)
+
+    return counted
 
 
 @pytest.fixture(scope="session")
@@ -204,13 +254,16 @@ def open_page(browser, problems, live_server) -> Iterator[Callable]:
 
 
 def _server_settled(seconds: float = 10.0) -> None:
-    """Wait until the live server has no statement running on the test database: a request the
-    closed page left behind (a tile, a poll) must not race the flush that ends the test (a
-    TRUNCATE of every table and a multi-table SELECT lock tables in different orders)."""
+    """Wait until the live server answers no request and runs no statement on the test database:
+    a request the closed page left behind (a tile, a poll) must not race the flush that ends the
+    test (a TRUNCATE of every table and a multi-table SELECT lock tables in different orders)."""
     from django.db import connection
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if IN_FLIGHT.count:
+            time.sleep(0.05)
+            continue
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
