@@ -1,6 +1,7 @@
 # The one entry point: a newcomer and CI run the same targets.
 #   make run    set everything up, load the demo city when the database is empty, serve :8000
 #   make test   set everything up, then the whole test suite on a real PostGIS
+#   make test-fast  the inner loop: the suite without the heavy tests (browser, stack, load, faults)
 #   make bench  benchmarks at city scale, each beside its peer (var/bench/); ARGS="name …" picks some
 #   make drill          the production stack under var/stack, the primary killed under load
 #   make restore-drill  the stack backed up, written on, restored to a point in time and verified
@@ -8,7 +9,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup db run test bench lint stop drill restore-drill stack stack-down
+.PHONY: setup db run test test-fast bench lint stop drill restore-drill stack stack-down
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +22,9 @@ run: db
 
 test: db
 	@bash scripts/test.sh
+
+test-fast: db
+	@bash scripts/test.sh -m "not heavy"
 
 bench: db
 	@bash scripts/bench.sh $(ARGS)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 import shapely
@@ -132,7 +133,7 @@ class BoundariesImporter(Importer):
         self.name_field = name_field
         self.source_crs = source_crs
         self.convert = convert
-        self.valid_from: dt.date = valid_from or dt.date.today()
+        self.valid_from: dt.date = valid_from or timezone.localdate()
         self.layer = layer
         self.repair = repair
 

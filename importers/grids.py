@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 import geopandas as gpd
@@ -106,7 +107,7 @@ class GridImporter(Importer):
                 valid_from = dt.date.fromisoformat(valid_from)
             except ValueError as error:
                 raise ValueError(f"--valid-from {valid_from!r}: expected a date as YYYY-MM-DD") from error
-        self.valid_from = valid_from or dt.date.today()
+        self.valid_from = valid_from or timezone.localdate()
         if source_crs:
             try:
                 CRS.from_user_input(source_crs)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from django.utils import timezone
 
 from .sources import ROW
 
@@ -164,5 +164,5 @@ class ImportReport:
         return path
 
     def default_path(self, directory: Path, kind: str) -> Path:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
         return directory / f"{kind}-{Path(self.source).stem}-{stamp}-rejected.csv"

@@ -512,7 +512,7 @@ def parse_json_location(body: Mapping, name: str = "location") -> tuple[float, f
     return lon, lat, crs
 
 
-# --- the grid worker's tablet (issue 5) ----------------------------------------------------------
+# --- the grid worker's page -----------------------------------------------------------------------
 
 #: The id a tablet gives a write it may queue and send again (a UUID, usually): letters, digits,
 #: ``-`` and ``_``, 8 to 60 characters (it becomes part of a 64-character external id).
@@ -588,7 +588,7 @@ def parse_layer_filters(query: Mapping, filters: Sequence) -> dict[str, object]:
     return values
 
 
-# --- durable intake (issue 6) ---------------------------------------------------------------------
+# --- durable intake -------------------------------------------------------------------------------
 
 #: An idempotency key: visible ASCII but the double quote, 1 to 255 characters (a UUID is usual).
 _IDEMPOTENCY_KEY = re.compile(r"[\x21\x23-\x7e]{1,255}")
@@ -612,7 +612,7 @@ def parse_idempotency_key(headers: Mapping, name: str = "Idempotency-Key") -> st
     return value
 
 
-# --- areas (issue 5, analyst workbench) ----------------------------------------------------------
+# --- areas (the analyst workbench) ----------------------------------------------------------------
 
 _REGION_CODE = re.compile(r"[0-9]{12}")
 #: A grid code: its community's 12-digit code, then a serial (import_grids checks the prefix).
@@ -644,7 +644,7 @@ def parse_grid_code(query: Mapping, name: str = "grid", *, default=_MISSING) -> 
     return raw
 
 
-# --- the command-center wall (issue 5) ------------------------------------------------------------
+# --- the command-center wall ----------------------------------------------------------------------
 
 #: The longest time window a dashboard figure reads, days.
 WINDOW_MAX_DAYS = 366
@@ -689,7 +689,7 @@ def parse_area_code(value: str, name: str = "code") -> str:
     return value
 
 
-# --- personal data (issue 6) -----------------------------------------------------------------------
+# --- personal data --------------------------------------------------------------------------------
 
 #: Fewest characters a purpose must have once trimmed: "回访" (a call back) is enough, "x" is not.
 PURPOSE_MIN = 2

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian 12 machine, and nothing that is already there:
 # Debian packages (PostgreSQL 15 + PostGIS 3, GDAL/GEOS/PROJ for GeoDjango) and the virtualenv
-# from requirements.txt. Safe to run again: a second run only checks stamps and returns.
+# from the requirements files. Safe to run again: a second run only checks stamps and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debian_packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal32 libgeos-c1v5 libproj25
                  python3 python3-venv python3-dev)
-# Pages (issue 5): gettext compiles the message catalogs; chromium is the browser the page tests
+# Pages: gettext compiles the message catalogs; chromium is the browser the page tests
 # drive (Playwright uses it as it is, it never downloads a browser); a small CJK font so that its
 # screenshots show Chinese text, not boxes; libatomic1 for the node binary inside Playwright's
 # Python package (its driver), which a minimal Debian lacks.
@@ -64,17 +64,28 @@ if ! mountpoint -q /dev/shm; then
     || echo "setup: could not mount /dev/shm: the stack's failover (make drill, tests/operations) will fail" >&2
 fi
 
-# The virtualenv is rebuilt only when requirements.txt or requirements-nodeps.txt changed since
-# the last install. requirements-nodeps.txt holds packages installed without their declared
-# dependencies: the OGC test suite (ogctests) pins releases of pyarrow and httpx that it does not
-# need to run (requirements.txt has what it imports).
+# The virtualenv is rebuilt only when a requirements file changed since the last install:
+# requirements.txt is what the application runs on; requirements-dev.txt adds the tests and tooling
+# and requirements-nodeps.txt the packages installed without their declared dependencies (the OGC
+# test suite ogctests pins releases of pyarrow and httpx that it does not need to run). A
+# production host sets MINQING_PACKAGES=runtime and gets requirements.txt only.
+packages=${MINQING_PACKAGES:-dev}
+case "$packages" in
+  dev) requirement_files=(requirements.txt requirements-dev.txt requirements-nodeps.txt) ;;
+  runtime) requirement_files=(requirements.txt) ;;
+  *) echo "setup: MINQING_PACKAGES must be dev or runtime, got '$packages'" >&2; exit 2 ;;
+esac
 stamp=.venv/.requirements.sha256
-wanted=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
+wanted=$( (echo "$packages"; cat "${requirement_files[@]}") | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "setup: installing Python packages into .venv"
+  echo "setup: installing Python packages into .venv ($packages)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+  if [ "$packages" = dev ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+  else
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  fi
   echo "$wanted" > "$stamp"
 fi
 mkdir -p var

@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     "importers",
     "mapserver",
     "basemaps",
+    # Login lockout after repeated failures (mapserver/security.py's LockoutBackend).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -117,6 +119,8 @@ MIDDLEWARE = [
     # The client address and scheme from trusted proxies only (mapserver/security.py).
     "mapserver.security.ProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Request body size limit and Content-Security-Policy (mapserver/security.py).
+    "mapserver.security.HardeningMiddleware",
     # JSON answers in brotli or gzip as the client accepts (mapserver/compression.py); outside
     # the error renderer, so error bodies are compressed too.
     "mapserver.compression.CompressionMiddleware",
@@ -131,6 +135,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the audit log names the request's user.
+    "mapserver.security.AuditRequestMiddleware",
     # request.reader: the request's one access decision (roles, permissions, data scope).
     "mapserver.auth.ReaderMiddleware",
     # Which database the request's reads use (a replica for the read-only surfaces).
@@ -138,6 +144,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mapserver.errors.ErrorMiddleware",
+    # django-axes' login lockout, last as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mapserver.urls"
@@ -185,7 +193,7 @@ STORAGES = {
 # through the finders (those have no compressed copies). Default False.
 WHITENOISE_USE_FINDERS = os.environ.get("MINQING_STATIC_FROM_SOURCES", "") == "1"
 
-# --- Front-end pages and languages (issue 5) ------------------------------------------------------
+# --- Front-end pages and languages ----------------------------------------------------------------
 # Front-end packages come from npm (package.json + package-lock.json at the repository root,
 # installed into node_modules/ by scripts/setup.sh) and are served as /static/vendor/<package>/…;
 # only each package's dist folder is exposed, never its sources or node_modules as a whole.
@@ -383,7 +391,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 
-# --- Durable intake (issue 6) ----------------------------------------------------------------------
+# --- Durable intake -------------------------------------------------------------------------------
 # How long an Idempotency-Key and its first answer are kept (hours): a retry with the same key
 # within this time gets the first answer again. At least 24. Default 24.
 # `manage.py purge_idempotency_keys` deletes older keys (run it daily from cron).
@@ -439,7 +447,7 @@ MINQING_DJANGO_THREADS = int(os.environ.get("MINQING_DJANGO_THREADS", "8"))
 # Default 32.
 MINQING_DJANGO_QUEUE = int(os.environ.get("MINQING_DJANGO_QUEUE", "32"))
 
-# --- grid-worker tablet (/grid/, issue 5) ---------------------------------------------------------
+# --- The grid worker's page (/grid/) --------------------------------------------------------------
 # Uploaded files (event photos) live here; they are never served as public media, only through
 # /api/grid/photos/<id> after the reader's scope is checked. Default var/media.
 MEDIA_ROOT = Path(os.environ.get("MINQING_MEDIA_ROOT", VAR_DIR / "media"))
@@ -464,19 +472,8 @@ MINQING_REGISTRY_EVENT_DAYS = int(os.environ.get("MINQING_REGISTRY_EVENT_DAYS", 
 # approval, as do merges and new addresses. Default 30 (metres).
 MINQING_REGISTRY_FREE_MOVE_M = float(os.environ.get("MINQING_REGISTRY_FREE_MOVE_M", "30"))
 
-# --- Security: audit log, personal data, hardening (issue 6 §2 §3 §5) ------------------------------
-# See README "Security". Middleware added here, in order: HardeningMiddleware right after Django's
-# SecurityMiddleware (body size limit, Content-Security-Policy), AuditRequestMiddleware after
-# authentication (the audit log names the request's user), django-axes' last (login lockout).
-INSTALLED_APPS += ["axes"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "mapserver.security.HardeningMiddleware"
-)
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-    "mapserver.security.AuditRequestMiddleware",
-)
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# --- Security: audit log, personal data, hardening ------------------------------------------------
+# See README "Security".
 AUTHENTICATION_BACKENDS = ["mapserver.security.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 
 # Where the audit log's chain head is kept outside the database (layers/audit.py): appended by

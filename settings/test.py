@@ -9,7 +9,7 @@ MINQING_DATA_VERSION_SECONDS = 0.0
 # Tests change a reader's groups and ask again at once.
 MINQING_READER_ROLES_SECONDS = 0.0
 
-# --- audit log (issue 6) -----------------------------------------------------------------------------
+# --- audit log ------------------------------------------------------------------------------------
 # The audit log refuses TRUNCATE unless the session sets minqing.audit_truncate (migration
 # 0009_audit_log); test connections do, so that transactional tests can flush the database.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
@@ -27,6 +27,6 @@ MINQING_THROTTLE_RATES = {
     "ogc_paging": "100000/min",
 }
 
-# --- durable intake (issue 6) ------------------------------------------------------------------------
+# --- durable intake -------------------------------------------------------------------------------
 # Tests edit keyword rules, categories and SLA hours and dispatch at once.
 MINQING_REFERENCE_SECONDS = 0.0

@@ -1,5 +1,6 @@
 """Suite-wide rules: a skipped test fails the run; tests that read ../shared/data are left out
-(with one notice) on a clone that lacks it."""
+(with one notice) on a clone that lacks it; the heavy tests carry the ``heavy`` marker, which
+``make test-fast`` leaves out."""
 
 from __future__ import annotations
 
@@ -15,7 +16,24 @@ def shared_data_path(*parts: str) -> Path:
     return Path(settings.MINQING_SHARED_DATA, *parts)
 
 
+#: Tests that drive a browser, start the production stack, or put a live server under load,
+#: faults, fuzzing or outside clients: most of the suite's time, left out of ``make test-fast``
+#: (paths from the repository root; a folder takes every file under it).
+HEAVY = (
+    "tests/browser/",
+    "tests/operations/",
+    "tests/mapserver/test_intake_load.py",
+    "tests/mapserver/test_intake_fault.py",
+    "tests/mapserver/test_fuzz_api.py",
+    "tests/mapserver/test_ogc_clients.py",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.relative_to(ROOT).as_posix().startswith(HEAVY):
+            item.add_marker(pytest.mark.heavy)
     if Path(settings.MINQING_SHARED_DATA).is_dir():
         return
     left_out = [item for item in items if item.get_closest_marker("shared_data")]

@@ -1,4 +1,4 @@
-"""Photos attached to events by grid workers in the field (issue 5, the tablet page).
+"""Photos attached to events by grid workers in the field (the grid page).
 
 The file lives under ``MEDIA_ROOT`` (``events/<event id>/<random>.<ext>``); the row says what it
 is (content type and size as checked by Pillow at upload), who sent it and when. Files are never

@@ -68,7 +68,7 @@ _FIELDS = (
     "district_code",
     # The link ids, not joins: their codes and names are read for the whole page in two small
     # queries (_serialize). Joining the five areas made a by-id read an eight-table join whose
-    # planning alone cost ~5 ms of database CPU, the bulk of an intake answer (issue 6 load test).
+    # planning alone cost ~5 ms of database CPU, the bulk of an intake answer.
     *(f"{join}_id" for join in _AREA_JOINS.values()),
     "reporter_name_masked",
     "reporter_phone_masked",

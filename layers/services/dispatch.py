@@ -13,7 +13,7 @@ Every decision is written down in ``dispatch_trace`` so that a supervisor can se
 
 The keyword library, the categories, the SLA table and the command center are read once per
 ``MINQING_REFERENCE_SECONDS`` in each process (:func:`reference`), not on every event: dispatch
-runs on every intake, and the library's queries were most of its cost (issue 6 load test). An
+runs on every intake, and the library's queries were most of its cost under load. An
 edit in the admin reaches intake within that many seconds.
 """
 

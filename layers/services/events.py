@@ -145,7 +145,7 @@ def _grid_chain(grid_id: int) -> tuple | None:
     with connection.cursor() as cursor:
         if raw not in _chain_prepared:
             # PREPARE once per session (as grid_locate does): planning the view's joins cost
-            # ten times running them, on every intake (issue 6 load test).
+            # ten times running them, on every intake.
             cursor.execute(f"PREPARE {_CHAIN_STATEMENT} (bigint) AS {_CHAIN_SQL}")
             _chain_prepared[raw] = True
         cursor.execute(f"EXECUTE {_CHAIN_STATEMENT} (%s)", [grid_id])

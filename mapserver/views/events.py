@@ -243,7 +243,7 @@ def intake_detail(request: Request, *, event: Event, created: bool, with_descrip
             parameter="external_id",
         )
     if created:
-        # The instance just written, not read back (issue 6: intake at 200 reports a second).
+        # The instance just written, not read back: one query less on every intake.
         return event_answer(event=event, with_description=with_description)
     return event_detail(event_id=event.pk, scope=CITY, with_description=with_description)
 

@@ -312,7 +312,7 @@ class PrintMap(APIView):
         return _attachment(response, f"{area.code}.html")
 
 
-# --- the audit and personal fields (issue 6) ---------------------------------------------------------
+# --- the audit and personal fields ----------------------------------------------------------------
 
 
 class TooManyRows(MinqingError):

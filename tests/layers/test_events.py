@@ -161,7 +161,8 @@ def test_concurrent_retries_store_one_event(monkeypatch):
         ({"crs": "epsg:3857"}, "crs: unknown CRS 'epsg:3857'; expected one of wgs84, cgcs2000, gcj02, bd09"),
         ({"address": "路" * 301}, "address: longer than 300 characters"),
         (
-            {"reported_at": dt.datetime(2026, 5, 1, 8)},
+            # Naive on purpose: the service must refuse a time without its zone.
+            {"reported_at": dt.datetime(2026, 5, 1, 8)},  # noqa: DTZ001
             "reported_at: needs a time zone offset, e.g. 2026-05-01T08:00:00+08:00",
         ),
         (

@@ -1,7 +1,7 @@
 """Address text → standard address, as people type it.
 
 Tables of texts and the exact answer expected (address code, precision, or the reason there is
-none) for every failure family of issue 12 — the short ways to write units and rooms, addresses
+none) for every failure family people type — the short ways to write units and rooms, addresses
 inside sentences, compound names that hold 村, 路 or a district's name, communities as people
 say them, places elsewhere in China from the national division list, nonsense — on a handful of
 hand-made addresses in the demo city's convention, in two small grids. Then: answers that do not

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.contrib.staticfiles import finders
 from django.urls import reverse
+from django.utils import timezone
 
 from layers import admin as layers_admin
 from layers import selectors
@@ -229,8 +230,8 @@ def test_redrawing_a_grid_archives_the_old_boundary_and_relinks(city, superuser_
     assert response.status_code == 302, response.content.decode()
     west.refresh_from_db()
     assert west.boundary.equals(wider)
-    assert west.valid_from == dt.date.today()
-    version = BoundaryVersion.objects.get(code=west.code, valid_to=dt.date.today())
+    assert west.valid_from == timezone.localdate()
+    version = BoundaryVersion.objects.get(code=west.code, valid_to=timezone.localdate())
     assert version.boundary.equals(old)
     assert version.source == "admin:root"
 

@@ -1,4 +1,4 @@
-"""Fuzzing (issue 6 §6): schemathesis generates requests from the OpenAPI schema that
+"""Fuzzing: schemathesis generates requests from the OpenAPI schema that
 ``/api/schema/`` serves (the JSON API and the Open311 GeoReport endpoints), valid and invalid,
 and sends them through the project's WSGI application as an authenticated user (a token), with
 every check schemathesis has: no server error; a declared status, media type, headers and body

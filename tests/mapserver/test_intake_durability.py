@@ -1,4 +1,4 @@
-"""Durable intake (issue 6 §4): the ``Idempotency-Key`` on POST /api/events and Open311 POST
+"""Durable intake: the ``Idempotency-Key`` on POST /api/events and Open311 POST
 requests (the first answer again, a 422 for another body, per user and endpoint, at least 24 h),
 answers given only after the commit, and a lost database answered 503 with Retry-After through
 the one error tree, with Django reconnecting afterwards."""
