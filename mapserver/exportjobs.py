@@ -6,8 +6,8 @@ Shapefile three files in a zip), and building one for 1.7 M addresses in a reque
 worker for many seconds and all the rows in its memory: the process stopped answering its other
 requests and its health check, and uvicorn replaced it. Now the request only checks the
 parameters and queues a job (202 with its state); the worker reads the rows through a
-server-side cursor ``MINQING_EXPORT_BATCH`` at a time and appends each batch to the file, so its
-memory is one batch whatever the layer's size, and records its progress on the row.
+server-side cursor ``MINQING_EXPORT_BATCH`` at a time and hands the batches to GDAL as one Arrow
+stream, so its memory is one batch whatever the layer's size, and records its progress on the row.
 
 * :func:`export_job_request` checks nothing itself (the view has parsed the query) and returns
   the requester's job for the same layer, format and query when one is queued, running or built
