@@ -4,6 +4,7 @@ OGC items', bad input is a 400 and an unknown layer a 404."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import zipfile
@@ -139,6 +140,46 @@ def test_gpkg_reads_back(api, export_world, tmp_path):
     assert len(frame) == 3 and frame.crs.to_epsg() == 4326
     assert set(frame["status"]) == {"received"} and "description" in frame.columns
     assert frame.geometry.geom_type.unique().tolist() == ["Point"]
+
+
+def _read_file(content: bytes, fmt: str, folder) -> tuple[dict, object]:
+    """A downloaded GeoPackage or zipped Shapefile read back: its layer's fields and types, and
+    its rows as a GeoDataFrame."""
+    if fmt == "gpkg":
+        path = folder / "export.gpkg"
+        path.write_bytes(content)
+    else:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        archive.extractall(folder)
+        (path,) = folder.glob("*.shp")
+    info = pyogrio.read_info(path)
+    return dict(zip(info["fields"], info["dtypes"], strict=True)), pyogrio.read_dataframe(path)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp"])
+def test_polygon_layers_are_multipolygons_in_files(api, export_world, tmp_path, fmt):
+    fields, frame = _read_file(download(api, f"/exports/grids_small.{fmt}"), fmt, tmp_path)
+    # A Shapefile has one polygon type: readers call a one-part polygon a Polygon.
+    assert len(frame) == 2 and frame.geometry.geom_type.unique().tolist() == [
+        "MultiPolygon" if fmt == "gpkg" else "Polygon"
+    ]
+    assert frame.geometry.is_valid.all() and fields["id"] == "int64"
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp"])
+def test_an_empty_selection_is_a_file_with_the_columns_and_no_rows(api, export_world, tmp_path, fmt):
+    fields, frame = _read_file(download(api, f"/exports/events.{fmt}", bbox="80,20,81,21"), fmt, tmp_path)
+    assert len(frame) == 0
+    (tmp_path / "full").mkdir()
+    full, _ = _read_file(download(api, f"/exports/events.{fmt}"), fmt, tmp_path / "full")
+    assert fields == full
+
+
+def test_file_columns_keep_their_types(api, export_world, tmp_path):
+    """The id is an integer, times are ISO 8601 text with their offset."""
+    fields, frame = _read_file(download(api, "/exports/events.gpkg"), "gpkg", tmp_path)
+    assert fields["id"] == "int64" and fields["status"] == "object" and fields["received_at"] == "object"
+    assert all(dt.datetime.fromisoformat(value).tzinfo is not None for value in frame["received_at"])
 
 
 def test_shapefile_zip_has_prj_and_cpg(api, export_world, tmp_path):
