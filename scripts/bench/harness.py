@@ -77,6 +77,12 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
+def _figure(value: float) -> str:
+    """A figure for the table: whole numbers from 100 up, three significant digits below (a
+    budget of 30 s is 0.0333 a second, not 0)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def write_reports(results: list[Result], directory: Path) -> tuple[Path, Path]:
     """Write the results, keeping earlier rows of benchmarks this run did not measure, so that
     running one benchmark (or one data set) refreshes its rows and leaves the rest."""
@@ -95,7 +101,7 @@ def write_reports(results: list[Result], directory: Path) -> tuple[Path, Path]:
     ]
     for r in results:
         lines.append(
-            f"| {r.name} | {r.unit} | {r.ours:,.0f} | {r.peer_name} | {r.peer:,.0f} | {r.ratio:.2f}× | "
+            f"| {r.name} | {r.unit} | {_figure(r.ours)} | {r.peer_name} | {_figure(r.peer)} | {r.ratio:.2f}× | "
             f"≥ {r.target_ratio:,.4g}× | {'yes' if r.met else 'NO'} | {r.scale} |"
         )
     info = machine()
