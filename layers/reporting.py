@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from django.template.loader import render_to_string  # noqa: E402
 from django.utils.translation import gettext as _  # noqa: E402
-from django.utils.translation import gettext_noop as N_  # noqa: E402
+from django.utils.translation import gettext_noop  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -222,17 +222,17 @@ def map_warnings(data: MapData, codes: set[str]) -> str:
 
 #: The headline table: (key, label, a share?) in the order the report prints them.
 HEADLINE = (
-    ("cases", N_("Cases received"), False),
-    ("completed", N_("Completed (resolved, verified or closed)"), False),
-    ("completion_rate", N_("Completion rate"), True),
-    ("on_time_rate", N_("On-time rate"), True),
-    ("overdue", N_("Overdue"), False),
-    ("escalated", N_("Escalated"), False),
-    ("open", N_("Still open"), False),
-    ("satisfaction_mean", N_("Mean satisfaction (1–5)"), False),
-    ("satisfaction_rate", N_("Satisfied (4 or 5)"), True),
-    ("disputes", N_("Disputes"), False),
-    ("hazards", N_("Safety hazards"), False),
+    ("cases", gettext_noop("Cases received"), False),
+    ("completed", gettext_noop("Completed (resolved, verified or closed)"), False),
+    ("completion_rate", gettext_noop("Completion rate"), True),
+    ("on_time_rate", gettext_noop("On-time rate"), True),
+    ("overdue", gettext_noop("Overdue"), False),
+    ("escalated", gettext_noop("Escalated"), False),
+    ("open", gettext_noop("Still open"), False),
+    ("satisfaction_mean", gettext_noop("Mean satisfaction (1–5)"), False),
+    ("satisfaction_rate", gettext_noop("Satisfied (4 or 5)"), True),
+    ("disputes", gettext_noop("Disputes"), False),
+    ("hazards", gettext_noop("Safety hazards"), False),
 )
 
 

@@ -146,6 +146,8 @@ def test_pdf_opens_and_holds_the_headline_figures(demo_year):
     assert f"{month['cases']:,}" in text
     assert f"{month['completion_rate'] * 100:.1f}%" in text
     assert f"{month['satisfaction_mean']:g}" in text
+    # Every label in Chinese: the only Latin words are the statistic's authors' names and UTC.
+    assert set(re.findall(r"[A-Za-z]{3,}", text)) <= {"Getis", "Ord", "UTC"}, re.findall(r"[A-Za-z ,()]{8,}", text)
     html = report.html
     assert html.count('src="data:image/png;base64,') == 8
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
