@@ -2,13 +2,29 @@
 paths whose order matters resolve to the view they always did, and a route's metrics label is
 its whole pattern, as if the map were one flat list."""
 
+from pathlib import Path
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from mapserver import routes
 from mapserver.views import events, exports, heat, ogc, personal, rules, tiles
 
-AREAS = {"api", "exports", "grid", "judgement", "ogc", "open311", "operations", "pages", "residents"}
-AREAS |= {"stewards", "tiles", "wall"}
+#: One route module per area in mapserver/routes/, its app_name the namespace.
+AREAS = {
+    "api",
+    "exports",
+    "grid",
+    "judgement",
+    "ogc",
+    "open311",
+    "operations",
+    "pages",
+    "residents",
+    "stewards",
+    "tiles",
+    "wall",
+}
 
 
 def _named(patterns, namespace: str = ""):
@@ -27,6 +43,7 @@ def test_every_named_route_is_in_an_area_namespace():
     assert names
     assert {name.split(":")[0] for name in names} == AREAS
     assert all(name.count(":") == 1 for name in names)
+    assert {module.stem for module in Path(routes.__file__).parent.glob("[!_]*.py")} == AREAS
 
 
 @pytest.mark.parametrize(
