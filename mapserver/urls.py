@@ -5,8 +5,10 @@ Each area is a namespace: a URL is named ``<area>:<name>`` (``api:event``, ``ogc
 patterns seen by the metrics' route label and the schema are the paths themselves.
 
 No path is matched by routes of two areas, so the order of the areas below is reading order
-only. Where order does matter it is settled inside one module: ``exports`` lists
-``exports/heat.tif`` before ``exports/<layer_id>.<fmt>``.
+only; keep it so (a new route that another area's pattern also matches belongs in that area's
+module). Where order does matter it is settled inside one module: ``exports`` lists
+``exports/heat.tif`` before ``exports/<layer_id>.<fmt>``, which would take it for a layer.
+``tests/mapserver/test_urls.py`` resolves those paths.
 """
 
 from django.contrib import admin
