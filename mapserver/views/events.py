@@ -334,7 +334,7 @@ class EventList(APIView):
         )
         # With a key or without return only after the commit: a 201 names an event that is stored.
         response = Response(answer.body, status=answer.status)
-        response["Location"] = request.build_absolute_uri(reverse("api-event", args=[answer.event_id]))
+        response["Location"] = request.build_absolute_uri(reverse("api:event", args=[answer.event_id]))
         if answer.replayed or answer.status == 200:
             response["Idempotent-Replay"] = "true"
         return response

@@ -216,7 +216,7 @@ def _csv_geometry(layer: Layer, crs: OutputCrs) -> tuple[tuple[str, str], ...]:
 
 def export_job_response(request: Request, job, *, status: int = 200) -> HttpResponse:
     """An export job's state as JSON: progress, and the download link once the file is built."""
-    base = reverse("export-job", args=[job.pk])
+    base = reverse("exports:job", args=[job.pk])
     built = exportjobs.job_file(job) is not None
     expiry = exportjobs.expires_at(job)
     body = {
@@ -233,7 +233,7 @@ def export_job_response(request: Request, job, *, status: int = 200) -> HttpResp
         "expires_at": expiry.isoformat() if expiry else None,
         "file_size": job.file_size if built else None,
         "status_url": request.build_absolute_uri(base),
-        "download_url": request.build_absolute_uri(reverse("export-job-file", args=[job.pk])) if built else None,
+        "download_url": request.build_absolute_uri(reverse("exports:job-file", args=[job.pk])) if built else None,
     }
     response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
     response["Location"] = base

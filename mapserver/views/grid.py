@@ -147,18 +147,18 @@ def grid_page(request: HttpRequest) -> HttpResponse:
         # The fields of a standard address a worker may correct or give, with their lengths.
         "addressFields": address_field_lengths(),
         "urls": {
-            "page": reverse("grid"),
-            "serviceWorker": reverse("grid-service-worker"),
-            "login": f"{settings.LOGIN_URL}?next={reverse('grid')}",
-            "session": reverse("api-grid-session"),
-            "package": reverse("api-grid-package"),
-            "locate": reverse("api-grid-locate"),
-            "events": reverse("api-grid-events"),
-            "actions": reverse("api-grid-actions", args=[0]).replace("/0/", "/{id}/"),
-            "photos": reverse("api-grid-photos", args=[0]).replace("/0/", "/{id}/"),
-            "tasks": reverse("api-grid-tasks"),
-            "taskAnswer": reverse("api-grid-task-answer", args=[0]).replace("/0/", "/{id}/"),
-            "visits": reverse("api-grid-visits"),
+            "page": reverse("grid:page"),
+            "serviceWorker": reverse("grid:service-worker"),
+            "login": f"{settings.LOGIN_URL}?next={reverse('grid:page')}",
+            "session": reverse("grid:api-session"),
+            "package": reverse("grid:api-package"),
+            "locate": reverse("grid:api-locate"),
+            "events": reverse("grid:api-events"),
+            "actions": reverse("grid:api-actions", args=[0]).replace("/0/", "/{id}/"),
+            "photos": reverse("grid:api-photos", args=[0]).replace("/0/", "/{id}/"),
+            "tasks": reverse("grid:api-tasks"),
+            "taskAnswer": reverse("grid:api-task-answer", args=[0]).replace("/0/", "/{id}/"),
+            "visits": reverse("grid:api-visits"),
         },
     }
     return render(request, "mapserver/grid/grid.html", {"grid_config": config})
@@ -186,10 +186,10 @@ def service_worker(request: HttpRequest) -> HttpResponse:
         code = handle.read()
     config = {
         "version": _static_version(list(PAGE_STATIC)),
-        "page": reverse("grid"),
+        "page": reverse("grid:page"),
         "staticPrefix": settings.STATIC_URL,
         "precache": [static(path) for path in PAGE_STATIC],
-        "jsCatalog": reverse("javascript-catalog"),
+        "jsCatalog": reverse("pages:javascript-catalog"),
         "basemapPrefix": "/basemaps/",
     }
     body = f"self.MINQING_SW = {json.dumps(config)};\n{code}"

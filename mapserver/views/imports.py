@@ -59,13 +59,13 @@ class ImportView(APIView):
 
 
 def _links(job: ImportJob) -> dict[str, str]:
-    links = {"self": reverse("api-import", args=[job.pk])}
+    links = {"self": reverse("stewards:api-import", args=[job.pk])}
     if job.has_report:
-        links["report"] = reverse("api-import-report", args=[job.pk])
+        links["report"] = reverse("stewards:api-import-report", args=[job.pk])
     if job.has_preview:
-        links["preview"] = reverse("api-import-preview", args=[job.pk])
+        links["preview"] = reverse("stewards:api-import-preview", args=[job.pk])
     if job.action == ImportJob.Action.DRY_RUN:
-        links["commit"] = reverse("api-import-commit", args=[job.pk])
+        links["commit"] = reverse("stewards:api-import-commit", args=[job.pk])
     return links
 
 
@@ -119,7 +119,7 @@ class ImportList(ImportView):
             raise BadParameter("file", "is required: the file to import")
         options = params.parse_importer_options(form, importer.options)
         job = jobs.import_job_create(kind=kind, upload=upload, options=options, user=request.user)
-        return Response(describe(job), status=201, headers={"Location": reverse("api-import", args=[job.pk])})
+        return Response(describe(job), status=201, headers={"Location": reverse("stewards:api-import", args=[job.pk])})
 
 
 class ImportDetail(ImportView):
@@ -162,7 +162,7 @@ class ImportCommit(ImportView):
         job = jobs.import_job_commit(
             dry_run=_job(job_id), user=request.user, max_rejected=max_rejected, accept_topology=accept_topology
         )
-        return Response(describe(job), status=201, headers={"Location": reverse("api-import", args=[job.pk])})
+        return Response(describe(job), status=201, headers={"Location": reverse("stewards:api-import", args=[job.pk])})
 
 
 class ImportReportFile(ImportView):
@@ -222,6 +222,6 @@ def import_page(request: HttpRequest) -> HttpResponse:
         "basemap": basemap.describe() if basemap is not None else None,
         "kinds": kinds,
         "maxBytes": settings.MINQING_IMPORT_MAX_BYTES,
-        "urls": {"jobs": reverse("api-imports")},
+        "urls": {"jobs": reverse("stewards:api-imports")},
     }
     return render(request, "mapserver/imports/imports.html", {"imports_config": config, "kinds": kinds})

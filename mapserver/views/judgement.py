@@ -129,7 +129,7 @@ def judgement_page(request: HttpRequest) -> HttpResponse:
             context.update(context["report"].context)
             context["area"], context["month"] = area.code, f"{month:%Y-%m}"
             context["links"] = {
-                fmt: f"{reverse('api-judgement-report')}?area={area.code}&month={month:%Y-%m}&output={fmt}"
+                fmt: f"{reverse('judgement:api-report')}?area={area.code}&month={month:%Y-%m}&output={fmt}"
                 for fmt in ("html", "pdf", "json")
             }
         except (BadParameter, DomainError) as error:

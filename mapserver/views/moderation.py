@@ -51,7 +51,7 @@ def _done(request: HttpRequest, error: DomainError | BadParameter | None, ok: st
         messages.success(request, ok)
     else:
         messages.error(request, error.message)
-    return redirect(reverse("moderation"))
+    return redirect(reverse("residents:moderation"))
 
 
 @require_POST

@@ -240,7 +240,7 @@ def _collection(request: Request, layer: Layer, scope: Scope) -> dict:
             "interval": [list(interval) if interval else [None, None]],
             "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
         }
-    items = _url(request, "ogc-items", layer.id)
+    items = _url(request, "ogc:items", layer.id)
     return {
         "id": layer.id,
         "title": layer.title,
@@ -250,7 +250,7 @@ def _collection(request: Request, layer: Layer, scope: Scope) -> dict:
         "storageCrs": CRS84_URI,
         "extent": extent,
         "links": [
-            *_links(request, "ogc-collection", layer.id, title=layer.title),
+            *_links(request, "ogc:collection", layer.id, title=layer.title),
             {"href": f"{items}?f=json", "rel": "items", "type": GEOJSON, "title": layer.title},
             {"href": f"{items}?f=html", "rel": "items", "type": "text/html", "title": layer.title},
         ],
@@ -266,28 +266,28 @@ class Landing(OgcView):
             "title": "民情地图 OGC API Features",
             "description": "Minqing Map layers as OGC API – Features collections (GeoJSON, HTML).",
             "links": [
-                *_links(request, "ogc-landing", title="landing page"),
+                *_links(request, "ogc:landing", title="landing page"),
                 {
-                    "href": _url(request, "ogc-api"),
+                    "href": _url(request, "ogc:api"),
                     "rel": "service-desc",
                     "type": OPENAPI_MEDIA_TYPE,
                     "title": "the API definition (OpenAPI 3.0)",
                 },
                 {
-                    "href": _url(request, "ogc-api-html"),
+                    "href": _url(request, "ogc:api-html"),
                     "rel": "service-doc",
                     "type": "text/html",
                     "title": "the API documentation",
                 },
-                {"href": _url(request, "ogc-conformance", f="json"), "rel": "conformance", "type": "application/json"},
-                {"href": _url(request, "ogc-collections", f="json"), "rel": "data", "type": "application/json"},
+                {"href": _url(request, "ogc:conformance", f="json"), "rel": "conformance", "type": "application/json"},
+                {"href": _url(request, "ogc:collections", f="json"), "rel": "data", "type": "application/json"},
             ],
         }
         return _respond(request, document, fmt)
 
 
 def _openapi(request: Request) -> dict:
-    root = request.build_absolute_uri(reverse("ogc-landing")).rstrip("/")
+    root = request.build_absolute_uri(reverse("ogc:landing")).rstrip("/")
     layers = [
         (layer, reader_fields(request, layer))
         for layer in catalog.REGISTRY.values()
@@ -328,7 +328,7 @@ class ApiDocumentation(OgcView):
             "server": document["servers"][0]["url"],
             "operations": operations,
             "crs": OUTPUT_CRS.values(),
-            "definition": _url(request, "ogc-api"),
+            "definition": _url(request, "ogc:api"),
         }
         return render(request, "mapserver/ogc_api.html", context)
 
@@ -349,7 +349,7 @@ class Collections(OgcView):
         scope = reader_scope(request)
         layers = [layer for layer in catalog.REGISTRY.values() if request.reader.reads_layer(layer)]
         document = {
-            "links": _links(request, "ogc-collections", title="collections"),
+            "links": _links(request, "ogc:collections", title="collections"),
             "collections": [_collection(request, layer, scope) for layer in layers],
         }
         return _respond(request, document, fmt)
@@ -380,13 +380,13 @@ class Items(OgcView):
         features, returned, next_after, matched = features_page(
             layer=layer, fields=fields, scope=reader_scope(request), limit=limit, after_id=after, crs=crs, **chosen
         )
-        base = request.build_absolute_uri(reverse("ogc-items", args=[layer.id]))
+        base = request.build_absolute_uri(reverse("ogc:items", args=[layer.id]))
         kept = {name: value for name, value in query.items() if name not in ("f", "after")}
         links = [
             {"href": f"{base}?{urlencode(kept | {'f': 'json'})}", "rel": "self", "type": GEOJSON},
             {"href": f"{base}?{urlencode(kept | {'f': 'html'})}", "rel": "alternate", "type": "text/html"},
             {
-                "href": _url(request, "ogc-collection", layer.id, f="json"),
+                "href": _url(request, "ogc:collection", layer.id, f="json"),
                 "rel": "collection",
                 "type": "application/json",
             },
@@ -424,9 +424,9 @@ class Item(OgcView):
             raise NotFound(f"collection {layer.id!r} has no item {feature_id[:40]!r}")
         feature = json.loads(text)
         feature["links"] = [
-            *_links(request, "ogc-item", layer.id, feature_id, title=f"{layer.title} {feature_id}"),
+            *_links(request, "ogc:item", layer.id, feature_id, title=f"{layer.title} {feature_id}"),
             {
-                "href": _url(request, "ogc-collection", layer.id, f="json"),
+                "href": _url(request, "ogc:collection", layer.id, f="json"),
                 "rel": "collection",
                 "type": "application/json",
             },

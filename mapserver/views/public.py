@@ -94,13 +94,13 @@ def _page_config(*, embed: bool) -> dict:
         "months": _months(now),
         "threshold": settings.MINQING_PUBLIC_MIN_COUNT,
         "urls": {
-            "month": reverse("api-public-month"),
-            "cells": reverse("api-public-cells"),
-            "cases": reverse("api-public-cases"),
-            "feedJson": reverse("public-feed-json"),
-            "feedRss": reverse("public-feed-rss"),
-            "page": reverse("public"),
-            "report": reverse("report"),
+            "month": reverse("residents:api-public-month"),
+            "cells": reverse("residents:api-public-cells"),
+            "cases": reverse("residents:api-public-cases"),
+            "feedJson": reverse("residents:public-feed-json"),
+            "feedRss": reverse("residents:public-feed-rss"),
+            "page": reverse("residents:public"),
+            "report": reverse("residents:report"),
         },
     }
 
@@ -200,7 +200,7 @@ class PublicCases(PublicView):
         cursor = params.parse_text(request.query_params, "cursor", max_length=200, default=None)
         page = public_cases(limit=limit, after=cursor)
         if page["next"]:
-            page["next"] = f"{reverse('api-public-cases')}?limit={limit}&cursor={page['next']}"
+            page["next"] = f"{reverse('residents:api-public-cases')}?limit={limit}&cursor={page['next']}"
         return _cacheable(Response(page))
 
 
@@ -213,7 +213,7 @@ def _item_title(case: dict) -> str:
 
 
 def _item_url(request: HttpRequest, case: dict) -> str:
-    return request.build_absolute_uri(f"{reverse('public')}#case-{case['id']}")
+    return request.build_absolute_uri(f"{reverse('residents:public')}#case-{case['id']}")
 
 
 def feed_json(request: HttpRequest) -> HttpResponse:
@@ -222,8 +222,8 @@ def feed_json(request: HttpRequest) -> HttpResponse:
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": _("Minqing Map: cases the city solved"),
-        "home_page_url": request.build_absolute_uri(reverse("public")),
-        "feed_url": request.build_absolute_uri(reverse("public-feed-json")),
+        "home_page_url": request.build_absolute_uri(reverse("residents:public")),
+        "feed_url": request.build_absolute_uri(reverse("residents:public-feed-json")),
         "language": "zh-CN",
         "items": [
             {
@@ -245,10 +245,10 @@ def feed_rss(request: HttpRequest) -> HttpResponse:
     """RSS 2.0 of the approved cases."""
     feed = feedgenerator.Rss201rev2Feed(
         title=_("Minqing Map: cases the city solved"),
-        link=request.build_absolute_uri(reverse("public")),
+        link=request.build_absolute_uri(reverse("residents:public")),
         description=_("Completed cases with the summaries the city approved for publication."),
         language="zh-cn",
-        feed_url=request.build_absolute_uri(reverse("public-feed-rss")),
+        feed_url=request.build_absolute_uri(reverse("residents:public-feed-rss")),
     )
     for case in public_cases(limit=FEED_ITEMS)["results"]:
         feed.add_item(

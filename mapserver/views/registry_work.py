@@ -309,4 +309,4 @@ def registry_decide(request: HttpRequest, task_id: int) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(request, _("Applied to the registry.") if decision == "approve" else _("Rejected."))
-    return redirect(reverse("registry"))
+    return redirect(reverse("stewards:registry"))

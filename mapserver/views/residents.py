@@ -91,17 +91,17 @@ def _basemap() -> dict | None:
 
 def _urls() -> dict:
     return {
-        "report": reverse("report"),
-        "follow": reverse("report-follow"),
-        "categories": reverse("api-resident-categories"),
-        "place": reverse("api-resident-place"),
-        "geocode": reverse("api-resident-geocode"),
-        "reports": reverse("api-resident-reports"),
-        "case": reverse("api-resident-case"),
-        "answer": reverse("api-resident-answer"),
-        "photos": reverse("api-resident-photos"),
-        "photo": reverse("api-resident-photo", args=[0]).replace("/0", "/{id}"),
-        "public": reverse("public"),
+        "report": reverse("residents:report"),
+        "follow": reverse("residents:report-follow"),
+        "categories": reverse("residents:api-categories"),
+        "place": reverse("residents:api-place"),
+        "geocode": reverse("residents:api-geocode"),
+        "reports": reverse("residents:api-reports"),
+        "case": reverse("residents:api-case"),
+        "answer": reverse("residents:api-answer"),
+        "photos": reverse("residents:api-photos"),
+        "photo": reverse("residents:api-photo", args=[0]).replace("/0", "/{id}"),
+        "public": reverse("residents:public"),
     }
 
 
@@ -372,7 +372,7 @@ class ResidentReports(ResidentView):
         body = {
             "ticket": receipt.ticket.ticket,
             "token": receipt.token,
-            "follow_url": f"{reverse('report-follow')}#{receipt.token}",
+            "follow_url": f"{reverse('residents:report-follow')}#{receipt.token}",
             "case": resident_case(ticket=receipt.ticket),
         }
         response = Response(body, status=201 if receipt.created else 200)

@@ -280,7 +280,7 @@ def rules_draft_save(request: HttpRequest) -> HttpResponse:
             request, library_id=int(draft_id) if str(draft_id or "").isdigit() else None, status=400, text=text
         )
     messages.success(request, _("Draft saved. Replay it before it can be approved."))
-    return redirect(reverse("rules-version", args=[draft.pk]))
+    return redirect(reverse("judgement:rules-version", args=[draft.pk]))
 
 
 @require_POST
@@ -306,4 +306,4 @@ def rules_draft_act(request: HttpRequest, library_id: str, action: str) -> HttpR
         messages.error(request, error.message)
     else:
         messages.success(request, ok)
-    return redirect(reverse("rules-version", args=[library_id]))
+    return redirect(reverse("judgement:rules-version", args=[library_id]))

@@ -103,7 +103,7 @@ def _tile_response(
 def tilejson_document(request: Request, layer: Layer, *, reader: Reader, filters: dict) -> dict:
     """TileJSON 3.0.0 for the layer as this reader sees it (their fields and scope, the given
     filters)."""
-    template = request.build_absolute_uri(reverse("tiles-index")) + f"{layer.id}/{{z}}/{{x}}/{{y}}.pbf"
+    template = request.build_absolute_uri(reverse("tiles:index")) + f"{layer.id}/{{z}}/{{x}}/{{y}}.pbf"
     if filters:
         template += "?" + urlencode(filters)
     bounds = layer_extent_cached(layer=layer, scope=reader.scope)[0] or (
@@ -165,7 +165,7 @@ class TileIndex(APIView):
                         "geometry_type": layer.geometry_type,
                         "minzoom": layer.minzoom,
                         "maxzoom": layer.maxzoom,
-                        "tilejson": request.build_absolute_uri(reverse("tiles-tilejson", args=[layer.id])),
+                        "tilejson": request.build_absolute_uri(reverse("tiles:tilejson", args=[layer.id])),
                     }
                     for layer in REGISTRY.values()
                     if request.reader.reads_layer(layer)

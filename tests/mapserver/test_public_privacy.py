@@ -37,37 +37,37 @@ from .grid_world import grid_worker, populate
 #: Routes anyone may read (answering 200 without a login), by URL name; the Open311 ones in both
 #: formats.
 PUBLIC = {
-    "home",
-    "api-schema",
+    "pages:home",
+    "api:schema",
     # The OGC API's description and its page, as public as /api/schema/ (an anonymous reader's
     # own collections: none).
-    "ogc-api",
-    "ogc-api-html",
-    "login",
-    "javascript-catalog",
-    "grid-service-worker",
-    "basemap-tile",
-    "open311-services",
-    "open311-service",
-    "open311-requests",
-    "open311-request",
-    "report",
-    "report-follow",
-    "api-resident-categories",
-    "api-resident-place",
-    "api-resident-geocode",
-    "public",
-    "public-embed",
-    "public-feed-json",
-    "public-feed-rss",
-    "api-public-month",
-    "api-public-cells",
-    "api-public-cases",
+    "ogc:api",
+    "ogc:api-html",
+    "pages:login",
+    "pages:javascript-catalog",
+    "grid:service-worker",
+    "tiles:basemap-tile",
+    "open311:services",
+    "open311:service",
+    "open311:requests",
+    "open311:request",
+    "residents:report",
+    "residents:report-follow",
+    "residents:api-categories",
+    "residents:api-place",
+    "residents:api-geocode",
+    "residents:public",
+    "residents:public-embed",
+    "residents:public-feed-json",
+    "residents:public-feed-rss",
+    "residents:api-public-month",
+    "residents:api-public-cells",
+    "residents:api-public-cases",
     # Operations: health for the proxy's checks; metrics only to MINQING_METRICS_ALLOWED, which
     # holds the loopback address the test client comes from (their text is scanned all the same).
-    "healthz",
-    "readyz",
-    "metrics",
+    "operations:healthz",
+    "operations:readyz",
+    "operations:metrics",
 }
 
 # The digits after a decimal point (a metric's 0.018653209001058713 seconds) are a fraction,
@@ -149,12 +149,14 @@ def town(db, settings, tmp_path, django_user_model):
     address_index_reset()
 
 
-def _routes(patterns, prefix: str = ""):
+def _routes(patterns, prefix: str = "", namespace: str = ""):
+    """(route, namespaced URL name or None) of every pattern, included ones too."""
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
-            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern), inner)
         elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern), pattern.name
+            yield prefix + str(pattern.pattern), f"{namespace}{pattern.name}" if pattern.name else None
 
 
 def _urls(town) -> list[tuple[str, str]]:
@@ -181,12 +183,15 @@ def _urls(town) -> list[tuple[str, str]]:
         "y": y,
         "ext": "png",
     }
-    by_route = {"api-area-summary": {"code": "620102001001010101"}, "export-print-map": {"code": "620102001001010101"}}
+    by_route = {
+        "wall:api-area-summary": {"code": "620102001001010101"},
+        "exports:print-map": {"code": "620102001001010101"},
+    }
     query = {
-        "api-resident-place": f"?lon={IN_WEST[0]}&lat={IN_WEST[1]}",
-        "api-resident-geocode": "?q=南关巷1号1号楼",
-        "api-locate": f"?lon={IN_WEST[0]}&lat={IN_WEST[1]}",
-        "api-geocode": "?q=南关巷1号",
+        "residents:api-place": f"?lon={IN_WEST[0]}&lat={IN_WEST[1]}",
+        "residents:api-geocode": "?q=南关巷1号1号楼",
+        "api:locate": f"?lon={IN_WEST[0]}&lat={IN_WEST[1]}",
+        "api:geocode": "?q=南关巷1号",
     }
     urls = []
     for route, name in _routes(get_resolver().url_patterns):
