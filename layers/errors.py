@@ -1,8 +1,9 @@
-"""Domain errors raised by the services in :mod:`layers`.
+"""The root of every error a client can cause, and the domain errors raised by :mod:`layers`.
 
-They know nothing of HTTP, but each carries the status and machine code the API answers with,
-and the same ``message`` / ``as_dict()`` shape as ``mapserver.errors.MinqingError``, so the web
-layer renders them with its one renderer (409 for a refused transition, 400 for bad input).
+:class:`DomainError` knows nothing of HTTP: its ``status`` and ``code`` are data the web layer
+answers with (409 for a refused transition, 400 for bad input). The web layer's own errors
+(``mapserver.errors.MinqingError`` and its tree) derive from it, so one renderer, DRF's handler
+and the tile server each catch this one class.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from django.utils.translation import gettext as _
 
 
 class DomainError(Exception):
-    """Base of the domain errors. ``message`` is meant for the user."""
+    """Root of the error tree. ``message`` is shown to the user (in their language); ``detail``
+    is only logged; ``context`` adds fields to the body beside ``code`` and ``message``."""
 
     status = 400
     code = "bad_request"
-    #: Nothing to log beyond the message (the web renderer reads this, as on MinqingError).
-    detail = ""
 
-    def __init__(self, message: str, **context: object) -> None:
+    def __init__(self, message: str, *, detail: str = "", **context: object) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.context = context
 
     def as_dict(self) -> dict:

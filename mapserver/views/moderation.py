@@ -79,6 +79,10 @@ def summary_decide(request: HttpRequest, summary_id: int) -> HttpResponse:
         public_summary_moderate(
             summary_id=summary_id, reader=request.reader, moderator=request.user, decision=decision, reason=reason
         )
+    except NotFound:
+        # An error of the web layer too, so under the root: an unknown summary stays a 404, not
+        # a refusal said on the page.
+        raise
     except (DomainError, BadParameter) as error:
         return _done(request, error, "")
     ok = _("Published on the public map.") if decision == "approve" else _("Rejected; it stays unpublished.")
