@@ -46,10 +46,10 @@ class TransitionNotAllowed(DomainError):
 
     def __init__(self, status: str, action: str, allowed: list[str] | tuple[str, ...]) -> None:
         allowed = sorted(allowed)
-        listed = ", ".join(allowed) or "none"
+        listed = ", ".join(allowed) or _("none")
         super().__init__(
-            f"状态 {status} 下不能执行 {action} (action {action!r} is not allowed from status {status!r}; "
-            f"allowed: {listed})",
+            _("action '%(action)s' is not allowed from status '%(status)s'; allowed: %(allowed)s")
+            % {"action": action, "status": status, "allowed": listed},
             status=status,
             action=action,
             allowed=allowed,
@@ -78,8 +78,11 @@ class IdempotencyKeyReused(DomainError):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"Idempotency-Key: 该幂等键已用于另一个请求 (the key {key!r} was already used with a different "
-            "request; send a new key for a new request, or the same body to retry)",
+            _(
+                "Idempotency-Key: the key %(key)s was already used with a different request; send a new key "
+                "for a new request, or the same body to retry"
+            )
+            % {"key": f"{key!r}"},
             parameter="Idempotency-Key",
         )
 
@@ -103,20 +106,19 @@ class ActionNotPermitted(DomainError):
         self, action: str, status: str, *, roles: list[str], resolver: bool = False, author: bool = False
     ) -> None:
         if author:
-            message = (
-                f"不能审核自己撰写的摘要 (action {action!r}: the author of a public summary may not moderate it; "
-                "another moderator must)"
-            )
+            message = _(
+                "action '%(action)s': the author of a public summary may not moderate it; another moderator must"
+            ) % {"action": action}
         elif resolver:
-            message = (
-                f"不能核查自己办结的事件 (action {action!r}: the user who resolved this case may not "
-                "check it; another checker must)"
-            )
+            message = _(
+                "action '%(action)s': the user who resolved this case may not check it; another checker must"
+            ) % {"action": action}
         else:
-            message = (
-                f"您的角色不能执行 {action} (action {action!r} on a {status!r} case is for the roles: "
-                f"{', '.join(roles)})"
-            )
+            message = _("action '%(action)s' on a '%(status)s' case is for the roles: %(roles)s") % {
+                "action": action,
+                "status": status,
+                "roles": ", ".join(roles),
+            }
         super().__init__(message, action=action, roles=roles)
 
 

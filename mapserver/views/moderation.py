@@ -59,7 +59,7 @@ def _done(request: HttpRequest, error: DomainError | BadParameter | None, ok: st
 def summary_propose(request: HttpRequest, event_id: int) -> HttpResponse:
     event = event_get(event_id=event_id, scope=request.reader.scope)
     if event is None:
-        raise NotFound(f"没有这个事件 (no event {event_id})", parameter="event_id")
+        raise NotFound(_("no event %(id)s") % {"id": event_id}, parameter="event_id")
     try:
         text = params.parse_text(request.POST, "text", max_length=MAX_TEXT * 2)
         public_summary_propose(event=event, reader=request.reader, author=request.user, text=text)
@@ -75,7 +75,7 @@ def summary_decide(request: HttpRequest, summary_id: int) -> HttpResponse:
         decision = params.parse_choice(request.POST, "decision", DECISIONS)
         reason = params.parse_text(request.POST, "reason", max_length=MAX_REASON, default="")
         if not summary_in_scope(summary_id=summary_id, scope=request.reader.scope):
-            raise NotFound(f"没有这条摘要 (no public summary {summary_id})", parameter="summary_id")
+            raise NotFound(_("no public summary %(id)s") % {"id": summary_id}, parameter="summary_id")
         public_summary_moderate(
             summary_id=summary_id, reader=request.reader, moderator=request.user, decision=decision, reason=reason
         )

@@ -245,8 +245,7 @@ def _replay_check(request: Request, *, event: Event, created: bool) -> None:
     reader = request.reader
     if not created and not event_replay_readable(event_id=event.pk, scope=reader.scope, user_id=reader.user_id):
         raise Conflict(
-            "service_request_id: 此编号已属于另一条诉求 (this ticket id belongs to another request)",
-            parameter="service_request_id",
+            _("service_request_id: this ticket id belongs to another request"), parameter="service_request_id"
         )
 
 
