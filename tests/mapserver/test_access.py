@@ -117,7 +117,8 @@ def test_searching_persons_by_id_number_is_a_reveal(city, client, user_with):
     client.force_login(user_with("data_steward", is_staff=True))
     response = client.get(url, {"q": ID_NUMBER})
     assert response.context["cl"].result_count == 0
-    assert "searching by ID number needs the reveal permission" in response.content.decode()
+    # The admin shows its messages with the first letter capitalised.
+    assert "Searching by ID number needs the reveal permission" in response.content.decode()
     assert audited("reveal.search") == []
     # Names are still searched as before.
     assert client.get(url, {"q": city.person.name}).context["cl"].result_count == 1

@@ -74,7 +74,7 @@ def jpeg() -> bytes:
 
 
 def test_a_write_without_the_pages_csrf_token_is_refused(area):
-    client = Client(enforce_csrf_checks=True)
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
     response = client.post(REPORTS, json.dumps(body()), content_type="application/json")
     assert response.status_code == 403
     assert response.json() == {
