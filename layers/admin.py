@@ -27,6 +27,7 @@ from django.forms import Media
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 
 from . import personal, selectors
@@ -154,14 +155,12 @@ class GridForm(forms.ModelForm):
         boundary = data.get("boundary")
         if boundary is not None and "boundary" in self.changed_data:
             if not boundary.valid:
-                self.add_error("boundary", f"边界无效 (invalid boundary): {boundary.valid_reason}")
+                self.add_error("boundary", _("invalid boundary: %(reason)s") % {"reason": boundary.valid_reason})
             # Forms copy their data onto the instance only after clean(): it still holds the row.
             current = self.instance.valid_from if self.instance.pk else None
             starts = _redraw_date(data.get("valid_from"), "valid_from" in self.changed_data)
             if current and starts < current:
-                self.add_error(
-                    "valid_from", f"不能早于当前边界的生效日期 (before the current boundary's start) {current}"
-                )
+                self.add_error("valid_from", _("before the current boundary's start %(date)s") % {"date": current})
         return data
 
 
@@ -322,9 +321,7 @@ class PersonAdmin(LinkedAdmin):
         term = search_term.strip().upper()
         if _ID_NUMBER.match(term):
             if not request.reader.may_reveal:
-                messages.warning(
-                    request, "按身份证号查找需要查看个人信息的权限 (searching by ID number needs the reveal permission)"
-                )
+                messages.warning(request, _("searching by ID number needs the reveal permission"))
                 return queryset.none(), False
             # Any configured key: rows not yet rewritten by a key rotation are found too.
             found = queryset.filter(id_number_digest__in=personal.digests(term))
@@ -526,16 +523,16 @@ class ReaderScopeForm(forms.ModelForm):
         wanted = ReaderScope.REGION_LEVEL.get(level)
         wrong = [r for r in regions or () if r.level != wanted]
         if wanted is None and regions:
-            self.add_error("regions", f"范围层级为 {level} 时不选区划 (regions do not go with the level {level!r})")
+            self.add_error("regions", _("regions do not go with the level '%(level)s'") % {"level": level})
         elif wrong:
             names = ", ".join(str(r) for r in wrong)
-            self.add_error("regions", f"范围层级为 {level} 时只能选 {wanted} 区划 (not a {wanted}: {names})")
+            self.add_error("regions", _("not a %(level)s: %(names)s") % {"level": wanted, "names": names})
         if wanted and not regions:
-            self.add_error("regions", f"请选择至少一个{wanted}区划 (choose at least one {wanted})")
+            self.add_error("regions", _("choose at least one %(level)s") % {"level": wanted})
         if level == ReaderScope.Level.GRIDS and not grids:
-            self.add_error("grids", "请选择至少一个网格 (choose at least one grid)")
+            self.add_error("grids", _("choose at least one grid"))
         if level != ReaderScope.Level.GRIDS and grids:
-            self.add_error("grids", f"范围层级为 {level} 时不选网格 (grids only go with the level 'grids')")
+            self.add_error("grids", _("grids only go with the level 'grids'"))
         return data
 
 

@@ -1,8 +1,9 @@
-"""Domain errors raised by the services in :mod:`layers`.
+"""The root of every error a client can cause, and the domain errors raised by :mod:`layers`.
 
-They know nothing of HTTP, but each carries the status and machine code the API answers with,
-and the same ``message`` / ``as_dict()`` shape as ``mapserver.errors.MinqingError``, so the web
-layer renders them with its one renderer (409 for a refused transition, 400 for bad input).
+:class:`DomainError` knows nothing of HTTP: its ``status`` and ``code`` are data the web layer
+answers with (409 for a refused transition, 400 for bad input). The web layer's own errors
+(``mapserver.errors.MinqingError`` and its tree) derive from it, so one renderer, DRF's handler
+and the tile server each catch this one class.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from django.utils.translation import gettext as _
 
 
 class DomainError(Exception):
-    """Base of the domain errors. ``message`` is meant for the user."""
+    """Root of the error tree. ``message`` is shown to the user (in their language); ``detail``
+    is only logged; ``context`` adds fields to the body beside ``code`` and ``message``."""
 
     status = 400
     code = "bad_request"
-    #: Nothing to log beyond the message (the web renderer reads this, as on MinqingError).
-    detail = ""
 
-    def __init__(self, message: str, **context: object) -> None:
+    def __init__(self, message: str, *, detail: str = "", **context: object) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.context = context
 
     def as_dict(self) -> dict:
@@ -45,10 +46,10 @@ class TransitionNotAllowed(DomainError):
 
     def __init__(self, status: str, action: str, allowed: list[str] | tuple[str, ...]) -> None:
         allowed = sorted(allowed)
-        listed = ", ".join(allowed) or "none"
+        listed = ", ".join(allowed) or _("none")
         super().__init__(
-            f"状态 {status} 下不能执行 {action} (action {action!r} is not allowed from status {status!r}; "
-            f"allowed: {listed})",
+            _("action '%(action)s' is not allowed from status '%(status)s'; allowed: %(allowed)s")
+            % {"action": action, "status": status, "allowed": listed},
             status=status,
             action=action,
             allowed=allowed,
@@ -77,8 +78,11 @@ class IdempotencyKeyReused(DomainError):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"Idempotency-Key: 该幂等键已用于另一个请求 (the key {key!r} was already used with a different "
-            "request; send a new key for a new request, or the same body to retry)",
+            _(
+                "Idempotency-Key: the key %(key)s was already used with a different request; send a new key "
+                "for a new request, or the same body to retry"
+            )
+            % {"key": f"{key!r}"},
             parameter="Idempotency-Key",
         )
 
@@ -102,20 +106,19 @@ class ActionNotPermitted(DomainError):
         self, action: str, status: str, *, roles: list[str], resolver: bool = False, author: bool = False
     ) -> None:
         if author:
-            message = (
-                f"不能审核自己撰写的摘要 (action {action!r}: the author of a public summary may not moderate it; "
-                "another moderator must)"
-            )
+            message = _(
+                "action '%(action)s': the author of a public summary may not moderate it; another moderator must"
+            ) % {"action": action}
         elif resolver:
-            message = (
-                f"不能核查自己办结的事件 (action {action!r}: the user who resolved this case may not "
-                "check it; another checker must)"
-            )
+            message = _(
+                "action '%(action)s': the user who resolved this case may not check it; another checker must"
+            ) % {"action": action}
         else:
-            message = (
-                f"您的角色不能执行 {action} (action {action!r} on a {status!r} case is for the roles: "
-                f"{', '.join(roles)})"
-            )
+            message = _("action '%(action)s' on a '%(status)s' case is for the roles: %(roles)s") % {
+                "action": action,
+                "status": status,
+                "roles": ", ".join(roles),
+            }
         super().__init__(message, action=action, roles=roles)
 
 

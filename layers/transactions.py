@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils.translation import gettext as _
 
 from .errors import DomainError
 
@@ -27,10 +28,10 @@ class CommitUnknown(DomainError):
 
     def __init__(self) -> None:
         super().__init__(
-            "数据库在保存时断开，本次上报可能已经保存：请用同一个 Idempotency-Key（或同一渠道编号）重发，"
-            "将得到已保存的那一条，不会重复 (the database went away while saving: the report may have been "
-            "stored; send it again with the same Idempotency-Key, or the same channel and external_id, to get "
-            "the stored one, never a second)"
+            _(
+                "the database went away while saving: the report may have been stored; send it again with the "
+                "same Idempotency-Key, or the same channel and external_id, to get the stored one, never a second"
+            )
         )
 
 

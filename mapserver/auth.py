@@ -30,6 +30,7 @@ from types import SimpleNamespace
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
@@ -180,8 +181,7 @@ class CsrfUnlessToken(BasePermission):
         refused = check.process_view(request._request, None, (), {})
         if refused is not None:
             raise PermissionDenied(
-                "页面已过期，请刷新后重试 (the page's security token is missing or expired: reload the page and try "
-                "again)",
+                gettext("the page's security token is missing or expired: reload the page and try again"),
                 reason="csrf",
             )
         return True

@@ -1,9 +1,10 @@
 """One error tree and its renderer.
 
-Every error a client can cause is a :class:`MinqingError` subclass carrying its HTTP status and
-a machine code. :class:`ErrorMiddleware` renders them as JSON for ``/api/`` and friends and as a
-page elsewhere; DRF's handler is routed through the same renderer. A client never sees a
-traceback: unexpected exceptions become a logged 500 with a reference, not the stack.
+Every error a client can cause is a :class:`~layers.errors.DomainError` carrying its HTTP status
+and a machine code: the services' own errors, and the web layer's under :class:`MinqingError`.
+:class:`ErrorMiddleware` renders them as JSON for ``/api/`` and friends and as a page elsewhere;
+DRF's handler is routed through the same renderer. A client never sees a traceback: unexpected
+exceptions become a logged 500 with a reference, not the stack.
 """
 
 from __future__ import annotations
@@ -29,23 +30,9 @@ logger = logging.getLogger("minqing.errors")
 JSON_PREFIXES = ("/api/", "/open311/", "/ogc/", "/tiles/", "/exports/", "/basemaps/")
 
 
-class MinqingError(Exception):
-    """Base of the tree. ``message`` is shown to the user; ``detail`` is only logged."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, detail: str = "", **context: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-        self.context = context
-
-    def as_dict(self) -> dict:
-        body: dict = {"error": {"code": self.code, "message": self.message}}
-        if self.context:
-            body["error"].update(self.context)
-        return body
+class MinqingError(DomainError):
+    """Base of the web layer's errors (a request's parameters, authentication, paths, limits): the
+    root's shape, raised by views and middleware rather than by the services."""
 
 
 class BadParameter(MinqingError):
@@ -141,7 +128,7 @@ def wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
 
 
-def render_error(request: HttpRequest, error: MinqingError | DomainError) -> HttpResponse:
+def render_error(request: HttpRequest, error: DomainError) -> HttpResponse:
     if error.detail:
         logger.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.detail)
     if wants_json(request):
@@ -156,7 +143,7 @@ def render_error(request: HttpRequest, error: MinqingError | DomainError) -> Htt
 
 
 class ErrorMiddleware:
-    """Renders :class:`MinqingError` raised by any view, and hides unexpected ones."""
+    """Renders a :class:`~layers.errors.DomainError` raised by any view, and hides unexpected ones."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -170,9 +157,9 @@ class ErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        # A service's DomainError carries its own status and code (409 for a refused transition,
-        # 400 naming the field), so it renders like ours; layers stays free of HTTP.
-        if isinstance(exception, MinqingError | DomainError):
+        # Every error of the tree carries its own status and code (a service's 409 for a refused
+        # transition, 400 naming the field; ours), so layers stays free of HTTP.
+        if isinstance(exception, DomainError):
             return render_error(request, exception)
         unavailable = database_unavailable(exception)
         if unavailable is not None:
@@ -208,7 +195,7 @@ _DRF_TO_TREE = {
 def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
     """DRF's hook: our errors and DRF's own go through the one renderer."""
     request = context["request"]
-    if isinstance(exc, MinqingError | DomainError):
+    if isinstance(exc, DomainError):
         return render_error(request, exc)
     for drf_class, ours in _DRF_TO_TREE.items():
         if isinstance(exc, drf_class):

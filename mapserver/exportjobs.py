@@ -155,7 +155,7 @@ def export_job_run(job: ExportJob) -> ExportJob:
     folder.mkdir(parents=True)
     try:
         name, rows = _build(job, folder)
-    except (MinqingError, DomainError) as error:
+    except DomainError as error:
         return _finish(job, status=ExportJob.Status.FAILED, message=str(error.message))
     except Exception:
         logger.exception("export job %s failed", job.pk)

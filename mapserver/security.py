@@ -221,16 +221,20 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     minutes = max(1, math.ceil(seconds / 60))
     if getattr(request, "minqing_locked_address", False):
         error = AddressLocked(
-            f"此地址登录失败次数过多，已锁定 {minutes} 分钟，请稍后再试 "
-            f"(too many failed logins from this address: logins from it are refused for {minutes} minutes; "
-            "try again later)",
+            _(
+                "too many failed logins from this address: logins from it are refused for %(minutes)s minutes; "
+                "try again later"
+            )
+            % {"minutes": minutes},
             retry_after=seconds,
         )
     else:
         error = AccountLocked(
-            f"登录失败次数过多，该账号已从此地址锁定 {minutes} 分钟，请稍后再试 "
-            f"(too many failed logins: this account is locked from this address for {minutes} minutes; "
-            "try again later)",
+            _(
+                "too many failed logins: this account is locked from this address for %(minutes)s minutes; "
+                "try again later"
+            )
+            % {"minutes": minutes},
             retry_after=seconds,
         )
     return render_error(request, error)

@@ -49,7 +49,6 @@ from .compression import accepted_encoding
 from .errors import (
     DATABASE_UNAVAILABLE,
     BadParameter,
-    MinqingError,
     ServerError,
     ServiceUnavailable,
     reference,
@@ -209,7 +208,7 @@ class TileServer:
                 return await self._tile(connection, headers, scope, layer=layer, z=z, x=x, y=y)
         except ReaderNotAuthenticated as error:
             return _error(error, extra={"WWW-Authenticate": error.www_authenticate})
-        except (MinqingError, DomainError) as error:
+        except DomainError as error:
             return _error(error)
         except TooManyFieldsSent:
             try:
@@ -376,7 +375,7 @@ def _language(headers: dict[str, str]) -> str:
     return translation.get_language_from_request(request)
 
 
-def _error(error: MinqingError | DomainError, *, extra: dict | None = None) -> tuple[int, dict, bytes]:
+def _error(error: DomainError, *, extra: dict | None = None) -> tuple[int, dict, bytes]:
     """The JSON body and headers the Django error renderer gives the same error (a 503 says
     when to retry)."""
     if error.detail:

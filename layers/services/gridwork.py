@@ -61,8 +61,8 @@ class PhotoTooLarge(DomainError):
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(
-            f"photo: 照片 {size / 1048576:.1f} MB，超过上限 {limit / 1048576:.0f} MB "
-            f"(the photo is {size:,} bytes; at most {limit:,} bytes are accepted)",
+            _("photo: the photo is %(size)s bytes; at most %(limit)s bytes are accepted")
+            % {"size": f"{size:,}", "limit": f"{limit:,}"},
             parameter="photo",
             size=size,
             limit=limit,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import personal
 from ..access import RESIDENT_READER
@@ -83,8 +84,8 @@ class TooManyReports(DomainError):
 
     def __init__(self, limit: int, hours: float, retry_after: int) -> None:
         super().__init__(
-            f"phone: 该手机号 {hours:g} 小时内已提交 {limit} 条诉求，请稍后再试或拨打 12345 "
-            f"(this phone number sent {limit} reports within {hours:g} hours; try again later or call 12345)",
+            _("phone: this phone number sent %(limit)s reports within %(hours)s hours; try again later or call 12345")
+            % {"limit": limit, "hours": f"{hours:g}"},
             parameter="phone",
             retry_after=retry_after,
         )
@@ -133,8 +134,7 @@ def held_token(client_id: str, ticket: ResidentTicket) -> str:
             return token
     raise ResidentRefused(
         "client_id",
-        "此诉求提交于服务器更换密钥之前，请使用首次提交时保存的链接 "
-        "(this report was stored before the server's key changed: open it with the link the first answer gave)",
+        _("this report was stored before the server's key changed: open it with the link the first answer gave"),
     )
 
 
@@ -179,13 +179,15 @@ def _check_report(
     limit = settings.MINQING_RESIDENT_DESCRIPTION_MAX
     if len(description) > limit:
         raise InvalidInput(
-            "description", f"描述最多 {limit} 字 (at most {limit:,} characters, got {len(description):,})"
+            "description",
+            _("at most %(limit)s characters, got %(length)s")
+            % {"limit": f"{limit:,}", "length": f"{len(description):,}"},
         )
     if source not in SOURCES:
         raise InvalidInput("location.source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
     if source == "address":
         if not address.strip():
-            raise InvalidInput("address", "请填写地址 (type the address, or choose the place on the map)")
+            raise InvalidInput("address", _("type the address, or choose the place on the map"))
     elif lon is None:
         raise InvalidInput("location", f"is required when the place comes from {source}")
     if source == "gps":
@@ -195,12 +197,11 @@ def _check_report(
         if accuracy_m > worst:
             raise InvalidInput(
                 "location.accuracy_m",
-                f"GPS 定位精度 {accuracy_m:,.0f} 米，超过 {worst:,.0f} 米，请在地图上点选或填写地址 "
-                f"(a fix accurate to {accuracy_m:,.0f} m is too vague; at most {worst:,.0f} m: tap the map or type "
-                "the address)",
+                _("a fix accurate to %(accuracy)s m is too vague; at most %(worst)s m: tap the map or type the address")
+                % {"accuracy": f"{accuracy_m:,.0f}", "worst": f"{worst:,.0f}"},
             )
     if phone and not _MOBILE.fullmatch(phone):
-        raise InvalidInput("phone", "请填写 11 位手机号 (an 11-digit mobile number, e.g. 13912345678)")
+        raise InvalidInput("phone", _("an 11-digit mobile number, e.g. 13912345678"))
 
 
 def _phone_limit(phone: str, now: dt.datetime) -> None:
@@ -297,10 +298,7 @@ def resident_case_get(*, token: str) -> ResidentTicket:
             .first()
         )
     if found is None:
-        raise RecordNotFound(
-            "token: 链接无效或已失效，请核对短信或页面保存的链接 (this follow-up link opens no case; check the link you saved)",
-            parameter="token",
-        )
+        raise RecordNotFound(_("token: this follow-up link opens no case; check the link you saved"), parameter="token")
     return found
 
 
@@ -320,13 +318,13 @@ def resident_photo_add(*, ticket: ResidentTicket, content: bytes, client_id: str
     hours, most = settings.MINQING_RESIDENT_PHOTO_HOURS, settings.MINQING_RESIDENT_PHOTOS
     if timezone.now() - ticket.created_at > dt.timedelta(hours=hours):
         raise ResidentRefused(
-            "photo", f"照片需在提交后 {hours:g} 小时内补充 (photos can be added within {hours:g} hours of the report)"
+            "photo", _("photos can be added within %(hours)s hours of the report") % {"hours": f"{hours:g}"}
         )
     with transaction.atomic():
         # The ticket row serialises a resident's uploads, so two at once cannot pass the count.
         ResidentTicket.objects.select_for_update().filter(pk=ticket.pk).exists()
         if resident_photo_count(event_id=ticket.event_id) >= most:
-            raise ResidentRefused("photo", f"每条诉求最多 {most} 张照片 (at most {most} photos per report)")
+            raise ResidentRefused("photo", _("at most %(most)s photos per report") % {"most": most})
         return event_photo_add(
             event=ticket.event, actor=None, content=content, client_id=client_id, actor_label=RESIDENT_LABEL
         )
@@ -368,19 +366,17 @@ def resident_answer(
         current = ResidentTicket.objects.select_for_update().get(pk=ticket.pk)
         event = Event.objects.get(pk=current.event_id)
         if event.status not in DONE_STATUSES:
-            raise ResidentRefused(
-                "action", "诉求尚未办结，办结后可评价 (the case is not resolved yet; answer once it is)"
-            )
+            raise ResidentRefused("action", _("the case is not resolved yet; answer once it is"))
         if answered(current, event):
-            raise ResidentRefused("action", "本次办理结果已评价过 (you already answered this resolution)")
+            raise ResidentRefused("action", _("you already answered this resolution"))
         if action == "reopen":
             until = reopen_until(event)
             if until is None or now > until:
                 days = settings.MINQING_RESIDENT_REOPEN_DAYS
                 raise ResidentRefused(
                     "action",
-                    f"办结 {days:g} 天后不能再申请重办，请拨打 12345 (a case can be reopened within {days:g} days "
-                    "of its resolution; call 12345)",
+                    _("a case can be reopened within %(days)s days of its resolution; call 12345")
+                    % {"days": f"{days:g}"},
                 )
         event = event_act(
             event=event,

@@ -17,6 +17,7 @@ import re
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import personal
 from ..access import SUMMARY_DUTIES, Reader
@@ -46,16 +47,14 @@ def summary_text_check(*, text: str, event: Event) -> str:
     shown = " ".join(text.split())
     if not MIN_TEXT <= len(shown) <= MAX_TEXT:
         raise InvalidInput(
-            "text", f"公开摘要需 {MIN_TEXT}–{MAX_TEXT} 字 (a summary of {MIN_TEXT} to {MAX_TEXT} characters)"
+            "text", _("a summary of %(low)s to %(high)s characters") % {"low": MIN_TEXT, "high": MAX_TEXT}
         )
     if personal.mask_free_text(shown) != shown or _MASKED.search(shown):
-        raise InvalidInput(
-            "text", "公开摘要不能包含身份证号或电话号码 (a public summary must not hold an ID number or a phone number)"
-        )
+        raise InvalidInput("text", _("a public summary must not hold an ID number or a phone number"))
     if event.reporter_name_cipher:
         name = personal.decrypt(event.reporter_name_cipher)
         if len(name) >= 2 and name in shown:
-            raise InvalidInput("text", "公开摘要不能包含反映人姓名 (a public summary must not name the reporter)")
+            raise InvalidInput("text", _("a public summary must not name the reporter"))
     return shown
 
 
@@ -65,12 +64,12 @@ def public_summary_propose(*, event: Event, reader: Reader, author, text: str) -
     _check_duty(reader, "propose", event.status)
     if event.status not in DONE_STATUSES:
         raise InvalidInput(
-            "event", f"只有已办结的事件可以公开 (only completed cases are published; this one is {event.status})"
+            "event", _("only completed cases are published; this one is %(status)s") % {"status": event.status}
         )
     shown = summary_text_check(text=text, event=event)
     now = timezone.now()
     with transaction.atomic():
-        summary, _ = PublicSummary.objects.update_or_create(
+        summary, _created = PublicSummary.objects.update_or_create(
             event=event,
             defaults={
                 "text": shown,
@@ -106,7 +105,7 @@ def public_summary_moderate(
                 "moderate", summary.status, roles=sorted(SUMMARY_DUTIES["moderate"].roles), author=True
             )
         if summary.status != PublicSummary.Status.PENDING:
-            raise InvalidInput("summary", f"已审核 (already moderated: {summary.status})")
+            raise InvalidInput("summary", _("already moderated: %(status)s") % {"status": summary.status})
         summary.status = PublicSummary.Status.APPROVED if decision == "approve" else PublicSummary.Status.REJECTED
         summary.moderator, summary.moderated_at, summary.reason = moderator, timezone.now(), reason.strip()
         summary.save(update_fields=["status", "moderator", "moderated_at", "reason"])

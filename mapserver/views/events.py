@@ -238,10 +238,7 @@ def intake_detail(request: Request, *, event: Event, created: bool, with_descrip
     or they sent it in, else 409: a channel's external id must not open another's report."""
     reader = request.reader
     if not created and not event_replay_readable(event_id=event.pk, scope=reader.scope, user_id=reader.user_id):
-        raise Conflict(
-            "external_id: 该渠道的此编号已属于另一条诉求 (this channel's external_id belongs to another report)",
-            parameter="external_id",
-        )
+        raise Conflict(_("external_id: this channel's external_id belongs to another report"), parameter="external_id")
     if created:
         # The instance just written, not read back: one query less on every intake.
         return event_answer(event=event, with_description=with_description)

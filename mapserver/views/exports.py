@@ -360,8 +360,11 @@ def _personal_export(
         count = cursor.fetchone()[0]
     if count > limit:
         raise TooManyRows(
-            f"含个人信息的导出最多 {limit:,} 行 (an export with personal fields holds at most {limit:,} rows, "
-            f"this one {count:,}); narrow it with bbox, datetime or the layer's filters"
+            _(
+                "an export with personal fields holds at most %(limit)s rows, this one %(count)s; narrow it with "
+                "bbox, datetime or the layer's filters"
+            )
+            % {"limit": f"{limit:,}", "count": f"{count:,}"}
         )
     frame = _frame(layer, (*fields, *personal_fields), scope, chosen, crs)
     # Decrypted one value at a time in Python (AES-GCM has no SQL counterpart here); the row cap

@@ -29,6 +29,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.gzip import gzip_page
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -87,9 +88,7 @@ _PHOTO_FIELDS = ("id", "content_type", "size", "width", "height", "uploaded_at")
 
 #: Every /api/grid/ view: the tablet is the grid worker's (administrators may look too); being
 #: named a grid's worker opens nothing to a user of another role.
-GRID_WORKERS = roles_required(
-    Role.GRID_WORKER, message="网格员平板接口仅限网格员 (the tablet's API is for grid workers)"
-)
+GRID_WORKERS = roles_required(Role.GRID_WORKER, message=gettext_lazy("the tablet's API is for grid workers"))
 
 
 class GridWorkerView(APIView):

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -49,9 +51,7 @@ IMPORT_ROLES = (Role.DATA_STEWARD,)
 
 
 #: The import API's rule: data stewards and administrators (403 for other users).
-MAY_IMPORT = roles_required(
-    *IMPORT_ROLES, message="导入仅限数据管理员和管理员 (imports are for data stewards and administrators)"
-)
+MAY_IMPORT = roles_required(*IMPORT_ROLES, message=gettext_lazy("imports are for data stewards and administrators"))
 
 
 class ImportView(APIView):
@@ -76,7 +76,7 @@ def describe(job: ImportJob) -> dict:
 def _job(job_id: int) -> ImportJob:
     job = jobs.import_job_get(job_id=job_id)
     if job is None:
-        raise NotFound(f"没有这个导入任务 (no import job {job_id})")
+        raise NotFound(_("no import job %(id)s") % {"id": job_id})
     return job
 
 
@@ -171,7 +171,7 @@ class ImportReportFile(ImportView):
         job = _job(job_id)
         path = jobs.report_file(job)
         if path is None:
-            raise NotFound(f"导入任务 {job.pk} 没有拒绝报告 (import job {job.pk} rejected no row)")
+            raise NotFound(_("import job %(id)s rejected no row") % {"id": job.pk})
         audit_record(action="import.report", target=f"import:{job.pk}", detail={"file": job.file_name})
         stem = job.file_name.rsplit(".", 1)[0]
         return FileResponse(
@@ -188,7 +188,7 @@ class ImportPreview(ImportView):
         job = _job(job_id)
         path = jobs.preview_file(job)
         if path is None:
-            raise NotFound(f"导入任务 {job.pk} 没有地图预览 (import job {job.pk} has no map preview)")
+            raise NotFound(_("import job %(id)s has no map preview") % {"id": job.pk})
         return FileResponse(open_output(path), content_type="application/geo+json")
 
 

@@ -59,7 +59,7 @@ def _done(request: HttpRequest, error: DomainError | BadParameter | None, ok: st
 def summary_propose(request: HttpRequest, event_id: int) -> HttpResponse:
     event = event_get(event_id=event_id, scope=request.reader.scope)
     if event is None:
-        raise NotFound(f"没有这个事件 (no event {event_id})", parameter="event_id")
+        raise NotFound(_("no event %(id)s") % {"id": event_id}, parameter="event_id")
     try:
         text = params.parse_text(request.POST, "text", max_length=MAX_TEXT * 2)
         public_summary_propose(event=event, reader=request.reader, author=request.user, text=text)
@@ -75,10 +75,14 @@ def summary_decide(request: HttpRequest, summary_id: int) -> HttpResponse:
         decision = params.parse_choice(request.POST, "decision", DECISIONS)
         reason = params.parse_text(request.POST, "reason", max_length=MAX_REASON, default="")
         if not summary_in_scope(summary_id=summary_id, scope=request.reader.scope):
-            raise NotFound(f"没有这条摘要 (no public summary {summary_id})", parameter="summary_id")
+            raise NotFound(_("no public summary %(id)s") % {"id": summary_id}, parameter="summary_id")
         public_summary_moderate(
             summary_id=summary_id, reader=request.reader, moderator=request.user, decision=decision, reason=reason
         )
+    except NotFound:
+        # An error of the web layer too, so under the root: an unknown summary stays a 404, not
+        # a refusal said on the page.
+        raise
     except (DomainError, BadParameter) as error:
         return _done(request, error, "")
     ok = _("Published on the public map.") if decision == "approve" else _("Rejected; it stays unpublished.")

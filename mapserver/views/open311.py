@@ -45,7 +45,7 @@ from layers.services.events import event_create
 from layers.services.idempotency import idempotent_answer, request_digest
 
 from .. import open311, params
-from ..errors import BadParameter, Conflict, MinqingError, database_unavailable, throttled
+from ..errors import BadParameter, Conflict, database_unavailable, throttled
 from ..schema import (
     GEOREPORT_FORM,
     GEOREPORT_FORMAT,
@@ -96,7 +96,7 @@ def _error_of(exc: Exception) -> tuple[int, str] | None:
     exc = database_unavailable(exc) or exc
     if isinstance(exc, drf_exceptions.Throttled):
         exc = throttled(exc.wait)
-    if isinstance(exc, MinqingError | DomainError):
+    if isinstance(exc, DomainError):
         if exc.detail:
             logger.warning("open311: %s (%s)", exc.message, exc.detail)
         return exc.status, exc.message
@@ -245,8 +245,7 @@ def _replay_check(request: Request, *, event: Event, created: bool) -> None:
     reader = request.reader
     if not created and not event_replay_readable(event_id=event.pk, scope=reader.scope, user_id=reader.user_id):
         raise Conflict(
-            "service_request_id: 此编号已属于另一条诉求 (this ticket id belongs to another request)",
-            parameter="service_request_id",
+            _("service_request_id: this ticket id belongs to another request"), parameter="service_request_id"
         )
 
 

@@ -305,6 +305,10 @@ def registry_decide(request: HttpRequest, task_id: int) -> HttpResponse:
             raise NotFound(_("No registry task %(id)s.") % {"id": task_id}, parameter="task_id")
         registry_task_decide(task_id=task_id, reader=request.reader, actor=request.user, decision=decision,
                              reason=reason)  # fmt: skip
+    except NotFound:
+        # An error of the web layer too, so under the root: an unknown task stays a 404, not a
+        # refusal said on the page.
+        raise
     except (DomainError, BadParameter) as error:
         messages.error(request, error.message)
     else:

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -468,7 +469,7 @@ class ResidentPhoto(ResidentView):
     def get(self, request: Request, photo_id: int) -> HttpResponse:
         photo = resident_photo_get(ticket=_ticket(request), photo_id=photo_id)
         if photo is None:
-            raise NotFound(f"没有这张照片 (no photo {photo_id} of this case)", parameter="photo_id")
+            raise NotFound(_("no photo %(id)s of this case") % {"id": photo_id}, parameter="photo_id")
         response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
         response["Cache-Control"] = "private, no-store"
         return response

@@ -274,8 +274,7 @@ def rules_draft_save(request: HttpRequest) -> HttpResponse:
         else:
             draft = library_draft_create(reader=request.reader, actor=request.user, rules=rules, note=note)
     except (DomainError, BadParameter) as error:
-        message = _rules_message(error, rules, text) if isinstance(error, DomainError) else error.message
-        messages.error(request, message)
+        messages.error(request, _rules_message(error, rules, text))
         return _page(
             request, library_id=int(draft_id) if str(draft_id or "").isdigit() else None, status=400, text=text
         )

@@ -253,12 +253,12 @@ def test_saving_a_grid_without_a_new_boundary_keeps_history_untouched(city, supe
                 "boundary": "SRID=4326;MULTIPOLYGON(((103.83 36.06, 103.84 36.07, 103.84 36.06, 103.83 36.07, 103.83 36.06)))"
             },
             "boundary",
-            "边界无效 (invalid boundary): Self-intersection[103.835 36.065]",
+            "invalid boundary: Self-intersection[103.835 36.065]",
         ),
         (
             {"boundary": box(103.83, 36.06, 103.836, 36.07).geojson, "valid_from": "2019-12-31"},
             "valid_from",
-            "不能早于当前边界的生效日期 (before the current boundary's start) 2020-01-01",
+            "before the current boundary's start 2020-01-01",
         ),
     ],
 )

@@ -106,3 +106,19 @@ def test_an_unknown_api_path_is_json_even_with_debug_on(client, settings):
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "No such path: /api/no-such-thing"}}
+
+
+def test_the_web_layers_errors_and_the_services_share_one_root(caplog):
+    """``MinqingError`` derives from the services' ``DomainError``: the renderer takes either with
+    the same body, and a service's error may carry a logged ``detail`` the client never reads."""
+    from layers.errors import DomainError, InvalidInput
+
+    assert issubclass(errors.MinqingError, DomainError)
+    request = RequestFactory().get("/api/events")
+    ours, theirs = errors.BadParameter("bbox", "four numbers"), InvalidInput("bbox", "four numbers")
+    assert ours.as_dict() == theirs.as_dict()
+    assert errors.render_error(request, ours).content == errors.render_error(request, theirs).content
+    with caplog.at_level(logging.WARNING, logger="minqing.errors"):
+        response = errors.render_error(request, DomainError("refused", detail=HIDDEN))
+    assert json.loads(response.content) == {"error": {"code": "bad_request", "message": "refused"}}
+    assert HIDDEN in caplog.text

@@ -464,8 +464,8 @@ def test_refused_transition_is_409_naming_status_and_allowed_actions(api, area):
     assert response.json() == {
         "error": {
             "code": "transition_not_allowed",
-            "message": "状态 assigned 下不能执行 close (action 'close' is not allowed from status 'assigned'; "
-            "allowed: accept, escalate, locate, return, start, suspend)",
+            "message": "action 'close' is not allowed from status 'assigned'; "
+            "allowed: accept, escalate, locate, return, start, suspend",
             "status": "assigned",
             "action": "close",
             "allowed": ["accept", "escalate", "locate", "return", "start", "suspend"],
@@ -508,8 +508,8 @@ def test_unsatisfied_citizen_reopens(api, checker, area):
         ({"action": "locate", "location": {"lon": 2.35, "lat": 48.85}}, 400, "location.lon: 2.35 is outside China (longitude 73 to 136)"),
         ({"action": "accept", "version": "new"}, 400, "version: must be an integer, got 'new'"),
         ({"action": "accept", "reason": "r" * 2001}, 400, "reason: must be at most 2000 characters, got 2001"),
-        ({"action": "rate", "satisfaction": 5}, 409, "状态 assigned 下不能执行 rate (action 'rate' is not allowed from "
-         "status 'assigned'; allowed: accept, escalate, locate, return, start, suspend)"),
+        ({"action": "rate", "satisfaction": 5}, 409, "action 'rate' is not allowed from "
+         "status 'assigned'; allowed: accept, escalate, locate, return, start, suspend"),
     ],
 )  # fmt: skip
 def test_bad_actions(api, area, body, status, message):

@@ -132,8 +132,8 @@ def test_the_same_key_with_another_body_is_a_422(api, area):
         "error": {
             "code": "idempotency_key_reused",
             "message": (
-                f"Idempotency-Key: 该幂等键已用于另一个请求 (the key '{KEY}' was already used with a different "
-                "request; send a new key for a new request, or the same body to retry)"
+                f"Idempotency-Key: the key '{KEY}' was already used with a different "
+                "request; send a new key for a new request, or the same body to retry"
             ),
             "parameter": "Idempotency-Key",
         }
@@ -285,8 +285,8 @@ def test_open311_same_key_with_another_form_is_a_422_in_georeport_shape(hotline)
         {
             "code": 422,
             "description": (
-                f"Idempotency-Key: 该幂等键已用于另一个请求 (the key '{KEY}' was already used with a different "
-                "request; send a new key for a new request, or the same body to retry)"
+                f"Idempotency-Key: the key '{KEY}' was already used with a different "
+                "request; send a new key for a new request, or the same body to retry"
             ),
         }
     ]
@@ -409,10 +409,9 @@ def test_a_201_names_an_event_another_session_already_sees(client, django_user_m
 COMMIT_UNKNOWN = {
     "error": {
         "code": "commit_unknown",
-        "message": "数据库在保存时断开，本次上报可能已经保存：请用同一个 Idempotency-Key（或同一渠道编号）重发，"
-        "将得到已保存的那一条，不会重复 (the database went away while saving: the report may have been "
+        "message": "the database went away while saving: the report may have been "
         "stored; send it again with the same Idempotency-Key, or the same channel and external_id, to get "
-        "the stored one, never a second)",
+        "the stored one, never a second",
     }
 }
 

@@ -372,9 +372,7 @@ def test_the_moderation_page(area, client, moderators, django_user_model):
     page = client.get("/moderation/").content.decode()
     assert f'id="candidate-{event.pk}"' in page
     response = client.post(f"/moderation/events/{event.pk}/summary", {"text": "电话 13912345678 已回访"}, follow=True)
-    assert said(response) == [
-        "text: 公开摘要不能包含身份证号或电话号码 (a public summary must not hold an ID number or a phone number)"
-    ]
+    assert said(response) == ["text: a public summary must not hold an ID number or a phone number"]
     response = client.post(
         f"/moderation/events/{event.pk}/summary", {"text": "南关巷路灯已更换，恢复照明。"}, follow=True
     )
@@ -383,8 +381,7 @@ def test_the_moderation_page(area, client, moderators, django_user_model):
     assert f'id="pending-{summary.pk}"' in response.content.decode()
     refused = client.post(f"/moderation/summaries/{summary.pk}/decide", {"decision": "approve"}, follow=True)
     assert said(refused) == [
-        "不能审核自己撰写的摘要 (action 'moderate': the author of a public summary may not moderate it; another "
-        "moderator must)"
+        "action 'moderate': the author of a public summary may not moderate it; another moderator must"
     ]
     client.force_login(moderator)
     client.post(f"/moderation/summaries/{summary.pk}/decide", {"decision": "approve"})

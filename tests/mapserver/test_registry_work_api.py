@@ -190,6 +190,8 @@ def test_steward_page_decides_and_shows_the_match_rate(demo_year):
     steward.post(f"/registry/tasks/{task.pk}/decide", {"decision": "approve"})
     task.refresh_from_db()
     assert task.status == "done"
+    # An unknown task is a 404 page, not a refusal flashed on the steward's page.
+    assert steward.post("/registry/tasks/999999999/decide", {"decision": "approve"}).status_code == 404
     rate = steward.get("/api/registry/match-rate?months=12")
     assert rate.status_code == 200 and len(rate.json()["results"]) == 12
     assert steward.get("/api/registry/match-rate?months=0").json()["error"]["message"] == (

@@ -117,7 +117,7 @@ def test_a_retried_report_never_opens_someone_elses_event(as_reader, world):
     assert response.json() == {
         "error": {
             "code": "conflict",
-            "message": "external_id: 该渠道的此编号已属于另一条诉求 (this channel's external_id belongs to another report)",
+            "message": "external_id: this channel's external_id belongs to another report",
             "parameter": "external_id",
         }
     }
@@ -163,7 +163,7 @@ def test_open311_retry_of_another_grids_ticket_is_409(as_reader, world):
     assert response.json() == [
         {
             "code": 409,
-            "description": "service_request_id: 此编号已属于另一条诉求 (this ticket id belongs to another request)",
+            "description": "service_request_id: this ticket id belongs to another request",
         }
     ]
 
