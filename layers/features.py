@@ -254,17 +254,21 @@ def features_stream(
     )
 
 
-def _csv_cell(expression: str, field_type: str = "string") -> str:
-    """An SQL expression for one CSV cell of ``expression``, as PostgreSQL's ``COPY … CSV`` writes
-    it: NULL empty, an empty text or one holding a quote, comma or line break quoted (quotes
-    doubled), booleans ``t``/``f``."""
+def _csv_value(expression: str, field_type: str = "string") -> str:
+    """An SQL expression for one CSV cell's text before quoting: booleans ``t``/``f`` as
+    PostgreSQL's ``COPY … CSV`` writes them, everything else as text."""
     if field_type == "boolean":
-        return f"CASE WHEN ({expression}) IS NULL THEN '' WHEN ({expression}) THEN 't' ELSE 'f' END"
-    text = f"({expression})::text"
+        return f"CASE WHEN ({expression}) THEN 't' WHEN NOT ({expression}) THEN 'f' END"
+    return f"({expression})::text"
+
+
+def _csv_quoted(column: str) -> str:
+    """An SQL expression quoting the text ``column`` as ``COPY … CSV`` does: NULL empty, an empty
+    text or one holding a quote, comma or line break quoted, quotes doubled."""
     return (
-        f"CASE WHEN {text} IS NULL THEN '' "
-        f"""WHEN {text} = '' OR {text} ~ '[",\r\n]' THEN '"' || replace({text}, '"', '""') || '"' """
-        f"ELSE {text} END"
+        f"CASE WHEN {column} IS NULL THEN '' "
+        f"""WHEN {column} = '' OR {column} ~ '[",\r\n]' THEN '"' || replace({column}, '"', '""') || '"' """
+        f"ELSE {column} END"
     )
 
 
@@ -296,12 +300,23 @@ def features_csv_stream(
         filters=filters,
         property_filters=property_filters,
     )
-    cells = [_csv_cell(layer.id_sql), *(_csv_cell(f.sql, f.type) for f in fields)]
     geometry = crs.geometry_sql(layer.geometry_sql)
-    cells += [_csv_cell(template.format(g=geometry)) for _, template in geometry_columns]
+    values = [
+        _csv_value(layer.id_sql),
+        *(_csv_value(f.sql, f.type) for f in fields),
+        *(_csv_value(template.format(g=geometry)) for _, template in geometry_columns),
+    ]
     names = ["id", *(f.name for f in fields), *(name for name, _ in geometry_columns)]
     header = ",".join(names) + "\n"
-    sql = f"SELECT concat_ws(',', {', '.join(cells)}) {selection.from_where} ORDER BY {layer.id_sql}"
+    columns = [f"c{i}" for i in range(len(values))]
+    # Each cell's value is computed once in the inner SELECT and quoted outside it; OFFSET 0 keeps
+    # the planner from folding the inner SELECT back in, which would evaluate every value (casts,
+    # the formula guard's regexp) once per test of the quoting CASE, four or five times.
+    sql = (
+        f"SELECT concat_ws(',', {', '.join(_csv_quoted(c) for c in columns)}) FROM ("
+        f"SELECT {layer.id_sql} AS k, {', '.join(f'{v} AS {c}' for v, c in zip(values, columns, strict=True))} "
+        f"{selection.from_where} ORDER BY {layer.id_sql} OFFSET 0) cells ORDER BY k"
+    )
     return _text_chunks(
         reading().alias, sql, selection.params, head=header, separator="\n", tail="\n", batch=batch, on_rows=on_rows
     )

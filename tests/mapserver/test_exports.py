@@ -258,6 +258,27 @@ def test_csv_text_cells_cannot_become_spreadsheet_formulas(api, export_world, ro
     assert {r["code"]: r["road"] for r in rows}["A001"] == cell
 
 
+@pytest.mark.parametrize(
+    "road, line",
+    [
+        ("东路,北段", '"东路,北段"'),
+        ('他说"到了"', '"他说""到了"""'),
+        ("一行\n两行", '"一行\n两行"'),
+        ("回车\r", '"回车\r"'),
+        ("", '""'),
+        ("安宁路", "安宁路"),
+    ],
+)
+def test_csv_cells_are_quoted_as_copy_quotes_them(api, export_world, road, line):
+    """Quotes only where a cell needs them (a comma, a quote, a line break, or empty text), quotes
+    doubled inside: the line as PostgreSQL's COPY … CSV writes it, and read back whole."""
+    Address.objects.filter(code="A001").update(road=road)
+    text = download(api, "/exports/addresses.csv").decode("utf-8-sig")
+    assert f",{line}," in text
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert {r["code"]: r["road"] for r in rows}["A001"] == road
+
+
 def test_exports_in_the_gauss_kruger_zone_keep_easting_northing(api, export_world, tmp_path):
     """crs=EPSG:4544 (CGCS2000 3-degree Gauss–Krüger, CM 105°E): every format holds the same
     metres, x = easting as files keep them, and says which CRS they are in."""
