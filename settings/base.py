@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from . import environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -26,9 +27,7 @@ MINQING_SHARED_DATA = Path(os.environ.get("MINQING_SHARED_DATA", BASE_DIR.parent
 # application (mapserver/asgi.py and wsgi.py set it), which reads and writes rows but owns
 # nothing; "owner" for manage.py (migrations, imports, the demo, timers) and the tests.
 # Default owner.
-MINQING_DB_ROLE = os.environ.get("MINQING_DB_ROLE", "owner")
-if MINQING_DB_ROLE not in ("app", "owner"):
-    raise ImproperlyConfigured(f"MINQING_DB_ROLE must be app or owner, got {MINQING_DB_ROLE!r}")
+MINQING_DB_ROLE = environment.choice("MINQING_DB_ROLE", "owner", ("app", "owner"))
 # The application's database role, which migrations grant row access to. Default minqing_app.
 MINQING_DB_APP_ROLE = os.environ.get("MINQING_DB_APP_ROLE", "minqing_app")
 
@@ -77,13 +76,13 @@ if os.environ.get("MINQING_REPLICA_DATABASE_URL"):
 DATABASE_ROUTERS = ["layers.reading.ReadRouter"]
 # After a write, a client's reads go to the primary for this long, so that they see it whatever
 # the replicas' lag (seconds). Default 10.
-MINQING_READ_YOUR_WRITES_SECONDS = float(os.environ.get("MINQING_READ_YOUR_WRITES_SECONDS", "10"))
+MINQING_READ_YOUR_WRITES_SECONDS = environment.number("MINQING_READ_YOUR_WRITES_SECONDS", "10")
 # A replica that could not be reached is not tried again for this long; reads go to the primary
 # meanwhile (seconds). Default 5.
-MINQING_REPLICA_RETRY_SECONDS = float(os.environ.get("MINQING_REPLICA_RETRY_SECONDS", "5"))
+MINQING_REPLICA_RETRY_SECONDS = environment.number("MINQING_REPLICA_RETRY_SECONDS", "5")
 # Replay lag beyond which /readyz calls the replica not ready (bytes of WAL). HAProxy's check
 # (scripts/stack) takes such a replica out of the read pool at the same bound. Default 16 MiB.
-MINQING_REPLICA_MAX_LAG_BYTES = int(os.environ.get("MINQING_REPLICA_MAX_LAG_BYTES", str(16 * 1024 * 1024)))
+MINQING_REPLICA_MAX_LAG_BYTES = environment.integer("MINQING_REPLICA_MAX_LAG_BYTES", str(16 * 1024 * 1024))
 # Addresses that may read /metrics (Prometheus on this host, or through the proxy's own address);
 # anyone else gets a 404. Comma-separated. Default 127.0.0.1,::1.
 MINQING_METRICS_ALLOWED = [a.strip() for a in os.environ.get("MINQING_METRICS_ALLOWED", "127.0.0.1,::1").split(",")]
@@ -268,7 +267,7 @@ MINQING_PERSONAL_DATA_KEY_PREVIOUS = [
 
 # Rows per COPY batch in the bulk importers (rows). Bigger batches are faster and use more memory.
 # Default 200,000.
-MINQING_IMPORT_BATCH_ROWS = int(os.environ.get("MINQING_IMPORT_BATCH_ROWS", "200000"))
+MINQING_IMPORT_BATCH_ROWS = environment.integer("MINQING_IMPORT_BATCH_ROWS", "200000")
 
 # Where importers write their rejection reports unless --report names a file. Default var/reports.
 MINQING_REPORT_DIR = Path(os.environ.get("MINQING_REPORT_DIR", VAR_DIR / "reports"))
@@ -276,12 +275,12 @@ MINQING_REPORT_DIR = Path(os.environ.get("MINQING_REPORT_DIR", VAR_DIR / "report
 # Grid imports refuse gaps, overlaps and grids outside their parent that they would bring, inside
 # their transaction; parts narrower than this (digitising slivers along shared edges) or smaller
 # than its square are ignored, as by check_grids (metres). Default 1.
-MINQING_TOPOLOGY_TOLERANCE_M = float(os.environ.get("MINQING_TOPOLOGY_TOLERANCE_M", "1.0"))
+MINQING_TOPOLOGY_TOLERANCE_M = environment.number("MINQING_TOPOLOGY_TOLERANCE_M", "1.0")
 
 # An invalid polygon is repaired (make_valid) only when the repair changes its area by at most
 # this fraction of it; beyond, the row is rejected with the reason (a self-crossing "bow-tie"
 # repaired into two triangles is not what the surveyor drew). Fraction, default 0.01 (1 %).
-MINQING_REPAIR_MAX_AREA_CHANGE = float(os.environ.get("MINQING_REPAIR_MAX_AREA_CHANGE", "0.01"))
+MINQING_REPAIR_MAX_AREA_CHANGE = environment.number("MINQING_REPAIR_MAX_AREA_CHANGE", "0.01")
 
 # Uploads of the import page (/imports/) and the worker that runs them (run_import_jobs): files
 # are kept under MINQING_IMPORT_DIR (default var/imports), one folder per job with its
@@ -297,11 +296,11 @@ MINQING_IMPORT_DIR = Path(os.environ.get("MINQING_IMPORT_DIR", VAR_DIR / "import
 MINQING_REPORT_DIR = Path(os.environ.get("MINQING_REPORT_DIR", VAR_DIR / "reports" / "judgement"))
 # Months of cases a keyword library draft is replayed over unless the request says otherwise
 # (default 12; at most 24).
-MINQING_REPLAY_MONTHS = int(os.environ.get("MINQING_REPLAY_MONTHS", "12"))
-MINQING_IMPORT_MAX_BYTES = int(os.environ.get("MINQING_IMPORT_MAX_BYTES", str(1024**3)))
-MINQING_IMPORT_POLL_SECONDS = float(os.environ.get("MINQING_IMPORT_POLL_SECONDS", "1.0"))
-MINQING_IMPORT_PROGRESS_SECONDS = float(os.environ.get("MINQING_IMPORT_PROGRESS_SECONDS", "1.0"))
-MINQING_IMPORT_ATTEMPTS = int(os.environ.get("MINQING_IMPORT_ATTEMPTS", "2"))
+MINQING_REPLAY_MONTHS = environment.integer("MINQING_REPLAY_MONTHS", "12")
+MINQING_IMPORT_MAX_BYTES = environment.integer("MINQING_IMPORT_MAX_BYTES", str(1024**3))
+MINQING_IMPORT_POLL_SECONDS = environment.number("MINQING_IMPORT_POLL_SECONDS", "1.0")
+MINQING_IMPORT_PROGRESS_SECONDS = environment.number("MINQING_IMPORT_PROGRESS_SECONDS", "1.0")
+MINQING_IMPORT_ATTEMPTS = environment.integer("MINQING_IMPORT_ATTEMPTS", "2")
 # Exports built as files (GeoPackage, zipped Shapefile) are jobs run by the export worker
 # (manage.py run_export_jobs, started by make run beside the server), never by a web worker:
 # their files are kept under MINQING_EXPORT_DIR (default var/exports), one random folder per
@@ -311,13 +310,13 @@ MINQING_IMPORT_ATTEMPTS = int(os.environ.get("MINQING_IMPORT_ATTEMPTS", "2"))
 # and runs a job whose worker died again until it was started MINQING_EXPORT_ATTEMPTS times
 # (default 2).
 MINQING_EXPORT_DIR = Path(os.environ.get("MINQING_EXPORT_DIR", VAR_DIR / "exports"))
-MINQING_EXPORT_KEEP_HOURS = float(os.environ.get("MINQING_EXPORT_KEEP_HOURS", "24"))
-MINQING_EXPORT_POLL_SECONDS = float(os.environ.get("MINQING_EXPORT_POLL_SECONDS", "1.0"))
-MINQING_EXPORT_BATCH = int(os.environ.get("MINQING_EXPORT_BATCH", "20000"))
-MINQING_EXPORT_ATTEMPTS = int(os.environ.get("MINQING_EXPORT_ATTEMPTS", "2"))
+MINQING_EXPORT_KEEP_HOURS = environment.number("MINQING_EXPORT_KEEP_HOURS", "24")
+MINQING_EXPORT_POLL_SECONDS = environment.number("MINQING_EXPORT_POLL_SECONDS", "1.0")
+MINQING_EXPORT_BATCH = environment.integer("MINQING_EXPORT_BATCH", "20000")
+MINQING_EXPORT_ATTEMPTS = environment.integer("MINQING_EXPORT_ATTEMPTS", "2")
 # Features of each kind in an import's map preview at most (grids or boundaries, points, topology
 # problems; half as many relinked rows); points beyond it are sampled evenly. Default 5,000.
-MINQING_IMPORT_PREVIEW_FEATURES = int(os.environ.get("MINQING_IMPORT_PREVIEW_FEATURES", "5000"))
+MINQING_IMPORT_PREVIEW_FEATURES = environment.integer("MINQING_IMPORT_PREVIEW_FEATURES", "5000")
 
 # The city the demo and the address matcher assume when a text names none: 12-digit code.
 # Default 620100000000 (兰州市).
@@ -325,15 +324,18 @@ MINQING_CITY_CODE = os.environ.get("MINQING_CITY_CODE", "620100000000")
 
 # Bounding box (lon_min, lat_min, lon_max, lat_max, WGS84 degrees) of the city; points outside
 # are rejected by importers as "outside the city". Default: Lanzhou with a margin.
-MINQING_CITY_BBOX = tuple(
-    float(part) for part in os.environ.get("MINQING_CITY_BBOX", "102.3,35.5,104.6,37.3").split(",")
-)
+_LANZHOU = "102.3,35.5,104.6,37.3"
+try:
+    MINQING_CITY_BBOX = tuple(float(part) for part in os.environ.get("MINQING_CITY_BBOX", _LANZHOU).split(","))
+except ValueError:
+    MINQING_CITY_BBOX = ()
 if (
     len(MINQING_CITY_BBOX) != 4
     or MINQING_CITY_BBOX[0] >= MINQING_CITY_BBOX[2]
     or MINQING_CITY_BBOX[1] >= MINQING_CITY_BBOX[3]
 ):
-    raise ImproperlyConfigured("MINQING_CITY_BBOX must be lon_min,lat_min,lon_max,lat_max with min < max")
+    environment.problem("MINQING_CITY_BBOX must be lon_min,lat_min,lon_max,lat_max with min < max")
+    MINQING_CITY_BBOX = tuple(float(part) for part in _LANZHOU.split(","))
 
 # The address matcher's index (layers/geocoding/index.py) is written here once per data version
 # and opened memory-mapped by every process, so workers share it and a restarted worker does not
@@ -343,13 +345,13 @@ MINQING_GEOCODER_INDEX_DIR = Path(os.environ.get("MINQING_GEOCODER_INDEX_DIR", V
 
 # A located point nearer than this to the edge of its small grid is flagged "ambiguous": given GPS
 # and map-offset error it may belong to the neighbouring grid (metres). Default 30.
-MINQING_LOCATE_AMBIGUOUS_M = float(os.environ.get("MINQING_LOCATE_AMBIGUOUS_M", "30"))
+MINQING_LOCATE_AMBIGUOUS_M = environment.number("MINQING_LOCATE_AMBIGUOUS_M", "30")
 
 # Duplicate reports: an event joins the case cluster of its category whose centre is within this
 # distance (metres) of it and that was seen within the time window (hours) of it; otherwise it
 # starts a new cluster. Defaults 100 m and 72 h.
-MINQING_DUPLICATE_DISTANCE_M = float(os.environ.get("MINQING_DUPLICATE_DISTANCE_M", "100"))
-MINQING_DUPLICATE_WINDOW_HOURS = float(os.environ.get("MINQING_DUPLICATE_WINDOW_HOURS", "72"))
+MINQING_DUPLICATE_DISTANCE_M = environment.number("MINQING_DUPLICATE_DISTANCE_M", "100")
+MINQING_DUPLICATE_WINDOW_HOURS = environment.number("MINQING_DUPLICATE_WINDOW_HOURS", "72")
 
 # Basemaps offered to the map client, in order (basemaps/sources.py): dicts with name
 # ([a-z0-9_-]), kind (offline | xyz | mbtiles | geotiff), title, attribution, minzoom/maxzoom
@@ -367,15 +369,13 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # How long one process trusts a layer's data version before reading the table statistics again
 # (seconds). Tile and page caches key on it; PostgreSQL itself flushes those statistics about
 # once a second. Default 1.0; the test settings use 0.
-MINQING_DATA_VERSION_SECONDS = float(os.environ.get("MINQING_DATA_VERSION_SECONDS", "1.0"))
+MINQING_DATA_VERSION_SECONDS = environment.number("MINQING_DATA_VERSION_SECONDS", "1.0")
 
 # Logs never carry credentials (an Open311 api_key in a logged URL): every record passes the
 # redacting filter (mapserver/logs.py; uvicorn's access log too, scripts/uvicorn-logging.json).
 # MINQING_LOG_FORMAT: "text" (default) or "json" (one JSON object per line, for a log shipper;
 # scripts/serve.sh gives uvicorn's own logs the same form).
-MINQING_LOG_FORMAT = os.environ.get("MINQING_LOG_FORMAT", "text")
-if MINQING_LOG_FORMAT not in ("text", "json"):
-    raise ImproperlyConfigured(f"MINQING_LOG_FORMAT must be text or json, got {MINQING_LOG_FORMAT!r}")
+MINQING_LOG_FORMAT = environment.choice("MINQING_LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -395,20 +395,14 @@ LOGGING = {
 # How long an Idempotency-Key and its first answer are kept (hours): a retry with the same key
 # within this time gets the first answer again. At least 24. Default 24.
 # `manage.py purge_idempotency_keys` deletes older keys (run it daily from cron).
-MINQING_IDEMPOTENCY_KEY_HOURS = float(os.environ.get("MINQING_IDEMPOTENCY_KEY_HOURS", "24"))
-if not MINQING_IDEMPOTENCY_KEY_HOURS >= 24:
-    raise ImproperlyConfigured(
-        f"MINQING_IDEMPOTENCY_KEY_HOURS must be at least 24 (hours), got {MINQING_IDEMPOTENCY_KEY_HOURS:g}"
-    )
+MINQING_IDEMPOTENCY_KEY_HOURS = environment.number("MINQING_IDEMPOTENCY_KEY_HOURS", "24", minimum=24, unit="hours")
 # How long one process trusts its copy of the dispatch tables (keyword library, categories, SLA
 # hours, the command center) before reading them again (seconds): an edit in the admin reaches
 # intake within this time. 0 reads them for every event. Default 5.
-MINQING_REFERENCE_SECONDS = float(os.environ.get("MINQING_REFERENCE_SECONDS", "5"))
+MINQING_REFERENCE_SECONDS = environment.number("MINQING_REFERENCE_SECONDS", "5")
 # Seconds a client is told to wait (Retry-After) before retrying after a 503 because the database
 # could not be reached. Default 2.
-MINQING_RETRY_AFTER_SECONDS = int(os.environ.get("MINQING_RETRY_AFTER_SECONDS", "2"))
-if MINQING_RETRY_AFTER_SECONDS < 1:
-    raise ImproperlyConfigured(f"MINQING_RETRY_AFTER_SECONDS must be at least 1, got {MINQING_RETRY_AFTER_SECONDS}")
+MINQING_RETRY_AFTER_SECONDS = environment.integer("MINQING_RETRY_AFTER_SECONDS", "2", minimum=1)
 
 # Caches. "default" is per process (local memory); "tiles" holds encoded vector tiles and layer
 # extents, keyed by layer, z/x/y, filters, the layer's data version and the reader's role set, so
@@ -420,32 +414,32 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "minqing-tiles",
         # Entries kept per process (tiles of a few KiB each). Default 20,000.
-        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("MINQING_TILE_CACHE_ENTRIES", "20000"))},
+        "OPTIONS": {"MAX_ENTRIES": environment.integer("MINQING_TILE_CACHE_ENTRIES", "20000")},
     },
 }
 # How long a cached tile is kept (seconds); 0 turns the tile cache off (benchmarks measure the
 # SQL path that way). Default 3600. Staleness is bounded by the data version, not by this.
-MINQING_TILE_CACHE_SECONDS = int(os.environ.get("MINQING_TILE_CACHE_SECONDS", "3600"))
+MINQING_TILE_CACHE_SECONDS = environment.integer("MINQING_TILE_CACHE_SECONDS", "3600")
 # Browser cache lifetime of tiles (seconds): short for layers that change by the minute (those
 # with filters, i.e. events), longer for reference layers. Defaults 60 and 3600.
-MINQING_TILE_MAX_AGE_LIVE = int(os.environ.get("MINQING_TILE_MAX_AGE_LIVE", "60"))
-MINQING_TILE_MAX_AGE_STATIC = int(os.environ.get("MINQING_TILE_MAX_AGE_STATIC", "3600"))
+MINQING_TILE_MAX_AGE_LIVE = environment.integer("MINQING_TILE_MAX_AGE_LIVE", "60")
+MINQING_TILE_MAX_AGE_STATIC = environment.integer("MINQING_TILE_MAX_AGE_STATIC", "3600")
 # How long a reader's role set (their group names) and data scope (layers/scope.py) are remembered
 # per process: a group, scope row or Grid.worker change reaches every surface within this many
 # seconds. 0: read on every request.
-MINQING_READER_ROLES_SECONDS = float(os.environ.get("MINQING_READER_ROLES_SECONDS", "5.0"))
+MINQING_READER_ROLES_SECONDS = environment.number("MINQING_READER_ROLES_SECONDS", "5.0")
 # Connections each process of the asynchronous tile server (mapserver/tileserver.py) keeps to
 # PostgreSQL. Default 4.
-MINQING_TILE_POOL_SIZE = int(os.environ.get("MINQING_TILE_POOL_SIZE", "4"))
+MINQING_TILE_POOL_SIZE = environment.integer("MINQING_TILE_POOL_SIZE", "4")
 # Longest a tile query may run before the tile server gives up with a 503 (seconds). Default 10.
-MINQING_TILE_QUERY_SECONDS = float(os.environ.get("MINQING_TILE_QUERY_SECONDS", "10"))
+MINQING_TILE_QUERY_SECONDS = environment.number("MINQING_TILE_QUERY_SECONDS", "10")
 # Django requests one process of the ASGI entry point (mapserver/asgi.py) serves at once, each on a
 # thread with its own database connection. Default 8.
-MINQING_DJANGO_THREADS = int(os.environ.get("MINQING_DJANGO_THREADS", "8"))
+MINQING_DJANGO_THREADS = environment.integer("MINQING_DJANGO_THREADS", "8")
 # Django requests that may wait for a thread, per process, beyond those running; more at once are
 # answered 503 with Retry-After at once instead of queueing without bound (mapserver/admission.py).
 # Default 32.
-MINQING_DJANGO_QUEUE = int(os.environ.get("MINQING_DJANGO_QUEUE", "32"))
+MINQING_DJANGO_QUEUE = environment.integer("MINQING_DJANGO_QUEUE", "32")
 
 # --- The grid worker's page (/grid/) --------------------------------------------------------------
 # Uploaded files (event photos) live here; they are never served as public media, only through
@@ -453,24 +447,24 @@ MINQING_DJANGO_QUEUE = int(os.environ.get("MINQING_DJANGO_QUEUE", "32"))
 MEDIA_ROOT = Path(os.environ.get("MINQING_MEDIA_ROOT", VAR_DIR / "media"))
 # Largest event photo accepted (bytes); a bigger one is refused with 413 before it is read.
 # Default 10 MiB (10,485,760).
-MINQING_PHOTO_MAX_BYTES = int(os.environ.get("MINQING_PHOTO_MAX_BYTES", str(10 * 1024 * 1024)))
+MINQING_PHOTO_MAX_BYTES = environment.integer("MINQING_PHOTO_MAX_BYTES", str(10 * 1024 * 1024))
 # Worst GPS accuracy (metres, the fix's 68 % radius) accepted for a grid worker's report; a
 # vaguer fix is refused and the worker asked to tap the map instead. Default 200.
-MINQING_GPS_MAX_ACCURACY_M = float(os.environ.get("MINQING_GPS_MAX_ACCURACY_M", "200"))
+MINQING_GPS_MAX_ACCURACY_M = environment.number("MINQING_GPS_MAX_ACCURACY_M", "200")
 
 # --- The registry's own upkeep: tasks for grid workers (layers.services.registry_tasks) ----------
 # Days after which a standard address no report matched and no worker confirmed is checked again.
 # Default 365.
-MINQING_REGISTRY_STALE_DAYS = int(os.environ.get("MINQING_REGISTRY_STALE_DAYS", "365"))
+MINQING_REGISTRY_STALE_DAYS = environment.integer("MINQING_REGISTRY_STALE_DAYS", "365")
 # Most open "not confirmed for a year" tasks per small grid at a time (the oldest first), so a
 # grid of 500 households is asked a few a day, not all at once. Default 20.
-MINQING_REGISTRY_STALE_TASKS_PER_GRID = int(os.environ.get("MINQING_REGISTRY_STALE_TASKS_PER_GRID", "20"))
+MINQING_REGISTRY_STALE_TASKS_PER_GRID = environment.integer("MINQING_REGISTRY_STALE_TASKS_PER_GRID", "20")
 # Days of reports whose unmatched or ambiguous address becomes a task. Default 90.
-MINQING_REGISTRY_EVENT_DAYS = int(os.environ.get("MINQING_REGISTRY_EVENT_DAYS", "90"))
+MINQING_REGISTRY_EVENT_DAYS = environment.integer("MINQING_REGISTRY_EVENT_DAYS", "90")
 # A worker's correction that moves a point by at most this many metres, inside the same small grid,
 # and keeps the road and door number, is applied at once; anything more waits for a data steward's
 # approval, as do merges and new addresses. Default 30 (metres).
-MINQING_REGISTRY_FREE_MOVE_M = float(os.environ.get("MINQING_REGISTRY_FREE_MOVE_M", "30"))
+MINQING_REGISTRY_FREE_MOVE_M = environment.number("MINQING_REGISTRY_FREE_MOVE_M", "30")
 
 # --- Security: audit log, personal data, hardening ------------------------------------------------
 # See README "Security".
@@ -494,7 +488,7 @@ MINQING_TRUSTED_PROXIES = [
     part.strip() for part in os.environ.get("MINQING_TRUSTED_PROXIES", "").split(",") if part.strip()
 ]
 if any(part.isdigit() for part in MINQING_TRUSTED_PROXIES):
-    raise ImproperlyConfigured(
+    environment.problem(
         "MINQING_TRUSTED_PROXIES lists the proxies' addresses or networks (e.g. 127.0.0.1 or 10.0.0.0/24), "
         f"not a count: got {','.join(MINQING_TRUSTED_PROXIES)!r}"
     )
@@ -502,13 +496,13 @@ if any(part.isdigit() for part in MINQING_TRUSTED_PROXIES):
 # Login lockout (django-axes): this many failed logins for one username from one address within
 # the cool-off locks that pair until the cool-off has passed since the last failure (429 with a
 # message; `manage.py axes_reset_username <name>` unlocks at once). Defaults 5 failures, 15 minutes.
-AXES_FAILURE_LIMIT = int(os.environ.get("MINQING_LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("MINQING_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_FAILURE_LIMIT = environment.integer("MINQING_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = dt.timedelta(minutes=environment.number("MINQING_LOGIN_LOCKOUT_MINUTES", "15"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # Failed logins from one address within the cool-off, over all usernames, that refuse every login
 # from that address until the cool-off has passed (password spraying). Higher than the per-account
 # limit: a command center's staff share one address behind NAT. Default 30.
-MINQING_LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("MINQING_LOGIN_ADDRESS_FAILURE_LIMIT", "30"))
+MINQING_LOGIN_ADDRESS_FAILURE_LIMIT = environment.integer("MINQING_LOGIN_ADDRESS_FAILURE_LIMIT", "30")
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "mapserver.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "mapserver.security.client_ip"
@@ -536,7 +530,7 @@ MINQING_THROTTLE_RATES = {
 # OGC API items give numberMatched when the filtered rows can be counted up to this many (the
 # count is kept per data version, scope and filters); above it numberMatched is left out, as
 # counting would cost more than the page. Rows. Default 100000.
-MINQING_OGC_COUNT_LIMIT = int(os.environ.get("MINQING_OGC_COUNT_LIMIT", "100000"))
+MINQING_OGC_COUNT_LIMIT = environment.integer("MINQING_OGC_COUNT_LIMIT", "100000")
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["mapserver.throttles.AnonymousRate", "mapserver.throttles.UserRate"]
 # The throttles count by REMOTE_ADDR, which ProxyHeadersMiddleware has already set to the client.
 REST_FRAMEWORK["NUM_PROXIES"] = 0
@@ -544,15 +538,15 @@ REST_FRAMEWORK["NUM_PROXIES"] = 0
 # Request sizes. Any body declared larger than MINQING_REQUEST_MAX_BYTES is refused (413) before
 # it is read; it must stay above MINQING_PHOTO_MAX_BYTES. Default 20 MiB. Form and JSON bodies
 # read whole into memory stop at DATA_UPLOAD_MAX_MEMORY_SIZE (413). Default 2.5 MiB.
-MINQING_REQUEST_MAX_BYTES = int(os.environ.get("MINQING_REQUEST_MAX_BYTES", str(20 * 1024 * 1024)))
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("MINQING_FORM_MAX_BYTES", str(2_621_440)))
+MINQING_REQUEST_MAX_BYTES = environment.integer("MINQING_REQUEST_MAX_BYTES", str(20 * 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = environment.integer("MINQING_FORM_MAX_BYTES", str(2_621_440))
 # Uploaded files above this size are spooled to a temporary file, not held in memory (bytes).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Most fields in one form or query string, and files in one multipart body.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 if MINQING_REQUEST_MAX_BYTES < MINQING_PHOTO_MAX_BYTES:
-    raise ImproperlyConfigured(
+    environment.problem(
         f"MINQING_REQUEST_MAX_BYTES ({MINQING_REQUEST_MAX_BYTES}) must be at least MINQING_PHOTO_MAX_BYTES "
         f"({MINQING_PHOTO_MAX_BYTES})"
     )
@@ -563,9 +557,9 @@ if MINQING_REQUEST_MAX_BYTES < MINQING_PHOTO_MAX_BYTES:
 # bomb; real Shapefiles and workbooks stay well under; default 200), when they hold more than
 # MINQING_ARCHIVE_MAX_MEMBERS members (default 10,000), or when a member name is absolute or
 # climbs out with "..".
-MINQING_ARCHIVE_MAX_BYTES = int(os.environ.get("MINQING_ARCHIVE_MAX_BYTES", str(4 * 1024**3)))
-MINQING_ARCHIVE_MAX_RATIO = float(os.environ.get("MINQING_ARCHIVE_MAX_RATIO", "200"))
-MINQING_ARCHIVE_MAX_MEMBERS = int(os.environ.get("MINQING_ARCHIVE_MAX_MEMBERS", "10000"))
+MINQING_ARCHIVE_MAX_BYTES = environment.integer("MINQING_ARCHIVE_MAX_BYTES", str(4 * 1024**3))
+MINQING_ARCHIVE_MAX_RATIO = environment.number("MINQING_ARCHIVE_MAX_RATIO", "200")
+MINQING_ARCHIVE_MAX_MEMBERS = environment.integer("MINQING_ARCHIVE_MAX_MEMBERS", "10000")
 
 # Security headers. Django's SecurityMiddleware sends nosniff, the Referrer-Policy and the
 # Cross-Origin-Opener-Policy; XFrameOptionsMiddleware refuses framing; HSTS is set in prod.
@@ -601,34 +595,32 @@ MINQING_PERMISSIONS_POLICY = "geolocation=(self), camera=(self), microphone=(), 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = int(float(os.environ.get("MINQING_SESSION_HOURS", "12")) * 3600)
+SESSION_COOKIE_AGE = int(environment.number("MINQING_SESSION_HOURS", "12") * 3600)
 
 # Most rows one export with personal fields may hold (exports with ?purpose= by a holder of
 # layers.export_personal_data): narrow the filters beyond this. Default 50,000.
-MINQING_PERSONAL_EXPORT_MAX_ROWS = int(os.environ.get("MINQING_PERSONAL_EXPORT_MAX_ROWS", "50000"))
+MINQING_PERSONAL_EXPORT_MAX_ROWS = environment.integer("MINQING_PERSONAL_EXPORT_MAX_ROWS", "50000")
 
 # --- The residents' side (小兰帮办: /report/, /public/) ---------------------------------------------
 # See README "Residents". Reports a resident may send with one phone number within the window
 # (counted in the database across every server process; 429 beyond). Defaults 5 reports, 24 hours.
-MINQING_RESIDENT_PHONE_REPORTS = int(os.environ.get("MINQING_RESIDENT_PHONE_REPORTS", "5"))
-MINQING_RESIDENT_PHONE_WINDOW_HOURS = float(os.environ.get("MINQING_RESIDENT_PHONE_WINDOW_HOURS", "24"))
+MINQING_RESIDENT_PHONE_REPORTS = environment.integer("MINQING_RESIDENT_PHONE_REPORTS", "5")
+MINQING_RESIDENT_PHONE_WINDOW_HOURS = environment.number("MINQING_RESIDENT_PHONE_WINDOW_HOURS", "24")
 # Longest description a resident may write (characters). Default 2,000.
-MINQING_RESIDENT_DESCRIPTION_MAX = int(os.environ.get("MINQING_RESIDENT_DESCRIPTION_MAX", "2000"))
+MINQING_RESIDENT_DESCRIPTION_MAX = environment.integer("MINQING_RESIDENT_DESCRIPTION_MAX", "2000")
 # Photos a resident may attach to one report, and for how long after sending it (hours). Each is
 # checked like the grid worker's (JPEG/PNG/WebP, at most MINQING_PHOTO_MAX_BYTES). Defaults 3, 24.
-MINQING_RESIDENT_PHOTOS = int(os.environ.get("MINQING_RESIDENT_PHOTOS", "3"))
-MINQING_RESIDENT_PHOTO_HOURS = float(os.environ.get("MINQING_RESIDENT_PHOTO_HOURS", "24"))
+MINQING_RESIDENT_PHOTOS = environment.integer("MINQING_RESIDENT_PHOTOS", "3")
+MINQING_RESIDENT_PHOTO_HOURS = environment.number("MINQING_RESIDENT_PHOTO_HOURS", "24")
 # Days after a resolution within which the resident may reopen the case as not solved. Default 7.
-MINQING_RESIDENT_REOPEN_DAYS = float(os.environ.get("MINQING_RESIDENT_REOPEN_DAYS", "7"))
+MINQING_RESIDENT_REOPEN_DAYS = environment.number("MINQING_RESIDENT_REOPEN_DAYS", "7")
 # Whether the follow-up page names the grid worker who handles the case (their full name, else
 # their username); otherwise it names the department, the level and the grid only. Default off.
 MINQING_RESIDENT_SHOW_HANDLER_NAMES = os.environ.get("MINQING_RESIDENT_SHOW_HANDLER_NAMES", "") == "1"
 # The public map's k-anonymity threshold: a count below it is never published on its own. A small
 # grid with fewer cases is merged into its community, then its street, then the city's remainder
 # (published as "fewer than k"); streets, categories and times follow the same rule. Default 5.
-MINQING_PUBLIC_MIN_COUNT = int(os.environ.get("MINQING_PUBLIC_MIN_COUNT", "5"))
-if MINQING_PUBLIC_MIN_COUNT < 2:
-    raise ImproperlyConfigured(f"MINQING_PUBLIC_MIN_COUNT must be at least 2, got {MINQING_PUBLIC_MIN_COUNT}")
+MINQING_PUBLIC_MIN_COUNT = environment.integer("MINQING_PUBLIC_MIN_COUNT", "5", minimum=2)
 # Origins (scheme://host[:port]) that may embed the public map's embeddable view (/public/embed/)
 # in a frame, comma-separated, e.g. the media center's site. Every other page refuses framing.
 # Default: none (the embeddable view can then be framed by this site only).
@@ -637,7 +629,7 @@ MINQING_PUBLIC_EMBED_ORIGINS = [
 ]
 for _origin in MINQING_PUBLIC_EMBED_ORIGINS:
     if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
-        raise ImproperlyConfigured(
+        environment.problem(
             f"MINQING_PUBLIC_EMBED_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}"
         )
 # Origins (scheme://host[:port]) whose pages may call the API, the OGC API, Open311, exports and
@@ -650,11 +642,12 @@ MINQING_CORS_ORIGINS = [
 ]
 for _origin in MINQING_CORS_ORIGINS:
     if _origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
-        raise ImproperlyConfigured(
-            f"MINQING_CORS_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}"
-        )
+        environment.problem(f"MINQING_CORS_ORIGINS lists origins such as https://news.example.cn, got {_origin!r}")
 # How long a browser may remember a CORS preflight's answer (seconds). Default 600.
-MINQING_CORS_MAX_AGE = int(os.environ.get("MINQING_CORS_MAX_AGE", "600"))
+MINQING_CORS_MAX_AGE = environment.integer("MINQING_CORS_MAX_AGE", "600")
 # How long browsers and shared caches may keep the public map's answers and feeds (seconds).
 # Default 60.
-MINQING_PUBLIC_MAX_AGE = int(os.environ.get("MINQING_PUBLIC_MAX_AGE", "60"))
+MINQING_PUBLIC_MAX_AGE = environment.integer("MINQING_PUBLIC_MAX_AGE", "60")
+
+# Every problem found above, reported at once (settings/environment.py).
+environment.check()

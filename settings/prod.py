@@ -11,25 +11,17 @@ they differ from the site's own), ``MINQING_TRUSTED_PROXIES`` (see settings/base
 
 import os
 
-from django.core.exceptions import ImproperlyConfigured
+from . import environment
 
-from .base import *  # noqa: F401,F403
-from .base import MINQING_PERSONAL_DATA_KEY, MINQING_TRUSTED_PROXIES
+# Stated before the base is read, so that its check reports them with its own problems.
+SECRET_KEY = environment.required("DJANGO_SECRET_KEY", " in production")
+ALLOWED_HOSTS = environment.required("DJANGO_ALLOWED_HOSTS", " in production").split(",")
+environment.required("MINQING_PERSONAL_DATA_KEY", " in production (32 bytes, URL-safe base64)")
+
+from .base import *  # noqa: E402,F401,F403
+from .base import MINQING_TRUSTED_PROXIES  # noqa: E402
 
 DEBUG = False
-
-
-def _required(name: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
-        raise ImproperlyConfigured(f"{name} must be set in production")
-    return value
-
-
-SECRET_KEY = _required("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = _required("DJANGO_ALLOWED_HOSTS").split(",")
-if not MINQING_PERSONAL_DATA_KEY:
-    raise ImproperlyConfigured("MINQING_PERSONAL_DATA_KEY must be set in production (32 bytes, URL-safe base64)")
 # Origins (scheme and host) allowed to send forms besides the site itself. Default: none.
 CSRF_TRUSTED_ORIGINS = [origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin]
 
