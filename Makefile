@@ -30,7 +30,7 @@ bench: db
 	@bash scripts/bench.sh $(ARGS)
 
 lint: setup
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && node_modules/.bin/eslint mapserver/static/mapserver
 
 stop:
 	@bash scripts/db.sh stop

@@ -90,13 +90,15 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; 
 fi
 mkdir -p var
 
-# Front-end packages (leaflet, leaflet.vectorgrid, echarts: package.json), installed exactly as
-# package-lock.json says, again only when the lockfile changed since the last install.
+# Front-end packages (leaflet, leaflet.vectorgrid, echarts, the division list: package.json),
+# installed exactly as package-lock.json says, again only when the lockfile changed since the
+# last install; ESLint and its rules are development packages, left out with MINQING_PACKAGES=runtime.
+npm_omit=$([ "$packages" = runtime ] && echo "--omit=dev" || true)
 npm_stamp=node_modules/.package-lock.sha256
-npm_wanted=$(sha256sum package-lock.json | cut -d' ' -f1)
+npm_wanted=$( (echo "$packages"; cat package-lock.json) | sha256sum | cut -d' ' -f1)
 if [ ! -d node_modules ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_wanted" ]; then
-  echo "setup: installing front-end packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: installing front-end packages (npm ci $npm_omit)"
+  npm ci --no-audit --no-fund --loglevel=error $npm_omit
   echo "$npm_wanted" > "$npm_stamp"
 fi
 

@@ -84,7 +84,7 @@
       if (response.status === 204) { return null; }
       return response.text().then(function (text) {
         var body = null;
-        try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+        try { body = text ? JSON.parse(text) : null; } catch { body = null; }
         if (!response.ok) {
           var error = (body && body.error) || {};
           if (response.status === 401) { window.dispatchEvent(new CustomEvent("minqing:session-expired")); }

@@ -827,7 +827,7 @@
     return fetch(item.url, { method: "POST", headers: headers, body: body, credentials: "same-origin" }).then(function (response) {
       return response.text().then(function (text) {
         var answer = null;
-        try { answer = text ? JSON.parse(text) : null; } catch (e) { answer = null; }
+        try { answer = text ? JSON.parse(text) : null; } catch { answer = null; }
         var message = answer && answer.error ? answer.error.message : response.statusText;
         if (response.ok) { return { outcome: "sent", answer: answer }; }
         if (response.status === 401) { return { outcome: "expired" }; }

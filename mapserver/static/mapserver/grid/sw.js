@@ -14,7 +14,6 @@
  * The grid package and the queue of writes live in IndexedDB, kept by the page (grid.js); API
  * requests and every non-GET request pass through untouched.
  */
-/* global self, caches, fetch, URL */
 "use strict";
 
 var CONFIG = self.MINQING_SW;

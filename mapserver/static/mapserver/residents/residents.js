@@ -44,7 +44,7 @@
     return fetch(url, { method: "POST", body: blob, headers: headers, credentials: "same-origin" }).then(function (response) {
       return response.text().then(function (text) {
         var body = null;
-        try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+        try { body = text ? JSON.parse(text) : null; } catch { body = null; }
         if (!response.ok) {
           var error = (body && body.error) || {};
           throw new M.HttpError(response.status, error.code || "http_" + response.status, error.message || response.statusText, body);
@@ -101,16 +101,16 @@
   /* My reports kept on this phone: [{ticket, token, category, at}], newest first. */
   var saved = {
     list: function () {
-      try { return JSON.parse(localStorage.getItem(STORE) || "[]"); } catch (e) { return []; }
+      try { return JSON.parse(localStorage.getItem(STORE) || "[]"); } catch { return []; }
     },
     add: function (entry) {
       var items = saved.list().filter(function (item) { return item.ticket !== entry.ticket; });
       items.unshift(entry);
-      try { localStorage.setItem(STORE, JSON.stringify(items.slice(0, 20))); } catch (e) { /* private mode: the link on screen is enough */ }
+      try { localStorage.setItem(STORE, JSON.stringify(items.slice(0, 20))); } catch { /* private mode: the link on screen is enough */ }
     },
     remove: function (ticket) {
       var items = saved.list().filter(function (item) { return item.ticket !== ticket; });
-      try { localStorage.setItem(STORE, JSON.stringify(items)); } catch (e) { /* nothing kept */ }
+      try { localStorage.setItem(STORE, JSON.stringify(items)); } catch { /* nothing kept */ }
     }
   };
 
