@@ -93,10 +93,6 @@ def tile_sql(
 #: Earth's radius of Web Mercator (EPSG:3857), metres.
 _MERCATOR_RADIUS = 6378137.0
 
-#: How a cluster of one point keeps that point's field (``min`` over one row is the row's value;
-#: booleans have no ``min``).
-_ONE_OF = {"boolean": "bool_and({})"}
-
 
 def clustered(layer: Layer, z: int) -> bool:
     """Whether tiles of ``layer`` at zoom ``z`` carry clusters instead of points."""
@@ -131,7 +127,6 @@ def cluster_tile_sql(
         f"{layer.id_sql} AS mvt_id",
         f"(ST_X({g}) - %s) * %s AS tx",
         f"(%s - {_MERCATOR_RADIUS} * ln(tan(pi() / 4 + radians(ST_Y({g})) / 2))) * %s AS ty",
-        *(f'{_ENCODE[f.type].format(f.sql)} AS "{f.name}"' for f in fields),
     ]
     conditions = [
         f"({layer.where})",
@@ -149,19 +144,24 @@ def cluster_tile_sql(
         conditions.append(f"({condition.sql})")
         params += [value] * condition.sql.count("%s")
     cell = EXTENT / TILE_PIXELS * layer.cluster_pixels
-    kept = [
-        f"CASE WHEN count(*) = 1 THEN {_ONE_OF.get(f.type, 'min({})').format(f'p.{_quoted(f.name)}')} END "
-        f"AS {_quoted(f.name)}"
-        for f in fields
-        if f.name != "count"
-    ]
+    # Cells are grouped from the points' ids and positions only (the joins the fields need are
+    # left out by the planner, and no field is aggregated per point); a lone point's fields are
+    # read afterwards by its id, the lateral read skipped for every cell of more than one.
+    lone = [f'{_ENCODE[f.type].format(f.sql)} AS "{f.name}"' for f in fields if f.name != "count"]
+    lone_columns = "".join(f", f.{_quoted(f.name)}" for f in fields if f.name != "count")
+    lone_join = (
+        f" LEFT JOIN LATERAL (SELECT {', '.join(lone)} FROM {layer.source} "
+        f"WHERE k.n = 1 AND {layer.id_sql} = k.id) f ON TRUE"
+        if lone
+        else ""
+    )
     sql = (
         f"SELECT ST_AsMVT(q, %s, {EXTENT}, 'mvt_geom', 'mvt_id') FROM ("
-        "SELECT ST_MakePoint(round(avg(p.tx)), round(avg(p.ty))) AS mvt_geom, "
-        'CASE WHEN count(*) = 1 THEN min(p.mvt_id) END AS mvt_id, count(*)::integer AS "count"'
-        f"{''.join(', ' + column for column in kept)} "
+        "SELECT ST_MakePoint(round(k.x), round(k.y)) AS mvt_geom, "
+        f'CASE WHEN k.n = 1 THEN k.id END AS mvt_id, k.n::integer AS "count"{lone_columns} '
+        "FROM (SELECT avg(p.tx) AS x, avg(p.ty) AS y, count(*) AS n, min(p.mvt_id) AS id "
         f"FROM (SELECT {', '.join(point_columns)} FROM {layer.source} WHERE {' AND '.join(conditions)}) p "
-        f"GROUP BY floor(p.tx / {cell}), floor(p.ty / {cell})) q"
+        f"GROUP BY floor(p.tx / {cell}), floor(p.ty / {cell})) k{lone_join}) q"
     )
     return sql, [layer.id, *params]
 
