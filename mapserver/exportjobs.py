@@ -50,6 +50,7 @@ from layers.features import features_rows_sql, selection_build
 from layers.jobqueue import JobQueue
 from layers.models import ExportJob
 from layers.reading import reading
+from layers.selectors.exports import selection_count
 
 from . import params
 from .errors import MinqingError
@@ -197,9 +198,7 @@ def _build(job: ExportJob, folder: Path) -> tuple[str, int]:
     crs = params.parse_output_crs(job.query).in_gis_order()
     selection = selection_build(layer=layer, scope=reader.scope, **chosen)
     source = reading()
-    with source.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) {selection.from_where}", selection.params)
-        job.rows_total = cursor.fetchone()[0]
+    job.rows_total = selection_count(selection=selection)
     ExportJob.objects.filter(pk=job.pk).update(rows_total=job.rows_total)
     shapefile = job.format == "shp"
     path = folder / f"{layer.id}.{'shp' if shapefile else 'gpkg'}"

@@ -32,7 +32,6 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-import pandas as pd
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
@@ -43,16 +42,14 @@ from rest_framework.views import APIView
 
 import geopandas as gpd
 import pyogrio
-import shapely
 
 from basemaps import printmap
-from layers import personal
 from layers.audit import actor_of, audit_record
 from layers.catalog import Field, Layer, layer_get
 from layers.crs import CRS84, OutputCrs
-from layers.features import features_csv_stream, features_rows_sql, features_stream, selection_build
-from layers.reading import reading
+from layers.features import features_csv_stream, features_stream, selection_build
 from layers.scope import Scope
+from layers.selectors.exports import features_frame, selection_count
 
 from .. import exportjobs, params
 from ..errors import BadParameter, MinqingError, NotFound, PermissionDenied
@@ -92,25 +89,6 @@ def _spreadsheet_safe_text(value: object) -> object:
 
 def _point_columns(crs: OutputCrs) -> tuple[str, str]:
     return ("x", "y") if crs.projected else ("lon", "lat")
-
-
-def _frame(
-    layer: Layer, fields: tuple[Field, ...], scope: Scope, chosen: dict, crs: OutputCrs = CRS84
-) -> gpd.GeoDataFrame:
-    """One query, read as a GeoDataFrame (geometry from WKB, in ``crs``)."""
-    selection = selection_build(layer=layer, scope=scope, **chosen)
-    sql = features_rows_sql(
-        selection=selection, fields=fields, geometry="ST_AsBinary({g}) AS geometry", crs=crs.in_gis_order()
-    )
-    with reading().cursor() as cursor:
-        cursor.execute(sql, selection.params)
-        frame = pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
-    geometry = shapely.from_wkb([bytes(g) if g is not None else None for g in frame.pop("geometry")])
-    for f in fields:
-        if f.type in ("datetime", "date"):
-            # Shapefile has no date-time type and GeoPackage dates want one form: ISO 8601 text.
-            frame[f.name] = frame[f.name].map(lambda v: v.isoformat() if v is not None else None)
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs.srid)
 
 
 def _frame_file(frame: gpd.GeoDataFrame, layer: Layer, fmt: str):
@@ -353,11 +331,8 @@ def _personal_export(
             _("Exporting personal fields needs the permission layers.export_personal_data."),
             parameter="purpose",
         )
-    selection = selection_build(layer=layer, scope=scope, **chosen)
     limit = settings.MINQING_PERSONAL_EXPORT_MAX_ROWS
-    with reading().cursor() as cursor:
-        cursor.execute(f"SELECT count(*) {selection.from_where}", selection.params)
-        count = cursor.fetchone()[0]
+    count = selection_count(selection=selection_build(layer=layer, scope=scope, **chosen))
     if count > limit:
         raise TooManyRows(
             _(
@@ -366,11 +341,8 @@ def _personal_export(
             )
             % {"limit": f"{limit:,}", "count": f"{count:,}"}
         )
-    frame = _frame(layer, (*fields, *personal_fields), scope, chosen, crs)
-    # Decrypted one value at a time in Python (AES-GCM has no SQL counterpart here); the row cap
-    # above bounds the loop.
-    for field in personal_fields:
-        frame[field.name] = [personal.decrypt(value) if value else "" for value in frame[field.name]]
+    # The row cap above bounds the decryption, one value at a time.
+    frame = features_frame(layer=layer, fields=(*fields, *personal_fields), scope=scope, chosen=chosen, crs=crs)
     _audit_export(request, layer, fmt, rows=len(frame), personal=[f.name for f in personal_fields], purpose=purpose)
     if fmt in ("gpkg", "shp"):
         return _send(_frame_file(frame, layer, fmt), layer, fmt)
