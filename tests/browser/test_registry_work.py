@@ -177,7 +177,13 @@ def test_move_merge_and_add_on_the_phone(demo_year, open_page, login, axe, scree
     # Add the missing address of a report: required fields are said next to them, the place by a tap.
     card = page.locator(f".grid-task[data-task='{event_task.pk}']")
     card.locator("button[data-mode=add]").click()
-    page.fill(f"#task-{event_task.pk}-full_text", "")
+    # A sync redraws the list while someone types: the field keeps its text, caret and selection.
+    full_text = f"task-{event_task.pk}-full_text"
+    page.locator(f"#{full_text}").evaluate("(node) => { node.focus(); node.setSelectionRange(1, 3); }")
+    page.evaluate("window.dispatchEvent(new CustomEvent('minqing:queue'))")
+    focused = "[document.activeElement.id, document.activeElement.selectionStart, document.activeElement.selectionEnd]"
+    assert page.evaluate(focused) == [full_text, 1, 3]
+    page.fill(f"#{full_text}", "")
     card.locator("button[data-do=send]").click()
     assert page.locator(f"#task-{event_task.pk}-road-error").text_content() == "道路为必填项。"
     assert page.locator(f"#task-{event_task.pk}-full_text").get_attribute("aria-invalid") == "true"

@@ -377,13 +377,29 @@
     return card;
   }
 
+  /* What has the focus before a redraw, so that it can be given back: the element's id and, in a
+   * text field, the caret and selection (a sync can redraw the list while someone types). */
+  function focusNow() {
+    var node = document.activeElement;
+    if (!node || !node.id) { return null; }
+    var text = node.tagName === "INPUT" && node.type === "text";
+    return { id: node.id, start: text ? node.selectionStart : null, end: text ? node.selectionEnd : null };
+  }
+
+  function focusAgain(was) {
+    var node = was && $(was.id);
+    if (!node) { return; }
+    node.focus();
+    if (was.start !== null) { node.setSelectionRange(was.start, was.end); }
+  }
+
   /* Draw one card again in place, keeping the focus where it was when that element is redrawn. */
   function redrawCard(task) {
     var old = document.querySelector(".grid-task[data-task='" + task.id + "']");
     if (!old) { renderTasks(); return; }
-    var focused = document.activeElement && document.activeElement.id;
+    var focused = focusNow();
     old.replaceWith(taskCard(task));
-    if (focused && $(focused)) { $(focused).focus(); }
+    focusAgain(focused);
   }
 
   function renderTasks() {
@@ -392,9 +408,9 @@
     var fragment = document.createDocumentFragment();
     tasks.forEach(function (task) { fragment.appendChild(taskCard(task)); });
     if (!tasks.length) { fragment.appendChild(el("p", { class: "mq-empty" }, gettext("No addresses to check."))); }
-    var focused = document.activeElement && document.activeElement.id;
+    var focused = focusNow();
     $("tasks-list").replaceChildren(fragment);
-    if (focused && $(focused)) { $(focused).focus(); }
+    focusAgain(focused);
     if (marked !== null && !findTask(marked)) { showPoints(null); }
   }
 
