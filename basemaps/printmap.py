@@ -9,7 +9,7 @@ inside a single file); the outlines are drawn strongly instead.
 
 Points are read through the layer catalog (``units``, ``events``) with only non-personal fields;
 the counts are SQL ``count(*)`` over the rows' link columns. Points and counts are those of the
-reader's data scope (:mod:`layers.scope`); the outlines are reference data, drawn whole.
+reader's data scope (:mod:`layers.protection.scope`); the outlines are reference data, drawn whole.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from django.contrib.staticfiles import finders
 
 import folium
 
-from layers.access import Reader
-from layers.catalog import layer_get
+from layers.database.reading import reading
 from layers.models import Dwelling, Event, Grid, Person, Region, Unit
-from layers.reading import reading
-from layers.scope import Scope
+from layers.protection.access import Reader
+from layers.protection.scope import Scope
+from layers.publishing.catalog import layer_get
 from layers.services.events import OPEN_STATUSES
 
 #: Most points of one kind drawn on a map; the summary box still counts them all.

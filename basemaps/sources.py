@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import connection
 
-from layers.catalog import layer_get
+from layers.publishing.catalog import layer_get
 
 from . import raster
 from .tiles import MAX_ZOOM, TILE_PIXELS, tile_lonlat_bounds

@@ -19,7 +19,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 
-from layers.audit import audit_record
+from layers.protection.audit import audit_record
 
 from .progress import Counter, Progress
 from .report import ImportReport, RejectionLimit, StrictStop
@@ -52,7 +52,7 @@ class Importer:
     before any data is read.
     """
 
-    #: Registry name, also the ``import_<kind>`` command name.
+    #: Its key in :data:`importers.kinds.IMPORTERS`, also the ``import_<kind>`` command name.
     kind: ClassVar[str] = ""
     #: File name suffixes the importer reads (lower case, with the dot), for uploads.
     formats: ClassVar[tuple[str, ...]] = ()
@@ -89,17 +89,6 @@ class Importer:
     def progress(self, total: int | None, description: str) -> AbstractContextManager[Counter]:
         """One stage of the import, reported by :attr:`reporter`; ``update(n)`` counts rows."""
         return self.reporter.stage(description, total)
-
-
-REGISTRY: dict[str, type[Importer]] = {}
-
-
-def register(importer: type[Importer]) -> type[Importer]:
-    """Class decorator adding an importer to :data:`REGISTRY` under its ``kind``."""
-    if not importer.kind or importer.kind in REGISTRY:
-        raise ValueError(f"importer kind {importer.kind!r} is empty or registered twice")
-    REGISTRY[importer.kind] = importer
-    return importer
 
 
 class _RolledBack(Exception):

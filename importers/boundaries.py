@@ -25,17 +25,17 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from layers.crs import to_wgs84
+from layers.geocoding.crs import to_wgs84
 from layers.models import Region
 from layers.services.areas import region_set_boundary
 
 from . import preview, sources
-from .base import Importer, Option, register
+from .base import Importer, Option
 from .report import ImportReport
 from .rowchecks import RowChecks
 
 LEVELS = tuple(Region.Level.values)
-#: Offsets of Chinese web maps that ``--convert`` undoes (see :mod:`layers.crs`).
+#: Offsets of Chinese web maps that ``--convert`` undoes (see :mod:`layers.geocoding.crs`).
 CONVERSIONS = ("gcj02", "bd09")
 
 #: Below this area (square degrees, about 1 m² at Lanzhou) a polygon is a degenerate sliver:
@@ -82,7 +82,6 @@ def polygonal_multipolygon(geometry: shapely.Geometry) -> shapely.MultiPolygon:
     return shapely.orient_polygons(shapely.MultiPolygon([p for p in polygons if not p.is_empty]), exterior_cw=False)
 
 
-@register
 class BoundariesImporter(Importer):
     """``import_boundaries PATH --level LEVEL …``: set region boundaries from polygon features."""
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from .base import REGISTRY, Importer, ImportFailed, run_import
+from .base import Importer, ImportFailed, run_import
+from .kinds import IMPORTERS
 from .progress import progress_for
 from .report import RejectionLimit
 
@@ -56,7 +57,7 @@ class ImportCommand(BaseCommand):
         """Options of this importer beyond the common ones."""
 
     def build_importer(self, options: dict) -> Importer:
-        return REGISTRY[self.kind]()
+        return IMPORTERS[self.kind]()
 
     def handle(self, *args, **options) -> None:
         try:
@@ -110,4 +111,4 @@ class TableImportCommand(ImportCommand):
         parser.add_argument("--crs", default="wgs84", help="CRS of lon/lat: wgs84, cgcs2000, gcj02 or bd09")
 
     def build_importer(self, options: dict) -> Importer:
-        return REGISTRY[self.kind](encoding=options["encoding"], crs=options["crs"])
+        return IMPORTERS[self.kind](encoding=options["encoding"], crs=options["crs"])

@@ -52,9 +52,9 @@ import shapely.affinity
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-# The GB 11643 weights come from layers.checksums so the vectorised check digit (4 M ID
+# The GB 11643 weights come from layers.protection.checksums so the vectorised check digit (4 M ID
 # numbers at city scale, too many for a per-row call) cannot drift from the validator's.
-from layers.checksums import ID_CHECK_CHARS, ID_WEIGHTS, credit_code_check_char
+from layers.protection.checksums import ID_CHECK_CHARS, ID_WEIGHTS, credit_code_check_char
 
 from .sources import read_table
 

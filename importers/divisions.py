@@ -18,7 +18,7 @@ from layers.models import Region
 from layers.services.areas import regions_upsert
 
 from . import preview, sources
-from .base import Importer, Option, register
+from .base import Importer, Option
 from .report import ImportReport
 from .rowchecks import RowChecks
 
@@ -60,7 +60,6 @@ def _join(*parts: str | pd.Series) -> pd.Series:
     return reduce(operator.add, parts)
 
 
-@register
 class DivisionsImporter(Importer):
     """``import_divisions PATH [--encoding NAME]``: create or update Region rows by code."""
 

@@ -23,12 +23,12 @@ import shapely
 from pyproj import CRS, Geod
 from pyproj.exceptions import CRSError
 
-from layers.crs import to_wgs84
+from layers.geocoding.crs import to_wgs84
 from layers.models import Grid, Region
 from layers.services.grids import GridTopologyRefused, GridUpsertError, grids_upsert
 
 from . import preview
-from .base import Importer, ImportFailed, Option, register
+from .base import Importer, ImportFailed, Option
 from .report import ImportReport
 from .sources import ROW, SourceError, read_features
 
@@ -64,7 +64,6 @@ _ABOVE = {"medium": "large", "small": "medium"}
 _GEOD = Geod(ellps="WGS84")
 
 
-@register
 class GridImporter(Importer):
     """Grids from a vector file; options are checked here, before any data is read."""
 

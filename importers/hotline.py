@@ -26,12 +26,11 @@ import pandas as pd
 from django.conf import settings
 from django.utils import timezone
 
-from layers import personal
 from layers.errors import InvalidInput
 from layers.models import Category, Event
+from layers.protection import personal
 from layers.services.events import MAX_ADDRESS, MAX_DESCRIPTION, event_create
 
-from .base import register
 from .registry import TableImporter
 from .report import ImportReport
 from .rowchecks import RowChecks
@@ -83,7 +82,6 @@ def _reported_at(values: pd.Series) -> pd.Series:
     return when.dt.tz_localize(settings.TIME_ZONE, ambiguous="NaT", nonexistent="NaT")
 
 
-@register
 class HotlineImporter(TableImporter):
     kind = "hotline_events"
     masked_fields = {"reporter_phone": personal.mask_phone, "reporter_name": personal.mask_name}

@@ -34,12 +34,12 @@ from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connec
 from django.db.models import Max
 from django.utils import timezone
 
-from layers.audit import Actor, acting_as
+from layers.database.jobqueue import JobQueue
 from layers.errors import DomainError, InvalidInput
-from layers.jobqueue import JobQueue
+from layers.protection.audit import Actor, acting_as
 
-from . import boundaries, divisions, grids, registry  # noqa: F401  (register the importers)
-from .base import REGISTRY, Importer, ImportFailed, run_import
+from .base import Importer, ImportFailed, run_import
+from .kinds import IMPORTERS
 from .models import ImportJob
 from .progress import Counter, Lines, Progress, Several
 from .report import ImportReport, RejectionLimit
@@ -66,7 +66,7 @@ class JobConflict(DomainError):
 def importer_class(kind: str) -> type[Importer]:
     if kind not in KINDS:
         raise InvalidInput("kind", f"must be one of {', '.join(KINDS)}, got {kind[:40]!r}")
-    return REGISTRY[kind]
+    return IMPORTERS[kind]
 
 
 def job_folder(job: ImportJob) -> Path:

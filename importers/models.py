@@ -1,6 +1,6 @@
 """Import jobs: a file a data steward uploaded, what to do with it, and how it went.
 
-A job is a dry run or a commit of one file by one importer (:data:`importers.base.REGISTRY`).
+A job is a dry run or a commit of one file by one importer (:data:`importers.kinds.IMPORTERS`).
 The import page creates a dry run; the steward reads its counts, rejection report and map
 preview, then asks for the commit, a second job on the same file. The worker
 (``manage.py run_import_jobs``) claims queued jobs in order and runs them in the background, so

@@ -91,7 +91,7 @@ def relinked_features(rows: list[tuple]) -> list[dict]:
 
 
 def topology_features(problems: list) -> list[dict]:
-    """The parts of topology problems (:class:`layers.topology.Problem`), with their description."""
+    """The parts of topology problems (:class:`layers.selectors.topology.Problem`), with their description."""
     return [
         {
             "type": "Feature",

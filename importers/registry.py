@@ -12,14 +12,14 @@ import pandas as pd
 from django.utils import translation
 from django.utils.translation import gettext_noop
 
-from layers import personal
-from layers.checksums import credit_code_problem, id_number_problem
-from layers.crs import CLIENT_CRS
+from layers.geocoding.crs import CLIENT_CRS
 from layers.models import Address, Person, Unit
+from layers.protection import personal
+from layers.protection.checksums import credit_code_problem, id_number_problem
 from layers.services import registry as services
 
 from . import preview
-from .base import Importer, Option, register
+from .base import Importer, Option
 from .divisions import ENCODING_CHOICES
 from .report import ImportReport
 from .rowchecks import RowChecks
@@ -61,7 +61,6 @@ class TableImporter(Importer):
         return lambda row, field, value, reason: report.reject(row, field, value, reason)
 
 
-@register
 class AddressImporter(TableImporter):
     kind = "addresses"
     required = ("code", "lon", "lat")
@@ -165,7 +164,6 @@ def _chinese_labels(choices) -> dict[str, str]:
 _CARE_TAGS = {value: value for value in Person.CareTag.values} | _chinese_labels(Person.CareTag.choices)
 
 
-@register
 class PersonImporter(TableImporter):
     kind = "persons"
     options = (Option("encoding", gettext_noop("Text encoding of a CSV"), kind="choice", choices=ENCODING_CHOICES),)
@@ -231,7 +229,6 @@ def _normalise_care_tags(value: str) -> str:
 _UNIT_KINDS = {value: value for value in Unit.Kind.values} | _chinese_labels(Unit.Kind.choices)
 
 
-@register
 class UnitImporter(TableImporter):
     kind = "units"
     required = ("credit_code", "name")

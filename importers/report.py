@@ -107,7 +107,7 @@ class ImportReport:
     failure: Failure | None = None
     #: Whether the rows were written (a commit that no failure stopped).
     committed: bool = False
-    #: Grid topology problems the import would leave (:class:`layers.topology.Problem`).
+    #: Grid topology problems the import would leave (:class:`layers.selectors.topology.Problem`).
     topology: list = field(default_factory=list)
     #: Map preview of what the import touches: GeoJSON features (WGS84), when asked for.
     preview: list = field(default_factory=list)

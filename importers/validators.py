@@ -8,7 +8,7 @@ import pandas as pd
 from django.conf import settings
 from django.db.models import Model
 
-from layers.crs import to_wgs84
+from layers.geocoding.crs import to_wgs84
 
 from .rowchecks import RowChecks
 from .sources import ROW

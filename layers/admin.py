@@ -9,7 +9,7 @@ page (estimated counts) and join what a list shows in the same query.
 Links to grids and regions are derived from the geometry (:mod:`layers.services.linking`): they
 are shown read-only and recomputed for the saved row.
 
-A staff user narrowed to part of the city (:mod:`layers.scope`) sees, searches and opens only the
+A staff user narrowed to part of the city (:mod:`layers.protection.scope`) sees, searches and opens only the
 registry rows, events, clusters and grids of their scope (another row's page answers as a missing
 one). Scopes themselves are edited here, by superusers only.
 """
@@ -30,9 +30,12 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 
-from . import personal, selectors
-from .access import ADMINISTRATOR
-from .audit import audit_record, current_request
+from layers.protection import personal
+from layers.protection.access import ADMINISTRATOR
+from layers.protection.audit import audit_record, current_request
+from layers.protection.scope import Scope
+
+from . import selectors
 from .models import (
     Address,
     AuditEntry,
@@ -56,7 +59,6 @@ from .models import (
     SlaRule,
     Unit,
 )
-from .scope import Scope
 from .services import linking
 from .services.events import event_act
 from .services.grids import grid_redraw
@@ -180,7 +182,7 @@ class GridAdmin(ScopedAdmin, LeafletGeoAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         """Who works a grid decides who reads its residents and cases: a permission, set by
-        administrators only (every change is audited, layers.audit)."""
+        administrators only (every change is audited, layers.protection.audit)."""
         readonly = tuple(super().get_readonly_fields(request, obj))
         reader = request.reader
         if reader.superuser or ADMINISTRATOR in reader.roles:

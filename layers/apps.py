@@ -7,6 +7,6 @@ class LayersConfig(AppConfig):
 
     def ready(self) -> None:
         # Permission changes (groups, permissions, superuser/staff flags, scopes) are audited.
-        from . import audit
+        from layers.protection import audit
 
         audit.connect_signals()

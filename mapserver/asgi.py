@@ -23,7 +23,7 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 # STATIC_ROOT, which scripts/run.sh fills with collectstatic), in development as in production.
 django_application = get_wsgi_application()
 # A bad personal-data key or previous key stops the start, with the setting's exact message.
-from layers.personal import key_labels  # noqa: E402
+from layers.protection.personal import key_labels  # noqa: E402
 
 key_labels()
 if not settings.DEBUG and settings.MINQING_DB_ROLE == "app":

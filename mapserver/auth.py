@@ -1,9 +1,9 @@
-"""Who is asking: the one access decision of each request (:class:`layers.access.Reader`).
+"""Who is asking: the one access decision of each request (:class:`layers.protection.access.Reader`).
 
 :class:`ReaderMiddleware` gives every request a ``reader`` attribute, built on first use and
 kept for the rest of the request: the user of the session, else of an ``Authorization: Token``
 header (the order of this project's DRF authentication classes), with their roles, permissions
-and data scope resolved in one statement (``layers.access.READER_SQL``). DRF views read it as
+and data scope resolved in one statement (``layers.protection.access.READER_SQL``). DRF views read it as
 ``request.reader`` too (DRF's request passes unknown attributes through to Django's); so do the
 admin and the plain views, and the asynchronous tile server builds the same object with the same
 statements (:mod:`mapserver.tileserver`).
@@ -37,8 +37,8 @@ from rest_framework.authentication import TokenAuthentication, get_authorization
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
 
-from layers.access import ANONYMOUS, Reader, reader_for_user
-from layers.reading import reading
+from layers.database.reading import reading
+from layers.protection.access import ANONYMOUS, Reader, reader_for_user
 
 from .errors import NotAuthenticated, render_error
 
@@ -107,7 +107,7 @@ def request_user(request: HttpRequest) -> tuple[int, bool] | None:
 
 
 def request_reader(request: HttpRequest) -> Reader:
-    """The reader of ``request`` (:data:`~layers.access.ANONYMOUS` without credentials); a bad
+    """The reader of ``request`` (:data:`~layers.protection.access.ANONYMOUS` without credentials); a bad
     or inactive token raises :class:`ReaderNotAuthenticated`. Built once per request: use
     ``request.reader`` (:class:`ReaderMiddleware`)."""
     found = request_user(request)

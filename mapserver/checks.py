@@ -61,7 +61,7 @@ def personal_data_keys_check(app_configs=None, **kwargs) -> list[checks.CheckMes
     unset current key is left to the settings: production refuses it, development sets one)."""
     from django.conf import settings
 
-    from layers import personal
+    from layers.protection import personal
 
     if not settings.MINQING_PERSONAL_DATA_KEY and not getattr(settings, personal.PREVIOUS, None):
         return []

@@ -17,7 +17,7 @@ stream, so its memory is one batch whatever the layer's size, and records its pr
   again the running jobs whose lock nobody holds (their worker died), up to
   ``MINQING_EXPORT_ATTEMPTS`` starts.
 * :func:`export_job_run` builds the file as its owner reads the layer *now* (the one access
-  decision, :func:`layers.access.reader_of`: fields and data scope), audits it with the rows
+  decision, :func:`layers.protection.access.reader_of`: fields and data scope), audits it with the rows
   written, and marks the job succeeded or failed with the reason.
 """
 
@@ -42,15 +42,15 @@ from django.utils import timezone
 
 import pyogrio
 
-from layers.access import reader_of
-from layers.audit import Actor, audit_record
-from layers.catalog import Field, Layer, layer_get
+from layers.database.jobqueue import JobQueue
+from layers.database.reading import reading
 from layers.errors import DomainError
-from layers.features import features_rows_sql, selection_build
-from layers.jobqueue import JobQueue
 from layers.models import ExportJob
-from layers.reading import reading
+from layers.protection.access import reader_of
+from layers.protection.audit import Actor, audit_record
+from layers.publishing.catalog import Field, Layer, layer_get
 from layers.selectors.exports import selection_count
+from layers.selectors.features import features_rows_sql, selection_build
 
 from . import params
 from .errors import MinqingError
@@ -262,7 +262,7 @@ _ARROW_TYPES = {
 
 
 def _arrow_schema(fields: tuple[Field, ...]) -> pa.Schema:
-    """The columns of :func:`layers.features.features_rows_sql`: id, the fields, the geometry (WKB)."""
+    """The columns of :func:`layers.selectors.features.features_rows_sql`: id, the fields, the geometry (WKB)."""
     return pa.schema([("id", pa.int64()), *((f.name, _ARROW_TYPES[f.type]) for f in fields), ("geometry", pa.binary())])
 
 

@@ -31,7 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from layers.reading import REPLICA, replica_configured
+from layers.database.reading import REPLICA, replica_configured
 
 REQUESTS = Counter("minqing_http_requests", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from layers.catalog import Field, Filter, Layer
-from layers.crs import CRS84_URI, OUTPUT_CRS
+from layers.geocoding.crs import CRS84_URI, OUTPUT_CRS
+from layers.publishing.catalog import Field, Filter, Layer
 
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 GEOJSON = "application/geo+json"

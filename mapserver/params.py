@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from layers.crs import CLIENT_CRS, CRS84, OUTPUT_CRS, OutputCrs, output_crs_lookup, to_wgs84
+from layers.geocoding.crs import CLIENT_CRS, CRS84, OUTPUT_CRS, OutputCrs, output_crs_lookup, to_wgs84
 
 from .errors import BadParameter
 
@@ -320,7 +320,7 @@ def parse_accept(header: str, offers: Sequence[str]) -> str | None:
 
 
 def parse_output_crs(query: Mapping, name: str = "crs") -> OutputCrs:
-    """A CRS of the OGC allow-list (:data:`layers.crs.OUTPUT_CRS`), named by URI, ``[EPSG:n]`` or
+    """A CRS of the OGC allow-list (:data:`layers.geocoding.crs.OUTPUT_CRS`), named by URI, ``[EPSG:n]`` or
     ``EPSG:n``; CRS84 when absent."""
     raw = _raw(query, name, None)
     if raw is None:

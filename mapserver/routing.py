@@ -1,4 +1,4 @@
-"""Read routing at the HTTP edge: which requests may read from a replica (:mod:`layers.reading`).
+"""Read routing at the HTTP edge: which requests may read from a replica (:mod:`layers.database.reading`).
 
 A ``GET`` or ``HEAD`` of a read-only surface — vector and heat tiles, the OGC API, exports,
 hot spots and early warnings, the wall's dashboards, the analyst's statistics — reads from the
@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.http import HttpRequest, HttpResponse
 
-from layers.memo import Remembered
-from layers.reading import REPLICA, reads_from, replica_configured
+from layers.database.memo import Remembered
+from layers.database.reading import REPLICA, reads_from, replica_configured
 
 from .metrics import READS
 

@@ -251,7 +251,7 @@ def bbox_parameter(*, required: bool = False) -> OpenApiParameter:
 
 
 def family_parameter() -> OpenApiParameter:
-    from layers import heat
+    from layers.selectors import heat
 
     return OpenApiParameter("family", OpenApiTypes.STR, enum=list(heat.FAMILIES), required=True)
 

@@ -10,7 +10,7 @@ limits, login lockout, rate limits, and the request the audit log names its acto
   the nonce is then added to ``script-src`` for that response only. HSTS, nosniff,
   Referrer-Policy, Cross-Origin-Opener-Policy and X-Frame-Options come from Django's own
   middleware and settings.
-* :class:`AuditRequestMiddleware` remembers the request for :mod:`layers.audit`.
+* :class:`AuditRequestMiddleware` remembers the request for :mod:`layers.protection.audit`.
 * :class:`LockoutBackend` and :func:`lockout_response`: django-axes counts failed logins per
   username and IP address; after ``AXES_FAILURE_LIMIT`` within ``AXES_COOLOFF_TIME`` the pair is
   locked and the login answers 429 with a clear message until the cool-off ends.
@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 
-from layers import audit
+from layers.protection import audit
 
 from .errors import BadParameter, PayloadTooLarge, TooManyRequests, render_error
 from .params import check_query_size

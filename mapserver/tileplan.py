@@ -23,8 +23,8 @@ from django.core.cache import caches
 from django.utils.translation import gettext as _
 
 from basemaps.tiles import MAX_ZOOM
-from layers.access import Reader
-from layers.catalog import Field, Layer, layer_get
+from layers.protection.access import Reader
+from layers.publishing.catalog import Field, Layer, layer_get
 
 from . import compression, cors, params
 from .errors import NotFound, PermissionDenied

@@ -6,8 +6,8 @@ workers, middleware, the ORM's connection handling) the framework cost three tim
 (performance-anchors §4: the tile endpoint must reach 0.8× a bare uvicorn + asyncpg endpoint).
 So the tile URL is answered here, on the event loop, with the same decisions as the Django view
 (:mod:`mapserver.tileplan`: layer, fields, filters, cache key, ETag, headers), the same SQL
-(:func:`layers.tiles.tile_sql`, narrowed to the reader's data scope), the same readers (session
-cookie or token, the statements of :mod:`mapserver.auth` and :mod:`layers.access`), the same
+(:func:`layers.selectors.tiles.tile_sql`, narrowed to the reader's data scope), the same readers (session
+cookie or token, the statements of :mod:`mapserver.auth` and :mod:`layers.protection.access`), the same
 in-process memos and tile cache, and the same error bodies.
 Every other request goes to ``fallback`` (Django, see :mod:`mapserver.asgi`).
 
@@ -37,11 +37,11 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.crypto import constant_time_compare
 
-from layers.access import READER_SQL, READERS, Reader, reader_from_row
-from layers.catalog import DATA_VERSION_SQL, DATA_VERSIONS
+from layers.database.reading import REPLICA
 from layers.errors import DomainError
-from layers.reading import REPLICA
-from layers.tiles import tile_sql
+from layers.protection.access import READER_SQL, READERS, Reader, reader_from_row
+from layers.publishing.catalog import DATA_VERSION_SQL, DATA_VERSIONS
+from layers.selectors.tiles import tile_sql
 
 from . import cors
 from .auth import NO_CREDENTIALS, TOKEN_USER_SQL, ReaderNotAuthenticated, token_key, token_user

@@ -65,7 +65,7 @@ def _database_from_environment() -> dict:
 
 
 DATABASES = {"default": _database_from_environment()}
-# Streaming replicas for the read-only surfaces (layers/reading.py, mapserver/routing.py): a URL
+# Streaming replicas for the read-only surfaces (layers/database/reading.py, mapserver/routing.py): a URL
 # reaching them (production: HAProxy's replica port, which drops a replica lagging beyond its
 # bound), as the application's role. Unset: every read from DATABASE_URL. In tests the alias
 # mirrors the default database.
@@ -73,7 +73,7 @@ if os.environ.get("MINQING_REPLICA_DATABASE_URL"):
     DATABASES["replica"] = dj_database_url.parse(
         os.environ["MINQING_REPLICA_DATABASE_URL"], conn_max_age=60, conn_health_checks=True
     ) | {"ENGINE": "django.contrib.gis.db.backends.postgis", "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["layers.reading.ReadRouter"]
+DATABASE_ROUTERS = ["layers.database.reading.ReadRouter"]
 # After a write, a client's reads go to the primary for this long, so that they see it whatever
 # the replicas' lag (seconds). Default 10.
 MINQING_READ_YOUR_WRITES_SECONDS = environment.number("MINQING_READ_YOUR_WRITES_SECONDS", "10")
@@ -424,7 +424,7 @@ MINQING_TILE_CACHE_SECONDS = environment.integer("MINQING_TILE_CACHE_SECONDS", "
 # with filters, i.e. events), longer for reference layers. Defaults 60 and 3600.
 MINQING_TILE_MAX_AGE_LIVE = environment.integer("MINQING_TILE_MAX_AGE_LIVE", "60")
 MINQING_TILE_MAX_AGE_STATIC = environment.integer("MINQING_TILE_MAX_AGE_STATIC", "3600")
-# How long a reader's role set (their group names) and data scope (layers/scope.py) are remembered
+# How long a reader's role set (their group names) and data scope (layers/protection/scope.py) are remembered
 # per process: a group, scope row or Grid.worker change reaches every surface within this many
 # seconds. 0: read on every request.
 MINQING_READER_ROLES_SECONDS = environment.number("MINQING_READER_ROLES_SECONDS", "5.0")
@@ -470,7 +470,7 @@ MINQING_REGISTRY_FREE_MOVE_M = environment.number("MINQING_REGISTRY_FREE_MOVE_M"
 # See README "Security".
 AUTHENTICATION_BACKENDS = ["mapserver.security.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 
-# Where the audit log's chain head is kept outside the database (layers/audit.py): appended by
+# Where the audit log's chain head is kept outside the database (layers/protection/audit.py): appended by
 # `manage.py anchor_audit_log` (run it from a timer, e.g. every 5 minutes) and by every successful
 # `verify_audit_log`, which checks the log against every anchor here, so a truncated or rewritten
 # log is found without an operator's --anchor. Keep it on another disk than the database and out

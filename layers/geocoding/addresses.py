@@ -11,7 +11,7 @@ China, no known road or compound, a best score under
 equally likely (``ambiguous``: each grid's best is listed). The answer and its first candidate
 never depend on ``limit``: event intake (one candidate) and the API (five) agree.
 
-A reader's answer holds only the standard addresses of their data scope (:mod:`layers.scope`):
+A reader's answer holds only the standard addresses of their data scope (:mod:`layers.protection.scope`):
 the others are dropped before the decision, and a text whose every candidate lies outside answers
 "no known road or compound". A region matched at admin precision is reference data and stays.
 The services (event intake, re-geocoding) geocode for the whole city.
@@ -26,7 +26,8 @@ from functools import partial
 
 import numpy as np
 
-from ..scope import CITY, Scope
+from layers.protection.scope import CITY, Scope
+
 from .index import AddressIndex, address_index
 from .matcher import (
     AMBIGUITY_MARGIN,

@@ -30,7 +30,8 @@ from django.db import connection
 
 import shapely
 
-from ..scope import Scope
+from layers.protection.scope import Scope
+
 from ..services.linking import PointSource, hits_sql
 
 #: How far the nearest standard address may be to be reported (metres).

@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
 # lock is therefore held only while a transaction commits, never across a long import or a
 # request's work, and concurrent writers queue on it instead of forking the chain. Entries of one
 # transaction are chained in the order they were queued. The canonical content hashed here is
-# re-computed independently in Python by layers.audit.entry_content (verify_audit_log).
+# re-computed independently in Python by layers.protection.audit.entry_content (verify_audit_log).
 
 AUDIT_SQL = r"""
 CREATE UNLOGGED TABLE layers_auditpending (

@@ -1,4 +1,4 @@
-"""The ID number mask keeps the region code and the check character only (layers.personal):
+"""The ID number mask keeps the region code and the check character only (layers.protection.personal):
 the old mask kept the last four, which with an age or a birth date shown beside it rebuilt the
 number. The new mask follows from the old one, so no value is decrypted."""
 

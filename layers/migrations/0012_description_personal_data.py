@@ -1,4 +1,4 @@
-"""Events' descriptions with the ID numbers and phones in them masked (layers.personal.
+"""Events' descriptions with the ID numbers and phones in them masked (layers.protection.personal.
 mask_free_text); the text as written moves to ``description_cipher``, encrypted, for an audited
 reveal. Existing rows are rewritten in batches; only rows with a run of digits long enough to be
 a phone are read."""
@@ -9,7 +9,7 @@ BATCH = 2_000
 
 
 def mask_descriptions(apps, schema_editor) -> None:
-    from layers import personal
+    from layers.protection import personal
 
     Event = apps.get_model("layers", "Event")
     candidates = Event.objects.filter(description__regex=r"[0-9０-９]{3}[- ]?[0-9０-９]{4}").order_by("pk")

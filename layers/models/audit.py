@@ -3,7 +3,7 @@
 Rows are written only by the database function ``layers_audit_append`` (migration
 ``0009_audit_log``), called at commit time for every entry queued in a transaction; a trigger
 refuses UPDATE, DELETE and TRUNCATE. Each row's ``hash`` is the SHA-256 of the previous row's
-hash followed by the row's canonical content (:func:`layers.audit.entry_content`), so altering,
+hash followed by the row's canonical content (:func:`layers.protection.audit.entry_content`), so altering,
 inserting or deleting a row breaks the chain at that row (``manage.py verify_audit_log``).
 
 The permissions that guard personal data live here too: ``layers.reveal_personal_data`` (see

@@ -190,7 +190,7 @@ class Event(GridLinked):
     channel = models.CharField("渠道", max_length=12, choices=Channel.choices)
     external_id = models.CharField("外部编号", max_length=64, blank=True)
     category = models.ForeignKey(Category, models.PROTECT, related_name="events", verbose_name="分类")
-    #: The citizen's text with any ID number or phone in it masked (layers.personal.mask_free_text);
+    #: The citizen's text with any ID number or phone in it masked (layers.protection.personal.mask_free_text);
     #: the text as written is in ``description_cipher`` when masking changed it (revealed like a
     #: reporter's phone: POST /api/events/<id>/reveal, field "description").
     description = models.TextField("描述")

@@ -5,7 +5,7 @@ The request that asks for the file gets the job at once (202, with its progress 
 built, a download link); the worker builds the file through a server-side cursor in batches, so
 neither a web worker nor the export worker holds the layer in memory. A job belongs to the
 account that asked for it: only that account reads its state and downloads its file, with the
-fields and data scope the one access decision (:mod:`layers.access`) gives it when the file is
+fields and data scope the one access decision (:mod:`layers.protection.access`) gives it when the file is
 built. Files live in ``MINQING_EXPORT_DIR`` under the job's random folder and are removed
 ``MINQING_EXPORT_KEEP_HOURS`` after they were built.
 """

@@ -1,7 +1,7 @@
 """A reader's data scope (数据范围): the part of the city whose rows they may read.
 
 A user without a :class:`ReaderScope` row gets the default of their role (see
-:mod:`layers.scope`): the whole city for administrators, the command center, analysts, data
+:mod:`layers.protection.scope`): the whole city for administrators, the command center, analysts, data
 stewards and intake systems; the small grids they work (``Grid.worker``) for grid workers;
 nothing for anyone else, street and community staff included until a row names their region.
 A row, when present, is the whole answer: it narrows (or widens) whatever the role implies.

@@ -1,4 +1,5 @@
-"""Reads. Keyword-only, typed; heavy reads are SQL. One module per subject: this one holds the
+"""Reads. Keyword-only, typed; heavy reads are SQL. One module per subject (the catalog's features,
+tiles, heat, hot spots and grid topology among them): this one holds the
 registry counts of the home page; `events` the event list and detail."""
 
 from __future__ import annotations

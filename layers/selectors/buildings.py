@@ -10,7 +10,7 @@ addresses or inside its footprint, and the open cases matched to it or lying ins
 no per-cell tag, no per-floor or per-building count — so what they see does not change when a
 tag does, and no combination of their answers can rebuild one (a test changes the tags and
 compares). No names, ID numbers or phones are in the sheet for anyone: the residents' list of
-the tablet (masked, :mod:`layers.personal`) is where people are named.
+the tablet (masked, :mod:`layers.protection.personal`) is where people are named.
 
 Rows come from three statements over any number of buildings (one building for the API, every
 building of a grid for the tablet's offline package); the matrix is shaped in Python from those
@@ -23,9 +23,10 @@ import re
 
 from django.db import connection
 
-from ..access import Reader
+from layers.protection.access import Reader
+from layers.protection.scope import Scope, named_parameters
+
 from ..models import Building
-from ..scope import Scope, named_parameters
 from ..services.events import OPEN_STATUSES
 
 # Dwellings with their place in the building and their household, one row each. The care tags

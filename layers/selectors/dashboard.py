@@ -2,7 +2,7 @@
 ranking of streets and one area's summary.
 
 Every figure is one SQL aggregate over the events (and registry tables) within the reader's data
-scope (:mod:`layers.scope`); nothing loops over rows in Python. The wall and the JSON API read
+scope (:mod:`layers.protection.scope`); nothing loops over rows in Python. The wall and the JSON API read
 the same functions, so a tile on the wall and the API never disagree.
 
 Definitions (a *window* is ``[since, until)`` on the time of receipt):
@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from layers.database.reading import reading
+from layers.protection.scope import Scope, named_parameters
+
 from ..models import Grid, Region
 from ..names import localized
-from ..reading import reading
-from ..scope import Scope, named_parameters
 from ..services.events import OPEN_STATUSES
 
 #: Statuses that count as completed (办结) for the completion rate.

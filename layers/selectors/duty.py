@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection
 
-from ..scope import Scope, named_parameters
+from layers.protection.scope import Scope, named_parameters
 
 _DUTY_SQL = """
 WITH grids AS (

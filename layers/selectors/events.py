@@ -6,7 +6,7 @@ code, not a foreign key); nothing is loaded per row. The list is ordered newest 
 ``(received_at, id)``, served by the ``event_received_id`` index read backwards, and pages are
 cut by a row comparison against the last row seen (keyset), so page 1,000 costs what page 1 does.
 
-Every read takes the reader's data scope (:mod:`layers.scope`) as a required argument: an event
+Every read takes the reader's data scope (:mod:`layers.protection.scope`) as a required argument: an event
 outside it is not listed and reads as absent (``None``), never as forbidden.
 """
 
@@ -24,11 +24,12 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..catalog import layer_get
+from layers.protection.scope import Scope
+from layers.publishing.catalog import layer_get
+
 from ..errors import InvalidInput
 from ..models import Category, Event, EventTransition, Family, Grid, Region
 from ..names import localized
-from ..scope import Scope
 from ..services.events import OPEN_STATUSES, allowed_actions
 
 #: Link columns and the keys they answer under in ``areas``.

@@ -8,12 +8,12 @@ import pandas as pd
 import geopandas as gpd
 import shapely
 
-from .. import personal
-from ..catalog import Field, Layer
-from ..crs import CRS84, OutputCrs
-from ..features import Selection, features_rows_sql, selection_build
-from ..reading import reading
-from ..scope import Scope
+from layers.database.reading import reading
+from layers.geocoding.crs import CRS84, OutputCrs
+from layers.protection import personal
+from layers.protection.scope import Scope
+from layers.publishing.catalog import Field, Layer
+from layers.selectors.features import Selection, features_rows_sql, selection_build
 
 
 def selection_count(*, selection: Selection) -> int:

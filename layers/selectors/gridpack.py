@@ -1,7 +1,7 @@
 """Reads for the grid worker's tablet (``/grid/``): my grids, my grid's package, my events.
 
 "My grids" are the small grids whose ``Grid.worker`` is the user, for a user who holds the grid
-worker's role, within their data scope (``layers.access.Reader``): being named a grid's worker
+worker's role, within their data scope (``layers.protection.access.Reader``): being named a grid's worker
 opens nothing to a user of another role, and a scope row narrows a worker further. "My events" are the events
 located in my grids (``Event.grid``): the worker of a small grid is the one who answers for what
 happens in it, so the grid link *is* the assignment and no other column is needed. The list
@@ -26,13 +26,15 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..access import Reader
+from layers.protection.access import Reader
+from layers.protection.scope import Scope
+
 from ..errors import DomainError
 from ..geocoding.points import grid_locate
-from ..models import Building, Category, Dwelling, Event, EventPhoto, Grid, Person, RegistryTask, Unit
+from ..models import Building, Category, Dwelling, Event, EventPhoto, Grid, Person, RegistryTask, Unit, Visit
 from ..names import localized
-from ..scope import Scope
 from ..services.events import OPEN_STATUSES, allowed_actions
+from ..services.visits import visit_describe
 from .buildings import building_sheets
 from .events import _serialize, event_detail, event_replay_readable, events_query
 from .registry_tasks import grid_tasks
@@ -87,6 +89,12 @@ def worker_grid_get(*, reader: Reader, code: str | None = None) -> dict:
 def worker_scope(*, reader: Reader) -> Scope:
     """The tablet's scope: the small grids the reader works, whatever else their role may read."""
     return Scope("grids", grid_ids=tuple(grid["id"] for grid in worker_grids(reader=reader)))
+
+
+def worker_visits(*, worker_id: int, grid_id: int, since: dt.datetime, limit: int = 500) -> list[dict]:
+    """A worker's visits in a grid since ``since``, newest first, at most ``limit``."""
+    visits = Visit.objects.filter(worker_id=worker_id, grid_id=grid_id, visited_at__gte=since)
+    return [visit_describe(visit) for visit in visits.order_by("-visited_at", "-id")[:limit]]
 
 
 def worker_event_get(*, reader: Reader, event_id: int) -> Event | None:

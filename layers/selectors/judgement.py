@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from layers.database.reading import reading
+from layers.protection.scope import CITY, Scope
+
 from ..errors import InvalidInput
 from ..models import Region
-from ..reading import reading
-from ..scope import CITY, Scope
 
 #: The six data classes, in the order the report lists them; grid and drone patrols are one.
 CHANNEL_CLASSES = ("hotline", "app", "web", "mediation", "petition", "patrol")
@@ -495,8 +496,8 @@ class MapData:
 
 def judgement_map_data(*, area: ReportArea, month: dt.date, now: dt.datetime) -> MapData:
     """The maps' data of the report of ``area`` for ``month`` (grids and points in SQL, Gi* and
-    early warnings by :mod:`layers.hotspots` within the area)."""
-    from ..hotspots import grid_early_warnings, grid_hotspots
+    early warnings by :mod:`layers.selectors.hotspots` within the area)."""
+    from layers.selectors.hotspots import grid_early_warnings, grid_hotspots
 
     windows = _windows(month)
     since, until = windows["m0"], windows["m1"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from ..scope import Scope, named_parameters
+from layers.protection.scope import Scope, named_parameters
 
 #: At most this many tasks are listed for a grid (the stale ones are capped per grid anyway).
 TASKS_LIMIT = 200

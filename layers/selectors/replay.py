@@ -35,9 +35,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from layers.database.reading import reading
+
 from ..models import Category, Department, Event
 from ..names import localized
-from ..reading import reading
 from ..services.dispatch import RuleSpec, category_lineage, route_decide, rule_trace
 from ..taxonomy import COMMAND_CENTER
 

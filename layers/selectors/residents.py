@@ -15,11 +15,12 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 
-from .. import personal
+from layers.protection import personal
+from layers.protection.scope import CITY
+
 from ..geocoding.addresses import address_geocode
 from ..geocoding.points import grid_locate
 from ..models import Address, Category, Event, EventCluster, EventPhoto, EventTransition, Grid, Region, ResidentTicket
-from ..scope import CITY
 from ..services.residents import DONE_STATUSES, answered, reopen_until
 
 #: The steps of a case a resident sees, in their words on the page (the page translates the

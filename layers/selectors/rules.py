@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import KeywordLibrary
+from ..models import Department, KeywordLibrary
 from ..services.rules import library_changes, live_rules, rules_digest
 
 
@@ -53,3 +53,8 @@ def library_list() -> dict:
 
 def library_get(*, library_id: int) -> KeywordLibrary | None:
     return KeywordLibrary.objects.select_related("base").filter(pk=library_id).first()
+
+
+def departments_active() -> list[Department]:
+    """The departments a rule may route to, by code."""
+    return list(Department.objects.filter(active=True).order_by("code"))

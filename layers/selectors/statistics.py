@@ -14,7 +14,7 @@ only one JSON document per request.
 * **Closed** (办结) means resolved, verified or closed; every other status, suspended included,
   is **open**, as in the ``grid_stats`` layer of the catalog. The completion rate (办结率) is
   closed / events of the selection.
-* **Scope**: every figure counts only the rows in the reader's data scope (:mod:`layers.scope`):
+* **Scope**: every figure counts only the rows in the reader's data scope (:mod:`layers.protection.scope`):
   the areas listed, their events and their residents.
 * **Filters** mean what they mean in the event list (``layers.selectors.events``): ``region`` a
   city, district, street or community code; ``grid`` a small, medium or large grid code;
@@ -34,10 +34,11 @@ from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from layers.database.reading import reading
+from layers.protection.scope import Scope
+
 from ..errors import InvalidInput
 from ..models import Category, Event, Family, Grid, Region
-from ..reading import reading
-from ..scope import Scope
 
 #: Statuses counted as closed (办结); the rest are open.
 CLOSED_STATUSES = (Event.Status.RESOLVED, Event.Status.VERIFIED, Event.Status.CLOSED)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from django.db.models import F
 from django.utils import timezone
 
-from .. import personal
+from layers.protection import personal
+from layers.protection.scope import Scope
+
 from ..models import Event, EventTransition, PublicSummary, Region
-from ..scope import Scope
 from ..services.residents import DONE_STATUSES
 
 #: Cases listed at most in each part of the page.

@@ -25,7 +25,8 @@ from functools import cached_property
 
 from django.conf import settings
 
-from ..memo import Remembered
+from layers.database.memo import Remembered
+
 from ..models import Category, Department, Event, KeywordLibrary, KeywordRule, Level, SlaRule
 from ..models.events import LEVEL_ORDER
 from ..taxonomy import COMMAND_CENTER

@@ -24,16 +24,17 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import personal
-from ..access import Reader, duty_for
-from ..crs import CLIENT_CRS, to_wgs84
+from layers.database.transactions import committed
+from layers.geocoding.crs import CLIENT_CRS, to_wgs84
+from layers.protection import personal
+from layers.protection.access import Reader, duty_for
+
 from ..errors import ActionNotPermitted, InvalidInput, StaleVersion, TransitionNotAllowed
 from ..geocoding.addresses import address_geocode
 from ..geocoding.points import grid_locate
 from ..models import Address, Category, Department, Event, EventTransition, Level, Region
 from ..models.events import LEVEL_ORDER, AddressMatch
 from ..taxonomy import COMMAND_CENTER
-from ..transactions import committed
 from .bulk import fetch
 from .clusters import event_cluster_assign, event_cluster_choose, event_cluster_refresh
 from .dispatch import category_get, event_dispatch, level_next, sla_deadline
@@ -635,7 +636,7 @@ _HANDLERS: dict[str, Handler] = {
 
 def event_duty_check(*, event: Event, action: str, reader: Reader) -> None:
     """Raise :class:`~layers.errors.ActionNotPermitted` unless ``reader`` may take ``action`` on
-    ``event`` as it is now: their roles hold the action's duty (:data:`layers.access.ACTIONS`),
+    ``event`` as it is now: their roles hold the action's duty (:data:`layers.protection.access.ACTIONS`),
     and a check (verify, close, refusing a resolution) is never made by the case's resolver."""
     duty = duty_for(action, event.status)
     if duty is None:
@@ -664,7 +665,7 @@ def event_act(
     version: int | None = None,
     actor_label: str = "",
 ) -> Event:
-    """Apply ``action`` to ``event`` for ``reader`` (``layers.access.SYSTEM`` for the system's
+    """Apply ``action`` to ``event`` for ``reader`` (``layers.protection.access.SYSTEM`` for the system's
     own steps) and return the updated event; ``actor`` is the user the log names.
 
     The row is locked for the step, so concurrent actions queue instead of overwriting each

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.db import transaction
 
+from layers.selectors.topology import Problem, grid_topology_problems, problems_added
+
 from ..models import BoundaryVersion, Grid
-from ..topology import Problem, grid_topology_problems, problems_added
 from .bulk import analyze, copy_frame, create_staging, execute, fetch
 from .linking import Sample, relink_area
 
@@ -80,7 +81,7 @@ def grids_upsert(
     small grids, grids that moved to another parent or community) are relinked.
 
     The topology of every community the rows touch is checked inside the transaction, before
-    and after the write (:mod:`layers.topology`, ``MINQING_TOPOLOGY_TOLERANCE_M``): gaps,
+    and after the write (:mod:`layers.selectors.topology`, ``MINQING_TOPOLOGY_TOLERANCE_M``): gaps,
     overlaps and grids outside their parent or community that the write brings (new ones, or
     old ones grown) raise :class:`GridTopologyRefused` and nothing is written, unless
     ``accept_topology`` is set; problems the grids already had do not stop it.

@@ -24,7 +24,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
-from ..access import ACTIONS, Reader
+from layers.protection.access import ACTIONS, Reader
+
 from ..errors import ActionNotPermitted, DomainError, InvalidInput
 from ..models import Event, EventPhoto, EventTransition
 from .events import event_act, event_create

@@ -25,9 +25,10 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from layers.database.transactions import committed
+
 from ..errors import IdempotencyKeyReused
 from ..models import IdempotencyKey
-from ..transactions import committed
 from .bulk import execute, fetch
 
 
@@ -91,7 +92,7 @@ def idempotent_answer(
     transaction. Returns only after that transaction committed (called, as in a request, outside
     any enclosing transaction: the project keeps ATOMIC_REQUESTS off), so a client told 201 holds
     an event that is stored. Raises :class:`~layers.errors.IdempotencyKeyReused` when the key is
-    known with another digest, :class:`~layers.transactions.CommitUnknown` when the database went
+    known with another digest, :class:`~layers.database.transactions.CommitUnknown` when the database went
     away during the commit (the answer may have been stored: a retry with the key finds out),
     and whatever ``produce`` raises (the key then stays free)."""
     if key is None:

@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
+from layers.publishing.reporting import report_context, report_html, report_pdf
+
 from ..models import JudgementReport
-from ..reporting import report_context, report_html, report_pdf
 from ..selectors.judgement import ReportArea, judgement_figures, judgement_map_data
 
 

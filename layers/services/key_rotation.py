@@ -3,7 +3,7 @@ rotate_personal_data_key``).
 
 The operator sets a new ``MINQING_PERSONAL_DATA_KEY`` and moves the old one to
 ``MINQING_PERSONAL_DATA_KEY_PREVIOUS``; from then on everything reads under either
-(:mod:`layers.personal`), and :func:`personal_data_rotate` rewrites every protected value: each
+(:mod:`layers.protection.personal`), and :func:`personal_data_rotate` rewrites every protected value: each
 ciphertext opened by a previous key is encrypted again under the current key, and each lookup
 digest is computed again from the clear value. Then the previous key can go.
 
@@ -21,7 +21,7 @@ digest is computed again from the clear value. Then the previous key can go.
   (the unique digest refuses the rewrite): both are named, for a steward to merge.
 * The audit log's own tables and the event log are append-only (triggers refuse UPDATE) and
   hold no ciphertext; they are never touched. The run records one audit entry, then signs the
-  audit anchor file again under the current key and anchors the head (:mod:`layers.audit`).
+  audit anchor file again under the current key and anchors the head (:mod:`layers.protection.audit`).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from django.db import connection, transaction
 from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
-from .. import personal
-from ..audit import audit_anchor_write, audit_anchors_resign, audit_flush, audit_record
+from layers.protection import personal
+from layers.protection.audit import audit_anchor_write, audit_anchors_resign, audit_flush, audit_record
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Duplicate:
 @dataclass
 class TableReport:
     """What a run found in one table: rows read, rows by the oldest key one of their values is
-    under (:func:`layers.personal.key_labels`, or :data:`UNREADABLE`), rows rewritten."""
+    under (:func:`layers.protection.personal.key_labels`, or :data:`UNREADABLE`), rows rewritten."""
 
     table: str
     rows: int = 0

@@ -2,7 +2,7 @@
 phone of an event's reporter.
 
 Only a holder of ``layers.reveal_personal_data`` may, only for a record inside their data scope
-(:mod:`layers.scope`), only naming a purpose, and every reveal writes an audit entry in the
+(:mod:`layers.protection.scope`), only naming a purpose, and every reveal writes an audit entry in the
 same transaction (target, field, purpose, the masked value; never the clear one). A refused
 attempt is audited too. Everything else in the platform shows the masked form only.
 """
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .. import personal
-from ..access import Reader
-from ..audit import actor_of, audit_record
+from layers.protection import personal
+from layers.protection.access import Reader
+from layers.protection.audit import actor_of, audit_record
+
 from ..errors import InvalidInput, NotPermitted, RecordNotFound
 from ..models import Event, Person
 

@@ -19,9 +19,9 @@ import pandas as pd
 from django.db import connection
 from psycopg2.extras import execute_values
 
-from layers import personal
-from layers.checksums import id_number_facts
 from layers.geocoding.points import grid_assign_points
+from layers.protection import personal
+from layers.protection.checksums import id_number_facts
 
 from . import linking
 from .bulk import analyze, copy_frame, create_staging, fetch

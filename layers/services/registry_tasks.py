@@ -16,7 +16,7 @@
 * :func:`registry_task_decide` is the steward's approval (applied) or rejection.
 
 Every applied change is audited (``registry.<resolution>``, the address code and what changed);
-who may answer and decide is ``layers.access.REGISTRY_DUTIES``.
+who may answer and decide is ``layers.protection.access.REGISTRY_DUTIES``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..access import REGISTRY_DUTIES, SYSTEM, Reader
-from ..audit import actor_of, audit_record
+from layers.protection.access import REGISTRY_DUTIES, SYSTEM, Reader
+from layers.protection.audit import actor_of, audit_record
+
 from ..errors import ActionNotPermitted, InvalidInput, RecordNotFound, TransitionNotAllowed
 from ..models import Address, Dwelling, Event, Grid, Person, RegistryTask, Unit
 from .linking import ADDRESS, DWELLING, PERSON, link

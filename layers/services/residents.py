@@ -14,7 +14,7 @@ resident's one answer to a resolution (a rating, or a reopening).
   most ``MINQING_RESIDENT_PHOTOS`` per report within ``MINQING_RESIDENT_PHOTO_HOURS``.
 * :func:`resident_answer` records the resident's rating, or reopens the case within
   ``MINQING_RESIDENT_REOPEN_DAYS`` of its resolution, through the closed loop's own action
-  service as :data:`layers.access.RESIDENT_READER` (the duty table's resident role), once per
+  service as :data:`layers.protection.access.RESIDENT_READER` (the duty table's resident role), once per
   resolution; audited with the client's address.
 
 Abuse: the per-phone limit is counted here in the database (every process sees the same
@@ -35,12 +35,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import personal
-from ..access import RESIDENT_READER
-from ..audit import audit_record
+from layers.database.transactions import committed
+from layers.protection import personal
+from layers.protection.access import RESIDENT_READER
+from layers.protection.audit import audit_record
+
 from ..errors import DomainError, InvalidInput, RecordNotFound
 from ..models import Event, EventPhoto, ResidentTicket
-from ..transactions import committed
 from .bulk import fetch
 from .events import event_act, event_create
 from .gridwork import event_photo_add

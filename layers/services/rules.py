@@ -21,8 +21,9 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..access import JUDGEMENT_DUTIES, Reader
-from ..audit import actor_of, audit_record
+from layers.protection.access import JUDGEMENT_DUTIES, Reader
+from layers.protection.audit import actor_of, audit_record
+
 from ..errors import Conflict, InvalidInput, NotPermitted, RecordNotFound
 from ..models import Category, Department, KeywordLibrary, KeywordRule
 from ..selectors.replay import cases_read, library_replay

@@ -8,7 +8,7 @@ a moderator who did not write it approves or rejects it. Nothing is public befor
   are no better on a public page), as is one naming the case's reporter.
 * :func:`public_summary_moderate` approves or rejects a pending summary (the author may not).
 
-Who may do which is ``layers.access.SUMMARY_DUTIES``; both steps are audited.
+Who may do which is ``layers.protection.access.SUMMARY_DUTIES``; both steps are audited.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import personal
-from ..access import SUMMARY_DUTIES, Reader
-from ..audit import audit_record
+from layers.protection import personal
+from layers.protection.access import SUMMARY_DUTIES, Reader
+from layers.protection.audit import audit_record
+
 from ..errors import ActionNotPermitted, InvalidInput, RecordNotFound
 from ..models import Event, PublicSummary
 from .residents import DONE_STATUSES

@@ -1,7 +1,7 @@
 """Roles and the demo logins.
 
 A role is a Django group; the API and the pages decide what a user may see from the groups
-they are in, and which part of the city from their data scope (:mod:`layers.scope`: a
+they are in, and which part of the city from their data scope (:mod:`layers.protection.scope`: a
 ``ReaderScope`` row, else the default of the role). The demo users share one published password, ``minqing-demo``, so they are for a
 demo or development database only (``ensure_demo_users`` refuses to run with DEBUG off unless
 told otherwise).

@@ -20,9 +20,10 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import personal
-from ..access import VISIT_DUTIES, Reader
-from ..crs import CLIENT_CRS, to_wgs84
+from layers.geocoding.crs import CLIENT_CRS, to_wgs84
+from layers.protection import personal
+from layers.protection.access import VISIT_DUTIES, Reader
+
 from ..errors import ActionNotPermitted, InvalidInput
 from ..models import Address, Dwelling, Visit
 from .events import REPORTED_AT_SKEW

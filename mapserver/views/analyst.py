@@ -3,7 +3,7 @@
 
 Views are glue: every parameter goes through a named parser of :mod:`mapserver.params` (an
 unknown one is refused by name), the figures come from :mod:`layers.selectors.statistics` in
-the reader's data scope (:mod:`layers.scope`), and nothing here touches a row. The statistics
+the reader's data scope (:mod:`layers.protection.scope`), and nothing here touches a row. The statistics
 hold counts and rates only, never a person.
 """
 
@@ -25,10 +25,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from basemaps.sources import basemaps_configured
-from layers.heat import FAMILIES
 from layers.models import Event
 from layers.selectors import dashboard, statistics
 from layers.selectors.buildings import sheet_labels
+from layers.selectors.heat import FAMILIES
 from layers.services.users import Role
 
 from .. import params

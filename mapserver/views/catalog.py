@@ -1,6 +1,6 @@
 """``GET /api/layers``: the layer catalog as the reader may see it.
 
-One entry per layer of :data:`layers.catalog.REGISTRY` the reader may read, with only the fields
+One entry per layer of :data:`layers.publishing.catalog.LAYERS` the reader may read, with only the fields
 their roles may read, and the links to every surface that serves the layer under the same id
 (tiles, TileJSON, OGC collection, exports).
 """
@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.access import Reader
-from layers.catalog import REGISTRY, Layer
+from layers.protection.access import Reader
+from layers.publishing.catalog import LAYERS, Layer
 
 #: Export formats, each the extension of ``/exports/<id>.<format>`` (``shp``: a zipped Shapefile);
 #: the same list as mapserver/views/exports.py serves.
@@ -116,5 +116,5 @@ class LayerCatalog(APIView):
     )
     def get(self, request: Request) -> Response:
         reader = request.reader
-        layers = [layer_entry(layer, reader=reader) for layer in REGISTRY.values() if reader.reads_layer(layer)]
+        layers = [layer_entry(layer, reader=reader) for layer in LAYERS.values() if reader.reads_layer(layer)]
         return Response({"layers": layers})

@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.crs import CLIENT_CRS
+from layers.geocoding.crs import CLIENT_CRS
 from layers.models import Event
-from layers.scope import CITY
+from layers.protection.scope import CITY
 from layers.selectors.events import (
     event_answer,
     event_detail,

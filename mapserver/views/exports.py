@@ -2,7 +2,7 @@
 
 The filters are the OGC items' (``bbox``, ``bbox-crs``, ``datetime``, the layer's filters,
 equality on the reader's fields) and the fields are the reader's. ``crs`` picks the file's CRS
-among the OGC API's (:data:`layers.crs.OUTPUT_CRS`, CRS84 by default), with x = easting
+among the OGC API's (:data:`layers.geocoding.crs.OUTPUT_CRS`, CRS84 by default), with x = easting
 (longitude) and y = northing (latitude) as files keep them; GeoPackage and Shapefile declare it,
 GeoJSON names it in a ``crs`` member, CSV's point columns are ``lon, lat`` or, projected,
 ``x, y``. GeoJSON and CSV stream from a server-side cursor in constant memory (chunked, no
@@ -15,7 +15,7 @@ Shapefile cannot be streamed: asking for one queues an export job (202 with its 
 ``GET /exports/grid/<code>.html``: a self-contained folium map of one grid or street / community
 for printing and offline sharing (:mod:`basemaps.printmap`).
 
-Both hold only the reader's data scope (:mod:`layers.scope`): an export is the layer as the
+Both hold only the reader's data scope (:mod:`layers.protection.scope`): an export is the layer as the
 reader sees it, and a print map of an area with no grid in the scope is a 404.
 
 Every export writes an audit entry (who, layer, format, filters, rows sent or written).
@@ -44,12 +44,12 @@ import geopandas as gpd
 import pyogrio
 
 from basemaps import printmap
-from layers.audit import actor_of, audit_record
-from layers.catalog import Field, Layer, layer_get
-from layers.crs import CRS84, OutputCrs
-from layers.features import features_csv_stream, features_stream, selection_build
-from layers.scope import Scope
+from layers.geocoding.crs import CRS84, OutputCrs
+from layers.protection.audit import actor_of, audit_record
+from layers.protection.scope import Scope
+from layers.publishing.catalog import Field, Layer, layer_get
 from layers.selectors.exports import features_frame, selection_count
+from layers.selectors.features import features_csv_stream, features_stream, selection_build
 
 from .. import exportjobs, params
 from ..errors import BadParameter, MinqingError, NotFound, PermissionDenied

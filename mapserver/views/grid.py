@@ -39,8 +39,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from basemaps.sources import basemaps_configured
-from layers.audit import audit_record
-from layers.crs import CLIENT_CRS
+from layers.geocoding.crs import CLIENT_CRS
+from layers.protection.audit import audit_record
 from layers.selectors.gridpack import (
     grid_package,
     grid_point_check,

@@ -2,8 +2,8 @@
 ``/api/hotspots`` and ``/api/early-warnings``.
 
 Views are glue: parse (every parameter by a named parser, unknown ones refused by name),
-compute in :mod:`layers.heat` / :mod:`layers.hotspots`, serialise. Every answer is computed from
-the reader's data scope only (:mod:`layers.scope`); the ETag of a heat tile carries the scope key.
+compute in :mod:`layers.selectors.heat` / :mod:`layers.selectors.hotspots`, serialise. Every answer is computed from
+the reader's data scope only (:mod:`layers.protection.scope`); the ETag of a heat tile carries the scope key.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from basemaps import heat as surfaces
 from basemaps import raster
-from layers import heat, hotspots
+from layers.selectors import heat, hotspots
 
 from .. import params
 from ..errors import BadParameter, NotFound

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers import selectors
-from layers.scope import scope_describe
+from layers.protection.scope import scope_describe
 from layers.services import users
 
 #: The front door's entry points (path, who, what), from DESIGN.md §5. Only those the URL map

@@ -36,7 +36,7 @@ from basemaps.sources import basemaps_configured
 from importers import jobs
 from importers.models import ImportJob
 from importers.sources import open_output
-from layers.audit import audit_record
+from layers.protection.audit import audit_record
 from layers.services.users import Role
 
 from .. import params

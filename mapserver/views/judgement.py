@@ -4,7 +4,7 @@
 Glue only: the parameters go through :mod:`mapserver.params` and
 :func:`layers.selectors.judgement.report_area_get` (which keeps the area inside the reader's
 scope), the report is made by :mod:`layers.services.judgement`. Who may read it is
-``layers.access.JUDGEMENT_DUTIES["report"]``: analysts and leaders (and administrators).
+``layers.protection.access.JUDGEMENT_DUTIES["report"]``: analysts and leaders (and administrators).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.access import JUDGEMENT_DUTIES
 from layers.errors import DomainError
+from layers.protection.access import JUDGEMENT_DUTIES
 from layers.selectors.judgement import (
     ReportArea,
     report_area_get,

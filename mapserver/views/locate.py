@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.crs import CLIENT_CRS, to_wgs84
+from layers.geocoding.crs import CLIENT_CRS, to_wgs84
 from layers.geocoding.points import grid_locate, location_in_scope
 
 from .. import params

@@ -3,7 +3,7 @@ a moderator who did not write it approves or rejects it. Nothing reaches the pub
 feeds or Open311's public read before it is approved.
 
 Plain HTML forms (POST with the CSRF token), no script: the page is a queue, not an app.
-Who may do what is ``layers.access.SUMMARY_DUTIES``; cases are read within the reader's scope.
+Who may do what is ``layers.protection.access.SUMMARY_DUTIES``; cases are read within the reader's scope.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from layers.access import SUMMARY_DUTIES
 from layers.errors import DomainError
+from layers.protection.access import SUMMARY_DUTIES
 from layers.selectors.events import event_get
 from layers.selectors.summaries import moderation_candidates, moderation_pending, summary_in_scope
 from layers.services.summaries import DECISIONS, MAX_REASON, MAX_TEXT, public_summary_moderate, public_summary_propose

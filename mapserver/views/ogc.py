@@ -3,23 +3,23 @@ reference). Landing page, the API description (``/ogc/api``, its ``service-desc`
 (``/ogc/api.html``, ``service-doc``), conformance, collections, items and single items, as
 GeoJSON or HTML: ``f=json|html`` decides, else the Accept header (``application/geo+json``,
 ``application/json`` or ``text/html``; anything else gets JSON, never a 406). Every collection is
-a layer of :mod:`layers.catalog`.
+a layer of :mod:`layers.publishing.catalog`.
 
 Authentication is the API's: a session, or ``Authorization: Token <key>`` — QGIS sends it as a
 custom header of its connection, GDAL as ``GDAL_HTTP_HEADERS="Authorization: Token <key>"``. The
 API description is public (an anonymous reader sees only the generic paths).
 Items page by keyset: the ``next`` link carries ``after=<last id>`` so a page deep in the
 collection costs what the first does. ``numberMatched`` is given when counting is cheap
-(:func:`layers.features.features_count_cached`). A ``datetime`` on a collection without a time
+(:func:`layers.selectors.features.features_count_cached`). A ``datetime`` on a collection without a time
 is a 400, not silently ignored. ``crs`` and ``bbox-crs`` take the CRSs of
-:data:`layers.crs.OUTPUT_CRS`; the answer names its CRS in ``Content-Crs``.
+:data:`layers.geocoding.crs.OUTPUT_CRS`; the answer names its CRS in ``Content-Crs``.
 
 Continuation pages (with ``after``) count under their own, higher rate
 (:class:`mapserver.throttles.OgcPagingRate`): a desktop GIS paging a layer is counted once per
 scan by the user's rate, and is never cut off in the middle of a layer.
 
 Items, single items and collection extents are narrowed to the reader's data scope
-(:mod:`layers.scope`): an item outside it is a 404 like an item that does not exist.
+(:mod:`layers.protection.scope`): an item outside it is a 404 like an item that does not exist.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from layers import catalog
-from layers.catalog import Field, Filter, Layer
-from layers.crs import CRS84_URI, OUTPUT_CRS, OutputCrs
-from layers.features import feature_get, features_page, layer_extent_cached
-from layers.scope import Scope
+from layers.geocoding.crs import CRS84_URI, OUTPUT_CRS, OutputCrs
+from layers.protection.scope import Scope
+from layers.publishing import catalog
+from layers.publishing.catalog import Field, Filter, Layer
+from layers.selectors.features import feature_get, features_page, layer_extent_cached
 
 from .. import params
 from ..errors import BadParameter, NotFound
@@ -290,7 +290,7 @@ def _openapi(request: Request) -> dict:
     root = request.build_absolute_uri(reverse("ogc:landing")).rstrip("/")
     layers = [
         (layer, reader_fields(request, layer))
-        for layer in catalog.REGISTRY.values()
+        for layer in catalog.LAYERS.values()
         if not request.reader.is_anonymous and request.reader.reads_layer(layer)
     ]
     return ogc_openapi(server_url=root, layers=layers)
@@ -347,7 +347,7 @@ class Collections(OgcView):
         fmt = _format(request)
         _only(request.query_params, "f")
         scope = reader_scope(request)
-        layers = [layer for layer in catalog.REGISTRY.values() if request.reader.reads_layer(layer)]
+        layers = [layer for layer in catalog.LAYERS.values() if request.reader.reads_layer(layer)]
         document = {
             "links": _links(request, "ogc:collections", title="collections"),
             "collections": [_collection(request, layer, scope) for layer in layers],

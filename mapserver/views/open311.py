@@ -4,7 +4,7 @@ Authentication is the API's: a session or ``Authorization: Token <key>``, and, a
 clients expect, the same DRF token in the ``api_key`` parameter (query string or form field).
 Reads need no key, as GeoReport intends: the services, and the requests the public map publishes
 (a moderator approved their public summary) with public fields only
-(:func:`mapserver.open311.public_requests_list`); a key reads the requests of its data scope.
+(:func:`mapserver.georeport.public_requests_list`); a key reads the requests of its data scope.
 Every answer, errors included, is in the format the path's extension asks for; errors are
 GeoReport's list of ``{code, description}`` with a 4xx status.
 
@@ -38,8 +38,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from layers.errors import DomainError
-from layers.models import Address, Event
-from layers.scope import Scope
+from layers.models import Event
+from layers.protection.scope import Scope
+from layers.selectors import open311 as georeport
 from layers.selectors.events import event_replay_readable
 from layers.services.events import event_create
 from layers.services.idempotency import idempotent_answer, request_digest
@@ -119,7 +120,7 @@ class ExtensionNegotiation(BaseContentNegotiation):
 
 class ReadWithoutKey(BasePermission):
     """GeoReport's reads are public, as the specification intends (without a key: public fields
-    of published requests only, :func:`mapserver.open311.public_requests_list`); a POST needs a
+    of published requests only, :func:`mapserver.georeport.public_requests_list`); a POST needs a
     key (401 without)."""
 
     def has_permission(self, request, view) -> bool:
@@ -169,7 +170,7 @@ class Services(Open311View):
         responses=georeport_responses(GEOREPORT_SERVICE),
     )
     def get(self, request: Request, fmt: str):
-        return open311.respond(open311.services_list(), fmt=self.fmt, kind="services")
+        return open311.respond(georeport.services_list(), fmt=self.fmt, kind="services")
 
 
 class ServiceDefinition(Open311View):
@@ -181,7 +182,7 @@ class ServiceDefinition(Open311View):
         responses=georeport_responses(GEOREPORT_SERVICE_DEFINITION),
     )
     def get(self, request: Request, code: str, fmt: str):
-        return open311.respond(open311.service_definition(code=code), fmt=self.fmt, kind="service_definition")
+        return open311.respond(georeport.service_definition(code=code), fmt=self.fmt, kind="service_definition")
 
 
 def _parse_ids(query) -> list[int] | None:
@@ -194,10 +195,10 @@ def _parse_ids(query) -> list[int] | None:
         raise BadParameter(
             "service_request_id", _("must be comma-separated request ids, got %(value)s") % {"value": f"{bad[:40]!r}"}
         )
-    if len(ids) > open311.MAX_REQUESTS:
+    if len(ids) > georeport.MAX_REQUESTS:
         raise BadParameter(
             "service_request_id",
-            _("at most %(value)s ids, got %(value2)s") % {"value": open311.MAX_REQUESTS, "value2": len(ids)},
+            _("at most %(value)s ids, got %(value2)s") % {"value": georeport.MAX_REQUESTS, "value2": len(ids)},
         )
     return [int(part) for part in ids]
 
@@ -211,13 +212,8 @@ def _location(data, scope: Scope) -> dict:
         return {"lon": lon, "lat": lat, "address": address}
     address_id = params.parse_text(data, "address_id", max_length=32, default="")
     if address_id:
-        found = Address.objects.filter(scope.q(), code=address_id).values_list("location", "full_text").first()
-        if found is None:
-            raise BadParameter(
-                "address_id", _("unknown standard address %(address_id)s") % {"address_id": f"{address_id!r}"}
-            )
-        point, full_text = found
-        return {"lon": point.x, "lat": point.y, "address": address or full_text}
+        lon, lat, full_text = georeport.standard_address(code=address_id, scope=scope)
+        return {"lon": lon, "lat": lat, "address": address or full_text}
     if not address:
         raise BadParameter("lat", _("lat and long, address_string or address_id is required"))
     return {"lon": None, "lat": None, "address": address}
@@ -296,9 +292,9 @@ class Requests(Open311View):
             raise BadParameter("end_date", _("must not be before start_date"))
         statuses = params.parse_list(query, "status", max_items=2, max_length=6, choices=("open", "closed"))
         if request.reader.is_anonymous:
-            rows = open311.public_requests_list(ids=ids, service_codes=codes, start=start, end=end, statuses=statuses)
+            rows = georeport.public_requests_list(ids=ids, service_codes=codes, start=start, end=end, statuses=statuses)
             return open311.respond(rows, fmt=self.fmt, kind="requests")
-        rows = open311.requests_list(
+        rows = georeport.requests_list(
             scope=request.reader.scope,
             ids=ids,
             service_codes=codes,
@@ -328,7 +324,7 @@ class Requests(Open311View):
     def post(self, request: Request, fmt: str):
         data = request.data
         code = params.parse_text(data, "service_code", max_length=40)
-        service_name = open311.service_name(code=code)
+        service_name = georeport.service_name(code=code)
         location = _location(data, request.reader.scope)
         description = params.parse_text(data, "description", max_length=10_000, default="")
         external_id = params.parse_text(data, "service_request_id", max_length=64, default="") or params.parse_text(
@@ -356,7 +352,7 @@ class Requests(Open311View):
                 **location,
             )
             _replay_check(request, event=event, created=created)
-            return 200, [open311.request_receipt(event=event, account_id=account_id)], event.pk
+            return 200, [georeport.request_receipt(event=event, account_id=account_id)], event.pk
 
         answer = idempotent_answer(
             owner_id=request.user.pk,
@@ -391,10 +387,10 @@ class RequestDetail(Open311View):
                 "service_request_id", _("must be a request id (digits), got %(value)s") % {"value": f"{pk[:40]!r}"}
             )
         if request.reader.is_anonymous:
-            return open311.respond([open311.public_request_get(pk=int(pk))], fmt=self.fmt, kind="requests")
+            return open311.respond([georeport.public_request_get(pk=int(pk))], fmt=self.fmt, kind="requests")
         return open311.respond(
             [
-                open311.request_get(
+                georeport.request_get(
                     pk=int(pk), scope=request.reader.scope, with_description=request.reader.reads_description
                 )
             ],

@@ -29,12 +29,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.access import REGISTRY_DUTIES, VISIT_DUTIES
 from layers.errors import DomainError
-from layers.models import RegistryTask, Visit
+from layers.models import RegistryTask
+from layers.protection.access import REGISTRY_DUTIES, VISIT_DUTIES
 from layers.selectors.buildings import building_in_scope, building_sheet
 from layers.selectors.duty import duty_figures, month_bounds
-from layers.selectors.gridpack import worker_grid_get, worker_grids
+from layers.selectors.gridpack import worker_grid_get, worker_grids, worker_visits
 from layers.selectors.registry_tasks import (
     grid_tasks,
     registry_match_rate,
@@ -166,8 +166,7 @@ class GridVisits(GridWorkerView):
     def get(self, request: Request) -> Response:
         grid = worker_grid_get(reader=request.reader, code=_grid_code(request))
         start, end = month_bounds(timezone.localdate())
-        visits = Visit.objects.filter(worker_id=request.user.pk, grid_id=grid["id"], visited_at__gte=start)
-        return Response({"results": [visit_describe(v) for v in visits.order_by("-visited_at", "-id")[:500]]})
+        return Response({"results": worker_visits(worker_id=request.user.pk, grid_id=grid["id"], since=start)})
 
     @extend_schema(
         operation_id="grid_visit_record",

@@ -34,7 +34,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from basemaps.sources import basemap_public
-from layers.crs import CLIENT_CRS
+from layers.geocoding.crs import CLIENT_CRS
 from layers.selectors.residents import (
     resident_case,
     resident_categories,

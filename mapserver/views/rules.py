@@ -5,7 +5,7 @@ A draft holds the whole library as it would be; its author replays it over the l
 cases (how many would go elsewhere, to whom, examples with each one's rule trace, precision and
 recall against the cases staff re-routed by hand); someone else approves it or it is discarded.
 Glue only: :mod:`layers.services.rules` decides and audits, :mod:`layers.selectors.rules`
-reads. Who may do what is ``layers.access.JUDGEMENT_DUTIES``.
+reads. Who may do what is ``layers.protection.access.JUDGEMENT_DUTIES``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.access import JUDGEMENT_DUTIES
 from layers.errors import DomainError, InvalidInput
-from layers.models import Department
-from layers.selectors.rules import library_describe, library_get, library_list
+from layers.protection.access import JUDGEMENT_DUTIES
+from layers.selectors.rules import departments_active, library_describe, library_get, library_list
 from layers.services.rules import (
     MAX_MONTHS,
     MAX_NOTE,
@@ -233,7 +232,7 @@ def _page(
         "listing": listing,
         "shown": shown,
         "text": text if text is not None else params.rules_text(shown["rules"] if shown else []),
-        "departments": Department.objects.filter(active=True).order_by("code"),
+        "departments": departments_active(),
         "may_draft": reader.may_take(JUDGEMENT_DUTIES["rules_draft"]),
         "may_approve": reader.may_take(JUDGEMENT_DUTIES["rules_approve"]),
         "me": reader.user_id,

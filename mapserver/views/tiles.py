@@ -29,10 +29,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.access import Reader
-from layers.catalog import REGISTRY, Layer, data_version, layer_get
-from layers.features import layer_extent_cached
-from layers.tiles import tile_render
+from layers.protection.access import Reader
+from layers.publishing.catalog import LAYERS, Layer, data_version, layer_get
+from layers.selectors.features import layer_extent_cached
+from layers.selectors.tiles import tile_render
 
 from .. import params
 from ..auth import reader_view
@@ -167,7 +167,7 @@ class TileIndex(APIView):
                         "maxzoom": layer.maxzoom,
                         "tilejson": request.build_absolute_uri(reverse("tiles:tilejson", args=[layer.id])),
                     }
-                    for layer in REGISTRY.values()
+                    for layer in LAYERS.values()
                     if request.reader.reads_layer(layer)
                 ]
             }

@@ -21,10 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from layers.heat import FAMILIES
 from layers.models import Event
 from layers.selectors import dashboard
 from layers.selectors.buildings import sheet_labels
+from layers.selectors.heat import FAMILIES
 from layers.services.users import Role
 
 from .. import params

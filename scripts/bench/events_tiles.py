@@ -3,7 +3,7 @@ beside tipg. Both read the bench city's year of events (:mod:`scripts.bench.even
 
 events_tiles: every tile z10–z14 over the city that holds events (the tiles are found in SQL
 from the events' own coordinates), each rendered uncached in process by
-:func:`layers.tiles.tile_render` — the statement the tile servers run, as an analyst (city scope,
+:func:`layers.selectors.tiles.tile_render` — the statement the tile servers run, as an analyst (city scope,
 the fields the catalog gives analysts) — ``repeats`` times, the median per tile; beside it, in
 the same loop, the same tile as plain points (the same layer with clustering off: the
 ``ST_AsMVT`` of every point, what the layer served before clusters). Sizes are of the encoded
@@ -29,10 +29,10 @@ import time
 
 from django.db import connection
 
-from layers.access import reader_of
-from layers.catalog import layer_get
-from layers.scope import CITY
-from layers.tiles import tile_render
+from layers.protection.access import reader_of
+from layers.protection.scope import CITY
+from layers.publishing.catalog import layer_get
+from layers.selectors.tiles import tile_render
 
 from . import tiles as tile_bench
 from .events import ensure_event_year

@@ -49,8 +49,8 @@ def export_once(fmt: str, directory: Path) -> dict:
     bytes written and this process's baseline and peak memory (KB)."""
     from django.test import Client
 
-    from layers.catalog import layer_get
     from layers.models import ExportJob
+    from layers.publishing.catalog import layer_get
     from mapserver.exportjobs import export_job_request, export_jobs_work, job_file
 
     user = bench_reader(USER)
@@ -88,9 +88,9 @@ def export_once(fmt: str, directory: Path) -> dict:
 
 
 def _peer_sql() -> str:
-    from layers.access import reader_of
-    from layers.catalog import layer_get
-    from layers.features import features_rows_sql, selection_build
+    from layers.protection.access import reader_of
+    from layers.publishing.catalog import layer_get
+    from layers.selectors.features import features_rows_sql, selection_build
 
     reader = reader_of(bench_reader(USER))
     layer = layer_get(LAYER)

@@ -40,7 +40,7 @@ def _median(values: list[float]) -> float:
 @benchmark("report_city")
 def report_city(*, repeats: int, rows: int) -> list[Result]:
     from layers.models import Region
-    from layers.scope import CITY
+    from layers.protection.scope import CITY
     from layers.selectors.judgement import judgement_figures, month_add, month_start, report_area_get
     from layers.services.judgement import judgement_report_build
 

@@ -5,7 +5,7 @@ Ten million synthetic event points (seeded, clustered like a city: 400 Gaussian 
 varied spread over 兰州 plus a uniform tenth) in Web Mercator metres, never inserted into the
 database. Each path draws a 1,024 × 1,024 region (4 × 4 tiles of 256) at z10 and at z12 over
 the city centre, to RGBA pixels (PNG encoding left out of both). Ours is the path of
-:mod:`layers.heat`'s cached point set: the zoom's count blocks (256 × 256 per occupied tile,
+:mod:`layers.selectors.heat`'s cached point set: the zoom's count blocks (256 × 256 per occupied tile,
 binned once at z12 per filter and data version and summed 2 × 2 down to z10; that build is
 timed apart and reported in the note, not in the render), copied into the region with the blur
 margin → Gaussian blur → the shared colour scale. So ours does not touch the points per render
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from basemaps import heat as surfaces
-from layers.heat import CACHE_MAX_ZOOM, PointSet
+from layers.selectors.heat import CACHE_MAX_ZOOM, PointSet
 
 from .harness import Result, benchmark, median_seconds
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from django.db import connection
 
-from layers.catalog import layer_get
-from layers.features import STREAM_BATCH, features_stream
-from layers.scope import CITY
+from layers.protection.scope import CITY
+from layers.publishing.catalog import layer_get
+from layers.selectors.features import STREAM_BATCH, features_stream
 
 from .harness import Result, bench_reader, benchmark, median_seconds
 

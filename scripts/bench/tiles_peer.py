@@ -1,5 +1,5 @@
 """The peer of the tile benchmark: a minimal ASGI endpoint (uvicorn + asyncpg) running the same
-``ST_AsMVT`` statement as the Django view (built by :func:`layers.tiles.tile_sql` for a reader
+``ST_AsMVT`` statement as the Django view (built by :func:`layers.selectors.tiles.tile_sql` for a reader
 who sees every field of the whole city), with no authentication, no cache and no framework: the ceiling a thin
 async server reaches on this database. Benchmark use only; ``scripts/bench/tiles.py`` starts it.
 
@@ -13,9 +13,9 @@ import re
 
 import asyncpg
 
-from layers.catalog import layer_get
-from layers.scope import CITY
-from layers.tiles import tile_sql
+from layers.protection.scope import CITY
+from layers.publishing.catalog import layer_get
+from layers.selectors.tiles import tile_sql
 
 _LAYER = layer_get(os.environ.get("MINQING_PEER_LAYER", "grids_small"))
 _PATH = re.compile(r"^/tiles/[^/]+/(\d+)/(\d+)/(\d+)\.pbf$")

@@ -131,7 +131,7 @@ def _restore(layout: Layout, *, say) -> RestoreResult:
         (verified.stdout or verified.stderr).strip().splitlines()[-1] if (verified.stdout or verified.stderr) else ""
     )
     audit = audit.split("; head ")[0]
-    read = lifecycle.manage(layout, "shell", "-c", f"from layers import personal; print(personal.decrypt({cipher!r}))",
+    read = lifecycle.manage(layout, "shell", "-c", f"from layers.protection import personal; print(personal.decrypt({cipher!r}))",
                             check=False, env=env)  # fmt: skip
     return RestoreResult(
         target=target.astimezone(dt.UTC).isoformat(timespec="seconds"),

@@ -100,7 +100,7 @@ def test_mercator_round_trip():
 def test_pixel_pyramid_draws_what_the_points_draw():
     """The cached path of low zooms (occupied pixels per zoom, merged downwards) gives the
     surface binning the points gives, at the top cached zoom and below it."""
-    from layers.heat import CACHE_MAX_ZOOM, PointSet
+    from layers.selectors.heat import CACHE_MAX_ZOOM, PointSet
 
     rng = np.random.default_rng(9)
     cx, cy = heat.lonlat_to_mercator(np.array([103.83]), np.array([36.06]))
@@ -120,7 +120,7 @@ def test_pixel_pyramid_draws_what_the_points_draw():
 def test_count_blocks_dense_and_sparse_draw_what_the_points_draw():
     """A region spanning dense blocks (the city core) and sparse ones (its thin edge, a few
     stray points), at the top cached zoom and below, equals binning the points directly."""
-    from layers.heat import CACHE_MAX_ZOOM, PointSet
+    from layers.selectors.heat import CACHE_MAX_ZOOM, PointSet
 
     rng = np.random.default_rng(4)
     cx, cy = heat.lonlat_to_mercator(np.array([103.83]), np.array([36.06]))

@@ -208,7 +208,7 @@ def test_move_merge_and_add_on_the_phone(demo_year, open_page, login, axe, scree
     assert abs(task.proposal["location"]["lon"] - lon) < 2e-5
 
     # The steward's queue holds the three proposals.
-    from layers.scope import CITY
+    from layers.protection.scope import CITY
     from layers.selectors.registry_tasks import tasks_awaiting
 
     assert len(tasks_awaiting(scope=CITY, with_description=False)) == 3

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from layers.access import SYSTEM
 from layers.models import Event, EventPhoto, Grid, PublicSummary
+from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from tests.layers.event_world import IN_WEST, report, world
 from tests.mapserver.grid_world import populate

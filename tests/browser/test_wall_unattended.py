@@ -11,8 +11,8 @@ import time
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from layers.access import SYSTEM
 from layers.models import Event
+from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from tests.browser.test_wall import open_wall, wall_world  # noqa: F401  (the fixture)
 from tests.layers.event_world import IN_EAST, IN_WEST, report

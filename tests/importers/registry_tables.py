@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from django.core.management import call_command
 
-from layers.checksums import credit_code_check_char, id_number_check_char
+from layers.protection.checksums import credit_code_check_char, id_number_check_char
 
 from ..factories import ORIGIN, SIZE
 

@@ -9,7 +9,7 @@ from django.core.management import CommandError
 
 from importers.base import run_import
 from importers.registry import AddressImporter
-from layers.crs import gcj02_to_bd09, wgs84_to_gcj02
+from layers.geocoding.crs import gcj02_to_bd09, wgs84_to_gcj02
 from layers.models import Address, Building
 
 from ..factories import ORIGIN, grid_tree, region_chain

@@ -18,7 +18,7 @@ import shapely
 
 from importers.base import run_import
 from importers.boundaries import BoundariesImporter
-from layers.crs import gcj02_to_bd09, wgs84_to_gcj02
+from layers.geocoding.crs import gcj02_to_bd09, wgs84_to_gcj02
 from layers.models import BoundaryVersion, Region
 from layers.services.areas import region_set_boundary, regions_upsert
 

@@ -23,10 +23,10 @@ from importers.demo_city import (
     persons_draw,
 )
 from importers.sources import read_features
-from layers import personal
-from layers.checksums import credit_code_problem, id_number_facts, id_number_problem
 from layers.models import Address, Dwelling, Grid, Person, Region, Unit
-from layers.topology import grid_topology_problems
+from layers.protection import personal
+from layers.protection.checksums import credit_code_problem, id_number_facts, id_number_problem
+from layers.selectors.topology import grid_topology_problems
 
 
 def digest(frame: pd.DataFrame) -> str:
@@ -199,7 +199,7 @@ def test_tiny_city_is_written_linked_and_tiled(capsys):
     assert Region.objects.get(code="620102001001").boundary is not None
 
     # Sibling grids tile their parent: medium ⊂ large, small ⊂ medium, large ⊂ community; with
-    # layers.topology at its 1 m tolerance, and exactly (degrees², 1e-12 ≈ 0.01 m²) in SQL.
+    # layers.selectors.topology at its 1 m tolerance, and exactly (degrees², 1e-12 ≈ 0.01 m²) in SQL.
     assert grid_topology_problems(tolerance_m=1.0) == []
     assert _area_mismatch("medium", "SELECT id, code, boundary FROM layers_grid WHERE level = 'large'") == []
     assert _area_mismatch("small", "SELECT id, code, boundary FROM layers_grid WHERE level = 'medium'") == []

@@ -17,7 +17,7 @@ import shapely
 
 from importers.base import ImportFailed, run_import
 from importers.grids import GridImporter
-from layers.crs import wgs84_to_gcj02
+from layers.geocoding.crs import wgs84_to_gcj02
 from layers.models import Address, BoundaryVersion, Grid
 from layers.services.linking import relink_all
 

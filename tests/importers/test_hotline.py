@@ -104,7 +104,7 @@ def test_xlsx_with_the_call_type_column_beside_the_subject(tmp_path, grids):
 
 
 def test_gcj02_coordinates_are_converted(tmp_path, grids):
-    from layers.crs import wgs84_to_gcj02
+    from layers.geocoding.crs import wgs84_to_gcj02
 
     lon, lat = (f"{float(v):.7f}" for v in wgs84_to_gcj02(float(IN_EAST[0]), float(IN_EAST[1])))
     path = write_csv(tmp_path / "12345.csv", HEADER, [ticket("GD001", 经度=lon, 纬度=lat)])

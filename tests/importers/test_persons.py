@@ -13,7 +13,7 @@ from django.core.management import CommandError
 from importers.base import run_import
 from importers.registry import AddressImporter, PersonImporter
 from layers.models import Person
-from layers.personal import mask_id_number, mask_phone
+from layers.protection.personal import mask_id_number, mask_phone
 from layers.services.registry import dwellings_upsert
 
 from ..factories import grid_tree, region_chain

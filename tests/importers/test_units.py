@@ -8,7 +8,7 @@ from django.core.management import CommandError
 
 from importers.base import run_import
 from importers.registry import AddressImporter, UnitImporter
-from layers.crs import wgs84_to_gcj02
+from layers.geocoding.crs import wgs84_to_gcj02
 from layers.models import Unit
 
 from ..factories import grid_tree, region_chain

@@ -20,9 +20,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point, Polygon
 
-from layers import personal
-from layers.checksums import id_number_check_char
 from layers.models import Address, Building, Compound, Dwelling, Event, Grid, Person, ReaderScope, Region, Unit
+from layers.protection import personal
+from layers.protection.checksums import id_number_check_char
 from layers.services import linking
 from tests.factories import ORIGIN, SIZE, box, grid_tree, region_chain
 

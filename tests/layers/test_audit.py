@@ -18,9 +18,17 @@ from django.utils import timezone
 
 from importers.base import run_import
 from importers.registry import AddressImporter
-from layers.access import SYSTEM
-from layers.audit import GENESIS, acting_as, audit_flush, audit_record, audit_verify, entry_content, entry_hash
 from layers.models import AuditChainHead, AuditEntry, EventTransition
+from layers.protection.access import SYSTEM
+from layers.protection.audit import (
+    GENESIS,
+    acting_as,
+    audit_flush,
+    audit_record,
+    audit_verify,
+    entry_content,
+    entry_hash,
+)
 from layers.services.events import event_act, events_escalate
 
 from ..importers.registry_tables import ADDRESS_HEADER, address_row, write_csv

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
 
-from layers.catalog import REGISTRY, Layer
+from layers.publishing.catalog import LAYERS, Layer
 from layers.taxonomy import taxonomy_seed
 
 pytestmark = pytest.mark.django_db
@@ -53,9 +53,9 @@ def layer_sample(layer: Layer, *, filtered: bool) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-@pytest.mark.parametrize("layer_id", sorted(REGISTRY))
+@pytest.mark.parametrize("layer_id", sorted(LAYERS))
 def test_every_layer_queries_on_the_tiny_city(tiny_city_with_events, layer_id):
-    layer = REGISTRY[layer_id]
+    layer = LAYERS[layer_id]
     rows = layer_sample(layer, filtered=False)
     assert rows, f"{layer_id}: no rows on the tiny demo city"
     for row in rows:
@@ -67,7 +67,7 @@ def test_every_layer_queries_on_the_tiny_city(tiny_city_with_events, layer_id):
 
 
 def test_every_layer_is_well_formed():
-    for layer in REGISTRY.values():
+    for layer in LAYERS.values():
         assert 0 <= layer.minzoom <= layer.maxzoom <= 22, layer.id
         names = [f.name for f in layer.fields]
         assert len(names) == len(set(names)), layer.id
@@ -108,7 +108,7 @@ def _field_names(layer: dict) -> list[str]:
 )
 def test_event_description_follows_the_role(reader, role, superuser, sees_description):
     layers = reader(role, superuser=superuser)
-    assert set(layers) == set(REGISTRY)
+    assert set(layers) == set(LAYERS)
     assert ("description" in _field_names(layers["events"])) is sees_description
     assert "status" in _field_names(layers["events"])
 

@@ -1,6 +1,6 @@
 """GB 11643 citizen ID numbers and GB 32100 unified social credit codes: valid codes pass, every
 single mistyped character is caught, and each problem has its exact reason (doctests in
-layers/checksums.py show one of each)."""
+layers/protection/checksums.py show one of each)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from layers.checksums import (
+from layers.protection.checksums import (
     credit_code_check_char,
     credit_code_problem,
     id_number_check_char,

@@ -8,7 +8,7 @@ import pytest
 
 from pyproj import Geod
 
-from layers.crs import CLIENT_CRS, gcj02_to_bd09, gcj02_to_wgs84, to_wgs84, wgs84_to_gcj02
+from layers.geocoding.crs import CLIENT_CRS, gcj02_to_bd09, gcj02_to_wgs84, to_wgs84, wgs84_to_gcj02
 
 #: A 0.1° lattice over the Lanzhou urban area (8 × 7 points), as flat arrays.
 LON, LAT = (a.ravel() for a in np.meshgrid(np.arange(103.5, 104.3, 0.1), np.arange(35.8, 36.5, 0.1)))

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from layers.audit import audit_flush, audit_record, audit_verify
 from layers.models import AuditEntry
+from layers.protection.audit import audit_flush, audit_record, audit_verify
 from settings.base import local_database_password
 
 APP = settings.MINQING_DB_APP_ROLE
@@ -204,7 +204,7 @@ def test_anchors_of_another_database_are_left_alone(db, anchors):
     line = json.loads(anchors.read_text())
     assert line["database"] == connection.settings_dict["NAME"]
     # Another database's anchor, validly signed, for a sequence this log never reached.
-    from layers.audit import _anchor_mac
+    from layers.protection.audit import _anchor_mac
 
     other = {"database": "elsewhere", "seq": 99, "hash": "f" * 64, "at": line["at"]}
     other["mac"] = _anchor_mac("elsewhere", 99, "f" * 64, line["at"])

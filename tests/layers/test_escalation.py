@@ -9,9 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from layers.access import SYSTEM
 from layers.errors import InvalidInput
 from layers.models import Event, EventTransition
+from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 
 from .event_world import report, world

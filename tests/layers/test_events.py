@@ -11,12 +11,12 @@ from django.contrib.gis.geos import Point
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
-from layers import personal
-from layers.access import SYSTEM
-from layers.crs import wgs84_to_gcj02
 from layers.errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from layers.geocoding.crs import wgs84_to_gcj02
 from layers.geocoding.index import address_index_reset
 from layers.models import Address, Event, EventCluster, EventTransition
+from layers.protection import personal
+from layers.protection.access import SYSTEM
 from layers.services import events as events_service
 from layers.services.clusters import clusters_rebuild
 from layers.services.events import allowed_actions, event_act, event_create

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.db import connection
 
-from layers.crs import to_wgs84, wgs84_to_gcj02
+from layers.geocoding.crs import to_wgs84, wgs84_to_gcj02
 from layers.geocoding.points import (
     OUTSIDE_MESSAGE,
     Area,

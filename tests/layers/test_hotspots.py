@@ -1,4 +1,4 @@
-"""layers.hotspots: counts per small grid, Getis-Ord Gi* hot spots on a 5 × 5 field, early warnings."""
+"""layers.selectors.hotspots: counts per small grid, Getis-Ord Gi* hot spots on a 5 × 5 field, early warnings."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from layers import hotspots
 from layers.models import Category, Event, Grid
-from layers.scope import CITY
+from layers.protection.scope import CITY
+from layers.selectors import hotspots
 from layers.taxonomy import taxonomy_seed
 from tests.factories import ORIGIN, box, grid_tree, region_chain
 

@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from pypdf import PdfReader
 
 from layers.models import JudgementReport, ReaderScope, Region
-from layers.scope import CITY
+from layers.protection.scope import CITY
 from layers.selectors.judgement import report_area_get
 from layers.services.judgement import judgement_report_build
 from layers.taxonomy import taxonomy_seed

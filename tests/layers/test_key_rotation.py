@@ -20,9 +20,9 @@ from django.test import Client
 
 from importers.base import run_import
 from importers.registry import AddressImporter
-from layers import personal
-from layers.audit import audit_flush, audit_record
 from layers.models import AuditEntry, Event, Person, ResidentTicket
+from layers.protection import personal
+from layers.protection.audit import audit_flush, audit_record
 from layers.services.key_rotation import PROTECTED, personal_data_rotate
 from layers.services.residents import (
     ResidentRefused,

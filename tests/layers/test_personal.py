@@ -12,8 +12,8 @@ from django.db import connection
 
 from importers.base import run_import
 from importers.registry import AddressImporter
-from layers import personal
 from layers.models import Person
+from layers.protection import personal
 
 from ..factories import grid_tree, region_chain
 from ..importers.registry_tables import ADDRESS_HEADER, ID_F, ID_M, address_row, run_command, write_csv

@@ -17,10 +17,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
-from layers.access import SYSTEM, reader_of
-from layers.audit import audit_flush
 from layers.errors import ActionNotPermitted, InvalidInput, TransitionNotAllowed
 from layers.models import Address, AuditEntry, Building, Dwelling, Event, Grid, Person, RegistryTask, Visit
+from layers.protection.access import SYSTEM, reader_of
+from layers.protection.audit import audit_flush
 from layers.selectors.buildings import building_sheets
 from layers.selectors.duty import duty_figures
 from layers.selectors.registry_tasks import grid_tasks, registry_match_rate

@@ -15,10 +15,10 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from layers.access import RESIDENT, RESIDENT_READER, SYSTEM, reader_of
-from layers.audit import audit_flush
 from layers.errors import ActionNotPermitted, InvalidInput, RecordNotFound
 from layers.models import AuditEntry, Event, EventPhoto, PublicSummary, ResidentTicket
+from layers.protection.access import RESIDENT, RESIDENT_READER, SYSTEM, reader_of
+from layers.protection.audit import audit_flush
 from layers.services import residents
 from layers.services.events import event_act
 from layers.services.residents import (

@@ -11,9 +11,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from layers.access import COMMAND_CENTER, reader_of
-from layers.audit import audit_flush
 from layers.models import AuditEntry, KeywordLibrary, KeywordRule
+from layers.protection.access import COMMAND_CENTER, reader_of
+from layers.protection.audit import audit_flush
 from layers.selectors.replay import cases_read, routes_vectorised
 from layers.services.dispatch import RuleSpec, reference, reference_forget, route_decide
 from layers.services.events import event_act

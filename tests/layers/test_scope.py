@@ -1,4 +1,4 @@
-"""Data scope (layers/scope.py): who gets which scope, and the SQL, ORM and in-process forms of a
+"""Data scope (layers/protection/scope.py): who gets which scope, and the SQL, ORM and in-process forms of a
 scope keeping exactly the same rows."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from layers import catalog, heat
-from layers.access import ANONYMOUS, reader_of
 from layers.admin import ReaderScopeForm
 from layers.models import Address, Event, Grid, Person, ReaderScope, Unit
-from layers.scope import CITY, NOTHING, Scope, ScopeRule, scope_describe
+from layers.protection.access import ANONYMOUS, reader_of
+from layers.protection.scope import CITY, NOTHING, Scope, ScopeRule, scope_describe
+from layers.publishing import catalog
+from layers.selectors import heat
 
 from .scope_world import scope_world
 
@@ -204,7 +205,7 @@ def test_every_layer_of_registry_or_event_rows_declares_a_scope():
     grid outlines may go unscoped."""
     registry = {"layers_address", "layers_building", "layers_compound", "layers_dwelling", "layers_person",
                 "layers_unit", "layers_event"}  # fmt: skip
-    for layer in catalog.REGISTRY.values():
+    for layer in catalog.LAYERS.values():
         reads_registry = bool(registry & set(layer.tables)) or any(t in layer.source for t in registry)
         if reads_registry:
             assert layer.scope is not None, f"layer {layer.id!r} reads registry or event rows but declares no scope"

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 import shapely
 
-from layers.topology import grid_topology_problems
+from layers.selectors.topology import grid_topology_problems
 
 from .grid_layout import COMMUNITY, OTHER_COMMUNITY, box, by_code, layout, load, regions
 

@@ -151,8 +151,8 @@ def test_command_prints_the_logins_table_the_same_twice(grids, settings):
 def test_street_and_community_staff_read_the_grid_workers_street_and_community(grids):
     """The demo lines up: the grid worker's grid lies in the community staff's community, which
     lies in the street staff's street; a scope set by hand is kept."""
-    from layers.access import reader_of
     from layers.models import ReaderScope
+    from layers.protection.access import reader_of
 
     logins = {login.username: login for login in demo_users_ensure()}
     users = {user.username: user for user in get_user_model().objects.all()}
@@ -168,8 +168,8 @@ def test_street_and_community_staff_read_the_grid_workers_street_and_community(g
 
 
 def test_staff_without_grids_get_no_scope_row(db):
-    from layers.access import reader_of
     from layers.models import ReaderScope
+    from layers.protection.access import reader_of
 
     logins = {login.username: login for login in demo_users_ensure()}
     assert not ReaderScope.objects.exists()

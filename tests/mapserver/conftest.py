@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.gis.geos import Point, Polygon
 
-from layers import personal
 from layers.models import Address, BoundaryVersion, Building, Compound, Dwelling, Grid, Person, Region, Unit
+from layers.protection import personal
 from layers.services import linking
 from tests.factories import ORIGIN, box, grid_tree, region_chain
 

@@ -13,8 +13,8 @@ import math
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point, Polygon
 
-from layers import personal
 from layers.models import Address, Building, Dwelling, Grid, Person, Unit
+from layers.protection import personal
 from layers.services import linking
 
 FAMILY = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"

@@ -14,10 +14,10 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from layers.audit import audit_flush
-from layers.checksums import id_number_check_char
 from layers.models import AuditEntry, Event, Grid, ReaderScope
-from layers.personal import age_on
+from layers.protection.audit import audit_flush
+from layers.protection.checksums import id_number_check_char
+from layers.protection.personal import age_on
 from layers.services.users import roles_ensure
 from layers.taxonomy import taxonomy_seed
 from tests.layers.event_world import IN_WEST, report
@@ -144,7 +144,7 @@ ROLES = (
     "intake:hotline",
 )
 #: README "Security": who may take each action, by the status the case is in. Written out here,
-#: not read from layers.access: the test is that the code does what the README says.
+#: not read from layers.protection.access: the test is that the code does what the README says.
 TABLE = {
     ("triage", "received"): {"administrator", "command_center"},
     ("assign", "triaged"): {"administrator", "command_center", "street_staff", "community_staff"},

@@ -13,10 +13,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from layers.crs import wgs84_to_gcj02
+from layers.geocoding.crs import wgs84_to_gcj02
 from layers.geocoding.index import address_index_reset
 from layers.models import Address, Category, Event, EventTransition
-from layers.scope import CITY
+from layers.protection.scope import CITY
 from layers.selectors.events import cursor_encode, events_query
 from layers.services.events import allowed_actions
 from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world

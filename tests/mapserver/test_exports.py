@@ -72,8 +72,8 @@ def test_geojson_streams_every_feature(api, export_world):
 
 
 def _export_entries() -> list[dict]:
-    from layers.audit import audit_flush
     from layers.models import AuditEntry
+    from layers.protection.audit import audit_flush
 
     audit_flush()
     return [e.detail for e in AuditEntry.objects.filter(action="export").order_by("seq")]
@@ -103,9 +103,9 @@ def test_geojson_of_an_empty_selection_is_valid(api, export_world):
 
 
 def test_geojson_in_small_batches(export_world):
-    from layers.catalog import layer_get
-    from layers.features import features_stream
-    from layers.scope import CITY
+    from layers.protection.scope import CITY
+    from layers.publishing.catalog import layer_get
+    from layers.selectors.features import features_stream
 
     layer = layer_get("addresses")
     chunks = list(features_stream(layer=layer, fields=layer.fields, scope=CITY, batch=4))
@@ -342,7 +342,7 @@ def test_a_file_export_is_a_job_of_its_requester_only(api, analyst, export_world
         1.0,
     )
     assert api.get(f"/exports/jobs/{job_id}/file").status_code == 200
-    from layers.audit import audit_flush
+    from layers.protection.audit import audit_flush
 
     audit_flush()
     entry = AuditEntry.objects.filter(action="export", detail__job=job_id).get()

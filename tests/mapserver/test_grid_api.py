@@ -15,9 +15,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
-from layers.audit import audit_flush
 from layers.models import AuditEntry, Event, EventPhoto, EventTransition, Person
-from layers.reporting import report_pdf
+from layers.protection.audit import audit_flush
+from layers.publishing.reporting import report_pdf
 from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
 
 from .grid_world import grid_worker, populate

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from importers.jobs import import_jobs_work
 from importers.models import ImportJob
-from layers.audit import audit_flush
 from layers.models import Address, AuditEntry, Grid
+from layers.protection.audit import audit_flush
 from layers.services.users import Role, roles_ensure
 from tests.factories import grid_tree, region_chain
 from tests.importers.registry_tables import ADDRESS_HEADER, address_row

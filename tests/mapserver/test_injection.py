@@ -2,7 +2,7 @@
 them (vector tiles, OGC API items, exports), to every parameter of the event list and of
 Open311's request list, to path segments, and to the basemap name: each answer is a 4xx naming
 the parameter or a normal empty answer, never a 500 and never more rows; the tables are intact
-afterwards. Values always travel as query parameters (layers/features.py), so this holds by
+afterwards. Values always travel as query parameters (layers/selectors/features.py), so this holds by
 construction; the test keeps it so."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import mapbox_vector_tile
 import pytest
 from django.db import connection
 
-from layers import catalog
 from layers.models import Region
+from layers.publishing import catalog
 from layers.services.events import event_create
 from layers.taxonomy import taxonomy_seed
 from tests.mapserver.conftest import WEST_POINT
@@ -100,9 +100,9 @@ def _surfaces(layer: catalog.Layer) -> dict[str, tuple[str, list[str]]]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("layer_id", sorted(catalog.REGISTRY))
+@pytest.mark.parametrize("layer_id", sorted(catalog.LAYERS))
 def test_every_filter_of_every_layer_refuses_or_matches_nothing(world, superuser_client, layer_id):
-    layer = catalog.REGISTRY[layer_id]
+    layer = catalog.LAYERS[layer_id]
     before = _counts()
     problems = []
     for surface, (path, names) in _surfaces(layer).items():

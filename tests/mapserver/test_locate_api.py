@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layers.crs import gcj02_to_bd09, wgs84_to_gcj02
+from layers.geocoding.crs import gcj02_to_bd09, wgs84_to_gcj02
 from tests.factories import ORIGIN, SIZE
 
 from .conftest import WEST_POINT

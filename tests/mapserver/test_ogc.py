@@ -16,7 +16,7 @@ from django.contrib.gis.geos import Point
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from layers.crs import CRS84_URI, output_crs_lookup
+from layers.geocoding.crs import CRS84_URI, output_crs_lookup
 from layers.models import Address, Event, ReaderScope
 from tests.factories import ORIGIN, SIZE
 from tests.layers.event_world import IN_EAST, IN_WEST, report, world

@@ -12,8 +12,8 @@ import yaml
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
-from layers.access import SYSTEM
 from layers.models import Event, EventTransition
+from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from layers.taxonomy import taxonomy_seed
 
@@ -309,7 +309,7 @@ def test_list_filters_take_lists_as_georeport_says(api, user, query, codes, stat
     for pk in (made[1], made[3], made[4]):
         event_act(reader=SYSTEM, event=Event.objects.get(pk=pk), action="accept", actor=user)
         event_act(reader=SYSTEM, event=Event.objects.get(pk=pk), action="resolve", actor=user)
-    from mapserver.open311 import CLOSED_STATUSES
+    from layers.selectors.open311 import CLOSED_STATUSES
 
     closed = [str(s) for s in CLOSED_STATUSES]
     with connection.cursor() as cursor:

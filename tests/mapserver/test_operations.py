@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
-from layers import reading
+from layers.database import reading
 from mapserver import routing
 from tests.layers.event_world import report, world
 

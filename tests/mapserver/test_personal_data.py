@@ -16,8 +16,8 @@ from django.test import override_settings
 
 import pyogrio
 
-from layers.audit import audit_flush
 from layers.models import AuditEntry, Grid
+from layers.protection.audit import audit_flush
 from layers.services.events import event_create
 from layers.services.users import Role, roles_ensure
 from layers.taxonomy import taxonomy_seed

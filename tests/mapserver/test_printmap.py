@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db.models import Count
 
 from basemaps import printmap
-from layers.access import SYSTEM
 from layers.models import Dwelling, Event, Grid, Person, Region, Unit
+from layers.protection.access import SYSTEM
 from layers.services.events import OPEN_STATUSES
 from layers.taxonomy import taxonomy_seed
 

@@ -13,8 +13,8 @@ from django.contrib.auth.models import Group
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.utils import timezone
 
-from layers.access import SYSTEM
 from layers.models import Event, Grid, PublicSummary, Region
+from layers.protection.access import SYSTEM
 from layers.selectors.public import month_current
 from layers.services.events import event_act
 from tests.factories import ORIGIN, SIZE
@@ -228,7 +228,7 @@ def moderators(django_user_model):
 
 
 def published(event: Event, text: str, moderators, *, approve: bool = True) -> PublicSummary:
-    from layers.access import reader_of
+    from layers.protection.access import reader_of
     from layers.services.summaries import public_summary_moderate, public_summary_propose
 
     author, moderator = moderators

@@ -24,9 +24,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from PIL import Image
 
-from layers.access import SYSTEM, reader_of
 from layers.geocoding.index import address_index_reset
 from layers.models import Event, Grid, Person
+from layers.protection.access import SYSTEM, reader_of
 from layers.services.events import event_act
 from layers.services.gridwork import event_photo_add
 from layers.services.summaries import public_summary_moderate, public_summary_propose

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
-from layers.access import reader_of
+from layers.protection.access import reader_of
 
 pytestmark = pytest.mark.django_db
 

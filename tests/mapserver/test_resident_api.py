@@ -14,9 +14,9 @@ from django.core.cache import caches
 from django.test import Client
 from PIL import Image
 
-from layers.access import SYSTEM
 from layers.geocoding.index import address_index_reset
 from layers.models import Event, EventPhoto, Grid
+from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from layers.services.gridwork import event_photo_add
 from tests.layers.event_world import IN_EAST, IN_WEST, world

@@ -21,9 +21,9 @@ import pyogrio
 from rasterio.io import MemoryFile
 
 from basemaps.tiles import lonlat_to_tile
-from layers import heat
 from layers.geocoding.index import address_index_reset
 from layers.models import Event
+from layers.selectors import heat
 from tests.layers.scope_world import IN_EAST, IN_NORTH, IN_WEST, POINTS, scope_world
 from tests.mapserver.test_exports import download
 

@@ -16,8 +16,8 @@ from django.core.cache import caches
 from django.db import connection
 
 from basemaps.tiles import lonlat_to_tile, tile_bounds
-from layers import catalog
 from layers.models import Category, Event
+from layers.publishing import catalog
 from layers.taxonomy import taxonomy_seed
 
 from .conftest import WEST_POINT

@@ -14,8 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from basemaps.tiles import lonlat_to_mercator, lonlat_to_tile, tile_bounds
-from layers import catalog
 from layers.models import Category, Event, Grid
+from layers.publishing import catalog
 from layers.taxonomy import taxonomy_seed
 from tests.factories import ORIGIN, SIZE
 
@@ -235,7 +235,7 @@ def test_a_layer_limited_to_roles_is_forbidden_to_others(city, analyst, monkeypa
         id="secret", title="内部", title_en="Internal", description="", geometry_type="MultiPolygon",
         source="layers_grid t", roles=frozenset({"command_center"}),
     )  # fmt: skip
-    monkeypatch.setitem(catalog.REGISTRY, "secret", secret)
+    monkeypatch.setitem(catalog.LAYERS, "secret", secret)
     response = analyst.get(tile_url("secret"))
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "You may not read the layer secret."
@@ -309,5 +309,5 @@ def test_tilejson_describes_the_layer_for_this_reader(city, analyst):
 
 def test_tile_index_lists_every_layer_with_its_tilejson(analyst):
     layers = analyst.get("/tiles/").json()["layers"]
-    assert [layer["id"] for layer in layers] == list(catalog.REGISTRY)
+    assert [layer["id"] for layer in layers] == list(catalog.LAYERS)
     assert layers[0]["tilejson"] == f"http://testserver/tiles/{layers[0]['id']}.json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from layers.audit import audit_anchor_write
+from layers.protection.audit import audit_anchor_write
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from layers.models import Grid, Region
-from layers.topology import Problem, grid_topology_problems, problems_geojson
+from layers.selectors.topology import Problem, grid_topology_problems, problems_geojson
 
 FORMATS = ("text", "csv", "geojson")
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from layers.errors import InvalidInput
 from layers.models import Region
-from layers.scope import CITY
+from layers.protection.scope import CITY
 from layers.selectors.judgement import report_area_get, report_month_check, report_month_default
 from layers.services.judgement import judgement_report_publish
 

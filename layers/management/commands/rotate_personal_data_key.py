@@ -16,8 +16,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from tqdm import tqdm
 
-from layers import personal
-from layers.audit import AnchorFileError, audit_anchors_read
+from layers.protection import personal
+from layers.protection.audit import AnchorFileError, audit_anchors_read
 from layers.services.key_rotation import PROTECTED, UNREADABLE, RotationReport, personal_data_rotate
 
 #: How many unreadable values the report names one by one (the rest are counted).

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from layers.audit import AnchorFileError, audit_anchor_write, audit_anchors_read, audit_verify
+from layers.protection.audit import AnchorFileError, audit_anchor_write, audit_anchors_read, audit_verify
 
 _ANCHOR = re.compile(r"([1-9][0-9]{0,18}):([0-9a-f]{64})")
 

@@ -10,7 +10,7 @@ downwards), so a tile is assembled by copying a few blocks, then blurred and col
 cost follows its area, not the number of points. The reference density of each zoom (the
 shared colour scale) is computed once from that array too.
 
-Every read is narrowed to the reader's data scope (:mod:`layers.scope`): the points, and so the
+Every read is narrowed to the reader's data scope (:mod:`layers.protection.scope`): the points, and so the
 colour scale, are those of the scope only, and the point sets are cached per scope key. A
 scoped reader's heat map therefore depends on no event outside their scope (not even through
 the colour scale); the city's scale is the command center's.
@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from basemaps import heat
-from layers.catalog import data_version, layer_get
-from layers.scope import Scope
-
-from .reading import reading
+from layers.database.reading import reading
+from layers.protection.scope import Scope
+from layers.publishing.catalog import data_version, layer_get
 
 #: Tiles at this zoom or below read the cached count blocks instead of querying. At z12 a city
 #: of ~100 km holds ~150 occupied blocks of 256 KB (about 40 MB); each zoom down a quarter of it.

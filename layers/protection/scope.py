@@ -1,7 +1,7 @@
 """Data scope (数据范围): the one place that says which rows a reader may read.
 
 Every read surface takes the reader's scope (``request.reader.scope``, resolved once per request
-by :mod:`layers.access`) and narrows its rows with the answer: the JSON
+by :mod:`layers.protection.access`) and narrows its rows with the answer: the JSON
 API, Open311, OGC API Features, exports and print maps, heat tiles and hot spots, locate and
 geocode, the pages' APIs, the admin, and the vector tiles. A :class:`Scope` is immutable and
 says the same thing in the three forms those surfaces need:
@@ -14,7 +14,7 @@ says the same thing in the three forms those surfaces need:
 * a numpy mask (:meth:`Scope.mask`), for in-process indexes (the address matcher).
 
 Which catalog layers are narrowed, and how, is declared on the layer (``Layer.scope`` in
-:mod:`layers.catalog`): region and grid outlines are reference data every reader sees whole.
+:mod:`layers.publishing.catalog`): region and grid outlines are reference data every reader sees whole.
 
 **Who gets which scope.** A :class:`~layers.models.ReaderScope` row, when the user has one, is
 the whole answer (an administrator can narrow an analyst to a district, or give a street's staff
@@ -28,7 +28,7 @@ it into every cache key and ETag of scoped data (``city`` for the whole city, ``
 nothing). Two readers with the same key see the same rows.
 
 **Staleness.** A user's scope is remembered in this process for ``MINQING_READER_ROLES_SECONDS``
-(with their roles, :mod:`layers.access`): a new scope row or grid assignment reaches the hot
+(with their roles, :mod:`layers.protection.access`): a new scope row or grid assignment reaches the hot
 paths within that many seconds. :data:`SCOPE_SQL` resolves a scope in one statement, so an
 asynchronous server can run it through its own driver and build the same :class:`Scope` with
 :func:`scope_from_row`.
@@ -46,7 +46,7 @@ from django.db import connection
 from django.db.models import Q
 
 if TYPE_CHECKING:
-    from layers.catalog import Layer
+    from layers.publishing.catalog import Layer
 
 #: Roles that read the whole city unless a scope row narrows them (intake groups too, by prefix).
 CITY_ROLES = frozenset({"administrator", "command_center", "analyst", "leader", "data_steward"})

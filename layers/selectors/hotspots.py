@@ -8,7 +8,7 @@ within 1e-6°, about 0.1 m, so digitising slivers do not cut a neighbour off), p
 itself; binary weights, row-standardised (Gi*'s z-score is the same under row scaling). The
 z-score is read two-sided: |z| ≥ 2.576 is significant at 99 %, |z| ≥ 1.960 at 95 %.
 
-Everything is computed within the reader's data scope (:mod:`layers.scope`): the grids, their
+Everything is computed within the reader's data scope (:mod:`layers.protection.scope`): the grids, their
 counts, the neighbourhood (neighbours outside the scope are left out) and the mean and spread
 Gi* compares against. A hot spot of a street's staff is hot relative to their street, and no
 number in a scoped answer depends on a row outside the scope; the city's hot spots are the
@@ -24,11 +24,10 @@ import numpy as np
 from scipy import sparse
 from scipy.special import ndtr
 
-from layers.catalog import data_version, layer_get
-from layers.heat import _condition
-from layers.scope import Scope
-
-from .reading import reading
+from layers.database.reading import reading
+from layers.protection.scope import Scope
+from layers.publishing.catalog import data_version, layer_get
+from layers.selectors.heat import _condition
 
 #: Two-sided critical values of the standard normal.
 Z99, Z95 = 2.576, 1.960

@@ -2,7 +2,7 @@
 
 A :class:`Reader` is the whole answer for one user at one moment: their roles (group names),
 whether they are a superuser, the ``layers`` permissions they hold (revealing or exporting
-personal data, reading the audit log), their data scope (:mod:`layers.scope`) and so which
+personal data, reading the audit log), their data scope (:mod:`layers.protection.scope`) and so which
 rows, fields and closed-loop actions are theirs. The HTTP edge builds it once per request
 (``mapserver.auth``: the Django views, the DRF views, the admin and the asynchronous tile
 server alike) and every surface asks it instead of looking anything up again.
@@ -26,9 +26,9 @@ from functools import cached_property
 
 from django.conf import settings
 
-from .memo import Remembered
-from .reading import reading
-from .scope import CITY, NOTHING, SCOPE_SQL, Scope, scope_from_row
+from layers.database.memo import Remembered
+from layers.database.reading import reading
+from layers.protection.scope import CITY, NOTHING, SCOPE_SQL, Scope, scope_from_row
 
 #: Roles by duty. The command center dispatches and checks; handlers work cases in the field or at
 #: their level; checkers verify a resolution; intake systems relay what the citizen says back.
@@ -205,13 +205,13 @@ class Reader:
     def reads_description(self) -> bool:
         """May read events' free text (the catalog's ``events`` layer decides: citizens write
         names and phone numbers into descriptions)."""
-        from .catalog import layer_get
+        from layers.publishing.catalog import layer_get
 
         field_ = next(f for f in layer_get("events").fields if f.name == "description")
         return field_.readable_by(self.roles, superuser=self.superuser)
 
     def reads_layer(self, layer) -> bool:
-        """May read the catalog layer ``layer`` (a :class:`layers.catalog.Layer`) at all."""
+        """May read the catalog layer ``layer`` (a :class:`layers.publishing.catalog.Layer`) at all."""
         return layer.readable_by(self.roles, superuser=self.superuser)
 
     def fields_of(self, layer) -> tuple:

@@ -1,4 +1,4 @@
-"""The catalog of published layers: one registry, one id per layer everywhere.
+"""The catalog of published layers: one table, one id per layer everywhere.
 
 The same id names the vector-tile layer (``/tiles/<id>/…``), the OGC API collection
 (``/ogc/collections/<id>``) and the export (``/exports/<id>.<format>``). Each layer declares, as
@@ -7,7 +7,7 @@ with who may read them, its zoom range, its filters and its style; the tile, OGC
 read only this description and never name a table themselves.
 
 Every layer that holds registry rows, events or per-grid aggregates declares its ``scope`` rule,
-so each surface narrows it to the reader's data scope the same way (:mod:`layers.scope`).
+so each surface narrows it to the reader's data scope the same way (:mod:`layers.protection.scope`).
 
 Personal data never appears in a layer as points: the registry's persons are published only
 as counts per grid (``grid_stats``); addresses, units and buildings carry no personal fields.
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 
-from layers.memo import Remembered
-from layers.scope import ScopeRule
+from layers.database.memo import Remembered
+from layers.protection.scope import ScopeRule
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Layer:
     style: dict = field(default_factory=dict)
     #: Roles that may read the layer at all (``None``: every authenticated reader).
     roles: frozenset[str] | None = None
-    #: How the reader's data scope narrows the rows (:mod:`layers.scope`); ``None``: reference
+    #: How the reader's data scope narrows the rows (:mod:`layers.protection.scope`); ``None``: reference
     #: data (region and grid outlines) that every reader sees whole.
     scope: ScopeRule | None = None
 
@@ -109,18 +109,18 @@ class Layer:
         return next((f for f in self.filters if f.name == name), None)
 
 
-REGISTRY: dict[str, Layer] = {}
+LAYERS: dict[str, Layer] = {}
 
 
 def register(layer: Layer) -> Layer:
-    if layer.id in REGISTRY:
+    if layer.id in LAYERS:
         raise ValueError(f"layer {layer.id!r} is registered twice")
-    REGISTRY[layer.id] = layer
+    LAYERS[layer.id] = layer
     return layer
 
 
 def layer_get(layer_id: str) -> Layer | None:
-    return REGISTRY.get(layer_id)
+    return LAYERS.get(layer_id)
 
 
 #: The statement behind :func:`data_version` (psycopg placeholders); the async tile server runs

@@ -1,6 +1,6 @@
 """Features of a catalog layer as GeoJSON, built in PostGIS: one page, one feature, or a stream.
 
-Every statement is narrowed to the reader's data scope (:mod:`layers.scope`, as the layer's
+Every statement is narrowed to the reader's data scope (:mod:`layers.protection.scope`, as the layer's
 ``scope`` rule says): ``scope`` is a required argument of every reader here, so no surface can
 forget it. Every statement is composed from the layer's catalog description only (``source``,
 ``where``, ``id_sql``, ``geometry_sql``, the fields' ``sql``) and the reader's fields; values
@@ -12,7 +12,7 @@ counted only up to ``MINQING_OGC_COUNT_LIMIT`` rows and remembered per data vers
 filters (:func:`features_count_cached`): exact where that is cheap, unknown (``None``) beyond, as
 counting a filtered 1.7 M-row layer on every page would cost more than the page itself.
 
-Geometries are served in the CRS the caller names (:class:`layers.crs.OutputCrs`, CRS84 unless
+Geometries are served in the CRS the caller names (:class:`layers.geocoding.crs.OutputCrs`, CRS84 unless
 told), transformed and put in that CRS's axis order by PostGIS as the last step.
 """
 
@@ -28,10 +28,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, transaction
 
-from .catalog import Field, Filter, Layer, data_version
-from .crs import CRS84, STORAGE_SRID, OutputCrs
-from .reading import reading
-from .scope import Scope
+from layers.database.reading import reading
+from layers.geocoding.crs import CRS84, STORAGE_SRID, OutputCrs
+from layers.protection.scope import Scope
+from layers.publishing.catalog import Field, Filter, Layer, data_version
 
 #: Rows fetched per round trip of a streamed export.
 STREAM_BATCH = 5_000

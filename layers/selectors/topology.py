@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .services.bulk import fetch
+from layers.services.bulk import fetch
 
 KINDS = ("overlap", "gap", "outside_parent", "outside_community")
 

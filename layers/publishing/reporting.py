@@ -30,9 +30,9 @@ from scipy.ndimage import gaussian_filter  # noqa: E402
 
 import shapely  # noqa: E402
 
-from .names import localized  # noqa: E402
-from .selectors.judgement import CHANNEL_CLASSES, MapData  # noqa: E402
-from .templatetags.judgement import pct, signed  # noqa: E402
+from layers.names import localized  # noqa: E402
+from layers.selectors.judgement import CHANNEL_CLASSES, MapData  # noqa: E402
+from layers.templatetags.judgement import pct, signed  # noqa: E402
 
 #: Fonts for labels: the CJK one first (Debian's fonts-wqy-microhei), DejaVu for the rest.
 FONTS = ["WenQuanYi Micro Hei", "DejaVu Sans"]

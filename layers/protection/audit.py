@@ -356,7 +356,7 @@ def _anchor_keys() -> list[bytes]:
     """The HMAC keys of anchors, the current one first: derived from the personal-data key (and
     the previous ones during a rotation), which lives with the application and never in the
     database (nor in its backups)."""
-    from . import personal
+    from layers.protection import personal
 
     return [hmac.new(key, b"minqing:audit-anchor", hashlib.sha256).digest() for key in personal.master_keys()]
 

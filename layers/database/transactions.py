@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils.translation import gettext as _
 
-from .errors import DomainError
+from layers.errors import DomainError
 
 
 class CommitUnknown(DomainError):

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from basemaps.tiles import TILE_PIXELS, pixel_size, tile_bounds, tile_lonlat_bounds
-from layers.catalog import Field, Layer
-from layers.scope import Scope
-
-from .reading import reading
+from layers.database.reading import reading
+from layers.protection.scope import Scope
+from layers.publishing.catalog import Field, Layer
 
 #: Tile extent in MVT units and the buffer around it (same units), the usual 4096 / 64.
 EXTENT = 4096
