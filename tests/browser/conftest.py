@@ -3,7 +3,7 @@
 Playwright never downloads a browser here: it launches ``/usr/bin/chromium`` (``MINQING_CHROMIUM``
 overrides the path). Pages are served by pytest-django's ``live_server`` (a threaded server on
 127.0.0.1 with the static files), so every browser test runs on a transactional test database:
-build the data it needs inside the test (``tests/factories.py``, ``tests/layers/event_world.py``).
+build the data it needs inside the test (``tests/worlds/factories.py``, ``tests/worlds/events.py``).
 
 Fixtures
 - ``browser``: one chromium per session.

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from layers.models import BoundaryVersion
-from tests.factories import grid_tree, region_chain
+from tests.worlds.factories import grid_tree, region_chain
 
 
 @pytest.fixture

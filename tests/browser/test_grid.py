@@ -13,8 +13,8 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from layers.models import Event, EventPhoto, Grid
-from tests.layers.event_world import IN_EAST, IN_WEST, report, world
-from tests.mapserver.grid_world import populate
+from tests.worlds.events import IN_EAST, IN_WEST, report, world
+from tests.worlds.grid_worker import populate
 
 WEST_CODE = "620102001001010101"
 EAST_CODE = "620102001001010102"

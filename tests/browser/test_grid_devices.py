@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from layers.models import Grid
-from tests.layers.event_world import IN_WEST, report, world
-from tests.mapserver.grid_world import populate
+from tests.worlds.events import IN_WEST, report, world
+from tests.worlds.grid_worker import populate
 
 PHONE = (390, 844)
 TABLET = (1280, 800)

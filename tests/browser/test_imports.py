@@ -21,8 +21,8 @@ import geopandas as gpd
 from importers.jobs import import_jobs_work
 from importers.models import ImportJob
 from layers.models import Address, Grid, Person, Region, Unit
-from tests.importers.registry_tables import CREDIT_A, CREDIT_B, ID_F, ID_M, write_csv, write_xlsx
-from tests.layers.grid_layout import COMMUNITY, box, by_code, layout, lonlat, write_geojson
+from tests.worlds.grid_layout import COMMUNITY, box, by_code, layout, lonlat, write_geojson
+from tests.worlds.registry_tables import CREDIT_A, CREDIT_B, ID_F, ID_M, write_csv, write_xlsx
 
 S1, S2 = COMMUNITY + "010101", COMMUNITY + "010102"
 

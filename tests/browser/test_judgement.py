@@ -9,17 +9,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
-from layers.taxonomy import taxonomy_seed
+from tests import worlds
 
 
 @pytest.fixture
 def demo_year(transactional_db):
-    call_command("generate_demo_city", "--scale", "tiny", "--seed", "1", verbosity=0)
-    taxonomy_seed()  # a transactional test before this one flushed the migration's rows
-    call_command("generate_demo_events", "--seed", "1", verbosity=0)
+    return worlds.demo_year()
 
 
 def test_the_report_page_shows_last_month(demo_year, open_page, role_user, login, axe, screenshot):

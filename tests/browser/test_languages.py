@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from layers.models import Grid
 from tests.browser.test_wall import open_wall, wall_world  # noqa: F401  (the fixture)
-from tests.layers.event_world import IN_WEST, report, world
-from tests.mapserver.grid_world import populate
+from tests.worlds.events import IN_WEST, report, world
+from tests.worlds.grid_worker import populate
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from layers.models import Event, Grid
-from tests.layers.event_world import IN_WEST, report, world
-from tests.mapserver.grid_world import populate
+from tests.worlds.events import IN_WEST, report, world
+from tests.worlds.grid_worker import populate
 
 REPORT = Path(settings.BASE_DIR) / "var" / "bench" / "phone-shift.md"
 KBPS, LATENCY_MS = 400, 400

@@ -4,26 +4,18 @@ with the match rate. axe-core finds no serious or critical violation on either p
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from django.core.management import call_command
 
 from layers.models import Address, Building, RegistryTask, Visit
-from layers.services.registry_tasks import registry_tasks_generate
-from layers.taxonomy import taxonomy_seed
+from tests import worlds
+from tests.worlds.demo import END
 
 PHONE = (390, 844)
-END = dt.datetime(2025, 6, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 @pytest.fixture
-def demo_year(demo_users):
-    call_command("generate_demo_city", "--scale", "tiny", "--seed", "1", verbosity=0)
-    taxonomy_seed()
-    call_command("generate_demo_events", "--days", "365", "--seed", "1", "--end", END.isoformat(), verbosity=0)
-    demo_users()
-    registry_tasks_generate(now=END)
+def demo_year(transactional_db):
+    return worlds.demo_year(end=END, days=365, logins=True, tasks_at=END)
 
 
 def test_a_task_done_a_building_sheet_and_a_visit_on_the_phone(demo_year, open_page, login, axe, screenshot):

@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 from layers.models import Event, EventPhoto, Grid, PublicSummary
 from layers.protection.access import SYSTEM
 from layers.services.events import event_act
-from tests.layers.event_world import IN_WEST, report, world
-from tests.mapserver.grid_world import populate
+from tests.worlds.events import IN_WEST, report, world
+from tests.worlds.grid_worker import populate
 
 WEST_CODE = "620102001001010101"
 PHONE = {"width": 390, "height": 844}

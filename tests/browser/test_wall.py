@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
 from layers.models import Region
-from tests.factories import ORIGIN, SIZE
-from tests.layers.event_world import IN_EAST, IN_WEST, report, world
+from tests.worlds.events import IN_EAST, IN_WEST, report, world
+from tests.worlds.factories import ORIGIN, SIZE
 
 ZONE = dt.timezone(dt.timedelta(hours=8))
 

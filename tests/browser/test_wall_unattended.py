@@ -15,7 +15,7 @@ from layers.models import Event
 from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from tests.browser.test_wall import open_wall, wall_world  # noqa: F401  (the fixture)
-from tests.layers.event_world import IN_EAST, IN_WEST, report
+from tests.worlds.events import IN_EAST, IN_WEST, report
 
 EAST_CODE = "620102001001010102"
 

@@ -11,9 +11,8 @@ from importers.base import run_import
 from importers.registry import AddressImporter
 from layers.geocoding.crs import gcj02_to_bd09, wgs84_to_gcj02
 from layers.models import Address, Building
-
-from ..factories import ORIGIN, grid_tree, region_chain
-from .registry_tables import (
+from tests.worlds.factories import ORIGIN, grid_tree, region_chain
+from tests.worlds.registry_tables import (
     HALF,
     IN_EAST,
     IN_WEST,

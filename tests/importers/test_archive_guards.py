@@ -15,8 +15,7 @@ import geopandas as gpd
 from shapely.geometry import box
 
 from importers.sources import SourceError, check_archive, read_features, read_table
-
-from .registry_tables import ADDRESS_HEADER, address_row, write_xlsx
+from tests.worlds.registry_tables import ADDRESS_HEADER, address_row, write_xlsx
 
 
 def zipped_shapefile(folder: Path, name: str = "grids.zip", *, extra: dict[str, bytes] | None = None) -> Path:

@@ -18,10 +18,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from layers.models import Address, Grid, Person
-
-from ..factories import grid_tree, region_chain
-from ..layers import grid_layout
-from .registry_tables import ADDRESS_HEADER, ID_F, ID_M, PERSON_HEADER, address_row, write_csv, write_xlsx
+from tests.worlds import grid_layout
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import ADDRESS_HEADER, ID_F, ID_M, PERSON_HEADER, address_row, write_csv, write_xlsx
 
 GOOD = [address_row(f"B{i}") for i in range(3)]
 BAD = address_row("A9", ("abc", "36.06"))

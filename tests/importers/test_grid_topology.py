@@ -1,7 +1,7 @@
 """A grid import checks the topology of the communities it touches inside its transaction and
 refuses (exit status 4, nothing written) gaps, overlaps and grids outside their parent that it
 would bring, naming them with their places, unless told to accept them. Each case is a real
-file: GeoJSON, a GeoPackage and a zipped Shapefile (layout: tests/layers/grid_layout.py)."""
+file: GeoJSON, a GeoPackage and a zipped Shapefile (layout: tests/worlds/grid_layout.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ import shapely
 from importers.base import run_import
 from importers.grids import GridImporter
 from layers.models import Grid
-
-from ..layers.grid_layout import COMMUNITY, box, by_code, layout, load, regions, write_geojson
+from tests.worlds.grid_layout import COMMUNITY, box, by_code, layout, load, regions, write_geojson
 
 pytestmark = pytest.mark.django_db
 
@@ -190,8 +189,7 @@ def test_a_dry_run_shows_the_problems_the_relinked_rows_and_what_a_commit_would_
 
     from layers.models import Address
     from layers.services.linking import relink_all
-
-    from ..layers.grid_layout import lonlat
+    from tests.worlds.grid_layout import lonlat
 
     Address.objects.create(code="A1", full_text="A1", location=Point(*lonlat(225, 100), srid=4326))
     relink_all()

@@ -1,5 +1,5 @@
 """import_grids: the three-level grids from GeoJSON/GeoPackage, reprojected or converted from
-GCJ-02, with every bad feature rejected with its reason (layout: tests/layers/grid_layout.py)."""
+GCJ-02, with every bad feature rejected with its reason (layout: tests/worlds/grid_layout.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from importers.grids import GridImporter
 from layers.geocoding.crs import wgs84_to_gcj02
 from layers.models import Address, BoundaryVersion, Grid
 from layers.services.linking import relink_all
-
-from ..layers.grid_layout import COMMUNITY, OTHER_COMMUNITY, box, by_code, layout, lonlat, regions, write_geojson
+from tests.worlds.grid_layout import COMMUNITY, OTHER_COMMUNITY, box, by_code, layout, lonlat, regions, write_geojson
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,8 @@ from importers.base import run_import
 from importers.hotline import HotlineImporter
 from layers.models import Event, EventTransition
 from layers.taxonomy import taxonomy_seed
-
-from ..factories import grid_tree, region_chain
-from .registry_tables import IN_EAST, IN_WEST, NO_GRID, rejection_csv, run_command, write_csv, write_xlsx
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import IN_EAST, IN_WEST, NO_GRID, rejection_csv, run_command, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
 

@@ -28,9 +28,8 @@ from importers.jobs import (
 )
 from importers.models import ImportJob
 from layers.models import Address
-
-from ..factories import grid_tree, region_chain
-from .registry_tables import ADDRESS_HEADER, IN_WEST, address_row
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import ADDRESS_HEADER, IN_WEST, address_row
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,8 @@ from importers.registry import AddressImporter, PersonImporter
 from layers.models import Person
 from layers.protection.personal import mask_id_number, mask_phone
 from layers.services.registry import dwellings_upsert
-
-from ..factories import grid_tree, region_chain
-from .registry_tables import (
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import (
     ADDRESS_HEADER,
     ID_F,
     ID_M,

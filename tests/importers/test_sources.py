@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from importers.sources import ROW, SourceError, read_table
-
-from .registry_tables import write_xlsx
+from tests.worlds.registry_tables import write_xlsx
 
 
 def records(frame) -> list[dict]:

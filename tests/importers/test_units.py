@@ -10,9 +10,8 @@ from importers.base import run_import
 from importers.registry import AddressImporter, UnitImporter
 from layers.geocoding.crs import wgs84_to_gcj02
 from layers.models import Unit
-
-from ..factories import grid_tree, region_chain
-from .registry_tables import (
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import (
     ADDRESS_HEADER,
     CREDIT_A,
     CREDIT_B,

@@ -30,9 +30,8 @@ from layers.protection.audit import (
     entry_hash,
 )
 from layers.services.events import event_act, events_escalate
-
-from ..importers.registry_tables import ADDRESS_HEADER, address_row, write_csv
-from .event_world import report, world
+from tests.worlds.events import report, world
+from tests.worlds.registry_tables import ADDRESS_HEADER, address_row, write_csv
 
 
 def entries(action: str | None = None) -> list[AuditEntry]:
@@ -504,7 +503,7 @@ def test_a_change_in_the_admin_names_the_administrator(client, django_user_model
 
 @pytest.mark.django_db
 def test_committed_imports_are_recorded_and_dry_runs_are_not(tmp_path):
-    from ..factories import grid_tree, region_chain
+    from tests.worlds.factories import grid_tree, region_chain
 
     grid_tree(region_chain()["community"])
     path = write_csv(

@@ -9,8 +9,7 @@ import pytest
 
 from layers.models import Department, KeywordRule, SlaRule
 from layers.services.dispatch import dispatch_decide
-
-from .event_world import IN_WEST, NOWHERE, report, world
+from tests.worlds.events import IN_WEST, NOWHERE, report, world
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from layers.errors import InvalidInput
 from layers.models import Event, EventTransition
 from layers.protection.access import SYSTEM
 from layers.services.events import event_act
-
-from .event_world import report, world
+from tests.worlds.events import report, world
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from layers.protection.access import SYSTEM
 from layers.services import events as events_service
 from layers.services.clusters import clusters_rebuild
 from layers.services.events import allowed_actions, event_act, event_create
-
-from .event_world import IN_EAST, IN_WEST, NOWHERE, east_of, report, world
+from tests.worlds.events import IN_EAST, IN_WEST, NOWHERE, east_of, report, world
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from django.core.management import CommandError, call_command
 
 from layers.models import Address, Event, EventTransition
 from layers.services.bulk import execute
-
-from .event_world import IN_EAST, report, world
+from tests.worlds.events import IN_EAST, report, world
 
 pytestmark = pytest.mark.django_db
 

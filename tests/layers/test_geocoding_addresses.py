@@ -25,7 +25,7 @@ from layers.geocoding.normalize import address_normalize, chinese_numeral_value,
 from layers.geocoding.parser import address_parse
 from layers.models import Address
 from layers.services import linking
-from tests.factories import ORIGIN, grid_tree, region_chain
+from tests.worlds.factories import ORIGIN, grid_tree, region_chain
 
 # ---------------------------------------------------------------- normaliser
 

@@ -1,5 +1,5 @@
 """Point → areas: grid_locate (one point, SQL), grid_assign_points (bulk, in process) and the
-polygon-driven in-database path, on the WEST/EAST small grids of tests/factories.py."""
+polygon-driven in-database path, on the WEST/EAST small grids of tests/worlds/factories.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from layers.geocoding.points import (
 )
 from layers.models import Address
 from layers.services.grids import grid_redraw
-from tests.factories import ORIGIN, SIZE, box, grid_tree, region_chain
+from tests.worlds.factories import ORIGIN, SIZE, box, grid_tree, region_chain
 
 LON, LAT = ORIGIN
 HALF = LON + SIZE / 2  # the shared edge of WEST and EAST

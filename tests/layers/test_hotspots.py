@@ -13,7 +13,7 @@ from layers.models import Category, Event, Grid
 from layers.protection.scope import CITY
 from layers.selectors import hotspots
 from layers.taxonomy import taxonomy_seed
-from tests.factories import ORIGIN, box, grid_tree, region_chain
+from tests.worlds.factories import ORIGIN, box, grid_tree, region_chain
 
 CELL = 0.002  # degrees: 5 × 5 cells tile the factories' community square
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)

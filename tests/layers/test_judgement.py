@@ -22,6 +22,7 @@ from layers.protection.scope import CITY
 from layers.selectors.judgement import report_area_get
 from layers.services.judgement import judgement_report_build
 from layers.taxonomy import taxonomy_seed
+from tests import worlds
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +34,7 @@ CITY_CODE, DISTRICT_CODE = "620100000000", "620102000000"
 
 @pytest.fixture
 def demo_year():
-    call_command("generate_demo_city", "--scale", "tiny", "--seed", "1", verbosity=0)
-    taxonomy_seed()
-    call_command("generate_demo_events", "--seed", "3", "--end", END.isoformat(), stdout=io.StringIO(), verbosity=0)
+    return worlds.demo_year(events_seed=3, end=END)
 
 
 def sql(statement: str, params: list | None = None) -> list[tuple]:
@@ -194,7 +193,7 @@ def test_the_command_writes_each_report_once(demo_year, tmp_path, settings):
 )
 def test_the_command_refuses_bad_options(options, message):
     taxonomy_seed()
-    from tests.factories import region_chain
+    from tests.worlds.factories import region_chain
 
     region_chain()
     with pytest.raises(CommandError) as refused:
@@ -207,7 +206,7 @@ def test_the_command_refuses_bad_options(options, message):
 
 @pytest.fixture
 def regions():
-    from tests.factories import region_chain
+    from tests.worlds.factories import region_chain
 
     taxonomy_seed()
     chain = region_chain()

@@ -32,9 +32,8 @@ from layers.services.residents import (
     resident_report,
 )
 from mapserver.checks import personal_data_keys_check
-
-from ..importers.registry_tables import ADDRESS_HEADER, ID_F, ID_M, address_row, run_command, write_csv
-from .event_world import IN_WEST, report, world
+from tests.worlds.events import IN_WEST, report, world
+from tests.worlds.registry_tables import ADDRESS_HEADER, ID_F, ID_M, address_row, run_command, write_csv
 
 KEY_A, KEY_B, KEY_C = (base64.urlsafe_b64encode(letter * 32).decode() for letter in (b"a", b"b", b"c"))
 PERSON_HEADER = ["name", "id_number", "residence", "phone", "address_code"]

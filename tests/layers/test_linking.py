@@ -11,9 +11,8 @@ from importers.registry import AddressImporter, PersonImporter, UnitImporter
 from layers.models import Address, Dwelling, Person, Unit
 from layers.services import linking
 from layers.services.registry import dwellings_upsert
-
-from ..factories import ORIGIN, grid_tree, region_chain
-from ..importers.registry_tables import (
+from tests.worlds.factories import ORIGIN, grid_tree, region_chain
+from tests.worlds.registry_tables import (
     ADDRESS_HEADER,
     CREDIT_A,
     CREDIT_B,

@@ -14,9 +14,8 @@ from importers.base import run_import
 from importers.registry import AddressImporter
 from layers.models import Person
 from layers.protection import personal
-
-from ..factories import grid_tree, region_chain
-from ..importers.registry_tables import ADDRESS_HEADER, ID_F, ID_M, address_row, run_command, write_csv
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import ADDRESS_HEADER, ID_F, ID_M, address_row, run_command, write_csv
 
 HEADER = ["name", "id_number", "residence", "phone", "address_code"]
 PHONE = "13912345678"

@@ -13,8 +13,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
 
 from layers.errors import ActionNotPermitted, InvalidInput, TransitionNotAllowed
@@ -27,24 +25,18 @@ from layers.selectors.registry_tasks import grid_tasks, registry_match_rate
 from layers.services import registry_tasks as tasks_service
 from layers.services.events import event_create
 from layers.services.registry_tasks import registry_task_answer, registry_task_decide, registry_tasks_generate
-from layers.services.users import demo_users_ensure
 from layers.services.visits import visit_record
-from layers.taxonomy import taxonomy_seed
+from tests import worlds
+from tests.worlds.demo import END
 
 pytestmark = pytest.mark.django_db
 
 #: The demo year ends here; "now" of every test.
-END = dt.datetime(2025, 6, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 @pytest.fixture
 def demo_year(settings):
-    call_command("generate_demo_city", "--scale", "tiny", "--seed", "1", verbosity=0)
-    taxonomy_seed()
-    call_command("generate_demo_events", "--days", "365", "--seed", "1", "--end", END.isoformat(), verbosity=0)
-    demo_users_ensure()
-    users = {u.username: u for u in get_user_model().objects.all()}
-    return {"users": users, "grid": Grid.objects.get(worker=users["gridworker"])}
+    return worlds.demo_year(end=END, days=365, logins=True)
 
 
 def _count(sql: str, params: list | None = None) -> int:
@@ -85,7 +77,7 @@ def test_worker_confirms_the_address_of_an_unplaced_report(demo_year):
     """The report is matched and placed at the address's point (and so dispatched), the address
     confirmed, the change audited."""
     registry_tasks_generate(now=END)
-    worker, grid = demo_year["users"]["gridworker"], demo_year["grid"]
+    worker, grid = demo_year.users["gridworker"], demo_year.grid
     task = RegistryTask.objects.filter(grid=grid, kind="unmatched").first()
     if task is None:  # the demo's unplaced reports may all lie elsewhere: give one to this grid
         task = RegistryTask.objects.filter(kind="unmatched").first()
@@ -114,7 +106,7 @@ def test_worker_confirms_the_address_of_an_unplaced_report(demo_year):
 
 def test_small_correction_at_once_large_one_after_a_steward(demo_year):
     registry_tasks_generate(now=END)
-    users, grid = demo_year["users"], demo_year["grid"]
+    users, grid = demo_year.users, demo_year.grid
     worker, steward = users["gridworker"], users["steward"]
     first, second = RegistryTask.objects.filter(grid=grid, kind="stale", status="open").order_by("id")[:2]
     near = Address.objects.get(pk=first.address_id)
@@ -146,7 +138,7 @@ def test_small_correction_at_once_large_one_after_a_steward(demo_year):
 
 def test_merge_moves_households_then_deletes_the_duplicate(demo_year):
     registry_tasks_generate(now=END)
-    users, grid = demo_year["users"], demo_year["grid"]
+    users, grid = demo_year.users, demo_year.grid
     task = RegistryTask.objects.filter(grid=grid, kind="stale", status="open", address__dwellings__isnull=False).first()
     duplicate = Address.objects.get(pk=task.address_id)
     into = Address.objects.filter(grid=grid).exclude(pk=duplicate.pk).first()
@@ -164,7 +156,7 @@ def test_merge_moves_households_then_deletes_the_duplicate(demo_year):
 def test_add_the_missing_address_of_a_report(demo_year):
     """A report whose text names no standard address: the worker adds it, a steward approves,
     the new address is linked to its grid and the report placed there."""
-    users, grid = demo_year["users"], demo_year["grid"]
+    users, grid = demo_year.users, demo_year.grid
     event, _ = event_create(channel="hotline", external_id="T-ADD-1", category_code="hazard.fire",
                             description="楼道堆放杂物", address="新建巷88号")  # fmt: skip
     assert event.address_match == "unmatched" and event.needs_location
@@ -215,8 +207,8 @@ def test_match_rate_per_month_agrees_with_the_events(demo_year):
 
 def test_building_sheet_holds_every_dwelling_and_masks_care_tags(demo_year):
     building = Building.objects.filter(dwellings__residents__care_tags__len__gt=0).distinct().first()
-    analyst = reader_of(demo_year["users"]["analyst"])
-    assert not analyst.reads_care_tags and reader_of(demo_year["users"]["gridworker"]).reads_care_tags
+    analyst = reader_of(demo_year.users["analyst"])
+    assert not analyst.reads_care_tags and reader_of(demo_year.users["gridworker"]).reads_care_tags
     full = building_sheets(building_ids=[building.pk], care=True)[building.pk]
     cells = [cell for floor in full["floors"] for cell in floor["cells"]]
     assert sorted(c["code"] for c in cells) == sorted(
@@ -235,7 +227,7 @@ def test_building_sheet_holds_every_dwelling_and_masks_care_tags(demo_year):
 
 
 def test_visits_once_per_client_id_and_duty_figures_against_sql(demo_year, settings):
-    worker, grid = demo_year["users"]["gridworker"], demo_year["grid"]
+    worker, grid = demo_year.users["gridworker"], demo_year.grid
     reader = reader_of(worker)
     mine = {"id": grid.pk, "code": grid.code}
     homes = list(Dwelling.objects.filter(grid=grid, use="residential").order_by("code")[:3])
@@ -276,7 +268,7 @@ def test_visits_once_per_client_id_and_duty_figures_against_sql(demo_year, setti
 
 def test_grid_tasks_lists_reports_first(demo_year):
     registry_tasks_generate(now=END)
-    grid = demo_year["grid"]
+    grid = demo_year.grid
     listed = grid_tasks(grid_id=grid.pk, with_description=False)
     kinds = [t["kind"] for t in listed]
     assert kinds == sorted(kinds, key=lambda k: k == "stale") and all(t["event"] is None or "description" in t["event"]

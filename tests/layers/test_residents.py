@@ -31,8 +31,7 @@ from layers.services.residents import (
     resident_report,
 )
 from layers.services.summaries import public_summary_moderate, public_summary_propose
-
-from .event_world import IN_EAST, IN_WEST, report, world
+from tests.worlds.events import IN_EAST, IN_WEST, report, world
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from layers.services.rules import (
     rule_specs,
 )
 from layers.taxonomy import taxonomy_seed
-
-from .event_world import report, world
+from tests.worlds.events import report, world
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from layers.protection.access import ANONYMOUS, reader_of
 from layers.protection.scope import CITY, NOTHING, Scope, ScopeRule, scope_describe
 from layers.publishing import catalog
 from layers.selectors import heat
-
-from .scope_world import scope_world
+from tests.worlds.scope import scope_world
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Grid topology checks on the 1 km test community (tests/layers/grid_layout.py)."""
+"""Grid topology checks on the 1 km test community (tests/worlds/grid_layout.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from django.core.management import CommandError, call_command
 import shapely
 
 from layers.selectors.topology import grid_topology_problems
-
-from .grid_layout import COMMUNITY, OTHER_COMMUNITY, box, by_code, layout, load, regions
+from tests.worlds.grid_layout import COMMUNITY, OTHER_COMMUNITY, box, by_code, layout, load, regions
 
 DAY = dt.date(2024, 1, 1)
 L1, L2 = COMMUNITY + "01", COMMUNITY + "02"

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from layers.models import Grid
 from layers.services.users import DEMO_PASSWORD, DemoLogin, Role, demo_users_ensure, demo_users_list
-from tests.factories import grid_tree, region_chain
+from tests.worlds.factories import grid_tree, region_chain
 
 pytestmark = pytest.mark.django_db
 

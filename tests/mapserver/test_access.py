@@ -20,8 +20,8 @@ from layers.protection.checksums import id_number_check_char
 from layers.protection.personal import age_on
 from layers.services.users import roles_ensure
 from layers.taxonomy import taxonomy_seed
-from tests.layers.event_world import IN_WEST, report
-from tests.mapserver.conftest import ID_NUMBER
+from tests.worlds.city import ID_NUMBER
+from tests.worlds.events import IN_WEST, report
 
 pytestmark = pytest.mark.django_db
 

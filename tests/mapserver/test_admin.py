@@ -16,9 +16,8 @@ from django.utils import timezone
 from layers import admin as layers_admin
 from layers import selectors
 from layers.models import Address, BoundaryVersion, Dwelling, Grid, Person
-from tests.factories import ORIGIN, SIZE, box
-
-from .conftest import EAST_POINT, ID_NUMBER, PHONE
+from tests.worlds.city import EAST_POINT, ID_NUMBER, PHONE
+from tests.worlds.factories import ORIGIN, SIZE, box
 
 pytestmark = pytest.mark.django_db
 

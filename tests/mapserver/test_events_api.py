@@ -19,7 +19,7 @@ from layers.models import Address, Category, Event, EventTransition
 from layers.protection.scope import CITY
 from layers.selectors.events import cursor_encode, events_query
 from layers.services.events import allowed_actions
-from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
+from tests.worlds.events import IN_EAST, IN_WEST, NOWHERE, report, world
 
 PHONE = "13912345678"
 

@@ -15,7 +15,7 @@ import pyogrio
 
 from layers.models import Address
 from mapserver.exportjobs import export_jobs_work
-from tests.factories import ORIGIN, SIZE
+from tests.worlds.factories import ORIGIN, SIZE
 
 from .test_ogc import ADDRESSES, _client_in, make_world
 
@@ -284,7 +284,7 @@ def test_exports_in_the_gauss_kruger_zone_keep_easting_northing(api, export_worl
     metres, x = easting as files keep them, and says which CRS they are in."""
     from pyproj import Transformer
 
-    from tests.layers.event_world import IN_WEST
+    from tests.worlds.events import IN_WEST
 
     northing, easting = Transformer.from_crs(4326, 4544).transform(IN_WEST[1], IN_WEST[0])
     crs = {"crs": "http://www.opengis.net/def/crs/EPSG/0/4544", "code": "A000"}

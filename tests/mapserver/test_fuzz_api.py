@@ -24,7 +24,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from layers.taxonomy import taxonomy_seed
-from tests.layers.event_world import report
+from tests.worlds.events import report
 
 from .conftest import EAST_POINT, WEST_POINT
 

@@ -1,4 +1,4 @@
-"""``GET /api/geocode``: the answer's shape on the tiny city of tests/mapserver/conftest.py, a
+"""``GET /api/geocode``: the answer's shape on the tiny city of tests/worlds/city.py, a
 building answered for a sentence, ambiguity across grids, answers independent of ``limit``, the
 400 table naming the parameter, 401 without a login, and its entry in the OpenAPI schema."""
 
@@ -10,8 +10,7 @@ from django.contrib.gis.geos import Point
 from layers.geocoding.index import address_index_reset
 from layers.models import Address
 from layers.services import linking
-
-from .conftest import EAST_POINT, WEST_POINT
+from tests.worlds.city import EAST_POINT, WEST_POINT
 
 GEOCODE = "/api/geocode"
 

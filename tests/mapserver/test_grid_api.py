@@ -18,9 +18,8 @@ from PIL import Image
 from layers.models import AuditEntry, Event, EventPhoto, EventTransition, Person
 from layers.protection.audit import audit_flush
 from layers.publishing.reporting import report_pdf
-from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
-
-from .grid_world import grid_worker, populate
+from tests.worlds.events import IN_EAST, IN_WEST, NOWHERE, report, world
+from tests.worlds.grid_worker import grid_worker, populate
 
 #: The first WEST resident's clear ID number and phone: tests look for them in answers (never there).
 FIRST_ID_NUMBER = "620102195001010011"

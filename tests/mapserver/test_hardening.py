@@ -21,7 +21,7 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 
 from mapserver.security import content_security_policy
-from tests.factories import grid_tree, region_chain
+from tests.worlds.factories import grid_tree, region_chain
 
 ROOT = Path(settings.BASE_DIR)
 CSP = (

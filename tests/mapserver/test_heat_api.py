@@ -19,7 +19,7 @@ from rasterio.io import MemoryFile
 from basemaps import heat as surfaces
 from layers.models import Category, Event
 from layers.taxonomy import taxonomy_seed
-from tests.factories import ORIGIN, SIZE, grid_tree, region_chain
+from tests.worlds.factories import ORIGIN, SIZE, grid_tree, region_chain
 
 CENTRE = (ORIGIN[0] + SIZE / 4, ORIGIN[1] + SIZE / 2)  # inside the WEST small grid
 

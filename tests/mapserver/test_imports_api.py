@@ -18,9 +18,9 @@ from importers.models import ImportJob
 from layers.models import Address, AuditEntry, Grid
 from layers.protection.audit import audit_flush
 from layers.services.users import Role, roles_ensure
-from tests.factories import grid_tree, region_chain
-from tests.importers.registry_tables import ADDRESS_HEADER, address_row
-from tests.layers import grid_layout
+from tests.worlds import grid_layout
+from tests.worlds.factories import grid_tree, region_chain
+from tests.worlds.registry_tables import ADDRESS_HEADER, address_row
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from layers.models import Region
 from layers.publishing import catalog
 from layers.services.events import event_create
 from layers.taxonomy import taxonomy_seed
-from tests.mapserver.conftest import WEST_POINT
+from tests.worlds.city import WEST_POINT
 
 PAYLOADS = [
     "'; DROP TABLE layers_event;--",

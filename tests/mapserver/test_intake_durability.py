@@ -25,7 +25,7 @@ from layers.errors import IdempotencyKeyReused
 from layers.models import Event, IdempotencyKey, ReaderScope
 from layers.services.idempotency import idempotency_keys_purge, idempotent_answer, request_digest
 from mapserver import errors
-from tests.layers.event_world import IN_EAST, IN_WEST, world
+from tests.worlds.events import IN_EAST, IN_WEST, world
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
 UNAVAILABLE = {

@@ -31,7 +31,7 @@ from scripts.loadgen import (
     points_in_box,
     serve,
 )
-from tests.factories import ORIGIN, SIZE
+from tests.worlds.factories import ORIGIN, SIZE
 
 #: Reports a second and seconds of load: enough that the one-second outage meets ~40 reports.
 RATE, SECONDS = 40, 20
@@ -44,7 +44,7 @@ SEED = """
 from django.contrib.auth.models import Group, User
 from rest_framework.authtoken.models import Token
 from layers.models import Category, ReaderScope
-from tests.layers.event_world import world
+from tests.worlds.events import world
 world()
 user = User.objects.create_user("fault-gateway")
 user.groups.add(Group.objects.get_or_create(name="intake:hotline")[0])

@@ -18,8 +18,8 @@ from rest_framework.authtoken.models import Token
 
 from layers.models import Category, Event, IdempotencyKey, ReaderScope
 from scripts.loadgen import app_database_url, cpu_meter, database_url, intake_bodies, paced_load, points_in_box, serve
-from tests.factories import ORIGIN, SIZE
-from tests.layers.event_world import world
+from tests.worlds.events import world
+from tests.worlds.factories import ORIGIN, SIZE
 
 #: Reports a second and seconds of load: a fifth of the city's target rate, which a fresh 2-core
 #: machine busy with other work still answers (one measured 71/s at its worst).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layers.geocoding.crs import gcj02_to_bd09, wgs84_to_gcj02
-from tests.factories import ORIGIN, SIZE
+from tests.worlds.factories import ORIGIN, SIZE
 
 from .conftest import WEST_POINT
 
@@ -94,7 +94,7 @@ def test_outside_every_grid_is_an_answer(api, city):
 def test_date_parameter(api, city):
     """Redrawn WEST (2024): a point in the strip it gave up is in WEST for 2023, in no grid today."""
     from layers.services.grids import grid_redraw
-    from tests.factories import box
+    from tests.worlds.factories import box
 
     grid_redraw(
         grid=city.grids["west"],

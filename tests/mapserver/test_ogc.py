@@ -18,8 +18,8 @@ from rest_framework.authtoken.models import Token
 
 from layers.geocoding.crs import CRS84_URI, output_crs_lookup
 from layers.models import Address, Event, ReaderScope
-from tests.factories import ORIGIN, SIZE
-from tests.layers.event_world import IN_EAST, IN_WEST, report, world
+from tests.worlds.events import IN_EAST, IN_WEST, report, world
+from tests.worlds.factories import ORIGIN, SIZE
 
 pytestmark = pytest.mark.django_db
 

@@ -26,9 +26,9 @@ from rest_framework.authtoken.models import Token
 
 from layers.models import Address, Compound, ReaderScope, Region
 from layers.publishing import catalog
-from tests.factories import box
-from tests.layers.event_world import IN_EAST, IN_WEST, report, world
-from tests.mapserver.grid_world import populate
+from tests.worlds.events import IN_EAST, IN_WEST, report, world
+from tests.worlds.factories import box
+from tests.worlds.grid_worker import populate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

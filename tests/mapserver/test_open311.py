@@ -16,8 +16,7 @@ from layers.models import Event, EventTransition
 from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from layers.taxonomy import taxonomy_seed
-
-from .conftest import EAST_POINT, WEST_POINT
+from tests.worlds.city import EAST_POINT, WEST_POINT
 
 SWAGGER = ("testsuites", "open311", "georeport_v2-1.swagger.yaml")
 BASE = "/open311/v2"

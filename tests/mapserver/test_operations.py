@@ -12,7 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
 from layers.database import reading
 from mapserver import routing
-from tests.layers.event_world import report, world
+from tests.worlds.events import report, world
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from layers.protection.audit import audit_flush
 from layers.services.events import event_create
 from layers.services.users import Role, roles_ensure
 from layers.taxonomy import taxonomy_seed
-from tests.mapserver.conftest import EAST_POINT, ID_NUMBER, PHONE, WEST_POINT
+from tests.worlds.city import EAST_POINT, ID_NUMBER, PHONE, WEST_POINT
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from layers.models import Event, Grid, PublicSummary, Region
 from layers.protection.access import SYSTEM
 from layers.selectors.public import month_current
 from layers.services.events import event_act
-from tests.factories import ORIGIN, SIZE
-from tests.layers.event_world import IN_EAST, IN_WEST, NOWHERE, report, world
+from tests.worlds.events import IN_EAST, IN_WEST, NOWHERE, report, world
+from tests.worlds.factories import ORIGIN, SIZE
 
 BASE = "/api/public"
 #: A point in the second community of the street (east of the first).

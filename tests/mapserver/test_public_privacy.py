@@ -30,9 +30,8 @@ from layers.protection.access import SYSTEM, reader_of
 from layers.services.events import event_act
 from layers.services.gridwork import event_photo_add
 from layers.services.summaries import public_summary_moderate, public_summary_propose
-from tests.layers.event_world import IN_EAST, IN_WEST, report, world
-
-from .grid_world import grid_worker, populate
+from tests.worlds.events import IN_EAST, IN_WEST, report, world
+from tests.worlds.grid_worker import grid_worker, populate
 
 #: Routes anyone may read (answering 200 without a login), by URL name; the Open311 ones in both
 #: formats.

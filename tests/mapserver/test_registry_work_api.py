@@ -4,35 +4,22 @@ stewards' page deciding an answer."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.test import Client
 
 from layers.models import Building, Grid, RegistryTask, Visit
-from layers.services.registry_tasks import registry_tasks_generate
-from layers.services.users import demo_users_ensure
-from layers.taxonomy import taxonomy_seed
+from tests import worlds
+from tests.worlds.demo import END
 
 pytestmark = pytest.mark.django_db
-
-END = dt.datetime(2025, 6, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 @pytest.fixture
 def demo_year():
-    call_command("generate_demo_city", "--scale", "tiny", "--seed", "1", verbosity=0)
-    taxonomy_seed()
-    call_command("generate_demo_events", "--days", "365", "--seed", "1", "--end", END.isoformat(), verbosity=0)
-    demo_users_ensure()
-    registry_tasks_generate(now=END)
-    users = {u.username: u for u in get_user_model().objects.all()}
-    grid = Grid.objects.get(worker=users["gridworker"])
-    return {"users": users, "grid": grid}
+    return worlds.demo_year(end=END, days=365, logins=True, tasks_at=END)
 
 
 def as_user(user) -> Client:
@@ -58,8 +45,8 @@ def post(client: Client, url: str, body) -> object:
     ],
 )
 def test_building_sheet_by_role(demo_year, username, status, care):
-    building = Building.objects.filter(grid=demo_year["grid"], dwellings__isnull=False).first()
-    answer = as_user(demo_year["users"][username]).get(f"/api/buildings/{building.code}/sheet")
+    building = Building.objects.filter(grid=demo_year.grid, dwellings__isnull=False).first()
+    answer = as_user(demo_year.users[username]).get(f"/api/buildings/{building.code}/sheet")
     assert answer.status_code == status
     body = answer.json()
     assert body["care_visible"] is care and body["building"]["code"] == building.code
@@ -68,13 +55,13 @@ def test_building_sheet_by_role(demo_year, username, status, care):
 
 
 def test_building_sheet_outside_scope_and_bad_points(demo_year, client):
-    worker = as_user(demo_year["users"]["gridworker"])
-    elsewhere = Building.objects.exclude(grid=demo_year["grid"]).first()
+    worker = as_user(demo_year.users["gridworker"])
+    elsewhere = Building.objects.exclude(grid=demo_year.grid).first()
     answer = worker.get(f"/api/buildings/{elsewhere.code}/sheet")
     assert answer.status_code == 404
     assert answer.json()["error"]["message"] == f"No building {elsewhere.code}."
     assert client.get(f"/api/buildings/{elsewhere.code}/sheet").status_code == 401
-    inside = Building.objects.filter(grid=demo_year["grid"]).first().footprint.point_on_surface
+    inside = Building.objects.filter(grid=demo_year.grid).first().footprint.point_on_surface
     assert worker.get(f"/api/buildings/sheet?lon={inside.x}&lat={inside.y}").status_code == 200
     cases = [
         ("", "lon: is required"),
@@ -90,8 +77,8 @@ def test_building_sheet_outside_scope_and_bad_points(demo_year, client):
 
 
 def test_visits_recorded_once_with_exact_errors(demo_year):
-    worker = as_user(demo_year["users"]["gridworker"])
-    grid = demo_year["grid"]
+    worker = as_user(demo_year.users["gridworker"])
+    grid = demo_year.grid
     point = grid.boundary.point_on_surface
     household = grid_household(grid)
     good = {
@@ -129,7 +116,7 @@ def test_visits_recorded_once_with_exact_errors(demo_year):
             body = {**body, "client_id": str(uuid.uuid4())}
         answer = post(worker, "/api/grid/visits", body)
         assert (answer.status_code, answer.json()["error"]["message"]) == (400, message)
-    analyst = as_user(demo_year["users"]["analyst"])
+    analyst = as_user(demo_year.users["analyst"])
     assert post(analyst, "/api/grid/visits", good).status_code == 403
 
 
@@ -140,7 +127,7 @@ def grid_household(grid: Grid) -> str:
 
 
 def test_tasks_answered_by_the_worker_only(demo_year):
-    users, grid = demo_year["users"], demo_year["grid"]
+    users, grid = demo_year.users, demo_year.grid
     worker = as_user(users["gridworker"])
     listed = worker.get("/api/grid/tasks").json()["results"]
     stale = next(t for t in listed if t["kind"] == "stale")
@@ -176,7 +163,7 @@ def test_tasks_answered_by_the_worker_only(demo_year):
 
 
 def test_steward_page_decides_and_shows_the_match_rate(demo_year):
-    users, grid = demo_year["users"], demo_year["grid"]
+    users, grid = demo_year.users, demo_year.grid
     worker = as_user(users["gridworker"])
     task = RegistryTask.objects.filter(grid=grid, kind="stale", status="open").first()
     into = RegistryTask.objects.filter(grid=grid, kind="stale", status="open").exclude(pk=task.pk).first()
@@ -205,14 +192,14 @@ def test_steward_page_decides_and_shows_the_match_rate(demo_year):
     [("admin", 200), ("command", 200), ("analyst", 200), ("steward", 403), ("gridworker", 403), ("street", 403)],
 )
 def test_duty_figures_by_role(demo_year, username, status):
-    answer = as_user(demo_year["users"][username]).get("/api/statistics/duty?month=2025-05")
+    answer = as_user(demo_year.users[username]).get("/api/statistics/duty?month=2025-05")
     assert answer.status_code == status
     if status == 200:
         assert answer.json()["month"] == "2025-05"
 
 
 def test_duty_figures_bad_month(demo_year):
-    analyst = as_user(demo_year["users"]["analyst"])
+    analyst = as_user(demo_year.users["analyst"])
     for raw in ("2025-13", "May", "2025-5"):
         answer = analyst.get(f"/api/statistics/duty?month={raw}")
         assert (answer.status_code, answer.json()["error"]["message"]) == (
@@ -222,7 +209,7 @@ def test_duty_figures_bad_month(demo_year):
 
 
 def test_the_package_carries_sheets_and_tasks(demo_year):
-    worker = as_user(demo_year["users"]["gridworker"])
+    worker = as_user(demo_year.users["gridworker"])
     package = worker.get("/api/grid/package").json()
     buildings = {f["properties"]["code"] for f in package["buildings"]["features"]}
     assert set(package["sheets"]) == buildings and package["tasks"]

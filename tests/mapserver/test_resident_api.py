@@ -19,9 +19,8 @@ from layers.models import Event, EventPhoto, Grid
 from layers.protection.access import SYSTEM
 from layers.services.events import event_act
 from layers.services.gridwork import event_photo_add
-from tests.layers.event_world import IN_EAST, IN_WEST, world
-
-from .grid_world import grid_worker, populate
+from tests.worlds.events import IN_EAST, IN_WEST, world
+from tests.worlds.grid_worker import grid_worker, populate
 
 REPORTS = "/api/resident/reports"
 

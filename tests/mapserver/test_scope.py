@@ -2,7 +2,7 @@
 neighbouring grid (EAST) or of the next street (NORTH) gets nothing of them (a 404, or an answer
 without them), while their own grid's rows are there; street staff of street A read WEST and
 EAST, never NORTH; the city scope (an analyst) reads all three; a user without a role reads
-nothing. The world is tests/layers/scope_world.py."""
+nothing. The world is tests/worlds/scope.py."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from basemaps.tiles import lonlat_to_tile
 from layers.geocoding.index import address_index_reset
 from layers.models import Event
 from layers.selectors import heat
-from tests.layers.scope_world import IN_EAST, IN_NORTH, IN_WEST, POINTS, scope_world
 from tests.mapserver.test_exports import download
+from tests.worlds.scope import IN_EAST, IN_NORTH, IN_WEST, POINTS, scope_world
 
 pytestmark = pytest.mark.django_db
 
@@ -352,7 +352,7 @@ def tile_pixel(lon: float, lat: float, z: int, x: int, y: int) -> tuple[int, int
 def test_the_workers_heat_tile_depends_on_no_other_grid(as_reader, world, z):
     """Not even through the colour scale: many more events elsewhere leave the worker's tile
     byte for byte the same, while the analyst's changes."""
-    from tests.layers.event_world import report
+    from tests.worlds.events import report
 
     x, y = tile_of(*IN_WEST, z)
     before = {r: as_reader(r).get(f"/tiles/heat/{z}/{x}/{y}.png", {"family": "hazard"}).content for r in SEES}
@@ -387,7 +387,7 @@ def test_hotspots_hold_only_the_scopes_grids(as_reader, world, reader):
 
 
 def test_the_workers_hotspots_depend_on_no_other_grid(as_reader, world):
-    from tests.layers.event_world import report
+    from tests.worlds.events import report
 
     before = as_reader("street_a").get("/api/hotspots", {"family": "hazard"}).json()
     for i in range(20):
@@ -399,7 +399,7 @@ def test_the_workers_hotspots_depend_on_no_other_grid(as_reader, world):
 
 
 def test_early_warnings_hold_only_the_scopes_grids(as_reader, world):
-    from tests.layers.event_world import report
+    from tests.worlds.events import report
 
     for i in range(6):
         report(category="dispute", at=(IN_NORTH[0], IN_NORTH[1] + i * 1e-5))

@@ -5,7 +5,7 @@ filters that the workbench's exports, tiles and OGC links pass on.
 The city: district 城关区 with three streets.
 
 * 酒泉路街道 (street A) › 畅家巷社区 (community A1) › one large › one medium grid › 西小网格 (W)
-  and 东小网格 (E), from ``tests.factories``;
+  and 东小网格 (E), from ``tests.worlds.factories``;
 * 张掖路街道 (street B) › 水车园社区 (community B1) › 北小网格 (N), one grid of each level;
 * 雁南街道 (street C) › 雁南社区: no grids, so never listed (areas come from the grid chain).
 
@@ -46,7 +46,7 @@ from layers.models.scope import ReaderScope
 from layers.services import linking
 from layers.services.regeocoding import EVENT
 from layers.taxonomy import taxonomy_seed
-from tests.factories import ORIGIN, SIZE, box, grid_tree, region_chain
+from tests.worlds.factories import ORIGIN, SIZE, box, grid_tree, region_chain
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STREET_A, STREET_B, STREET_C = "620102001000", "620102002000", "620102003000"

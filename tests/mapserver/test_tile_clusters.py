@@ -19,8 +19,8 @@ from basemaps.tiles import lonlat_to_tile, tile_bounds
 from layers.models import Category, Event
 from layers.publishing import catalog
 from layers.taxonomy import taxonomy_seed
+from tests.worlds.city import WEST_POINT
 
-from .conftest import WEST_POINT
 from .test_tiles import AT, MVT, reader, tile_url
 
 pytestmark = pytest.mark.django_db

@@ -17,9 +17,8 @@ from basemaps.tiles import lonlat_to_mercator, lonlat_to_tile, tile_bounds
 from layers.models import Category, Event, Grid
 from layers.publishing import catalog
 from layers.taxonomy import taxonomy_seed
-from tests.factories import ORIGIN, SIZE
-
-from .conftest import EAST_POINT, WEST_POINT
+from tests.worlds.city import EAST_POINT, WEST_POINT
+from tests.worlds.factories import ORIGIN, SIZE
 
 pytestmark = pytest.mark.django_db
 

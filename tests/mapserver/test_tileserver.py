@@ -27,9 +27,9 @@ from basemaps.tiles import lonlat_to_tile
 from mapserver.asgi import django_application
 from mapserver.tileplan import tile_cached
 from mapserver.tileserver import TileServer
-from tests.layers.scope_world import POINTS, scope_world
+from tests.worlds.city import WEST_POINT
+from tests.worlds.scope import POINTS, scope_world
 
-from .conftest import WEST_POINT
 from .test_scope import SEES
 from .test_tiles import AT, EVENTS_TILE, X, Y, Z, event
 

@@ -15,8 +15,7 @@ import shapely
 from layers.models import Address, BoundaryVersion, Grid
 from layers.services import linking
 from layers.services.grids import GridUpsertError, grid_redraw, grids_upsert
-
-from ..grid_layout import COMMUNITY, box, by_code, frame, layout, lonlat, regions
+from tests.worlds.grid_layout import COMMUNITY, box, by_code, frame, layout, lonlat, regions
 
 DAY1, DAY2 = dt.date(2024, 1, 1), dt.date(2024, 7, 1)
 M11 = COMMUNITY + "0101"

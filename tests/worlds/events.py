@@ -7,8 +7,7 @@ import math
 
 from layers.services.events import event_create
 from layers.taxonomy import taxonomy_seed
-
-from ..factories import ORIGIN, SIZE, grid_tree, region_chain
+from tests.worlds.factories import ORIGIN, SIZE, grid_tree, region_chain
 
 #: Points inside the WEST and EAST small grids, and one in no grid and no region.
 IN_WEST = (ORIGIN[0] + SIZE / 4, ORIGIN[1] + SIZE / 2)

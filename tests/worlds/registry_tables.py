@@ -1,6 +1,6 @@
 """Small named registry tables for the import tests, written into ``tmp_path`` by each test.
 
-Points are named by where they fall in the grids of :func:`tests.factories.grid_tree` (the
+Points are named by where they fall in the grids of :func:`tests.worlds.factories.grid_tree` (the
 community square south-west corner ``ORIGIN``, split at ``HALF`` into WEST and EAST small grids).
 """
 
@@ -14,8 +14,7 @@ import pandas as pd
 from django.core.management import call_command
 
 from layers.protection.checksums import credit_code_check_char, id_number_check_char
-
-from ..factories import ORIGIN, SIZE
+from tests.worlds.factories import ORIGIN, SIZE
 
 HALF = ORIGIN[0] + SIZE / 2
 #: (lon, lat) in WGS84, as strings the way a CSV holds them.

@@ -24,9 +24,8 @@ from layers.models import Address, Building, Compound, Dwelling, Event, Grid, Pe
 from layers.protection import personal
 from layers.protection.checksums import id_number_check_char
 from layers.services import linking
-from tests.factories import ORIGIN, SIZE, box, grid_tree, region_chain
-
-from .event_world import report
+from tests.worlds.events import report
+from tests.worlds.factories import ORIGIN, SIZE, box, grid_tree, region_chain
 
 #: A point inside each small grid (their centres).
 IN_WEST = (ORIGIN[0] + SIZE / 4, ORIGIN[1] + SIZE / 2)
