@@ -56,13 +56,20 @@ def _literal(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
 
 
+def _geometry_json(layer: Layer, crs: OutputCrs) -> str:
+    """The GeoJSON of the row's geometry in ``crs``. Rings follow RFC 7946's right-hand rule
+    (exterior rings counterclockwise, holes clockwise) whatever the order they were drawn in;
+    they are turned on the stored longitude/latitude, before any change of axis order."""
+    return f"ST_AsGeoJSON({crs.geometry_sql(f'ST_ForcePolygonCCW({layer.geometry_sql})')}, {crs.decimals})"
+
+
 def feature_sql(layer: Layer, fields: Sequence[Field], crs: OutputCrs = CRS84) -> str:
     """A ``json_build_object`` expression for one GeoJSON Feature of ``layer``'s row ``t``, its
     geometry in ``crs``."""
     properties = ", ".join(f"{_literal(f.name)}, {f.sql}" for f in fields)
     return (
         f"json_build_object('type', 'Feature', 'id', {layer.id_sql}, "
-        f"'geometry', ST_AsGeoJSON({crs.geometry_sql(layer.geometry_sql)}, {crs.decimals})::json, "
+        f"'geometry', {_geometry_json(layer, crs)}::json, "
         f"'properties', json_build_object({properties}))"
     )
 
@@ -74,7 +81,7 @@ def feature_text_sql(layer: Layer, fields: Sequence[Field], crs: OutputCrs = CRS
     properties = ", ".join(f"{_literal(f.name)}, {f.sql}" for f in fields)
     return (
         f"""'{{"type" : "Feature", "id" : ' || to_json({layer.id_sql})::text"""
-        f"""|| ', "geometry" : ' || ST_AsGeoJSON({crs.geometry_sql(layer.geometry_sql)}, {crs.decimals})"""
+        f"""|| ', "geometry" : ' || {_geometry_json(layer, crs)}"""
         f"""|| ', "properties" : ' || json_build_object({properties})::text || '}}'"""
     )
 
