@@ -16,8 +16,7 @@ from layers.models import Category, Event, Grid, Region
 from layers.selectors.dashboard import local_midnight
 from layers.services.users import Role, roles_ensure
 from layers.taxonomy import taxonomy_seed
-
-from .conftest import EAST_POINT, WEST_POINT
+from tests.worlds.city import EAST_POINT, WEST_POINT
 
 ZONE = ZoneInfo("Asia/Shanghai")
 #: The window every figure below is computed for: [5 Jan, 12 Jan) 2026, local time.

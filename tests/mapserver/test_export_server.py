@@ -24,8 +24,7 @@ from rest_framework.authtoken.models import Token
 from layers.models import Address, ExportJob
 from mapserver.exportjobs import export_jobs_work
 from scripts.loadgen import app_database_url, serve
-
-from .conftest import WEST_POINT
+from tests.worlds.city import WEST_POINT
 
 #: Enough rows that the stream cannot sit whole in the sockets' buffers.
 ROWS = 40_000

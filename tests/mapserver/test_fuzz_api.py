@@ -24,9 +24,8 @@ from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from layers.taxonomy import taxonomy_seed
+from tests.worlds.city import EAST_POINT, WEST_POINT
 from tests.worlds.events import report
-
-from .conftest import EAST_POINT, WEST_POINT
 
 #: Generated requests per operation (each operation also gets schemathesis' coverage cases).
 EXAMPLES = 40

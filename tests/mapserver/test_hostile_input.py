@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 
 from layers.models import Grid, ReaderScope
 from layers.taxonomy import taxonomy_seed
-from tests.mapserver.conftest import WEST_POINT
+from tests.worlds.city import WEST_POINT
 
 pytestmark = pytest.mark.django_db
 

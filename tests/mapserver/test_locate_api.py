@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from layers.geocoding.crs import gcj02_to_bd09, wgs84_to_gcj02
+from tests.worlds.city import WEST_POINT
 from tests.worlds.factories import ORIGIN, SIZE
-
-from .conftest import WEST_POINT
 
 HALF = ORIGIN[0] + SIZE / 2
 MID_LAT = ORIGIN[1] + SIZE / 2
