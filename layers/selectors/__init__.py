@@ -5,6 +5,7 @@ registry counts of the home page; `events` the event list and detail."""
 from __future__ import annotations
 
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from ..models import Address, Building, Grid, Person, Region, Unit
 
@@ -13,16 +14,16 @@ def registry_counts() -> list[tuple[str, int]]:
     """Row counts for the home page, estimated from the planner's statistics for the big tables
     (an exact count(*) over millions of persons would cost seconds on every visit)."""
     small = [
-        ("区县 Districts", Region.objects.filter(level=Region.Level.DISTRICT).count()),
-        ("街道乡镇 Streets", Region.objects.filter(level=Region.Level.STREET).count()),
-        ("社区村 Communities", Region.objects.filter(level=Region.Level.COMMUNITY).count()),
-        ("小网格 Small grids", Grid.objects.filter(level=Grid.Level.SMALL).count()),
+        (_("Districts"), Region.objects.filter(level=Region.Level.DISTRICT).count()),
+        (_("Streets"), Region.objects.filter(level=Region.Level.STREET).count()),
+        (_("Communities"), Region.objects.filter(level=Region.Level.COMMUNITY).count()),
+        (_("Small grids"), Grid.objects.filter(level=Grid.Level.SMALL).count()),
     ]
     big = [
-        ("标准地址 Addresses", Address),
-        ("房屋 Buildings", Building),
-        ("实有人口 Persons", Person),
-        ("实有单位 Units", Unit),
+        (_("Standard addresses"), Address),
+        (_("Buildings"), Building),
+        (_("Actual population"), Person),
+        (_("Actual units"), Unit),
     ]
     return small + [(label, estimated_count(model)) for label, model in big]
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -17,23 +18,19 @@ from layers.services import users
 #: The front door's entry points (path, who, what), from DESIGN.md §5. Only those the URL map
 #: serves are listed, so the page never links to something that is not there yet.
 ENTRY_POINTS = (
-    (
-        "/report/",
-        "居民 Residents",
-        "小兰帮办：反映问题、跟进办理、评价 (report a problem, follow it, rate it; no account)",
-    ),
-    ("/public/", "公众 Public", "民情公开：各网格办理情况、街道响应时长、已办结案例 (what the city solves)"),
-    ("/wall/", "指挥中心 Command center", "大屏：全市态势、事件、热力图 (map wall)"),
-    ("/grid/", "网格员 Grid worker", "我的网格、房屋、人口、事件 (my grid)"),
-    ("/analyst/", "分析员 Analyst", "图层目录、筛选、导出 (layers, filters, exports)"),
-    ("/moderation/", "指挥中心 Command center", "公开摘要审核 (public summaries: write and approve)"),
-    ("/imports/", "数据管理 Data steward", "导入区划、边界、网格、地址、人口、单位：试运行、拒绝报告、提交 (imports)"),
-    ("/admin/", "数据管理 Data steward", "区划、网格、地址、房屋、人口、单位，带地图 (admin with maps)"),
-    ("/api/whoami", "JSON API", "当前用户；会话登录或 Authorization: Token <key> (who am I)"),
-    ("/api/schema/", "OpenAPI", "API 说明 (API schema)"),
-    ("/open311/v2/discovery.json", "Open311 GeoReport v2", "诉求接入 (intake)"),
-    ("/ogc/", "OGC API Features", "QGIS 等客户端 (for QGIS)"),
-)
+    ("/report/", _("Residents"), _("小兰帮办: report a problem, follow it, rate the result; no account needed")),
+    ("/public/", _("The public"), _("What the city solves: cases by grid, response times by street, resolved cases")),
+    ("/wall/", _("Command center"), _("The map wall: the city at a glance, events, heat maps")),
+    ("/grid/", _("Grid worker"), _("My grid: buildings, residents, events")),
+    ("/analyst/", _("Analyst"), _("The layer catalog, filters, exports")),
+    ("/moderation/", _("Command center"), _("Public summaries: write and approve")),
+    ("/imports/", _("Data steward"), _("Import divisions, boundaries, grids, addresses, persons, units: dry run, rejection report, commit")),
+    ("/admin/", _("Data steward"), _("Divisions, grids, addresses, buildings, persons and units, with maps")),
+    ("/api/whoami", "JSON API", _("Who am I: a session login or Authorization: Token <key>")),
+    ("/api/schema/", "OpenAPI", _("The API's description")),
+    ("/open311/v2/discovery.json", "Open311 GeoReport v2", _("Intake from other systems")),
+    ("/ogc/", "OGC API Features", _("For QGIS and other GIS clients")),
+)  # fmt: skip
 
 
 def _served(path: str) -> bool:
